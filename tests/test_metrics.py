@@ -1,0 +1,230 @@
+"""Tests of pyoco_lab.metrics: Fréchet distance, IS, temporal statistics, weight loading, lab metrics."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from pyoco_lab.metrics.frechet import FeatureStats, frechet_distance, frechet_distance_from_features
+from pyoco_lab.metrics.scores import inception_score
+from pyoco_lab.metrics.temporal import (
+    consecutive_frame_similarity,
+    motion_energy,
+    sample_diversity,
+    temporal_statistics,
+)
+
+# ----------------------------------------------------------------------------------------------------
+# Fréchet distance
+
+
+def _random_spd(rng: np.random.Generator, dim: int, condition: float = 10.0) -> np.ndarray:
+    q, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
+    return (q * np.geomspace(1.0, 1.0 / condition, dim)) @ q.T
+
+
+def _direct_scipy_fd(mu_a, cov_a, mu_b, cov_b) -> float:
+    """The textbook formula, written out independently of the module."""
+    root = np.real(scipy.linalg.sqrtm(cov_a @ cov_b))
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * root))
+
+
+def _symmetric_reference_fd(mu_a, cov_a, mu_b, cov_b) -> float:
+    """Same quantity via sqrtm of the symmetric PSD matrix Σ_a^½ Σ_b Σ_a^½ (a different numerical path)."""
+    root_a = np.real(scipy.linalg.sqrtm(cov_a))
+    inner = np.real(scipy.linalg.sqrtm(root_a @ cov_b @ root_a))
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(inner))
+
+
+def test_frechet_matches_direct_scipy_on_well_conditioned_covariances():
+    rng = np.random.default_rng(0)
+    dim = 32
+    mu_a, mu_b = rng.standard_normal(dim), rng.standard_normal(dim)
+    cov_a, cov_b = _random_spd(rng, dim), _random_spd(rng, dim)
+    result = frechet_distance(mu_a, cov_a, mu_b, cov_b)
+    expected = _direct_scipy_fd(mu_a, cov_a, mu_b, cov_b)
+    assert result.method == "sqrtm" and result.eps == 0.0
+    assert result.sqrtm_max_imag < 1e-8
+    # Same algorithm on the same float64 inputs: agreement to round-off of a trace of ~dim terms.
+    assert result.distance == pytest.approx(expected, rel=1e-10, abs=1e-10 * dim)
+    assert float(result) == result.distance
+    assert result.mean_term == pytest.approx(np.sum((mu_a - mu_b) ** 2), rel=1e-12)
+
+
+def test_frechet_closed_form_for_commuting_covariances():
+    # Diagonal (hence commuting) covariances: tr((Σ_a Σ_b)^½) = Σ √(a_i b_i),
+    # so d² = ||Δμ||² + Σ (√a_i − √b_i)².
+    a = np.array([1.0, 4.0, 9.0, 0.25])
+    b = np.array([4.0, 4.0, 1.0, 1.0])
+    mu_a, mu_b = np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 1.0, 0.0, 3.0])
+    result = frechet_distance(mu_a, np.diag(a), mu_b, np.diag(b))
+    expected = 1.0 + 4.0 + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()
+    assert result.distance == pytest.approx(expected, rel=1e-12)
+
+
+def test_frechet_one_dimensional_gaussians():
+    # d² between N(m1, s1²) and N(m2, s2²) is (m1 − m2)² + (s1 − s2)².
+    result = frechet_distance([0.5], [[4.0]], [-1.0], [[0.09]])
+    assert result.distance == pytest.approx(1.5**2 + (2.0 - 0.3) ** 2, rel=1e-12)
+
+
+def test_frechet_identical_gaussians_is_zero_and_invariant_to_rotation_and_scales_quadratically():
+    rng = np.random.default_rng(1)
+    dim = 24
+    mu, cov = rng.standard_normal(dim), _random_spd(rng, dim)
+    self_distance = frechet_distance(mu, cov, mu, cov).distance
+    # sqrtm(Σ²) returns Σ up to ~1e-13 relative error per entry; the trace sums dim of them.
+    assert abs(self_distance) < 1e-9 * np.trace(cov)
+
+    mu_b, cov_b = rng.standard_normal(dim), _random_spd(rng, dim, condition=100.0)
+    base = frechet_distance(mu, cov, mu_b, cov_b).distance
+    q, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
+    rotated = frechet_distance(q @ mu, q @ cov @ q.T, q @ mu_b, q @ cov_b @ q.T).distance
+    assert rotated == pytest.approx(base, rel=1e-9)
+    scaled = frechet_distance(3 * mu, 9 * cov, 3 * mu_b, 9 * cov_b).distance
+    assert scaled == pytest.approx(9 * base, rel=1e-9)
+
+
+def test_frechet_singular_covariances_fall_back_and_report():
+    # Zero variances in different coordinates: the product Σ_a Σ_b is singular.
+    a = np.array([1.0, 4.0, 0.0, 0.0])
+    b = np.array([0.0, 1.0, 0.0, 9.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "ignore", scipy.linalg.LinAlgWarning
+        )  # scipy notes the singular input; we check it
+        result = frechet_distance(np.zeros(4), np.diag(a), np.zeros(4), np.diag(b))
+    # Whatever path was taken, it must be reported, and the value must be the closed form of the
+    # covariances it actually used (ε·I added to both when method says so).
+    shifted_a, shifted_b = a + result.eps, b + result.eps
+    expected = ((np.sqrt(shifted_a) - np.sqrt(shifted_b)) ** 2).sum()
+    assert result.method in {"sqrtm", "sqrtm+eps", "eigh"}
+    assert result.distance == pytest.approx(expected, rel=1e-6, abs=1e-9)
+    # And close to the unshifted closed form (11) within the ε effect, 2·Σ√ε·(√a+√b) ≤ 0.02 here.
+    assert result.distance == pytest.approx(11.0, abs=0.02)
+
+
+def test_frechet_non_finite_sqrtm_retries_with_reported_eps(monkeypatch):
+    # Older scipy returns inf/NaN for some singular products; pretend it did once and check the ε retry.
+    a, b = np.array([1.0, 4.0, 0.0]), np.array([0.0, 1.0, 9.0])
+    real_sqrtm, calls = scipy.linalg.sqrtm, []
+
+    def flaky_sqrtm(m):
+        calls.append(m)
+        return np.full_like(m, np.nan) if len(calls) == 1 else real_sqrtm(m)
+
+    monkeypatch.setattr(scipy.linalg, "sqrtm", flaky_sqrtm)
+    result = frechet_distance(np.zeros(3), np.diag(a), np.zeros(3), np.diag(b), eps=1e-4)
+    assert result.method == "sqrtm+eps" and result.eps == 1e-4 and len(calls) == 2
+    expected = ((np.sqrt(a + 1e-4) - np.sqrt(b + 1e-4)) ** 2).sum()
+    assert result.distance == pytest.approx(expected, rel=1e-10)
+
+
+def test_frechet_from_fewer_samples_than_dimensions_is_finite_and_matches_symmetric_reference():
+    rng = np.random.default_rng(2)
+    dim, n = 48, 20  # rank ≤ 19 covariances, as with 2,048 samples of 2,048-d Inception features at small N
+    feats_a = rng.standard_normal((n, dim))
+    feats_b = rng.standard_normal((n, dim)) * 1.5 + 0.3
+    with np.errstate(all="ignore"):
+        result = frechet_distance_from_features(feats_a, feats_b)
+    stats_a, stats_b = FeatureStats.from_features(feats_a), FeatureStats.from_features(feats_b)
+    eye = result.eps * np.eye(dim)
+    expected = _symmetric_reference_fd(stats_a.mean, stats_a.cov + eye, stats_b.mean, stats_b.cov + eye)
+    assert np.isfinite(result.distance) and result.distance > 0
+    # The two numerical paths differ by round-off amplified by the rank deficiency; 1e-6·trace bounds it.
+    scale = np.trace(stats_a.cov) + np.trace(stats_b.cov)
+    assert result.distance == pytest.approx(expected, abs=1e-6 * scale)
+
+
+def test_frechet_eigh_fallback_when_sqrtm_is_complex(monkeypatch):
+    # Force the complex branch: pretend scipy returned a square root with a large imaginary part.
+    rng = np.random.default_rng(3)
+    dim = 8
+    mu_a, mu_b, cov_a, cov_b = (
+        rng.standard_normal(dim),
+        rng.standard_normal(dim),
+        _random_spd(rng, dim),
+        _random_spd(rng, dim),
+    )
+    true = _direct_scipy_fd(mu_a, cov_a, mu_b, cov_b)
+    real_sqrtm = scipy.linalg.sqrtm
+    monkeypatch.setattr(scipy.linalg, "sqrtm", lambda m: real_sqrtm(m) + 0.5j)
+    with pytest.warns(RuntimeWarning, match="imaginary part"):
+        result = frechet_distance(mu_a, cov_a, mu_b, cov_b)
+    assert result.method == "eigh" and result.sqrtm_max_imag > 1e-3
+    assert result.distance == pytest.approx(true, rel=1e-9)
+
+
+def test_frechet_rejects_bad_input_with_a_fix():
+    with pytest.raises(ValueError, match="shape"):
+        frechet_distance(np.zeros(3), np.eye(3), np.zeros(3), np.eye(4))
+    with pytest.raises(ValueError, match="at least 2"):
+        FeatureStats.from_features(np.zeros((1, 5)))
+    with pytest.raises(ValueError, match="NaN"):
+        FeatureStats.from_features(np.full((4, 2), np.nan))
+
+
+def test_feature_stats_accepts_torch_and_uses_float64():
+    feats = torch.randn(50, 6, generator=torch.Generator().manual_seed(0))
+    stats = FeatureStats.from_features(feats)
+    assert stats.mean.dtype == np.float64 and stats.count == 50
+    np.testing.assert_allclose(stats.cov, np.cov(feats.double().numpy(), rowvar=False), rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Inception Score
+
+
+def test_inception_score_extremes_and_entropy_identity():
+    k = 5
+    assert inception_score(np.full((40, k), 1.0 / k), num_splits=4)[0] == pytest.approx(1.0, abs=1e-12)
+    # Confident and evenly spread over k classes: exp(log k) = k.
+    one_hot = np.eye(k)[np.arange(50) % k]
+    assert inception_score(one_hot, num_splits=1)[0] == pytest.approx(k, rel=1e-12)
+    # IS = exp(H(p(y)) − E H(p(y|x))) for a single split.
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((64, 7)) * 2
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    marginal = p.mean(0)
+    expected = np.exp(-(marginal * np.log(marginal)).sum() + (p * np.log(p)).sum(1).mean())
+    assert inception_score(p, num_splits=1)[0] == pytest.approx(expected, rel=1e-10)
+    with pytest.raises(ValueError, match="softmax"):
+        inception_score(logits, num_splits=1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Temporal statistics
+
+
+def test_temporal_statistics_separate_frozen_moving_and_flickering_videos():
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(4, 1, 3, 16, 16, generator=g)
+    frozen = base.expand(4, 8, 3, 16, 16)
+    flicker = torch.randn(4, 8, 3, 16, 16, generator=g)
+    # Smooth motion: a smooth pattern translated by one pixel per frame.
+    smooth = torch.nn.functional.avg_pool2d(torch.randn(4, 3, 24, 40, generator=g), 5, stride=1, padding=2)
+    moving = torch.stack([smooth[..., 4:20, t : t + 16] for t in range(8)], dim=1)
+
+    assert torch.allclose(consecutive_frame_similarity(frozen), torch.ones(4, dtype=torch.float64))
+    assert torch.equal(motion_energy(frozen), torch.zeros(4, dtype=torch.float64))
+    # Independent frames of 768 values: cosine ~ N(0, 1/768), so |mean over 7 pairs| < 0.1 with huge margin.
+    assert consecutive_frame_similarity(flicker).abs().max() < 0.1
+    cos_moving = consecutive_frame_similarity(moving)
+    assert (cos_moving > 0.5).all() and (cos_moving < 0.999).all()
+    assert (motion_energy(flicker) > motion_energy(moving)).all()
+
+    stats = temporal_statistics(moving)
+    assert set(stats) == {"frame-cosine", "motion-energy", "diversity"}
+
+
+def test_sample_diversity_is_zero_for_copies_and_rms_distance_for_two():
+    a = torch.zeros(1, 2, 1, 2, 2)
+    b = torch.full((1, 2, 1, 2, 2), 3.0)
+    assert sample_diversity(torch.cat([a, a, a])) == 0.0
+    assert sample_diversity(torch.cat([a, b])) == pytest.approx(3.0, rel=1e-12)
+    with pytest.raises(ValueError, match="B, F, C, H, W"):
+        motion_energy(torch.zeros(2, 3, 4, 4))
