@@ -1,0 +1,35 @@
+# The two front-door commands (see README.md):
+#   make reproduce   -- install, then reproduce the paper's figures on the embedded data (CPU, quick preset)
+#   make test        -- install (incl. headless Chromium for the browser test), then lint + the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PRESET ?= quick
+
+.PHONY: install browser lint test test-fast reproduce clean-figures
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+browser:
+	bash .ci/install-browser.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/nbstripout --verify notebooks/*.ipynb
+
+test: install browser lint
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow and not browser" -x -q
+
+reproduce: install
+	$(BIN)/pyoco-lab reproduce --preset $(PRESET)
