@@ -96,8 +96,10 @@ def frechet_distance(
     root = scipy.linalg.sqrtm(s_a @ s_b)
     if not np.isfinite(root).all():
         # Singular product (rank-deficient covariances): shift both spectra off zero, as pytorch-fid does.
-        offset = eps * np.eye(dim)
-        root = scipy.linalg.sqrtm((s_a + offset) @ (s_b + offset))
+        # The whole distance is then that of the shifted Gaussians (traces included), so it stays a
+        # true, non-negative distance instead of mixing shifted and unshifted terms.
+        s_a, s_b = s_a + eps * np.eye(dim), s_b + eps * np.eye(dim)
+        root = scipy.linalg.sqrtm(s_a @ s_b)
         method, used_eps = "sqrtm+eps", eps
     if np.isfinite(root).all():
         magnitude = max(float(np.max(np.abs(root))), np.finfo(np.float64).tiny)
