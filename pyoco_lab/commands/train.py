@@ -1,0 +1,105 @@
+"""``pyoco-lab train``: image pre-training and video finetuning (a face over :mod:`pyoco_lab.train`).
+
+One option per TrainConfig field is generated from the dataclass, so every preset value can be
+overridden from the command line and ``--help`` lists them all with their meaning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, fields
+
+from pyoco_lab import train as training
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def _add_field_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("overrides of preset values (default: the preset's)")
+    defaults = training.TrainConfig()
+    for f in fields(training.TrainConfig):
+        if f.name == "phase":
+            continue  # a top-level option below
+        default = getattr(defaults, f.name)
+        option = "--" + f.name.replace("_", "-")
+        kwargs = {"dest": f.name, "default": argparse.SUPPRESS, "help": f.metadata["help"]}
+        if f.metadata.get("choices"):
+            kwargs["choices"] = f.metadata["choices"]
+        else:
+            kwargs["metavar"] = f.name.upper()
+        if isinstance(default, bool):
+            kwargs.pop("metavar", None)
+            group.add_argument(option, action=argparse.BooleanOptionalAction, **kwargs)
+            continue
+        # float('inf') parses "inf", so --alpha inf works.
+        kwargs["type"] = type(default) if default is not None else str
+        group.add_argument(option, **kwargs)
+
+
+def register(subparsers) -> None:
+    presets = "; ".join(f"{name}: {p.description}" for name, p in training.PRESETS.items())
+    parser = subparsers.add_parser(
+        "train",
+        help="pre-train an image model or finetune a video model with a noise prior",
+        description=(
+            "Train with a preset, overriding any value. Image pre-training, then video finetuning with "
+            "--noise/--alpha (Section 5, A.3). Multi-GPU: launch the same command with "
+            "`torchrun --nproc_per_node N -m pyoco_lab.cli train ...`."
+        ),
+        epilog=f"presets -- {presets}",
+    )
+    parser.add_argument("--preset", default="quick", choices=tuple(training.PRESETS), help="starting values")
+    parser.add_argument(
+        "--phase",
+        default="image",
+        choices=("image", "video"),
+        help="image: pre-train on frames; video: finetune (with --init) or train from scratch",
+    )
+    parser.add_argument("--out", required=True, help="run folder (config, logs, samples, checkpoints)")
+    parser.add_argument(
+        "--init",
+        default=None,
+        help="video phase: image run folder or checkpoint to inflate (omit: from scratch)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its newest checkpoint"
+    )
+    parser.add_argument(
+        "--optimizer-preset",
+        default=None,
+        choices=tuple(training.OPTIMIZER_PRESETS),
+        help="apply the paper's optimiser settings (A.3 for UCF, Table F for large-scale)",
+    )
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    _add_field_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    names = {f.name for f in fields(training.TrainConfig)} - {"phase"}
+    overrides = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    config = training.preset_config(
+        args.preset, args.phase, optimizer_preset=args.optimizer_preset, **overrides
+    )
+    if args.print_config:
+        print(json.dumps(asdict(config), indent=2))
+        return 0
+    try:
+        run_dir = training.train(config, args.out, init=args.init, resume=args.resume, progress=args.progress)
+    except training.TrainingDiverged as error:
+        print(f"pyoco-lab train: stopped: {error}", file=sys.stderr)
+        return 1
+    checkpoint = training.latest_checkpoint(run_dir)
+    if training.DistEnv.from_env().is_main:
+        print(f"run finished: {run_dir} (checkpoint {checkpoint})")
+    return 0
