@@ -228,3 +228,117 @@ def test_sample_diversity_is_zero_for_copies_and_rms_distance_for_two():
     assert sample_diversity(torch.cat([a, b])) == pytest.approx(3.0, rel=1e-12)
     with pytest.raises(ValueError, match="B, F, C, H, W"):
         motion_energy(torch.zeros(2, 3, 4, 4))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Standard networks from local TorchScript files (stand-ins saved by the test in the same format)
+
+
+class _StandInI3D(torch.nn.Module):
+    """Same call convention as i3d_torchscript.pt; its features expose the layout and values it received."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(1))
+
+    def forward(
+        self, x: torch.Tensor, rescale: bool = False, resize: bool = False, return_features: bool = False
+    ) -> torch.Tensor:
+        if x.dtype != torch.uint8 or x.shape[1] != 3 or not (rescale and resize and return_features):
+            raise RuntimeError("stand-in I3D called with the wrong preprocessing")
+        v = x.float()
+        per_frame = v.mean(dim=(1, 3, 4))  # (B, T): only correct if time is axis 2
+        per_channel = v.mean(dim=(2, 3, 4))  # (B, 3)
+        return torch.cat([per_frame, per_channel], dim=1) * self.scale
+
+
+class _StandInC3D(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.head = torch.nn.Linear(16, 101)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.uint8 or x.shape[1] != 3 or x.shape[2] != 16:
+            raise RuntimeError("stand-in C3D wants uint8 (B, 3, 16, H, W)")
+        return torch.softmax(self.head(x.float().mean(dim=(1, 3, 4)) / 255.0), dim=1)
+
+
+class _StandInInception(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] != 3 or not return_features:
+            raise RuntimeError("stand-in Inception wants uint8 (N, 3, H, W) and return_features=True")
+        return x.float().mean(dim=(2, 3)) * self.scale
+
+
+def _save_scripted(module: torch.nn.Module, path) -> None:
+    with warnings.catch_warnings():  # TorchScript is deprecated in new torch, yet it is the community format
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch.jit.script(module), str(path))
+
+
+def _ramp_videos(n: int, frames: int, seed: int) -> torch.Tensor:
+    """Frame t, channel c of video b is the constant value v[b, t] + 0.1·c, in [-1, 1]."""
+    v = torch.rand(n, frames, 1, 1, 1, generator=torch.Generator().manual_seed(seed)) * 1.6 - 0.9
+    return (v + 0.1 * torch.arange(3).view(1, 1, 3, 1, 1) - 0.1).expand(n, frames, 3, 8, 8).contiguous()
+
+
+def test_i3d_loader_and_preprocessing_with_stand_in(tmp_path):
+    from pyoco_lab.metrics import networks
+
+    _save_scripted(_StandInI3D(), tmp_path / networks.I3D.filename)
+    detector = networks.load_detector(networks.I3D, tmp_path)
+    videos = _ramp_videos(5, 10, seed=0)
+    features = networks.i3d_features(detector, videos, batch_size=2)
+    as_uint8 = torch.round((videos + 1) * 127.5).clamp(0, 255)
+    expected_frames = as_uint8.mean(dim=(2, 3, 4))
+    expected_channels = as_uint8.mean(dim=(1, 3, 4))
+    assert features.shape == (5, 13) and features.dtype == np.float64
+    np.testing.assert_allclose(features[:, :10], expected_frames.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(features[:, 10:], expected_channels.numpy(), rtol=1e-6)
+    # Range endpoints map exactly to 0 and 255.
+    assert networks.videos_to_uint8(torch.tensor([-1.0, 1.0, -3.0, 2.0])).tolist() == [0, 255, 0, 255]
+
+
+def test_c3d_and_inception_loaders_with_stand_ins(tmp_path):
+    from pyoco_lab.metrics import networks
+
+    torch.manual_seed(0)
+    _save_scripted(_StandInC3D(), tmp_path / networks.C3D.filename)
+    _save_scripted(_StandInInception(), tmp_path / networks.INCEPTION.filename)
+    videos = _ramp_videos(3, 16, seed=1)
+    probs = networks.c3d_probabilities(networks.load_detector(networks.C3D, tmp_path), videos, batch_size=2)
+    assert probs.shape == (3, 101)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
+    with pytest.raises(ValueError, match="16 frames"):
+        networks.c3d_probabilities(networks.load_detector(networks.C3D, tmp_path), videos[:, :8])
+
+    inception = networks.load_detector(networks.INCEPTION, tmp_path)
+    frames = networks.inception_frame_features(inception, videos, batch_size=2)
+    as_uint8 = torch.round((videos + 1) * 127.5).clamp(0, 255)
+    # One row per frame, in (video, frame) order.
+    np.testing.assert_allclose(frames, as_uint8.mean(dim=(3, 4)).reshape(48, 3).numpy(), rtol=1e-6)
+
+
+def test_missing_files_are_skipped_by_name_and_wrong_files_raise(tmp_path):
+    from pyoco_lab.metrics import networks
+
+    _save_scripted(_StandInI3D(), tmp_path / networks.I3D.filename)
+    real, generated = _ramp_videos(12, 16, seed=2), _ramp_videos(12, 16, seed=3)
+    values, skipped = networks.standard_metrics(real, generated, directory=tmp_path, progress=False)
+    assert set(values) == {"FVD"} and values["FVD"] > 0
+    assert set(skipped) == {"IS", "FID-frame"}
+    assert "c3d_ucf101.pt" in skipped["IS"] and str(tmp_path) in skipped["IS"]
+    assert "inception-2015-12-05.pt" in skipped["FID-frame"]
+    same, _ = networks.standard_metrics(real, real, directory=tmp_path, progress=False)
+    assert abs(same["FVD"]) < 1e-6 * values["FVD"]
+
+    # A state dict under the TorchScript name is refused with the fix, never half-used.
+    torch.save(_StandInI3D().state_dict(), tmp_path / networks.I3D.filename)
+    with pytest.raises(ValueError, match="not a TorchScript file"):
+        networks.load_detector(networks.I3D, tmp_path)
+    with pytest.raises(FileNotFoundError, match="i3d_torchscript.pt"):
+        networks.load_detector(networks.I3D, tmp_path / "nowhere")
