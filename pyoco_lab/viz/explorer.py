@@ -25,6 +25,7 @@ import functools
 import html
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -84,48 +85,94 @@ def prior_matrices(
     return {"closed": closed, "empirical": empirical, "noise": sample[0]}
 
 
-def find_runs(root: str | Path = "runs", *, pattern: str = "") -> list[Path]:
-    """Training runs under ``root`` that hold a checkpoint, newest first ("quick" runs first).
+def prior_figure(kind: str, alpha: float | str, num_frames: int, seed: int = 0):
+    """Static (matplotlib) twin of the live prior view: (figure, :func:`prior_matrices` result)."""
+    from pyoco_lab.viz.figures import correlation_figure
 
-    A run is a directory containing ``*.pt``/``*.safetensors`` files, directly or in a
-    ``checkpoints/`` subfolder; ``pattern`` keeps runs whose path contains it.
+    result = prior_matrices(kind, alpha, num_frames, seed)
+    title = (
+        f"{kind} prior, α = {format_alpha(parse_alpha(alpha))}, {num_frames} frames (empirical: seed {seed})"
+    )
+    figure = correlation_figure(
+        {"closed form": result["closed"], "empirical": result["empirical"]}, title=title
+    )
+    return figure, result
+
+
+def alpha_sweep_figure(alphas: Sequence[float | str], num_frames: int = 16):
+    """Closed-form correlation vs frame distance for several alphas, mixed (eq. 3) and progressive (eq. 4)."""
+    import matplotlib.pyplot as plt
+
+    from pyoco_lab.viz.figures import plot_distance_curves
+
+    alphas = [parse_alpha(a) for a in alphas]
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained", sharey=True)
+    for ax, kind in zip(axes, ("mixed", "progressive"), strict=True):
+        curves = {
+            f"α = {format_alpha(a)}": noise_lib.correlation_by_distance(kind, num_frames, a) for a in alphas
+        }
+        plot_distance_curves(curves, ax=ax)
+        ax.set_title(f"{kind} prior", fontsize=10)
+    return figure
+
+
+def default_runs_root() -> Path:
+    """Where ``pyoco-lab train`` runs are looked for: ``$PYOCO_RUNS``, else ``runs/`` in the repository."""
+    if os.environ.get("PYOCO_RUNS"):
+        return Path(os.environ["PYOCO_RUNS"]).expanduser()
+    return Path(__file__).resolve().parents[2] / "runs"
+
+
+def load_clips(resolution: int, num_frames: int, split: str = "test"):
+    """Real clips for the inversion playground (the embedded dataset), or None with a printed hint."""
+    from pyoco_lab.data import EmbeddedVideoDataset
+
+    try:
+        return EmbeddedVideoDataset(resolution=resolution, split=split, num_frames=num_frames)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"inversion playground: no clips ({error})")
+        return None
+
+
+def find_runs(root: str | Path = "runs", *, phase: str | None = None) -> list[Path]:
+    """Finished-or-checkpointed runs of ``pyoco-lab train`` under ``root``, "quick" ones first, then newest.
+
+    A run is a folder with ``config.json`` and ``checkpoints/latest.json`` (the layout of
+    :mod:`pyoco_lab.train`); ``phase`` ("image" or "video") keeps runs of that training phase.
     """
     root = Path(root)
     if not root.is_dir():
         return []
-    runs = set()
-    for suffix in ("*.pt", "*.pth", "*.safetensors"):
-        for file in root.rglob(suffix):
-            run = file.parent.parent if file.parent.name in ("checkpoints", "ckpt") else file.parent
-            if pattern in str(run):
-                runs.add(run)
+    runs = []
+    for pointer in root.rglob("checkpoints/latest.json"):
+        run = pointer.parent.parent
+        if not (run / "config.json").is_file():
+            continue
+        if phase is not None and _run_config(run).get("phase") != phase:
+            continue
+        runs.append(run)
+    return sorted(
+        runs, key=lambda r: ("quick" not in r.name, -(r / "checkpoints" / "latest.json").stat().st_mtime)
+    )
 
-    def order(run: Path):
-        newest = max((f.stat().st_mtime for f in run.rglob("*") if f.is_file()), default=0.0)
-        return ("quick" not in run.name, -newest)
 
-    return sorted(runs, key=order)
+def _run_config(run: Path) -> dict:
+    """The TrainConfig of a run as a dict ({} if unreadable: such a run is simply not offered)."""
+    from pyoco_lab.train import load_config
 
-
-def _config_value(config, *names, default=None):
-    """First of ``names`` found on a (nested) config object or dict; ``default`` otherwise."""
-    stack = [config]
-    while stack:
-        item = stack.pop(0)
-        for name in names:
-            value = item.get(name) if isinstance(item, dict) else getattr(item, name, None)
-            if value is not None:
-                return value
-        children = item.values() if isinstance(item, dict) else getattr(item, "__dict__", {}).values()
-        stack.extend(c for c in children if isinstance(c, dict) or hasattr(c, "__dataclass_fields__"))
-    return default
+    try:
+        config = load_config(run)
+    except (ValueError, FileNotFoundError, KeyError, TypeError):
+        return {}
+    return config.__dict__ if hasattr(config, "__dict__") else dict(config)
 
 
 def model_video_shape(config, num_frames: int | None = None) -> tuple[int, int, int, int]:
-    """(frames, channels, height, width) a trained model generates, read from its run config."""
-    resolution = int(_config_value(config, "resolution", "img_resolution", "image_size", default=32))
-    channels = int(_config_value(config, "in_channels", "img_channels", "channels", default=3))
-    frames = num_frames or int(_config_value(config, "num_frames", "frames", default=16))
+    """(frames, channels, height, width) a trained model generates, read from its TrainConfig."""
+    get = config.get if isinstance(config, dict) else lambda name, default: getattr(config, name, default)
+    resolution = int(get("resolution", 32))
+    channels = int(get("channels", 3))
+    frames = int(num_frames or get("num_frames", 16))
     return frames, channels, resolution, resolution
 
 
@@ -375,6 +422,8 @@ class GeneratePanel(_ModelPanel):
         self.scale = scale
         self.sampler = w.Dropdown(options=SAMPLER_CHOICES, value=sampler, description="sampler")
         self.num_steps = w.IntSlider(value=num_steps, min=2, max=64, description="steps")
+        self.class_label = w.IntText(value=0, description="class", layout=w.Layout(width="160px"))
+        self.class_label.description_tooltip = "class label, used only by class-conditional runs"
         self.button = w.Button(description="Generate", button_style="primary", icon="play")
         self.gallery_button = w.Button(description="Gallery over alphas", icon="th")
         self.video = w.HTML()
@@ -387,7 +436,7 @@ class GeneratePanel(_ModelPanel):
         self.widget = w.VBox(
             [
                 self.run,
-                w.HBox([self.sampler, self.num_steps]),
+                w.HBox([self.sampler, self.num_steps, self.class_label]),
                 w.HBox([self.button, self.gallery_button, self.progress]),
                 self.status,
                 self.video,
@@ -398,7 +447,9 @@ class GeneratePanel(_ModelPanel):
     def _sample(self, alpha: float, callback) -> torch.Tensor:
         denoiser, config = self.load()
         e = self.explorer
-        shape = model_video_shape(config, e.num_frames.value)
+        # The model's own clip length: the video U-Net was trained on that many frames.
+        shape = model_video_shape(config)
+        conditional = bool(getattr(config, "class_conditional", False))
         return generate_video(
             denoiser,
             e.kind.value,
@@ -407,6 +458,7 @@ class GeneratePanel(_ModelPanel):
             seed=e.seed.value,
             sampler=self.sampler.value,
             num_steps=self.num_steps.value,
+            class_label=self.class_label.value if conditional else None,
             callback=callback,
         )
 
@@ -475,16 +527,10 @@ class InversionPanel(_ModelPanel):
         self.dataset = dataset
         self.priors = [(k, parse_alpha(a)) for k, a in priors]
         self.scale = scale
-        size = len(dataset) if dataset is not None else 0
-        self.clip = w.BoundedIntText(value=0, min=0, max=max(size - 1, 0), description="clip #")
+        self.clip = w.BoundedIntText(value=0, min=0, max=10**6, description="clip #")
         self.num_steps = w.IntSlider(value=num_steps, min=4, max=128, description="ODE steps")
         self.button = w.Button(description="Invert clip", icon="undo")
-        self.button.disabled = not (self.available and size)
-        if self.available and not size:
-            self.status.value = (
-                '<span style="color:#a33">No clips: build the embedded dataset with '
-                "<code>pyoco-lab data build</code> and re-run this cell.</span>"
-            )
+        self.button.disabled = not self.available
         self.views = w.HTML()
         self.figure = w.Output()
         self.result: dict = {}
@@ -503,7 +549,16 @@ class InversionPanel(_ModelPanel):
         """Invert the chosen clip; returns {"clip", "noise", "similarity", "fitted_alpha"}."""
         self.button.disabled = True
         try:
-            denoiser, _ = self.load()
+            denoiser, config = self.load()
+            if self.dataset is None:  # test clips at the model's resolution and clip length
+                frames = model_video_shape(config)[0]
+                self.dataset = load_clips(model_video_shape(config)[2], frames)
+                if self.dataset is None:
+                    raise FileNotFoundError(
+                        "no clips: build the embedded dataset with `pyoco-lab data build`"
+                    )
+            if not 0 <= self.clip.value < len(self.dataset):
+                raise ValueError(f"clip # must be in [0, {len(self.dataset) - 1}], got {self.clip.value}")
             item = self.dataset[self.clip.value]
             clip = item["video"] if isinstance(item, dict) else item
             self.status.value = f"inverting clip {self.clip.value} ({clip.shape[0]} frames) ..."
@@ -572,7 +627,7 @@ class Explorer:
         num_frames: int = 16,
         seed: int = 0,
         *,
-        runs_root: str | Path = "runs",
+        runs_root: str | Path | None = None,
         run_dir: str | Path | None = None,
         image_run_dir: str | Path | None = None,
         dataset=None,
@@ -584,8 +639,9 @@ class Explorer:
         import ipywidgets as w
 
         self.prior = PriorExplorer(kind, alpha, num_frames, seed)
-        video_runs = [Path(run_dir)] if run_dir else find_runs(runs_root)
-        image_runs = [Path(image_run_dir)] if image_run_dir else video_runs
+        runs_root = runs_root or default_runs_root()
+        video_runs = [Path(run_dir)] if run_dir else find_runs(runs_root, phase="video")
+        image_runs = [Path(image_run_dir)] if image_run_dir else find_runs(runs_root, phase="image")
         self.generate = GeneratePanel(
             self.prior,
             video_runs,
