@@ -33,6 +33,7 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -454,11 +455,17 @@ def data_indices(dataset_size: int, seed: int, stream: int, start: int, count: i
     indices, position = [], start
     while len(indices) < count:
         epoch, offset = divmod(position, dataset_size)
-        order = torch.randperm(dataset_size, generator=_generator(seed, stream, epoch))
+        order = _epoch_order(dataset_size, seed, stream, epoch)
         take = min(count - len(indices), dataset_size - offset)
         indices.extend(order[offset : offset + take].tolist())
         position += take
     return indices
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_order(dataset_size: int, seed: int, stream: int, epoch: int) -> torch.Tensor:
+    # Cached: a large frame dataset would otherwise redraw a million-entry permutation every step.
+    return torch.randperm(dataset_size, generator=_generator(seed, stream, epoch))
 
 
 class _StepBatches(torch.utils.data.Sampler):
@@ -765,7 +772,7 @@ def _make_loader(dataset, key, config, env, stream, per_item, start_step):
         _SeededItems(dataset),
         batch_sampler=sampler,
         num_workers=config.num_workers,
-        collate_fn=lambda items: _collate(items, key),
+        collate_fn=functools.partial(_collate, key=key),
         persistent_workers=False,
     )
 
@@ -1055,7 +1062,12 @@ def train(
             interval_loss += reported.item()
             interval_steps += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{reported.item():.4f}", lr=f"{learning_rate(config, step):.2e}")
+            rate = bar.format_dict.get("rate") or 0.0
+            bar.set_postfix(
+                loss=f"{reported.item():.4f}",
+                lr=f"{learning_rate(config, step):.1e}",
+                samples_per_s=f"{rate * config.batch_size:.1f}",
+            )
             if done % config.log_every == 0 or done == config.steps:
                 elapsed = time.perf_counter() - tic
                 logger.log(
