@@ -352,6 +352,21 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     return validate_config(TrainConfig(**values))
 
 
+def default_runs_root() -> Path:
+    """Default home of runs: ``$PYOCO_RUNS``, else ``runs/`` in the repository (where the explorer looks)."""
+    if os.environ.get("PYOCO_RUNS"):
+        return Path(os.environ["PYOCO_RUNS"]).expanduser()
+    return Path(__file__).resolve().parents[1] / "runs"
+
+
+def default_run_name(preset: str, config: TrainConfig, *, init: bool) -> str:
+    """``quick-image``, ``quick-video-progressive-a2`` (finetuned) or ``quick-video-iid-scratch``."""
+    if config.phase == "image":
+        return f"{preset}-image"
+    prior = "iid" if config.noise == "iid" else f"{config.noise}-a{config.alpha:g}"
+    return f"{preset}-video-{prior}" + ("" if init else "-scratch")
+
+
 def load_config(run_dir: str | os.PathLike) -> TrainConfig:
     """The TrainConfig stored in ``RUN/config.json``."""
     return config_from_dict(_read_run_meta(Path(run_dir))["config"])

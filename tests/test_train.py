@@ -240,6 +240,20 @@ def test_cli_reports_bad_input_in_one_line(capsys, tmp_path):
     assert not (tmp_path / "r").exists()  # failed before any work
 
 
+def test_cli_default_run_folders_and_init_auto(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYOCO_RUNS", str(tmp_path))
+    assert cli.main(["train", "--phase", "image", *CLI_ARGS, "--steps", "2"]) == 0
+    assert cli.main(["train", "--phase", "video", *CLI_ARGS, "--steps", "2", "--init", "auto"]) == 0
+    assert cli.main(["train", "--phase", "video", *CLI_ARGS, "--steps", "2", "--noise", "iid"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "quick-image",
+        "quick-video-iid-scratch",
+        "quick-video-progressive-a2",
+    ]
+    meta = json.loads((tmp_path / "quick-video-progressive-a2" / "config.json").read_text())
+    assert meta["init"] == str((tmp_path / "quick-image").resolve())
+
+
 def test_data_order_is_a_function_of_position():
     whole = T.data_indices(10, seed=3, stream=0, start=4, count=23)
     parts = T.data_indices(10, 3, 0, 4, 9) + T.data_indices(10, 3, 0, 13, 14)

@@ -64,11 +64,17 @@ def register(subparsers) -> None:
         choices=("image", "video"),
         help="image: pre-train on frames; video: finetune (with --init) or train from scratch",
     )
-    parser.add_argument("--out", required=True, help="run folder (config, logs, samples, checkpoints)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="run folder (config, logs, samples, checkpoints); default: $PYOCO_RUNS or runs/, named after "
+        "preset, phase and prior (e.g. runs/quick-image, runs/quick-video-progressive-a2)",
+    )
     parser.add_argument(
         "--init",
         default=None,
-        help="video phase: image run folder or checkpoint to inflate (omit: from scratch)",
+        help="video phase: image run folder or checkpoint to inflate; 'auto' = this preset's default image "
+        "run (runs/PRESET-image); omit to train the video model from scratch (the baseline)",
     )
     parser.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its newest checkpoint"
@@ -94,8 +100,14 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(json.dumps(asdict(config), indent=2))
         return 0
+    init = args.init
+    if init == "auto":
+        init = str(training.default_runs_root() / f"{args.preset}-image")
+    out = args.out or str(
+        training.default_runs_root() / training.default_run_name(args.preset, config, init=bool(init))
+    )
     try:
-        run_dir = training.train(config, args.out, init=args.init, resume=args.resume, progress=args.progress)
+        run_dir = training.train(config, out, init=init, resume=args.resume, progress=args.progress)
     except training.TrainingDiverged as error:
         print(f"pyoco-lab train: stopped: {error}", file=sys.stderr)
         return 1
