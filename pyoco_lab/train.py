@@ -555,24 +555,23 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 # Data and model: thin adapters over pyoco_lab.data and pyoco_lab.models.
 
 
-def build_datasets(config: TrainConfig, split: str = "train"):
+def build_datasets(config: TrainConfig, split: str = "train", *, build_missing: bool = False):
     """(main dataset, image dataset for joint training or None) for the config's phase.
 
-    Raises FileNotFoundError naming the command that prepares missing data.
+    ``build_missing`` builds the embedded dataset when absent (it is made from package-shipped
+    imagery, no download); otherwise missing data raises FileNotFoundError naming the command
+    that prepares it.
     """
     from pyoco_lab import data
 
-    root = config.data_root
+    root, size, f = config.data_root, config.resolution, config.num_frames
     if config.dataset == "embedded":
-        frames = lambda: data.EmbeddedFramesDataset(root=root, resolution=config.resolution, split=split)  # noqa: E731
-        clips = lambda: data.EmbeddedVideoDataset(  # noqa: E731
-            root=root, resolution=config.resolution, split=split, num_frames=config.num_frames
-        )
+        opts = {"build_if_missing": build_missing}
+        frames = functools.partial(data.EmbeddedFramesDataset, root, size, split, **opts)
+        clips = functools.partial(data.EmbeddedVideoDataset, root, size, split, f, **opts)
     else:
-        frames = lambda: data.UCF101Frames(root=root, resolution=config.resolution, split=split)  # noqa: E731
-        clips = lambda: data.UCF101Clips(  # noqa: E731
-            root=root, resolution=config.resolution, split=split, num_frames=config.num_frames
-        )
+        frames = functools.partial(data.UCF101Frames, root=root, resolution=size, split=split)
+        clips = functools.partial(data.UCF101Clips, root=root, resolution=size, split=split, num_frames=f)
     if config.phase == "image":
         return frames(), None
     return clips(), (frames() if config.joint_images else None)
@@ -965,7 +964,8 @@ def train(
 
     # Everything that can fail on bad input happens before any training work.
     init_checkpoint = _resolve_checkpoint(init)[0] if init is not None else None
-    dataset, image_dataset = build_datasets(config)
+    # Single-process runs build the embedded data on first use; ranks of a DDP job must not race.
+    dataset, image_dataset = build_datasets(config, build_missing=env.world_size == 1)
     num_classes = num_classes_of(dataset) if config.class_conditional else 0
     if config.class_conditional and num_classes < 1:
         raise ValueError(f"dataset {config.dataset!r} has no class labels; drop --class-conditional")
