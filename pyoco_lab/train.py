@@ -623,6 +623,19 @@ def inflate_denoiser(
     return denoiser
 
 
+def _check_init_fits(image_config: TrainConfig, config: TrainConfig, init) -> None:
+    """Fail before any work when the --init run cannot be inflated into this video config."""
+    if image_config.phase != "image":
+        raise ValueError(f"--init {init} is a {image_config.phase} run; pass an image-phase run")
+    for name in ("model", "resolution"):
+        ours, theirs = getattr(config, name), getattr(image_config, name)
+        if ours != theirs:
+            raise ValueError(
+                f"the --init image run does not fit the video config ({name} {theirs!r} there, {ours!r} "
+                f"here); pass --{name} {theirs} (or pre-train an image model with --{name} {ours})"
+            )
+
+
 def _conditioning(labels, num_video_frames, x) -> dict[str, Any]:
     """Keyword arguments of the network: class labels and, for joint batches, the video length."""
     cond = {}
@@ -963,7 +976,10 @@ def train(
         return run_dir
 
     # Everything that can fail on bad input happens before any training work.
-    init_checkpoint = _resolve_checkpoint(init)[0] if init is not None else None
+    init_checkpoint = None
+    if init is not None:
+        init_checkpoint, init_run = _resolve_checkpoint(init)
+        _check_init_fits(load_config(init_run), config, init)
     # Single-process runs build the embedded data on first use; ranks of a DDP job must not race.
     dataset, image_dataset = build_datasets(config, build_missing=env.world_size == 1)
     num_classes = num_classes_of(dataset) if config.class_conditional else 0
@@ -977,9 +993,7 @@ def train(
 
     torch.manual_seed(config.seed)  # initial weights: identical on every rank
     if init_checkpoint is not None:
-        image_denoiser, image_config = load_denoiser(init_checkpoint, ema=True)
-        if image_config.phase != "image":
-            raise ValueError(f"--init {init} is a {image_config.phase} run; pass an image-phase run")
+        image_denoiser, _ = load_denoiser(init_checkpoint, ema=True)
         model = inflate_denoiser(image_denoiser, config, num_classes)
     else:
         model = build_network(config, num_classes=num_classes)
