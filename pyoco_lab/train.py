@@ -636,6 +636,18 @@ def _check_init_fits(image_config: TrainConfig, config: TrainConfig, init) -> No
             )
 
 
+def _check_architecture_fits(image_run: Path, config: TrainConfig, num_classes: int) -> None:
+    """Compare the image and video architectures on the meta device (cheap, before any weights)."""
+    from pyoco_lab import models
+
+    meta = _read_run_meta(image_run)
+    image = _unet_config(config_from_dict(meta["config"]), int(meta.get("num_classes", 0)))
+    try:
+        models.image_state_dict_compatible(image, _unet_config(config, num_classes))
+    except ValueError as error:
+        raise ValueError(f"the --init image run does not fit the video config: {error}") from None
+
+
 def _conditioning(labels, num_video_frames, x) -> dict[str, Any]:
     """Keyword arguments of the network: class labels and, for joint batches, the video length."""
     cond = {}
@@ -985,6 +997,8 @@ def train(
     num_classes = num_classes_of(dataset) if config.class_conditional else 0
     if config.class_conditional and num_classes < 1:
         raise ValueError(f"dataset {config.dataset!r} has no class labels; drop --class-conditional")
+    if init_checkpoint is not None:
+        _check_architecture_fits(init_run, config, num_classes)
     device = _resolve_device(config, env)
     if config.deterministic:
         if device.type == "cuda":
