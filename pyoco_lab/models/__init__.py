@@ -1,0 +1,35 @@
+"""The video U-Net of PYoCo: image model, video inflation, the paper's configs, cascade, text encoders.
+
+Public API::
+
+    UNetConfig, CONFIGS, get_config, count_parameters    # Tables G-M and CPU-scale configs
+    VideoUNet                                             # net(x, noise_labels, *, class_labels, text_embeddings, ...)
+    inflate, image_state_dict_compatible                  # image checkpoint -> video model (A.1)
+    build_denoiser                                        # edm.Denoiser(VideoUNet(config))
+"""
+
+from __future__ import annotations
+
+from pyoco_lab.models.config import UNetConfig
+from pyoco_lab.models.configs import CONFIGS, count_parameters, get_config
+from pyoco_lab.models.inflate import image_state_dict_compatible, inflate
+from pyoco_lab.models.unet import VideoUNet
+
+
+def build_denoiser(config: UNetConfig, sigma_data: float = 0.5):
+    """The EDM-preconditioned network D(x; sigma) = c_skip x + c_out F(c_in x, c_noise) around VideoUNet."""
+    from pyoco_lab.edm import Denoiser  # imported lazily: the network itself does not depend on EDM
+
+    return Denoiser(VideoUNet(config), sigma_data=sigma_data)
+
+
+__all__ = [
+    "CONFIGS",
+    "UNetConfig",
+    "VideoUNet",
+    "build_denoiser",
+    "count_parameters",
+    "get_config",
+    "image_state_dict_compatible",
+    "inflate",
+]

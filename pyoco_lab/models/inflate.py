@@ -1,0 +1,53 @@
+"""Inflating an image U-Net into a video U-Net (Section 4, Appendix A.1 (1), (2), (6)).
+
+The video network shares every spatial parameter with the image network under the same name
+(3x3 convolutions act per frame, i.e. as 1x3x3 convolutions); it only adds temporal layers whose
+output projections start at zero. Loading the image weights therefore reproduces the image model
+frame by frame until finetuning moves the temporal layers away from zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from pyoco_lab.models.config import UNetConfig
+from pyoco_lab.models.unet import VideoUNet, _is_temporal_key
+
+
+def inflate(image_model: VideoUNet) -> VideoUNet:
+    """A video U-Net initialised from `image_model` (same device and dtype; temporal layers new)."""
+    if not isinstance(image_model, VideoUNet):
+        raise ValueError(
+            f"inflate expects a pyoco_lab.models.VideoUNet, got {type(image_model).__name__}; "
+            "pass denoiser.net when you hold an edm.Denoiser"
+        )
+    param = next(image_model.parameters())
+    video = VideoUNet(replace(image_model.config, video=True)).to(device=param.device, dtype=param.dtype)
+    video.load_image_state_dict(image_model.state_dict())
+    return video
+
+
+def image_state_dict_compatible(image_config: UNetConfig, video_config: UNetConfig) -> None:
+    """Raise ValueError naming the mismatch if an image checkpoint cannot initialise the video model.
+
+    Both networks are built on the meta device, so this is cheap even for the 1B-parameter configs.
+    """
+    with torch.device("meta"):
+        image = VideoUNet(replace(image_config, video=False)).state_dict()
+        video = VideoUNet(replace(video_config, video=True)).state_dict()
+    unexpected = [k for k in image if k not in video]
+    wrong = [
+        f"{k} {tuple(image[k].shape)} vs {tuple(video[k].shape)}"
+        for k in image
+        if k in video and image[k].shape != video[k].shape
+    ]
+    missing = [k for k in video if k not in image and not _is_temporal_key(k)]
+    if unexpected or wrong or missing:
+        raise ValueError(
+            "image model config does not fit the video model config: "
+            f"{len(unexpected)} unexpected key(s) {unexpected[:3]}, {len(wrong)} shape mismatch(es) {wrong[:3]}, "
+            f"{len(missing)} missing non-temporal key(s) {missing[:3]}; use the same channels, levels, "
+            "attention resolutions, classes, text and conditioning for both phases"
+        )

@@ -1,0 +1,569 @@
+"""The image U-Net and its video inflation (Section 4 "Model architecture", Appendix A.1, A.4).
+
+One network class, :class:`VideoUNet`, covers both families of the paper's cascade:
+
+- ``architecture="adm"``: the ADM/EDM U-Net of the base, UCF-101 and temporal-interpolation models
+  (Tables G-K): residual blocks with scale-shift norm, self-attention and text cross-attention at
+  the listed resolutions, a skip connection per block.
+- ``architecture="efficient"``: Imagen's efficient U-Net of the super-resolution models (Tables L-M):
+  down-sampling at the *start* of each level, more residual blocks at low resolution
+  (``block_mult``), one skip connection per level, and a 3x1x1 temporal convolution at the end of
+  each block (A.1 (4)).
+
+How a video is handled (A.1 (1), (2), (5)): the network keeps every feature map as
+``(batch * frames, C, H, W)`` -- frames moved into the batch axis -- so each 3x3 convolution is
+exactly the 1x3x3 convolution of A.1 (1) and GroupNorm and spatial attention see per-frame
+(image) statistics, as A.1 (5) asks. Temporal layers alone reshape to put the spatial positions in
+the batch axis and mix information across frames. They start as the identity (zero-initialised
+output projections), so a freshly inflated video model equals the image model applied per frame.
+
+Joint image-video batches (A.1 (7)): with ``num_video_frames=n`` only the first n frames of each
+sample are a video; the remaining "frames" are independent images that temporal layers skip.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange, repeat
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from pyoco_lab.models.config import UNetConfig
+
+# ----------------------------------------------------------------------------------------------
+# Small helpers.
+
+
+def group_norm(channels: int) -> nn.GroupNorm:
+    # ADM/EDM use 32 groups; tiny CPU models with fewer channels fall back to a divisor.
+    groups = math.gcd(32, channels)
+    return nn.GroupNorm(groups, channels, eps=1e-6 if groups < 32 else 1e-5)
+
+
+def zero_init(module: nn.Module) -> nn.Module:
+    """Zero a layer's weights: residual branches then start as the identity (ADM; A.1 (2))."""
+    for p in module.parameters():
+        nn.init.zeros_(p)
+    return module
+
+
+def sinusoidal_embedding(positions: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Transformer sinusoidal features of `positions` (any shape) -> (..., dim), in float32."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=positions.device) / half)
+    angles = positions.float()[..., None] * freqs
+    emb = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+    return F.pad(emb, (0, dim % 2))
+
+
+@dataclass
+class Context:
+    """What every layer may need besides the feature map, shared by one forward pass."""
+
+    emb: torch.Tensor  # (B*F, E) noise (+ class) embedding, repeated per frame
+    text: torch.Tensor | None  # (B, L, context_channels) projected text tokens
+    text_mask: torch.Tensor | None  # (B, L) bool, True = attend
+    batch: int  # B
+    frames: int  # F (1 for an image batch)
+    video_frames: int  # how many leading frames are a video (0 = an image batch: temporal layers idle)
+
+
+# ----------------------------------------------------------------------------------------------
+# Spatial layers: act on each frame independently (frames live in the batch axis).
+
+
+class ResBlock(nn.Module):
+    """ADM residual block: GN-SiLU-conv, scale-shift by the noise embedding, GN-SiLU-dropout-conv(0)."""
+
+    def __init__(self, cin, cout, emb_channels, *, dropout=0.0, scale_shift=True, updown=None):
+        super().__init__()
+        self.updown = updown  # None, "down" or "up" (ADM's resblock_updown)
+        self.scale_shift = scale_shift
+        self.norm1 = group_norm(cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.emb = nn.Linear(emb_channels, 2 * cout if scale_shift else cout)
+        self.norm2 = group_norm(cout)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = zero_init(nn.Conv2d(cout, cout, 3, padding=1))
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def _resample(self, x):
+        if self.updown == "down":
+            return F.avg_pool2d(x, 2)
+        if self.updown == "up":
+            return F.interpolate(x, scale_factor=2.0, mode="nearest")
+        return x
+
+    def forward(self, x, c: Context):
+        h = F.silu(self.norm1(x))
+        h = self.conv1(self._resample(h))
+        x = self._resample(x)
+        e = self.emb(F.silu(c.emb))[:, :, None, None].to(h.dtype)
+        if self.scale_shift:
+            scale, shift = e.chunk(2, dim=1)
+            h = self.norm2(h) * (1 + scale) + shift
+        else:
+            h = self.norm2(h + e)
+        h = self.conv2(self.dropout(F.silu(h)))
+        return self.skip(x) + h
+
+
+class EfficientResBlock(nn.Module):
+    """Imagen's efficient-U-Net residual block: the ADM block with a 1x1 skip convolution always."""
+
+    def __init__(self, cin, cout, emb_channels, *, dropout=0.0, scale_shift=True):
+        super().__init__()
+        self.block = ResBlock(cin, cout, emb_channels, dropout=dropout, scale_shift=scale_shift)
+        if cin == cout:  # Imagen always learns the skip projection
+            self.block.skip = nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x, c: Context):
+        return self.block(x, c)
+
+
+class Downsample(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride=2, padding=1)
+
+    def forward(self, x, c: Context):
+        return self.conv(x)
+
+
+class Upsample(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1)
+
+    def forward(self, x, c: Context):
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class SpatialSelfAttention(nn.Module):
+    """Multi-head self-attention over the H*W positions of each frame (ADM's attention block)."""
+
+    def __init__(self, channels, head_channels):
+        super().__init__()
+        self.heads = max(channels // head_channels, 1)
+        self.norm = group_norm(channels)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.proj = zero_init(nn.Conv2d(channels, channels, 1))
+
+    def forward(self, x, c: Context):
+        h, w = x.shape[-2:]
+        q, k, v = rearrange(self.qkv(self.norm(x)), "n (t g d) h w -> t n g (h w) d", t=3, g=self.heads)
+        out = F.scaled_dot_product_attention(q, k, v)
+        return x + self.proj(rearrange(out, "n g (h w) d -> n (g d) h w", h=h, w=w))
+
+
+def _attend_text(q, text, kv: nn.Linear, mask, heads: int):
+    """SDPA from queries (B, g, N, d) to the projected text tokens; None mask = all tokens real."""
+    k, v = rearrange(kv(text).to(q.dtype), "b l (t g d) -> t b g l d", t=2, g=heads)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask[:, None, None, :])
+
+
+class SpatialCrossAttention(nn.Module):
+    """Attention from each pixel to the text tokens (A.1 (5): text enters only the spatial blocks).
+
+    Queries of all frames of a sample attend to that sample's tokens, so the text is never
+    repeated per frame: (B*F, HW) queries are regrouped as (B, F*HW) before SDPA.
+    """
+
+    def __init__(self, channels, context_channels, head_channels):
+        super().__init__()
+        self.heads = max(channels // head_channels, 1)
+        self.norm = group_norm(channels)
+        self.q = nn.Conv2d(channels, channels, 1)
+        self.kv = nn.Linear(context_channels, 2 * channels)
+        self.proj = zero_init(nn.Conv2d(channels, channels, 1))
+
+    def forward(self, x, c: Context):
+        h, w = x.shape[-2:]
+        q = rearrange(self.q(self.norm(x)), "(b f) (g d) h w -> b g (f h w) d", b=c.batch, g=self.heads)
+        out = _attend_text(q, c.text, self.kv, c.text_mask, self.heads)
+        out = rearrange(out, "b g (f h w) d -> (b f) (g d) h w", f=c.frames, h=h, w=w)
+        return x + self.proj(out)
+
+
+class SpatialTransformer(nn.Module):
+    """Text-conditioned spatial attention: self-attention, cross-attention to text, GEGLU feed-forward.
+
+    The paper only says eDiff-I's spatial attention is reused; we use the standard text-to-image
+    transformer block (latent diffusion / Stable Diffusion): GroupNorm, 1x1 in-projection, three
+    pre-LayerNorm residual sub-layers over the H*W tokens, zero-initialised 1x1 out-projection.
+    """
+
+    def __init__(self, channels, context_channels, head_channels, ff_mult=4):
+        super().__init__()
+        self.heads = max(channels // head_channels, 1)
+        self.norm = group_norm(channels)
+        self.proj_in = nn.Conv2d(channels, channels, 1)
+        self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(channels) for _ in range(3))
+        self.qkv = nn.Linear(channels, 3 * channels, bias=False)
+        self.self_out = nn.Linear(channels, channels)
+        self.q = nn.Linear(channels, channels, bias=False)
+        self.kv = nn.Linear(context_channels, 2 * channels, bias=False)
+        self.cross_out = nn.Linear(channels, channels)
+        self.ff_in = nn.Linear(channels, 2 * ff_mult * channels)  # GEGLU: value and gate
+        self.ff_out = nn.Linear(ff_mult * channels, channels)
+        self.proj_out = zero_init(nn.Conv2d(channels, channels, 1))
+
+    def forward(self, x, c: Context):
+        h, w = x.shape[-2:]
+        t = rearrange(self.proj_in(self.norm(x)), "n ch h w -> n (h w) ch")
+        q, k, v = rearrange(self.qkv(self.norm1(t)), "n l (s g d) -> s n g l d", s=3, g=self.heads)
+        t = t + self.self_out(rearrange(F.scaled_dot_product_attention(q, k, v), "n g l d -> n l (g d)"))
+        q = rearrange(self.q(self.norm2(t)), "(b f) l (g d) -> b g (f l) d", b=c.batch, g=self.heads)
+        out = _attend_text(q, c.text, self.kv, c.text_mask, self.heads)
+        t = t + self.cross_out(rearrange(out, "b g (f l) d -> (b f) l (g d)", f=c.frames))
+        value, gate = self.ff_in(self.norm3(t)).chunk(2, dim=-1)
+        t = t + self.ff_out(value * F.gelu(gate))
+        return x + self.proj_out(rearrange(t, "n (h w) ch -> n ch h w", h=h, w=w))
+
+
+# ----------------------------------------------------------------------------------------------
+# Temporal layers: mix across the video frames only; identity at initialisation.
+
+
+def _video_part(x, c: Context):
+    """(B*F, C, H, W) -> video frames (B, n, C, H, W) and the trailing image frames (B, F-n, C, H, W)."""
+    x = rearrange(x, "(b f) ch h w -> b f ch h w", b=c.batch)
+    return x[:, : c.video_frames], x[:, c.video_frames :]
+
+
+def _join(video, images):
+    return rearrange(torch.cat([video, images], dim=1), "b f ch h w -> (b f) ch h w")
+
+
+class TemporalAttention(nn.Module):
+    """Self-attention across frames at each pixel (A.1 (2)): spatial positions go to the batch axis.
+
+    The frame index enters through sinusoidal position features projected into the channels
+    (without them attention would be permutation-invariant in time). The output projection is
+    zero-initialised, so an inflated model starts as the image model.
+    """
+
+    def __init__(self, channels, head_channels):
+        super().__init__()
+        self.heads = max(channels // head_channels, 1)
+        self.channels = channels
+        self.norm = group_norm(channels)
+        self.pos = nn.Linear(channels, channels)
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.proj = zero_init(nn.Linear(channels, channels))
+
+    def forward(self, x, c: Context):
+        if c.video_frames < 2:  # an image batch or a single frame: nothing to mix
+            return x
+        video, images = _video_part(x, c)
+        b, n, _, hh, ww = video.shape
+        # GroupNorm per frame (A.1 (5)) keeps the image statistics; then pixels become the batch.
+        h = self.norm(rearrange(video, "b n ch h w -> (b n) ch h w"))
+        h = rearrange(h, "(b n) ch h w -> (b h w) n ch", b=b)
+        pos = sinusoidal_embedding(torch.arange(n, device=x.device), self.channels)
+        h = h + self.pos(pos.to(h.dtype))
+        q, k, v = rearrange(self.qkv(h), "m n (t g d) -> t m g n d", t=3, g=self.heads)
+        out = rearrange(F.scaled_dot_product_attention(q, k, v), "m g n d -> m n (g d)")
+        out = rearrange(self.proj(out), "(b h w) n ch -> b n ch h w", b=b, h=hh, w=ww)
+        return _join(video + out, images)
+
+
+class TemporalConv(nn.Module):
+    """A.1 (4): a 3x1x1 convolution across frames as a zero-initialised residual branch."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.norm = group_norm(channels)
+        self.conv = zero_init(nn.Conv3d(channels, channels, (3, 1, 1), padding=(1, 0, 0)))
+
+    def forward(self, x, c: Context):
+        if c.video_frames < 2:
+            return x
+        video, images = _video_part(x, c)
+        b = video.shape[0]
+        h = F.silu(self.norm(rearrange(video, "b n ch h w -> (b n) ch h w")))
+        h = self.conv(rearrange(h, "(b n) ch h w -> b ch n h w", b=b))
+        return _join(video + rearrange(h, "b ch n h w -> b n ch h w"), images)
+
+
+# ----------------------------------------------------------------------------------------------
+# The network.
+
+
+TEMPORAL_LAYERS = (TemporalAttention, TemporalConv)
+
+
+class Stage(nn.Module):
+    """Layers applied in order; one unit of gradient checkpointing.
+
+    Temporal layers are stored apart (``temporal.<i>`` runs after spatial layer i) so that the
+    spatial layers keep the same parameter names in the image and the video model: an image
+    checkpoint then loads into the video model key for key.
+    """
+
+    def __init__(self, layers):
+        super().__init__()
+        spatial, temporal = [], {}
+        for layer in layers:
+            if isinstance(layer, TEMPORAL_LAYERS):
+                temporal[str(len(spatial) - 1)] = layer
+            else:
+                spatial.append(layer)
+        self.layers = nn.ModuleList(spatial)
+        self.temporal = nn.ModuleDict(temporal)
+
+    def forward(self, x, c: Context):
+        for i, layer in enumerate(self.layers):
+            x = layer(x, c)
+            if str(i) in self.temporal:
+                x = self.temporal[str(i)](x, c)
+        return x
+
+
+class VideoUNet(nn.Module):
+    """The U-Net of one cascade stage; an image model on (B,C,H,W), a video model on (B,F,C,H,W).
+
+    ``net(x, noise_labels, *, class_labels=None, text_embeddings=None, text_mask=None,
+    num_video_frames=None, cond=None)``:
+
+    - ``noise_labels`` (B,): EDM's c_noise = ln(sigma)/4.
+    - ``class_labels`` (B,) int: -1 (or None for the whole batch) selects the learned null class
+      used for classifier-free guidance and label dropout.
+    - ``text_embeddings``: one (B, L, D) tensor or a list with one per entry of ``config.text_dims``
+      (T5 and CLIP in the paper); ``text_mask`` likewise (bool, True = a real token). A learned
+      "null" token is always appended, so a sample whose tokens are all masked (dropped text)
+      still has something to attend to.
+    - ``num_video_frames``: in a joint batch, how many leading frames are video (A.1 (7)).
+    - ``cond``: extra channels concatenated to x (``config.cond_channels``), shaped like x.
+    """
+
+    def __init__(self, config: UNetConfig):
+        super().__init__()
+        self.config = cfg = config
+        mc = cfg.model_channels
+        emb_ch = 4 * mc
+        self.time_embed = nn.Sequential(nn.Linear(mc, emb_ch), nn.SiLU(), nn.Linear(emb_ch, emb_ch))
+        # Class embedding with one extra row: the null class for label dropout and guidance.
+        self.class_embed = nn.Embedding(cfg.num_classes + 1, emb_ch) if cfg.num_classes else None
+        self.text_proj = nn.ModuleList(nn.Linear(d, cfg.context_channels) for d in cfg.text_dims)
+        self.null_token = nn.Parameter(torch.zeros(1, 1, cfg.context_channels)) if cfg.text_dims else None
+        self.input_conv = nn.Conv2d(cfg.in_channels + cfg.cond_channels, mc, 3, padding=1)
+        build = self._build_adm if cfg.architecture == "adm" else self._build_efficient
+        self.down, self.mid, self.up, out_ch = build()
+        self.out_norm = group_norm(out_ch)
+        self.out_conv = zero_init(nn.Conv2d(out_ch, cfg.out_channels, 3, padding=1))
+
+    # -- construction ------------------------------------------------------------------------
+
+    def _attention(self, ch: int, res: int) -> list[nn.Module]:
+        """Spatial self-attention, cross-attention, then temporal attention (A.1 (2)) at `res`."""
+        cfg, layers = self.config, []
+        self_attn, cross_attn = res in cfg.attention_resolutions, res in cfg.cross_attention_resolutions
+        if self_attn and cross_attn:
+            layers.append(SpatialTransformer(ch, cfg.context_channels, cfg.head_channels))
+        elif self_attn:
+            layers.append(SpatialSelfAttention(ch, cfg.head_channels))
+        elif cross_attn:
+            layers.append(SpatialCrossAttention(ch, cfg.context_channels, cfg.head_channels))
+        if cfg.video and res in cfg.temporal_attention_resolutions:
+            layers.append(TemporalAttention(ch, cfg.head_channels))
+        return layers
+
+    def _res(self, cin, cout, **kw):
+        cfg = self.config
+        block = ResBlock if cfg.architecture == "adm" else EfficientResBlock
+        return block(
+            cin, cout, 4 * cfg.model_channels, dropout=cfg.dropout, scale_shift=cfg.use_scale_shift_norm, **kw
+        )
+
+    def _build_adm(self):
+        """ADM layout: a skip per block; resolution halves after every level but the last."""
+        cfg, mc = self.config, self.config.model_channels
+        down, skips, ch = nn.ModuleList(), [mc], mc
+        res = cfg.resolution
+        for level, mult in enumerate(cfg.channel_mult):
+            for _ in range(cfg.blocks_at(level)):
+                down.append(Stage([self._res(ch, mult * mc), *self._attention(mult * mc, res)]))
+                ch = mult * mc
+                skips.append(ch)
+            if level < len(cfg.channel_mult) - 1:
+                updown = self._res(ch, ch, updown="down") if cfg.resblock_updown else Downsample(ch, ch)
+                down.append(Stage([updown]))
+                skips.append(ch)
+                res //= 2
+        # The middle always attends (ADM), at whatever the lowest resolution is.
+        if cfg.cross_attention_resolutions:
+            mid_attn = [SpatialTransformer(ch, cfg.context_channels, cfg.head_channels)]
+        else:
+            mid_attn = [SpatialSelfAttention(ch, cfg.head_channels)]
+        if cfg.video and cfg.temporal_attention_resolutions:
+            mid_attn.append(TemporalAttention(ch, cfg.head_channels))
+        mid = Stage([self._res(ch, ch), *mid_attn, self._res(ch, ch)])
+        up = nn.ModuleList()
+        for level, mult in reversed(list(enumerate(cfg.channel_mult))):
+            for i in range(cfg.blocks_at(level) + 1):
+                layers = [self._res(ch + skips.pop(), mult * mc), *self._attention(mult * mc, res)]
+                ch = mult * mc
+                if level > 0 and i == cfg.blocks_at(level):
+                    layers.append(self._res(ch, ch, updown="up") if cfg.resblock_updown else Upsample(ch, ch))
+                    res *= 2
+                up.append(Stage(layers))
+        return down, mid, up, ch
+
+    def _build_efficient(self):
+        """Imagen's efficient U-Net: downsample first, blocks, attention; one skip per level."""
+        cfg, mc = self.config, self.config.model_channels
+        down, up, ch, res = nn.ModuleList(), nn.ModuleList(), mc, cfg.resolution
+        skips = []
+        for level, mult in enumerate(cfg.channel_mult):
+            layers = []
+            if level > 0:
+                layers.append(Downsample(ch, ch))
+                res //= 2
+            for _ in range(cfg.blocks_at(level)):
+                layers.append(self._res(ch, mult * mc))
+                ch = mult * mc
+            layers += self._attention(ch, res)
+            if cfg.video and cfg.temporal_conv:
+                layers.append(TemporalConv(ch))
+            down.append(Stage(layers))
+            skips.append(ch)
+        for level, mult in reversed(list(enumerate(cfg.channel_mult))):
+            layers = [self._res(ch + skips.pop(), mult * mc)]
+            ch = mult * mc
+            layers += [self._res(ch, ch) for _ in range(cfg.blocks_at(level) - 1)]
+            layers += self._attention(ch, res)
+            if cfg.video and cfg.temporal_conv:
+                layers.append(TemporalConv(ch))
+            if level > 0:
+                layers.append(Upsample(ch, cfg.channel_mult[level - 1] * mc))
+                ch = cfg.channel_mult[level - 1] * mc
+                res *= 2
+            up.append(Stage(layers))
+        return down, None, up, ch
+
+    # -- inflation ---------------------------------------------------------------------------
+
+    def load_image_state_dict(self, state_dict: dict[str, torch.Tensor]) -> None:
+        """Load an image model's weights (A.1 (6)); temporal layers keep their identity initialisation.
+
+        Raises ValueError naming the keys that do not fit, so a wrong --init is caught before training.
+        """
+        own = self.state_dict()
+        unexpected = [k for k in state_dict if k not in own]
+        missing = [k for k in own if k not in state_dict and not _is_temporal_key(k)]
+        wrong = [k for k in state_dict if k in own and own[k].shape != state_dict[k].shape]
+        if unexpected or missing or wrong:
+            raise ValueError(
+                "image checkpoint does not fit this video U-Net: "
+                f"unexpected {unexpected[:5]}, missing {missing[:5]}, wrong shape {wrong[:5]}; "
+                "build the video model from the image model's config (same channels, levels, resolution)"
+            )
+        self.load_state_dict(state_dict, strict=False)
+
+    # -- forward -----------------------------------------------------------------------------
+
+    def _text_context(self, text_embeddings, text_mask, batch: int, device):
+        cfg = self.config
+        if not cfg.text_dims:
+            if text_embeddings is not None:
+                raise ValueError(
+                    "this model has no text conditioning (config.text_dims is empty); drop text_embeddings"
+                )
+            return None, None
+        if text_embeddings is None:  # no text at all: only the null token (unconditional branch)
+            return self.null_token.expand(batch, 1, -1), None
+        embs = [text_embeddings] if torch.is_tensor(text_embeddings) else list(text_embeddings)
+        masks = [text_mask] if torch.is_tensor(text_mask) or text_mask is None else list(text_mask)
+        if len(masks) == 1 and len(embs) > 1:
+            masks = masks * len(embs)
+        if len(embs) != len(cfg.text_dims) or any(e.shape[-1] != d for e, d in zip(embs, cfg.text_dims)):
+            raise ValueError(
+                f"expected {len(cfg.text_dims)} text embedding(s) with widths {cfg.text_dims}, got "
+                f"{[tuple(e.shape) for e in embs]}; pass one (B, L, D) tensor per text encoder"
+            )
+        tokens = [proj(e.float()) for proj, e in zip(self.text_proj, embs)]
+        tokens.append(self.null_token.expand(batch, 1, -1))
+        if all(m is None for m in masks):
+            return torch.cat(tokens, dim=1), None
+        full = [
+            torch.ones(e.shape[:2], dtype=torch.bool, device=device) if m is None else m.bool()
+            for e, m in zip(embs, masks)
+        ]
+        full.append(torch.ones(batch, 1, dtype=torch.bool, device=device))
+        return torch.cat(tokens, dim=1), torch.cat(full, dim=1)
+
+    def forward(
+        self,
+        x,
+        noise_labels,
+        *,
+        class_labels=None,
+        text_embeddings=None,
+        text_mask=None,
+        num_video_frames=None,
+        cond=None,
+    ):
+        cfg = self.config
+        is_video = x.ndim == 5
+        if x.ndim not in (4, 5):
+            raise ValueError(f"x must be (B,C,H,W) or (B,F,C,H,W), got shape {tuple(x.shape)}")
+        batch = x.shape[0]
+        frames = x.shape[1] if is_video else 1
+        if cfg.cond_channels:
+            if cond is None or cond.shape[:-3] != x.shape[:-3] or cond.shape[-3] != cfg.cond_channels:
+                raise ValueError(
+                    f"this model needs cond with {cfg.cond_channels} channels shaped like x {tuple(x.shape)} "
+                    f"(got {None if cond is None else tuple(cond.shape)}); pass the conditioning video as cond="
+                )
+            x = torch.cat([x, cond.to(x.dtype)], dim=-3)
+        elif cond is not None:
+            raise ValueError("this model takes no cond channels (config.cond_channels = 0); drop cond")
+        video_frames = frames if num_video_frames is None else int(num_video_frames)
+        if not 0 <= video_frames <= frames:
+            raise ValueError(f"num_video_frames={num_video_frames} must lie in [0, {frames}]")
+        if not is_video or not cfg.video:
+            video_frames = 0
+
+        emb = self.time_embed(sinusoidal_embedding(noise_labels.reshape(batch), cfg.model_channels))
+        if self.class_embed is not None:
+            labels = torch.full((batch,), -1, device=x.device) if class_labels is None else class_labels
+            labels = torch.where(labels < 0, cfg.num_classes, labels).long()
+            emb = emb + self.class_embed(labels)
+        text, mask = self._text_context(text_embeddings, text_mask, batch, x.device)
+        c = Context(repeat(emb, "b e -> (b f) e", f=frames), text, mask, batch, frames, video_frames)
+
+        h = rearrange(x, "b f ch h w -> (b f) ch h w") if is_video else x
+        h = self.input_conv(h)
+        run = self._run
+        if cfg.architecture == "adm":
+            skips = [h]
+            for stage in self.down:
+                h = run(stage, h, c)
+                skips.append(h)
+            h = run(self.mid, h, c)
+            for stage in self.up:
+                h = run(stage, torch.cat([h, skips.pop()], dim=1), c)
+        else:
+            skips = []
+            for stage in self.down:
+                h = run(stage, h, c)
+                skips.append(h)
+            for stage in self.up:
+                h = run(stage, torch.cat([h, skips.pop()], dim=1), c)
+        h = self.out_conv(F.silu(self.out_norm(h)))
+        return rearrange(h, "(b f) ch h w -> b f ch h w", b=batch) if is_video else h
+
+    def _run(self, stage, h, c):
+        if self.config.grad_checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(stage, h, c, use_reentrant=False)
+        return stage(h, c)
+
+
+def _is_temporal_key(key: str) -> bool:
+    """Parameters that exist only in the video model (they must stay new on inflation)."""
+    return ".temporal." in key
