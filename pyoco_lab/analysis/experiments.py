@@ -1,0 +1,301 @@
+"""The reproduction plan as data: what each preset runs, and a cache so nothing is trained twice.
+
+A :class:`Settings` per preset (``smoke`` for CI, ``quick`` for 2 CPU cores in < 20 minutes,
+``standard`` for one GPU hour, ``ucf`` for the paper's UCF-101 setting) holds every knob of the
+seven notebooks. A notebook calls ``settings(preset, knob=value_or_None, ...)``: ``None`` keeps the
+preset's value, anything else overrides it, unknown names are rejected.
+
+Training runs are described by :class:`RunSpec` (a :class:`pyoco_lab.train.TrainConfig` plus the
+image run it is finetuned from, if any). Its folder name is derived from a hash of the config,
+so the alpha sweep, the strategies table and the model-size study share identical runs through
+``cache_dir`` -- ``pyoco_lab.train.train`` returns at once when the folder holds a finished run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+INF = math.inf
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the figure notebooks for one preset (see docs/reproduce.md)."""
+
+    name: str
+    description: str
+    budget: str
+    # training (pyoco_lab.train presets with these overrides)
+    train_preset: str = "quick"
+    model: str | None = None  # None: the train preset's model
+    image_steps: int | None = None  # None: the train preset's
+    video_steps: int | None = None
+    batch_size: int | None = None
+    num_frames: int | None = None
+    resolution: int | None = None
+    # Fig. 7 alpha sweep / Table 5 / Fig. 8 / Fig. 6
+    alphas: tuple[float, ...] = (0.0, 1.0, 2.0, INF)
+    kinds: tuple[str, ...] = ("mixed", "progressive")
+    seeds: tuple[int, ...] = (0,)
+    strategy_alphas: tuple[float, float] = (1.0, 2.0)  # Table 5: mixed alpha, progressive alpha
+    size_models: tuple[str, ...] = ()
+    sample_alphas: tuple[float, ...] = (0.0, 1.0, 10.0)  # Fig. 6
+    sample_prior: str = "mixed"
+    eval_samples: int = 64  # generated clips per metric evaluation
+    sample_steps: int = 18  # sampler steps for evaluation and Fig. 6
+    # 01 noise priors
+    noise_alphas: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0, 2.0, 10.0, INF)
+    noise_frames: int = 8
+    noise_samples: int = 256
+    noise_resolution: int = 16
+    # 02 inversion (Table 1) and 03 t-SNE (Fig. 2)
+    inversion_videos: int = 16
+    inversion_frames: int = 8
+    inversion_steps: int = 32
+    tsne_videos: int = 6
+    tsne_frames: int = 8
+    tsne_perplexity: float = 10.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def train_overrides(self, phase: str) -> dict[str, Any]:
+        """TrainConfig overrides common to every run of this preset (None = keep the train preset's)."""
+        values = {
+            "model": self.model,
+            "batch_size": self.batch_size,
+            "num_frames": self.num_frames,
+            "resolution": self.resolution,
+            "steps": self.image_steps if phase == "image" else self.video_steps,
+        }
+        return {k: v for k, v in values.items() if v is not None}
+
+
+SETTINGS: dict[str, Settings] = {
+    "smoke": Settings(
+        "smoke",
+        "CI: proves every notebook runs end to end and writes sane files; the numbers mean nothing",
+        "< 1 minute per notebook on 2 CPU cores",
+        train_preset="quick",
+        image_steps=4,
+        video_steps=3,
+        batch_size=2,
+        num_frames=4,
+        alphas=(0.0, 1.0, INF),
+        strategy_alphas=(1.0, 1.0),
+        seeds=(0,),
+        size_models=(),
+        sample_alphas=(0.0, 1.0, 10.0),
+        eval_samples=4,
+        sample_steps=4,
+        noise_alphas=(0.0, 1.0, INF),
+        noise_frames=4,
+        noise_samples=16,
+        noise_resolution=8,
+        inversion_videos=3,
+        inversion_frames=4,
+        inversion_steps=4,
+        tsne_videos=3,
+        tsne_frames=4,
+        tsne_perplexity=3.0,
+    ),
+    "quick": Settings(
+        "quick",
+        "2 CPU cores: tiny models at 32x32, 8-frame clips of the embedded data, a few hundred steps",
+        "all seven notebooks < 20 minutes on 2 CPU cores, from a fresh clone",
+        train_preset="quick",
+        alphas=(0.0, 1.0, 2.0, 10.0, INF),
+        seeds=(0,),
+        size_models=(),
+        eval_samples=32,
+        sample_steps=12,
+        inversion_videos=16,
+        inversion_frames=8,
+        inversion_steps=24,
+    ),
+    "standard": Settings(
+        "standard",
+        "one GPU: 64x64, 16-frame clips of the embedded data, the A.3 optimiser",
+        "about one GPU hour for all seven notebooks",
+        train_preset="standard",
+        alphas=(0.0, 0.5, 1.0, 2.0, 5.0, 10.0, INF),
+        seeds=(0, 1),
+        eval_samples=256,
+        inversion_videos=64,
+        inversion_frames=16,
+        inversion_steps=32,
+        tsne_videos=8,
+        tsne_frames=16,
+        tsne_perplexity=20.0,
+        noise_frames=16,
+    ),
+    "ucf": Settings(
+        "ucf",
+        "the paper's UCF-101 setting: 16x64x64 clips, Tables G-I models (69M/112M/253M), A.3 optimiser",
+        "GPU-days: ~2-4 days per 200k-step image model and ~1-2 days per 100k-step finetune on 8 GPUs; "
+        "the full alpha sweep is 16 finetunes x 3 seeds (see docs/reproduce.md)",
+        train_preset="ucf-small",
+        alphas=(0.0, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, INF),
+        seeds=(0, 1, 2),
+        size_models=("ucf-small", "ucf-medium", "ucf-large"),
+        eval_samples=2048,
+        sample_steps=25,
+        inversion_videos=256,
+        inversion_frames=16,
+        inversion_steps=32,
+        tsne_videos=10,
+        tsne_frames=16,
+        tsne_perplexity=30.0,
+        noise_frames=16,
+    ),
+}
+
+
+def settings(preset: str, **overrides) -> Settings:
+    """``SETTINGS[preset]`` with every non-None override applied (unknown knob names are rejected)."""
+    if preset not in SETTINGS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(SETTINGS)}")
+    known = {f.name for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    chosen = {}
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if isinstance(value, list):
+            value = tuple(float(v) if name.endswith("alphas") else v for v in value)
+        chosen[name] = value
+    return replace(SETTINGS[preset], **chosen)
+
+
+# ----------------------------------------------------------------------------------------------
+# Training runs and the shared cache.
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run: its config and, for a finetune, the image run it starts from."""
+
+    label: str
+    config: Any  # pyoco_lab.train.TrainConfig
+    init: RunSpec | None = None
+
+    def key(self) -> str:
+        """A short hash of everything that changes the result (config and init chain)."""
+        payload = {"config": _config_dict(self.config), "init": self.init.key() if self.init else None}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
+
+    def folder(self, cache_dir: str | os.PathLike) -> Path:
+        return Path(cache_dir) / "runs" / f"{self.label}-{self.key()}"
+
+
+def _config_dict(config) -> dict:
+    values = dataclasses.asdict(config)
+    return {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()}
+
+
+def image_run(s: Settings, *, model: str | None = None, seed: int = 0) -> RunSpec:
+    """The image model pre-trained on frames (i.i.d. noise), shared by every finetune of that size."""
+    from pyoco_lab.train import preset_config
+
+    overrides = s.train_overrides("image")
+    if model is not None:
+        overrides["model"] = model
+    config = preset_config(s.train_preset, "image", seed=seed, **overrides)
+    return RunSpec(f"image-{config.model}", config)
+
+
+def video_run(
+    s: Settings,
+    kind: str,
+    alpha: float,
+    *,
+    finetune: bool = True,
+    model: str | None = None,
+    seed: int = 0,
+) -> RunSpec:
+    """A video run with prior (kind, alpha), finetuned from the image model or from scratch.
+
+    alpha = 0 is i.i.d. noise whatever the kind, and alpha = inf is the same noise in every frame
+    for both mixed and progressive; those runs are normalised to one config so they are shared.
+    """
+    from pyoco_lab.train import preset_config
+
+    alpha = float(alpha)
+    if alpha == 0.0 or kind == "iid":
+        kind, alpha = "iid", 0.0
+    elif math.isinf(alpha):
+        kind = "mixed"
+    overrides = s.train_overrides("video")
+    if model is not None:
+        overrides["model"] = model
+    config = preset_config(s.train_preset, "video", noise=kind, alpha=alpha, seed=seed, **overrides)
+    alpha_name = "inf" if math.isinf(alpha) else f"{alpha:g}"
+    origin = "ft" if finetune else "scratch"
+    label = f"video-{config.model}-{origin}-{kind}-{alpha_name}-s{seed}"
+    return RunSpec(label, config, image_run(s, model=model) if finetune else None)
+
+
+def ensure_run(spec: RunSpec, cache_dir: str | os.PathLike, *, progress: bool = True) -> Path:
+    """Train ``spec`` (and its image model first) unless ``cache_dir`` already holds it; return its folder."""
+    from pyoco_lab.train import train
+
+    init = ensure_run(spec.init, cache_dir, progress=progress) if spec.init is not None else None
+    return Path(train(spec.config, spec.folder(cache_dir), init=init, progress=progress))
+
+
+def alpha_sweep_runs(s: Settings) -> dict[str, dict[float, list[RunSpec]]]:
+    """Fig. 7: {kind: {alpha: [one run per seed]}} plus {"scratch": {0: [...]}} (i.i.d., from scratch)."""
+    plan: dict[str, dict[float, list[RunSpec]]] = {
+        kind: {a: [video_run(s, kind, a, seed=seed) for seed in s.seeds] for a in s.alphas}
+        for kind in s.kinds
+    }
+    plan["scratch"] = {0.0: [video_run(s, "iid", 0.0, finetune=False, seed=seed) for seed in s.seeds]}
+    return plan
+
+
+def strategy_runs(s: Settings, *, model: str | None = None) -> dict[str, RunSpec]:
+    """Table 5: from scratch, finetune i.i.d., + mixed, + progressive (first seed)."""
+    mixed_alpha, progressive_alpha = s.strategy_alphas
+    seed = s.seeds[0]
+    return {
+        "scratch": video_run(s, "iid", 0.0, finetune=False, model=model, seed=seed),
+        "finetune": video_run(s, "iid", 0.0, model=model, seed=seed),
+        "mixed": video_run(s, "mixed", mixed_alpha, model=model, seed=seed),
+        "progressive": video_run(s, "progressive", progressive_alpha, model=model, seed=seed),
+    }
+
+
+def model_size_runs(s: Settings) -> dict[str, dict[str, RunSpec]]:
+    """Fig. 8: {model: {"scratch"|"mixed"|"progressive": run}} at the preset's model sizes."""
+    models = s.size_models or (s.model,)
+    return {str(m): {k: v for k, v in strategy_runs(s, model=m).items() if k != "finetune"} for m in models}
+
+
+def sample_runs(s: Settings) -> dict[float, RunSpec]:
+    """Fig. 6: one finetuned run per alpha of ``sample_alphas`` with ``sample_prior``."""
+    return {float(a): video_run(s, s.sample_prior, a, seed=s.seeds[0]) for a in s.sample_alphas}
+
+
+def all_runs(s: Settings) -> list[RunSpec]:
+    """Every distinct run the seven notebooks need (image models included), in training order."""
+    specs: list[RunSpec] = []
+    for per_alpha in alpha_sweep_runs(s).values():
+        for runs in per_alpha.values():
+            specs.extend(runs)
+    specs.extend(strategy_runs(s).values())
+    for per_model in model_size_runs(s).values():
+        specs.extend(per_model.values())
+    specs.extend(sample_runs(s).values())
+    unique: dict[str, RunSpec] = {}
+    for spec in specs:
+        if spec.init is not None:
+            unique.setdefault(spec.init.key(), spec.init)
+        unique.setdefault(spec.key(), spec)
+    return list(unique.values())

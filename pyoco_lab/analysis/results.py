@@ -1,0 +1,96 @@
+"""Reading and writing what the figure notebooks produce: ``figures/<notebook>/results.json`` + files.
+
+Every notebook ends with :func:`save_results`; :mod:`pyoco_lab.analysis.summary` reads them back.
+Writes are atomic (temporary file + ``os.replace``) so a crash never leaves a half-written file
+in place of a good one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+RESULTS_FILE = "results.json"
+
+
+def _atomic_write_text(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False, encoding="utf-8"
+    ) as handle:
+        handle.write(text)
+        tmp = handle.name
+    os.chmod(tmp, 0o666 & ~_umask())  # NamedTemporaryFile makes 0600 files; give the usual mode
+    os.replace(tmp, path)
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def to_jsonable(value: Any) -> Any:
+    """Tensors, numpy values, tuples and non-finite floats -> plain JSON (inf as "inf", NaN as null)."""
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def save_results(figures_dir: str | os.PathLike, notebook: str, preset: str, results: dict) -> Path:
+    """Write ``figures_dir/results.json`` = {notebook, preset, **results} atomically."""
+    payload = {"notebook": notebook, "preset": preset, **to_jsonable(results)}
+    text = json.dumps(payload, indent=2, sort_keys=False, allow_nan=False)
+    return _atomic_write_text(Path(figures_dir) / RESULTS_FILE, text + "\n")
+
+
+def load_results(figures_dir: str | os.PathLike) -> dict[str, dict]:
+    """{notebook stem: results} for every ``figures_dir/<stem>/results.json``, in notebook order."""
+    root = Path(figures_dir)
+    found = {}
+    for path in sorted(root.glob(f"[0-9][0-9]_*/{RESULTS_FILE}")):
+        found[path.parent.name] = json.loads(path.read_text(encoding="utf-8"))
+    return found
+
+
+PLOTLY_JS = "plotly.min.js"
+
+
+def save_plotly_html(fig, path: str | os.PathLike) -> Path:
+    """A plotly figure as an interactive HTML file that works offline.
+
+    plotly.js (~4 MB) is written once as ``figures/plotly.min.js`` (the parent of the notebook's
+    folder) and referenced relatively, instead of being inlined into every HTML file.
+    """
+    from plotly.offline import get_plotlyjs
+
+    path = Path(path)
+    shared = path.parent.parent / PLOTLY_JS
+    if not shared.exists():
+        _atomic_write_text(shared, get_plotlyjs())
+    return _atomic_write_text(path, fig.to_html(include_plotlyjs=f"../{PLOTLY_JS}", full_html=True))
+
+
+def alpha_key(alpha: float) -> str:
+    """The JSON key of an alpha: '0', '0.5', '2', 'inf'."""
+    return "inf" if math.isinf(float(alpha)) else f"{float(alpha):g}"
+
+
+def parse_alpha_key(key: str) -> float:
+    return float(key)

@@ -1,0 +1,53 @@
+"""``pyoco-lab reproduce``: re-execute the figure notebooks into figures/ and write figures/SUMMARY.md."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pyoco_lab.reproduce import PRESETS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "reproduce",
+        help="run the figure notebooks (papermill) and write figures/ + figures/SUMMARY.md",
+        description=(
+            "Execute notebooks/01..07 in order with papermill, write each one's PNG/HTML/JSON and executed "
+            "notebook to FIGURES/<notebook>/ (replaced only when it succeeds), share trained models "
+            "through the cache, and end with FIGURES/SUMMARY.md (every number next to the paper's). "
+            "Example: pyoco-lab reproduce --preset quick --only 01,02"
+        ),
+    )
+    parser.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default="quick",
+        help="smoke (CI, ~1 min each), quick (2 CPU cores, < 20 min), standard (1 GPU hour), ucf (GPU-days)",
+    )
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated notebooks to run, by number or name (e.g. 01,inversion); default: all",
+    )
+    parser.add_argument("--figures", default=None, help="output folder (default: the repository's figures/)")
+    parser.add_argument("--cache", default=None, help="shared artefact cache (default: runs/reproduce)")
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="per-cell timeout in seconds (default: none)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyoco_lab.reproduce import NotebookFailed, reproduce
+
+    only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
+    try:
+        summary = reproduce(
+            args.preset, only=only, figures_dir=args.figures, cache_dir=args.cache, timeout=args.timeout
+        )
+    except NotebookFailed as failure:
+        print(f"pyoco-lab reproduce: {failure}", file=sys.stderr)
+        return 1
+    print(f"summary: {summary}")
+    return 0

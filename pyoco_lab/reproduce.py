@@ -1,0 +1,239 @@
+"""``pyoco-lab reproduce``: run the figure notebooks through papermill, in order, into ``figures/``.
+
+Each notebook ``notebooks/NN_name.ipynb`` is executed with ``preset``, ``figures_dir`` and
+``cache_dir`` injected (plus any extra parameters). It runs into a *staging* folder; only when
+every cell succeeded does the staging folder replace ``figures/NN_name/`` (figures, JSON and the
+executed notebook together). A failure therefore never leaves half-written figures behind: the
+run stops at the failing notebook, names its cell and error, keeps the executed copy under
+``figures/.failed/`` for inspection, and the figures of earlier successful runs stay as they were.
+
+Expensive artefacts (image model, inverted noise maps, finetuned runs) live in ``cache_dir``
+(default ``runs/reproduce``), shared by all notebooks, so nothing is trained twice. At the end
+``figures/SUMMARY.md`` puts every reproduced number next to the paper's.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PRESETS = ("smoke", "quick", "standard", "ucf")
+# Parameters every figure notebook declares; reproduce() sets them itself.
+RESERVED_PARAMETERS = ("preset", "figures_dir", "cache_dir")
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised: names the notebook, the cell and the error; earlier figures are untouched."""
+
+    def __init__(self, notebook: str, cell_index: int, ename: str, evalue: str, source: str, executed: Path):
+        self.notebook, self.cell_index, self.ename, self.evalue = notebook, cell_index, ename, evalue
+        self.source, self.executed = source, executed
+        first_line = next((line for line in source.splitlines() if line.strip()), "").strip()
+        super().__init__(
+            f"notebook {notebook} failed in cell {cell_index} ({first_line[:80]!r}): {ename}: {evalue}\n"
+            f"  executed copy with the traceback: {executed}\n"
+            f"  figures of earlier successful runs were left untouched"
+        )
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    """What one executed notebook produced."""
+
+    name: str
+    output_dir: Path
+    seconds: float
+
+
+def default_notebooks_dir() -> Path:
+    return REPO_ROOT / "notebooks"
+
+
+def default_figures_dir() -> Path:
+    return REPO_ROOT / "figures"
+
+
+def default_cache_dir() -> Path:
+    return REPO_ROOT / "runs" / "reproduce"
+
+
+def list_notebooks(notebooks_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The figure notebooks ``NN_name.ipynb`` in order (``00_*``, the explorer, is not a figure)."""
+    directory = Path(notebooks_dir or default_notebooks_dir())
+    if not directory.is_dir():
+        raise FileNotFoundError(f"notebook folder {directory} not found; run from a clone of the repository")
+    paths = sorted(p for p in directory.glob("[0-9][0-9]_*.ipynb") if not p.name.startswith("00_"))
+    if not paths:
+        raise FileNotFoundError(f"no figure notebooks NN_name.ipynb in {directory}")
+    return paths
+
+
+def select_notebooks(paths: list[Path], only: Iterable[str] | None) -> list[Path]:
+    """Keep the notebooks named in ``only`` (by number '02', stem '02_inversion' or name 'inversion')."""
+    if not only:
+        return paths
+    selected = []
+    for name in only:
+        matches = [p for p in paths if name in (p.stem, p.stem[:2], p.stem[3:])]
+        if not matches:
+            known = ", ".join(p.stem for p in paths)
+            raise ValueError(f"--only {name!r} matches no notebook; choose from {known} (number or name)")
+        selected.extend(m for m in matches if m not in selected)
+    return sorted(selected)
+
+
+def check_parameters(path: Path, parameters: Mapping[str, Any]) -> None:
+    """Reject parameter names the notebook does not declare (papermill itself would only log them)."""
+    import papermill
+
+    declared = set(papermill.inspect_notebook(str(path)))
+    if not declared:
+        raise ValueError(f"{path.name} has no cell tagged 'parameters'; tag its first code cell 'parameters'")
+    unknown = sorted(set(parameters) - declared)
+    if unknown:
+        raise ValueError(
+            f"{path.name} has no parameter(s) {', '.join(unknown)}; it declares {', '.join(sorted(declared))}"
+        )
+
+
+def _replace_dir(staging: Path, target: Path) -> None:
+    """Swap ``staging`` in as ``target`` with renames only, so a reader never sees a mixture."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".old-{target.name}-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(staging, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def run_notebook(
+    path: str | os.PathLike,
+    figures_dir: str | os.PathLike,
+    *,
+    preset: str,
+    cache_dir: str | os.PathLike,
+    parameters: Mapping[str, Any] | None = None,
+    kernel_name: str | None = None,
+    timeout: float | None = None,
+    progress: bool = False,
+) -> NotebookRun:
+    """Execute one notebook into ``figures_dir/<stem>/`` (atomically; see the module docstring)."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"notebook {path} not found")
+    parameters = dict(parameters or {})
+    clash = sorted(set(parameters) & set(RESERVED_PARAMETERS))
+    if clash:
+        raise ValueError(f"pass {', '.join(clash)} as arguments of reproduce, not as extra parameters")
+    figures_dir = Path(figures_dir).resolve()
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-{path.stem}-", dir=figures_dir))
+    all_parameters = {
+        "preset": preset,
+        "figures_dir": str(staging),
+        "cache_dir": str(Path(cache_dir).resolve()),
+        **parameters,
+    }
+    check_parameters(path, all_parameters)
+    executed = staging / path.name
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(path),
+            str(executed),
+            parameters=all_parameters,
+            cwd=str(path.parent),
+            kernel_name=kernel_name,
+            progress_bar=progress,
+            log_output=False,
+            execution_timeout=timeout,
+        )
+    except PapermillExecutionError as error:
+        failed_dir = figures_dir / ".failed"
+        failed_dir.mkdir(exist_ok=True)
+        kept = failed_dir / path.name
+        if executed.exists():
+            os.replace(executed, kept)
+        shutil.rmtree(staging, ignore_errors=True)
+        # papermill counts the injected-parameters cell; report the index in the source notebook.
+        cell = error.cell_index - 1 if error.cell_index > _parameters_cell_index(path) else error.cell_index
+        raise NotebookFailed(path.stem, cell, error.ename, error.evalue, error.source, kept) from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    target = figures_dir / path.stem
+    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes a private 0700 folder
+    _replace_dir(staging, target)
+    return NotebookRun(path.stem, target, time.perf_counter() - start)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _parameters_cell_index(path: Path) -> int:
+    import nbformat
+
+    notebook = nbformat.read(str(path), as_version=4)
+    for index, cell in enumerate(notebook.cells):
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            return index
+    return -1
+
+
+def reproduce(
+    preset: str = "quick",
+    *,
+    only: Iterable[str] | None = None,
+    figures_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    notebooks_dir: str | os.PathLike | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    kernel_name: str | None = None,
+    timeout: float | None = None,
+    progress: bool = True,
+) -> Path:
+    """Run the figure notebooks in order, then write ``figures/SUMMARY.md``; return its path.
+
+    Raises :class:`NotebookFailed` at the first failing notebook (later ones are not run).
+    """
+    from pyoco_lab.analysis.summary import write_summary
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    paths = select_notebooks(list_notebooks(notebooks_dir), only)
+    figures_dir = Path(figures_dir or default_figures_dir())
+    cache_dir = Path(cache_dir or default_cache_dir())
+    for path in paths:  # fail on a bad parameter before any notebook runs
+        check_parameters(path, {**dict.fromkeys(RESERVED_PARAMETERS), **(parameters or {})})
+    bar = tqdm(paths, desc="reproduce", unit="notebook", disable=not progress)
+    timings = {}
+    for path in bar:
+        bar.set_postfix_str(path.stem)
+        run = run_notebook(
+            path,
+            figures_dir,
+            preset=preset,
+            cache_dir=cache_dir,
+            parameters=parameters,
+            kernel_name=kernel_name,
+            timeout=timeout,
+        )
+        timings[run.name] = run.seconds
+        tqdm.write(f"  {run.name}: {run.seconds:.0f} s -> {run.output_dir}")
+    return write_summary(figures_dir, preset=preset, timings=timings)

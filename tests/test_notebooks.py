@@ -1,0 +1,154 @@
+"""The figure notebooks run end to end (smoke preset) and write sane files; the runner fails cleanly."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from pyoco_lab import reproduce as rp
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+
+
+def _notebook(path: Path, parameters: str, *cells: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    param = nbformat.v4.new_code_cell(parameters)
+    param.metadata["tags"] = ["parameters"]
+    nb.cells = [param, *(nbformat.v4.new_code_cell(c) for c in cells)]
+    nbformat.write(nb, str(path))
+    return path
+
+
+PARAMS = 'preset = "quick"\nfigures_dir = "."\ncache_dir = "."'
+WRITE_OK = (
+    "from pathlib import Path\n"
+    "from pyoco_lab.analysis.results import save_results\n"
+    "(Path(figures_dir) / 'figure.png').write_bytes(b'new')\n"
+    "save_results(figures_dir, 'NAME', preset, {'value': 1.0})"
+)
+
+
+def test_notebooks_match_their_single_source():
+    result = subprocess.run(
+        [sys.executable, str(NOTEBOOKS / "_build.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_figure_notebook_declares_the_reserved_parameters():
+    import papermill
+
+    for path in rp.list_notebooks():
+        declared = papermill.inspect_notebook(str(path))
+        assert set(rp.RESERVED_PARAMETERS) <= set(declared), path.name
+        nb = nbformat.read(str(path), as_version=4)
+        assert all(c.get("outputs", []) == [] for c in nb.cells if c.cell_type == "code"), (
+            f"{path.name} has outputs"
+        )
+
+
+def test_failure_names_notebook_and_cell_and_keeps_earlier_figures(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _notebook(notebooks / "01_ok.ipynb", PARAMS, WRITE_OK.replace("NAME", "01_ok"))
+    _notebook(notebooks / "02_broken.ipynb", PARAMS, "x = 1", "raise ValueError('boom in cell two')")
+    _notebook(notebooks / "03_never.ipynb", PARAMS, WRITE_OK.replace("NAME", "03_never"))
+    figures = tmp_path / "figures"
+    (figures / "02_broken").mkdir(parents=True)
+    (figures / "02_broken" / "figure.png").write_bytes(b"earlier good figure")
+    (figures / "01_ok").mkdir()
+    (figures / "01_ok" / "stale.png").write_bytes(b"from an older run")
+
+    with pytest.raises(rp.NotebookFailed) as info:
+        rp.reproduce(
+            "smoke",
+            figures_dir=figures,
+            cache_dir=tmp_path / "cache",
+            notebooks_dir=notebooks,
+            progress=False,
+        )
+
+    failure = info.value
+    assert failure.notebook == "02_broken"
+    assert failure.cell_index == 2  # index in the source notebook (the injected cell is not counted)
+    assert failure.ename == "ValueError" and "boom in cell two" in failure.evalue
+    assert "02_broken" in str(failure) and "cell 2" in str(failure)
+    # the failing notebook's earlier figures are untouched, the failed copy is kept for inspection
+    assert (figures / "02_broken" / "figure.png").read_bytes() == b"earlier good figure"
+    assert sorted(p.name for p in (figures / "02_broken").iterdir()) == ["figure.png"]
+    assert failure.executed.exists()
+    # the successful notebook's folder was replaced as a whole (no stale files), later ones never ran
+    assert sorted(p.name for p in (figures / "01_ok").iterdir()) == [
+        "01_ok.ipynb",
+        "figure.png",
+        "results.json",
+    ]
+    assert not (figures / "03_never").exists()
+    assert not list(figures.glob(".staging-*"))
+    assert not (figures / "SUMMARY.md").exists()
+
+
+def test_unknown_parameter_is_rejected_before_anything_runs(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _notebook(notebooks / "01_ok.ipynb", PARAMS, "raise SystemExit('must not run')")
+    with pytest.raises(ValueError, match="no parameter.*alpah.*declares"):
+        rp.reproduce(
+            "smoke",
+            figures_dir=tmp_path / "f",
+            notebooks_dir=notebooks,
+            parameters={"alpah": 2},
+            progress=False,
+        )
+    with pytest.raises(ValueError, match="--only 'nine'"):
+        rp.select_notebooks(rp.list_notebooks(notebooks), ["nine"])
+    with pytest.raises(ValueError, match="unknown preset"):
+        rp.reproduce("huge", figures_dir=tmp_path / "f", notebooks_dir=notebooks, progress=False)
+
+
+def test_cli_reports_bad_input_in_one_line(tmp_path):
+    from pyoco_lab.cli import main
+
+    assert main(["reproduce", "--only", "99_nothing", "--figures", str(tmp_path)]) == 2
+
+
+# ------------------------------------------------------------------------------------------------
+# Every figure notebook, executed with the smoke preset: the files exist and the numbers are sane.
+
+
+def _run(stem: str, tmp_path_factory) -> tuple[Path, dict]:
+    figures = tmp_path_factory.getbasetemp() / "figures"
+    cache = tmp_path_factory.getbasetemp() / "cache"  # shared: later notebooks reuse trained runs
+    run = rp.run_notebook(NOTEBOOKS / f"{stem}.ipynb", figures, preset="smoke", cache_dir=cache)
+    data = json.loads((run.output_dir / "results.json").read_text())
+    assert data["notebook"] == stem and data["preset"] == "smoke"
+    assert (run.output_dir / f"{stem}.ipynb").exists()
+    return run.output_dir, data
+
+
+def _png(path: Path) -> None:
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert path.stat().st_size > 2000, f"{path} is suspiciously small"
+
+
+def test_01_noise_priors(tmp_path_factory):
+    out, data = _run("01_noise_priors", tmp_path_factory)
+    _png(out / "correlation_matrices.png")
+    _png(out / "correlation_vs_distance.png")
+    assert (out / "correlation_recommended.html").read_text().count("plotly") > 0
+    assert (out.parent / "plotly.min.js").stat().st_size > 1_000_000
+    assert len(list(out.glob("noise_*.gif"))) == 4
+    # closed form and sampled noise agree within the sampling error the notebook reports
+    assert data["worst_error_in_standard_errors"] < 6
+    assert 0.8 < data["variance_range"][0] <= data["variance_range"][1] < 1.2
+    mixed_inf = data["curves"]["mixed inf"]["closed"]
+    assert all(math.isclose(c, 1.0) for c in mixed_inf)
+    assert data["limits"]["progressive, alpha=0"] == [0.0, 0.0]
