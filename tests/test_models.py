@@ -1,4 +1,4 @@
-"""Tests of pyoco_lab.models: inflation equivalence, joint batches, parameter counts, conditioning, cascade."""
+"""pyoco_lab.models: inflation equivalence, joint batches, parameter counts, conditioning, cascade."""
 
 from __future__ import annotations
 
@@ -201,3 +201,42 @@ def test_runs_under_bf16_autocast_and_denoiser_wraps_it():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = denoiser(x, torch.tensor([1.0]))
     assert out.shape == x.shape and out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+def test_interpolation_windows_place_known_frames_and_stitch_back():
+    from pyoco_lab.models.cascade import interpolation_windows, stitch_windows
+
+    known = torch.arange(16.0).reshape(1, 16, 1, 1, 1).expand(1, 16, 3, 2, 2)
+    windows = interpolation_windows(known, frameskip=5, known_per_window=4)
+    assert windows.shape == (1, 5, 16, 3, 2, 2)
+    # Window w holds base frames 3w..3w+3 at positions 0, 5, 10, 15 and zeros elsewhere (A.1 (3)).
+    torch.testing.assert_close(windows[0, 1, ::5, 0, 0, 0], torch.tensor([3.0, 4.0, 5.0, 6.0]))
+    assert windows[0, :, 1:5].abs().sum() == 0
+    video = stitch_windows(windows)
+    assert video.shape[1] == 76
+    # Final frame index 5j holds base frame j: frames {1, 6, ..., 76} of the paper.
+    torch.testing.assert_close(video[0, ::5, 0, 0, 0], torch.arange(16.0))
+    with pytest.raises(ValueError, match="windows"):
+        interpolation_windows(known[:, :15], frameskip=5, known_per_window=4)
+
+
+def test_cascade_produces_the_paper_shapes_at_reduced_size():
+    from pyoco_lab.models.cascade import Cascade
+
+    text_cfg = dict(text_dims=(12,), context_channels=16, cross_attention_resolutions=(8,))
+    base = build_denoiser(replace(ADM, **text_cfg))
+    interp = build_denoiser(replace(ADM, cond_channels=3, **text_cfg))
+    sr = build_denoiser(EFFICIENT)
+    for d in (base, interp, sr):
+        randomise(d, seed=8, scale=0.05)
+    # Paper: 16x64x64 -> 76x64x64 -> 76x256x256 -> 76x1024x1024; here 8 -> 16 -> 32 pixels.
+    cascade = Cascade(base, interp, sr, sr, base_size=8, sr_sizes=(16, 32))
+    g = torch.Generator().manual_seed(9)
+    text = {"text_embeddings": torch.randn(1, 3, 12, generator=g)}
+    out = cascade(1, text=text, guidance_scale=2.0, generator=g, num_steps=(2, 2, 2, 2))
+    assert out["base"].shape == (1, 16, 3, 8, 8)
+    assert out["interpolated"].shape == (1, 76, 3, 8, 8)
+    assert out["sr_low"].shape == (1, 76, 3, 16, 16)
+    assert out["sr_high"].shape == (1, 76, 3, 32, 32)
+    assert all(torch.isfinite(v).all() for v in out.values())
+    torch.testing.assert_close(out["interpolated"][:, ::5], out["base"])

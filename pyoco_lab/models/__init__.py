@@ -3,7 +3,7 @@
 Public API::
 
     UNetConfig, CONFIGS, get_config, count_parameters    # Tables G-M and CPU-scale configs
-    VideoUNet                                             # net(x, noise_labels, *, class_labels, text_embeddings, ...)
+    VideoUNet                                             # net(x, noise_labels, *, class_labels, ...)
     inflate, image_state_dict_compatible                  # image checkpoint -> video model (A.1)
     build_denoiser                                        # edm.Denoiser(VideoUNet(config))
 """

@@ -47,7 +47,8 @@ def image_state_dict_compatible(image_config: UNetConfig, video_config: UNetConf
     if unexpected or wrong or missing:
         raise ValueError(
             "image model config does not fit the video model config: "
-            f"{len(unexpected)} unexpected key(s) {unexpected[:3]}, {len(wrong)} shape mismatch(es) {wrong[:3]}, "
+            f"{len(unexpected)} unexpected key(s) {unexpected[:3]}, "
+            f"{len(wrong)} shape mismatch(es) {wrong[:3]}, "
             f"{len(missing)} missing non-temporal key(s) {missing[:3]}; use the same channels, levels, "
             "attention resolutions, classes, text and conditioning for both phases"
         )

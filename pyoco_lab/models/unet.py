@@ -481,18 +481,20 @@ class VideoUNet(nn.Module):
         masks = [text_mask] if torch.is_tensor(text_mask) or text_mask is None else list(text_mask)
         if len(masks) == 1 and len(embs) > 1:
             masks = masks * len(embs)
-        if len(embs) != len(cfg.text_dims) or any(e.shape[-1] != d for e, d in zip(embs, cfg.text_dims)):
+        if len(embs) != len(cfg.text_dims) or any(
+            e.shape[-1] != d for e, d in zip(embs, cfg.text_dims, strict=False)
+        ):
             raise ValueError(
                 f"expected {len(cfg.text_dims)} text embedding(s) with widths {cfg.text_dims}, got "
                 f"{[tuple(e.shape) for e in embs]}; pass one (B, L, D) tensor per text encoder"
             )
-        tokens = [proj(e.float()) for proj, e in zip(self.text_proj, embs)]
+        tokens = [proj(e.float()) for proj, e in zip(self.text_proj, embs, strict=True)]
         tokens.append(self.null_token.expand(batch, 1, -1))
         if all(m is None for m in masks):
             return torch.cat(tokens, dim=1), None
         full = [
             torch.ones(e.shape[:2], dtype=torch.bool, device=device) if m is None else m.bool()
-            for e, m in zip(embs, masks)
+            for e, m in zip(embs, masks, strict=True)
         ]
         full.append(torch.ones(batch, 1, dtype=torch.bool, device=device))
         return torch.cat(tokens, dim=1), torch.cat(full, dim=1)
@@ -518,7 +520,8 @@ class VideoUNet(nn.Module):
             if cond is None or cond.shape[:-3] != x.shape[:-3] or cond.shape[-3] != cfg.cond_channels:
                 raise ValueError(
                     f"this model needs cond with {cfg.cond_channels} channels shaped like x {tuple(x.shape)} "
-                    f"(got {None if cond is None else tuple(cond.shape)}); pass the conditioning video as cond="
+                    f"(got {None if cond is None else tuple(cond.shape)}); "
+                    "pass the conditioning video as cond="
                 )
             x = torch.cat([x, cond.to(x.dtype)], dim=-3)
         elif cond is not None:
