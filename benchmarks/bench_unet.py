@@ -33,6 +33,17 @@ def _stub_torchvision() -> None:
         pass
     tv = types.ModuleType("torchvision")
     tv.transforms = types.ModuleType("torchvision.transforms")
+    # Only referenced by default arguments of its GIF/dataset helpers: any callable will do.
+    for name in (
+        "ToTensor",
+        "ToPILImage",
+        "Compose",
+        "Resize",
+        "RandomHorizontalFlip",
+        "CenterCrop",
+        "Lambda",
+    ):
+        setattr(tv.transforms, name, lambda *a, **k: None)
     tv.utils = types.ModuleType("torchvision.utils")
     sys.modules.update(
         {"torchvision": tv, "torchvision.transforms": tv.transforms, "torchvision.utils": tv.utils}

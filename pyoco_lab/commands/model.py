@@ -41,9 +41,8 @@ def summary_rows(names=None) -> list[dict]:
 
 def run_summary(args) -> int:
     rows = summary_rows(args.config)
-    print(
-        f"{'config':<12} {'table':>5} {'arch':>9} {'res':>5} {'params':>10} {'temporal':>9} {'paper':>9} {'diff':>7}"
-    )
+    header = f"{'config':<12} {'table':>5} {'arch':>9} {'res':>5} {'params':>10} {'temporal':>9}"
+    print(f"{header} {'paper':>9} {'diff':>7}")
     for r in rows:
         paper = f"{r['paper_params'] / 1e6:8.0f}M" if r["paper_params"] else "        -"
         diff = (
