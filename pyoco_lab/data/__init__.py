@@ -1,4 +1,5 @@
-"""Data: the embedded default dataset (real imagery shipped in PyPI packages) and UCF-101 via decord."""
+"""Data: the embedded default dataset (real imagery shipped in PyPI packages), UCF-101 through decord,
+and the UCF-101 prompts / caption templates of Appendix A.2. See docs/data.md for the data card."""
 
 from pyoco_lab.data.embedded import (
     CLASS_NAMES,
@@ -10,15 +11,37 @@ from pyoco_lab.data.embedded import (
     detect_shots,
     embedded_dir,
     load_manifest,
+    plan_clips,
 )
-from pyoco_lab.data.prompts import UCF101_CLASSES, caption_templates, captions, class_phrase, ucf101_prompt
+from pyoco_lab.data.prompts import (
+    UCF101_CLASSES,
+    caption_templates,
+    captions,
+    class_phrase,
+    ucf101_prompt,
+    ucf101_prompts,
+)
+from pyoco_lab.data.ucf101 import (
+    UCF101_URL,
+    UCF101Clips,
+    UCF101Frames,
+    VideoReadError,
+    make_dataloader,
+    read_video_frames,
+    resize_center_crop,
+    resolve_ucf101,
+)
 
 __all__ = [
     "CLASS_NAMES",
     "UCF101_CLASSES",
+    "UCF101_URL",
     "EmbeddedBuildConfig",
     "EmbeddedFramesDataset",
     "EmbeddedVideoDataset",
+    "UCF101Clips",
+    "UCF101Frames",
+    "VideoReadError",
     "build_embedded_dataset",
     "caption_templates",
     "captions",
@@ -27,5 +50,11 @@ __all__ = [
     "detect_shots",
     "embedded_dir",
     "load_manifest",
+    "make_dataloader",
+    "plan_clips",
+    "read_video_frames",
+    "resize_center_crop",
+    "resolve_ucf101",
     "ucf101_prompt",
+    "ucf101_prompts",
 ]

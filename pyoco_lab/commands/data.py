@@ -1,0 +1,78 @@
+"""``pyoco-lab data``: build the embedded dataset offline, or describe what is there."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "data",
+        help="build the embedded dataset (offline) or show what data is available",
+        description=(
+            "Data sets of the lab. `pyoco-lab data build` renders the embedded default dataset from real "
+            "imagery shipped inside installed packages (no network); `pyoco-lab data info` describes the "
+            "embedded build and any UCF-101 copy under the data root."
+        ),
+    )
+    actions = parser.add_subparsers(dest="data_command", metavar="ACTION")
+    build = actions.add_parser(
+        "build", help="build the embedded dataset (idempotent: a second call is instant)"
+    )
+    build.add_argument(
+        "--resolutions", type=int, nargs="+", default=[32, 64], help="frame sizes to write (default: 32 64)"
+    )
+    build.add_argument("--root", default=None, help="data folder (default: repo data/ or $PYOCO_DATA)")
+    build.add_argument("--force", action="store_true", help="rebuild even if a finished build is found")
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.set_defaults(func=run_build)
+    info = actions.add_parser("info", help="describe the embedded build and UCF-101 under the data root")
+    info.add_argument("--root", default=None, help="data folder (default: repo data/ or $PYOCO_DATA)")
+    info.set_defaults(func=run_info)
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+
+
+def _describe(manifest: dict, where) -> list[str]:
+    lines = [
+        f"embedded dataset v{manifest['format_version']} at {where}",
+        f"  {manifest['num_clips']:,} clips x {manifest['num_frames']} frames at "
+        + ", ".join(f"{r}x{r}" for r in manifest["resolutions"]),
+        f"  split by identity: {manifest['num_train_clips']:,} train / "
+        f"{manifest['num_test_clips']:,} test clips, "
+        f"{manifest['num_identities']} identities (test: {', '.join(manifest['test_identities'])})",
+        "  classes: " + ", ".join(f"{name} {n}" for name, n in manifest["clips_per_class"].items()),
+    ]
+    return lines
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from pyoco_lab.data import build_embedded_dataset, embedded_dir
+
+    started = time.perf_counter()
+    manifest = build_embedded_dataset(
+        root=args.root, resolutions=args.resolutions, progress=not args.quiet, force=args.force
+    )
+    took = time.perf_counter() - started
+    state = f"built in {took:.1f} s" if manifest["built_now"] else f"already built (checked in {took:.2f} s)"
+    print(f"{state}:")
+    print("\n".join(_describe(manifest, embedded_dir(args.root))))
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from pyoco_lab.data import UCF101_URL, default_data_root, embedded_dir, load_manifest, resolve_ucf101
+
+    manifest = load_manifest(args.root)
+    if manifest is None:
+        print(f"embedded dataset: not built under {embedded_dir(args.root)} -- run `pyoco-lab data build`")
+    else:
+        print("\n".join(_describe(manifest, embedded_dir(args.root))))
+    try:
+        video_dir, split_dir = resolve_ucf101(args.root)
+        classes = sum(1 for d in video_dir.iterdir() if d.is_dir())
+        print(f"UCF-101: {classes} class folders in {video_dir}, split files in {split_dir}")
+    except FileNotFoundError:
+        root = args.root or default_data_root()
+        print(f"UCF-101: not found under {root} (optional; get it from {UCF101_URL})")
+    return 0
