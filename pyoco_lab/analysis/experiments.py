@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ class Settings:
     tsne_videos: int = 6
     tsne_frames: int = 8
     tsne_perplexity: float = 10.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    train_extra: dict[str, Any] = field(default_factory=dict)  # any other TrainConfig overrides
 
     def train_overrides(self, phase: str) -> dict[str, Any]:
         """TrainConfig overrides common to every run of this preset (None = keep the train preset's)."""
@@ -72,6 +73,7 @@ class Settings:
             "num_frames": self.num_frames,
             "resolution": self.resolution,
             "steps": self.image_steps if phase == "image" else self.video_steps,
+            **self.train_extra,
         }
         return {k: v for k, v in values.items() if v is not None}
 
@@ -86,6 +88,8 @@ SETTINGS: dict[str, Settings] = {
         video_steps=3,
         batch_size=2,
         num_frames=4,
+        # no warm-up, and the end-of-run samples every run writes kept to one cheap sample
+        train_extra={"warmup_steps": 0, "num_samples": 1, "sample_steps": 2, "log_every": 1},
         alphas=(0.0, 1.0, INF),
         strategy_alphas=(1.0, 1.0),
         seeds=(0,),
@@ -111,7 +115,8 @@ SETTINGS: dict[str, Settings] = {
         train_preset="quick",
         alphas=(0.0, 1.0, 2.0, 10.0, INF),
         seeds=(0,),
-        size_models=(),
+        # the middle size is the sweep's own model, so its runs are shared with Fig. 7 / Table 5
+        size_models=("lab-s", "tiny", "lab-m"),
         eval_samples=32,
         sample_steps=12,
         inversion_videos=16,
@@ -123,8 +128,13 @@ SETTINGS: dict[str, Settings] = {
         "one GPU: 64x64, 16-frame clips of the embedded data, the A.3 optimiser",
         "about one GPU hour for all seven notebooks",
         train_preset="standard",
+        model="lab-l",
+        # ~25 runs must fit one GPU hour: shorter phases than pyoco_lab.train's standard preset
+        image_steps=6000,
+        video_steps=1500,
+        size_models=("lab-s", "lab-m", "lab-l"),
         alphas=(0.0, 0.5, 1.0, 2.0, 5.0, 10.0, INF),
-        seeds=(0, 1),
+        seeds=(0,),
         eval_samples=256,
         inversion_videos=64,
         inversion_frames=16,
@@ -274,8 +284,11 @@ def strategy_runs(s: Settings, *, model: str | None = None) -> dict[str, RunSpec
 
 def model_size_runs(s: Settings) -> dict[str, dict[str, RunSpec]]:
     """Fig. 8: {model: {"scratch"|"mixed"|"progressive": run}} at the preset's model sizes."""
-    models = s.size_models or (s.model,)
-    return {str(m): {k: v for k, v in strategy_runs(s, model=m).items() if k != "finetune"} for m in models}
+    plan = {}
+    for model in s.size_models or (s.model,):
+        runs = {k: v for k, v in strategy_runs(s, model=model).items() if k != "finetune"}
+        plan[runs["scratch"].config.model] = runs
+    return plan
 
 
 def sample_runs(s: Settings) -> dict[float, RunSpec]:
@@ -299,3 +312,74 @@ def all_runs(s: Settings) -> list[RunSpec]:
             unique.setdefault(spec.init.key(), spec.init)
         unique.setdefault(spec.key(), spec)
     return list(unique.values())
+
+
+# ----------------------------------------------------------------------------------------------
+# Evaluation, cached in each run's eval.json (pyoco_lab.metrics.evaluate writes it).
+
+# The metric each figure ranks runs by, and the paper's metric it stands in for.
+SWEEP_METRIC = "FVD-lab"  # Fig. 7 / Fig. 8 use FVD; the lab's FVD when I3D weights are absent
+TABLE5_METRICS = {"IS-lab": "IS", "FVD-lab": "FVD", "FD-frame-lab": "FID"}  # ours -> paper's column
+PAPER_METRICS = {"IS": "IS", "FVD": "FVD", "FID-frame": "FID"}  # when the paper's networks are present
+LOWER_IS_BETTER = {
+    "FVD-lab": True,
+    "FD-frame-lab": True,
+    "IS-lab": False,
+    "FVD": True,
+    "FID-frame": True,
+    "IS": False,
+}
+
+
+def evaluate(run_dir: str | os.PathLike, s: Settings, *, seed: int = 0, progress: bool = True) -> dict:
+    """``evaluate_run``'s result for a video run ({"generated": {...}, "real-test": {...}, ...}), cached.
+
+    ``evaluate_run`` stores every evaluation in ``RUN/eval.json`` under a key of its settings; an
+    evaluation already there is read back instead of sampling again.
+    """
+    from pyoco_lab.metrics.evaluate import EVAL_FILE, evaluate_run
+
+    path = Path(run_dir) / EVAL_FILE
+    key = f"heun-{s.sample_steps}steps-n{s.eval_samples}-seed{seed}"
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        if key in stored:
+            return stored[key]
+    return evaluate_run(
+        run_dir, num_samples=s.eval_samples, num_steps=s.sample_steps, seed=seed, progress=progress
+    )
+
+
+def train_and_evaluate(
+    groups: Mapping[Any, Sequence[RunSpec]],
+    s: Settings,
+    cache_dir: str | os.PathLike,
+    *,
+    progress: bool = True,
+) -> dict[Any, list[dict]]:
+    """Train (or find) and evaluate every run of ``groups``; {key: [generated-sample metrics per run]}.
+
+    One progress bar over all runs; a run shared between groups is trained and evaluated once.
+    """
+    from tqdm.auto import tqdm
+
+    total = sum(len(runs) for runs in groups.values())
+    bar = tqdm(total=total, desc="train + evaluate", unit="run", disable=not progress)
+    scores: dict[Any, list[dict]] = {}
+    for key, runs in groups.items():
+        scores[key] = []
+        for spec in runs:
+            bar.set_postfix_str(spec.label)
+            run_dir = ensure_run(spec, cache_dir, progress=False)
+            scores[key].append(evaluate(run_dir, s, progress=False)["generated"])
+            bar.update()
+    bar.close()
+    return scores
+
+
+def mean_std(values: list[float]) -> dict[str, float | list[float]]:
+    """Mean and sample standard deviation over seeds (std 0 for a single seed)."""
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    return {"mean": mean, "std": std, "values": list(values)}

@@ -109,6 +109,11 @@ def _section_inversion(r: Mapping) -> list[str]:
     same, different = r["same_video"], r["different_video"]
     (ps_m, ps_s), (pd_m, pd_s) = PAPER["table1"]["same"], PAPER["table1"]["different"]
     ok, z = table1_gap(same, different)
+    g = r.get("gaussianity")
+    verdict = _verdict(ok)
+    if g and not g["looks_gaussian"]:
+        # An undertrained model maps frames to image-like maps; their similarity says nothing about noise.
+        verdict = "**inconclusive** (the inverted maps are not Gaussian noise; see below)"
     lines = [
         "Table 1 — average pairwise cosine similarity of inverted noise maps (mean ± std).",
         "",
@@ -119,7 +124,7 @@ def _section_inversion(r: Mapping) -> list[str]:
         f"| (b) different video | {pd_m:.3f} ± {pd_s:.3f} | {different['mean']:.3f} ± {different['std']:.3f} "
         f"| {different['count']} |",
         "",
-        f"- Table 1's gap (same ≫ different): {_verdict(ok)} — difference "
+        f"- Table 1's gap (same ≫ different): {verdict} — difference "
         f"{same['mean'] - different['mean']:.3f}, {z:.1f} standard errors (yardstick: > 3 and ≥ 0.05).",
     ]
     fitted = r.get("fitted_alpha") or {}
@@ -129,7 +134,6 @@ def _section_inversion(r: Mapping) -> list[str]:
             + ", ".join(f"{k} {_fmt(v, 2)}" for k, v in fitted.items())
             + " (paper's FVD-best: mixed 1, progressive 2)"
         )
-    g = r.get("gaussianity")
     if g:
         lines.append(
             f"- inverted maps vs unit Gaussian: mean {g['mean']:.3f}, variance {g['variance']:.3f}, "
@@ -300,6 +304,12 @@ SECTIONS: dict[str, tuple[str, Callable[[Mapping], list[str]]]] = {
     "model_size": ("Model size (Fig. 8)", _section_model_size),
     "sample_videos": ("Sample videos (Fig. 6)", _section_samples),
 }
+
+
+def render_section(notebook: str, results: Mapping) -> str:
+    """One notebook's numbers next to the paper's, as markdown (what SUMMARY.md shows for it)."""
+    _, render = SECTIONS[notebook[3:] if notebook[:2].isdigit() else notebook]
+    return "\n".join(render(results))
 
 
 def render_summary(
