@@ -260,7 +260,7 @@ class PriorExplorer:
         low, high = ALPHA_LOG_RANGE
         finite = min(max(alpha, 10**low), 10**high) if 0 < alpha < math.inf else 1.0
         self.alpha_slider = w.FloatLogSlider(
-            value=finite, base=10, min=low, max=high, step=0.01, description="alpha", readout_format=".3g"
+            value=finite, base=10, min=low, max=high, step=0.001, description="alpha", readout_format=".3g"
         )
         mode = "zero" if alpha == 0 else "inf" if math.isinf(alpha) else "slider"
         self.alpha_mode = w.ToggleButtons(options=ALPHA_MODES, value=mode, description="alpha end")

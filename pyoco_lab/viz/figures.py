@@ -183,7 +183,7 @@ def correlation_figure_plotly(
                 zmax=1,
                 colorscale=PLOTLY_SCALE,
                 showscale=col == len(names),
-                colorbar={"len": 0.9, "x": len(names) / (len(names) + 1) - 0.02},
+                colorbar={"len": 0.9, "x": 1.02, "thickness": 12},
                 name=name,
                 hovertemplate="i=%{y}, j=%{x}: %{z:.3f}<extra>" + name + "</extra>",
             ),
