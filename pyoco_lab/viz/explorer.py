@@ -25,7 +25,6 @@ import functools
 import html
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -117,10 +116,10 @@ def alpha_sweep_figure(alphas: Sequence[float | str], num_frames: int = 16):
 
 
 def default_runs_root() -> Path:
-    """Where ``pyoco-lab train`` runs are looked for: ``$PYOCO_RUNS``, else ``runs/`` in the repository."""
-    if os.environ.get("PYOCO_RUNS"):
-        return Path(os.environ["PYOCO_RUNS"]).expanduser()
-    return Path(__file__).resolve().parents[2] / "runs"
+    """Where runs are looked for: :func:`pyoco_lab.train.default_runs_root` ($PYOCO_RUNS, else repo runs/)."""
+    from pyoco_lab.train import default_runs_root as train_runs_root
+
+    return train_runs_root()
 
 
 def load_clips(resolution: int, num_frames: int, split: str = "test"):
@@ -423,7 +422,7 @@ class GeneratePanel(_ModelPanel):
         self.sampler = w.Dropdown(options=SAMPLER_CHOICES, value=sampler, description="sampler")
         self.num_steps = w.IntSlider(value=num_steps, min=2, max=64, description="steps")
         self.class_label = w.IntText(value=0, description="class", layout=w.Layout(width="160px"))
-        self.class_label.description_tooltip = "class label, used only by class-conditional runs"
+        self.class_label.tooltip = "class label, used only by class-conditional runs"
         self.button = w.Button(description="Generate", button_style="primary", icon="play")
         self.gallery_button = w.Button(description="Gallery over alphas", icon="th")
         self.video = w.HTML()

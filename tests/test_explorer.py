@@ -1,0 +1,331 @@
+"""The explorer's logic without a browser: video helpers, figures, widgets, Generate and inversion.
+
+Models are replaced by the *exact* denoiser of Gaussian data x0 ~ N(0, sigma_data² I),
+D(x; sigma) = x sigma_data² / (sigma² + sigma_data²): a real denoiser whose ODE is linear per
+pixel, so what sampling and inversion must do to frame correlations is known in closed form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pyoco_lab import noise as noise_lib
+from pyoco_lab.viz import explorer as ex
+from pyoco_lab.viz.figures import (
+    correlation_figure,
+    correlation_figure_plotly,
+    cosine_similarity_matrix,
+    mean_by_distance,
+    save_figure,
+)
+from pyoco_lab.viz.video import save_video, tile_videos, to_uint8_frames, video_grid, video_html
+
+SIGMA_DATA = 0.5
+REPO = Path(__file__).resolve().parents[1]
+
+
+def gaussian_denoiser(x, sigma, **cond):
+    sigma = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1, *([1] * (x.ndim - 1)))
+    return x * SIGMA_DATA**2 / (sigma**2 + SIGMA_DATA**2)
+
+
+def video_config(**overrides):
+    from pyoco_lab.train import TrainConfig
+
+    values = dict(phase="video", resolution=8, num_frames=4, noise="progressive", alpha=2.0)
+    return TrainConfig(**{**values, **overrides})
+
+
+# ----------------------------------------------------------------------------------------------
+# video
+
+
+def test_to_uint8_maps_value_range_and_grey_to_rgb():
+    video = torch.tensor([-1.0, 0.0, 1.0, 5.0]).reshape(4, 1, 1, 1)
+    frames = to_uint8_frames(video)
+    assert frames.shape == (4, 1, 1, 3)
+    assert frames[:, 0, 0, 0].tolist() == [0, 128, 255, 255]  # 0 -> 127.5 rounds to 128; 5 clips
+    assert (frames[..., 0] == frames[..., 2]).all()
+
+
+def test_to_uint8_rejects_batches_and_wrong_channels():
+    with pytest.raises(ValueError, match="videos\\[0\\]"):
+        to_uint8_frames(torch.zeros(2, 4, 3, 8, 8))
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        to_uint8_frames(torch.zeros(4, 2, 8, 8))
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_save_video_round_trip(tmp_path, suffix):
+    import imageio.v3 as iio
+
+    # Flat grey levels survive GIF palettes and H.264 almost exactly.
+    levels = torch.linspace(-0.8, 0.8, 6)
+    video = levels.reshape(6, 1, 1, 1).expand(6, 3, 16, 16)
+    path = save_video(video, tmp_path / f"clip{suffix}", fps=5)
+    frames = iio.imread(path, index=None, **({"plugin": "pyav"} if suffix == ".mp4" else {}))
+    assert frames.shape[:3] == (6, 16, 16)
+    expected = (levels + 1) / 2 * 255
+    measured = torch.tensor(frames[..., :3].reshape(6, -1).mean(axis=1), dtype=torch.float32)
+    assert torch.allclose(measured, expected, atol=4.0)  # 8-bit rounding + codec/palette error
+    assert not list(tmp_path.glob(".*tmp"))  # the temporary file was moved into place
+
+
+def test_save_video_rejects_unknown_suffix_and_keeps_good_file(tmp_path):
+    good = save_video(torch.zeros(2, 3, 4, 4), tmp_path / "a.gif")
+    before = good.read_bytes()
+    with pytest.raises(ValueError, match=".gif or .mp4"):
+        save_video(torch.zeros(2, 3, 4, 4), tmp_path / "a.avi")
+    with pytest.raises(ValueError, match="value_range"):
+        save_video(torch.zeros(2, 3, 4, 4), good, value_range=(1.0, 1.0))
+    assert good.read_bytes() == before
+
+
+def test_tile_videos_side_by_side_in_sync():
+    a, b = torch.full((3, 3, 4, 5), -1.0), torch.full((3, 3, 4, 5), 1.0)
+    tiled = tile_videos([a, b], padding=2)
+    assert tiled.shape == (3, 4, 5 + 2 + 5, 3)
+    assert (tiled[:, :, :5] == 0).all() and (tiled[:, :, 5:7] == 255).all() and (tiled[:, :, 7:] == 255).all()
+    with pytest.raises(ValueError, match="same \\(frames, height\\)"):
+        tile_videos([a, torch.zeros(4, 3, 4, 5)])
+
+
+def test_video_html_and_grid_embed_data():
+    video = torch.zeros(3, 3, 8, 8)
+    assert 'src="data:image/gif;base64,' in video_html(video, caption="x")
+    assert "video/mp4" in video_html(video, fmt="mp4")
+    grid = video_grid([video, video], ["α = 0", "α = ∞"], title="t")
+    assert grid.count("<img") == 1 and "α = ∞" in grid
+    with pytest.raises(ValueError, match="one label per video"):
+        video_grid([video], ["a", "b"])
+
+
+# ----------------------------------------------------------------------------------------------
+# figures
+
+
+def test_mean_by_distance_recovers_progressive_curve():
+    matrix = noise_lib.frame_correlation("progressive", 6, 2.0)
+    r = 2 / math.sqrt(5)
+    assert np.allclose(mean_by_distance(matrix), [r**d for d in range(6)])
+    with pytest.raises(ValueError, match="square"):
+        mean_by_distance(torch.zeros(2, 3))
+
+
+def test_cosine_similarity_matrix():
+    maps = torch.stack([torch.tensor([1.0, 0.0]), torch.tensor([2.0, 0.0]), torch.tensor([0.0, -3.0])])
+    expected = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    assert torch.allclose(cosine_similarity_matrix(maps), expected)
+
+
+def test_correlation_figures(tmp_path):
+    import matplotlib.pyplot as plt
+
+    closed = noise_lib.frame_correlation("mixed", 5, 1.0)
+    fig = correlation_figure({"a": closed, "b": closed})
+    assert len(fig.axes) == 4  # two heatmaps, the distance curve, the colorbar
+    path = save_figure(fig, tmp_path / "sub" / "fig.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plt.close(fig)
+    plotly_fig = correlation_figure_plotly({"a": closed})
+    assert [t.type for t in plotly_fig.data] == ["heatmap", "scatter"]
+    assert np.allclose(plotly_fig.data[1].y, [1.0, 0.5, 0.5, 0.5, 0.5])
+
+
+# ----------------------------------------------------------------------------------------------
+# the prior explorer
+
+
+def test_parse_alpha():
+    assert ex.parse_alpha("inf") == math.inf and ex.parse_alpha("∞") == math.inf
+    assert ex.parse_alpha(0.5) == 0.5
+    with pytest.raises(ValueError, match=">= 0"):
+        ex.parse_alpha(-1)
+
+
+def test_prior_explorer_updates_live():
+    e = ex.PriorExplorer("progressive", 2.0, num_frames=8, seed=1)
+    assert e.state["adjacent_closed"] == pytest.approx(2 / math.sqrt(5), abs=1e-6)
+
+    e.alpha_slider.value = 0.5  # observe handler: no explicit update call
+    expected = 0.5 / math.sqrt(1.25)
+    assert e.state["alpha"] == pytest.approx(0.5)
+    assert e.state["adjacent_closed"] == pytest.approx(expected, abs=1e-6)
+    # 4 * 3 * 32² = 12288 values per frame: the estimate's std is (1 - r²)/sqrt(n) < 0.01.
+    assert e.state["adjacent_empirical"] == pytest.approx(expected, abs=0.05)
+    # The plotly traces hold the new matrices.
+    assert np.allclose(e.figure.data[0].z, noise_lib.frame_correlation("progressive", 8, 0.5).numpy())
+    assert np.allclose(e.figure.data[2].y, [expected**d for d in range(8)])
+    assert json.loads(_data_state(e.readout.value))["alpha"] == pytest.approx(0.5)
+
+    e.alpha_mode.value = "zero"
+    assert e.alpha == 0.0 and e.state["adjacent_closed"] == 0.0
+    e.alpha_mode.value = "inf"
+    assert e.state["alpha"] == "inf" and e.state["adjacent_empirical"] == pytest.approx(1.0)
+    e.alpha_slider.value = 1.0  # moving the slider leaves the inf end
+    assert e.alpha_mode.value == "slider" and e.state["adjacent_closed"] == pytest.approx(0.7071068)
+
+    e.kind.value = "mixed"
+    assert e.state["adjacent_closed"] == pytest.approx(0.5)
+    e.num_frames.value = 5
+    assert e.figure.data[0].z.shape == (5, 5)
+    assert e.noise_video.value[:6] == b"GIF89a"
+
+
+def _data_state(markup: str) -> str:
+    import html
+
+    start = markup.index('data-state="') + len('data-state="')
+    return html.unescape(markup[start : markup.index('"', start)])
+
+
+def test_prior_explorer_starts_at_alpha_ends():
+    assert ex.PriorExplorer("mixed", "inf", num_frames=3).alpha_mode.value == "inf"
+    zero = ex.PriorExplorer("mixed", 0, num_frames=3)
+    assert zero.alpha_mode.value == "zero" and zero.state["adjacent_closed"] == 0.0
+
+
+# ----------------------------------------------------------------------------------------------
+# runs, Generate, inversion
+
+
+def _fake_run(root, name, config):
+    """The on-disk layout of a `pyoco-lab train` run, enough for find_runs (no weights)."""
+    run = root / name
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"config": dataclasses.asdict(config)}))
+    (run / "checkpoints" / "latest.json").write_text(json.dumps({"path": "step-0000001"}))
+    return run
+
+
+def test_find_runs_by_phase(tmp_path):
+    from pyoco_lab.train import load_config
+
+    video = _fake_run(tmp_path, "quick-video-progressive-a2", video_config())
+    image = _fake_run(tmp_path, "quick-image", video_config(phase="image", noise="iid", alpha=0.0))
+    _fake_run(tmp_path, "broken", video_config()).joinpath("config.json").write_text("{}")
+    assert load_config(video).phase == "video"  # the layout is the real one
+    assert ex.find_runs(tmp_path, phase="video") == [video]
+    assert ex.find_runs(tmp_path, phase="image") == [image]
+    assert ex.find_runs(tmp_path / "missing") == []
+
+
+def test_generate_disabled_without_runs(tmp_path):
+    e = ex.Explorer(num_frames=4, runs_root=tmp_path)
+    assert e.generate.button.disabled and e.generate.gallery_button.disabled
+    assert "pyoco-lab train --preset quick" in e.generate.status.value
+    assert e.inversion.button.disabled and "pyoco-lab train" in e.inversion.status.value
+
+
+def _loader(phase="video"):
+    config = video_config() if phase == "video" else video_config(phase="image", noise="iid", alpha=0.0)
+    return lambda run: (gaussian_denoiser, config)
+
+
+def test_generate_samples_at_the_chosen_prior(tmp_path):
+    prior = ex.PriorExplorer("progressive", "inf", num_frames=4, seed=3)
+    panel = ex.GeneratePanel(prior, [tmp_path], loader=_loader(), sampler="euler", num_steps=5)
+    video = panel.generate()
+    assert video is not None, panel.status.value
+    assert video.shape == (4, 3, 8, 8)  # the model's clip length and resolution
+    # alpha = inf: identical starting noise in every frame, and the denoiser treats frames alike.
+    assert torch.allclose(video[0], video[1]) and torch.allclose(video[0], video[3])
+    assert panel.progress.value == panel.progress.max == 5
+    assert "data:image/gif;base64" in panel.video.value and not panel.button.disabled
+
+    prior.alpha_mode.value = "zero"
+    iid = panel.generate()
+    assert not torch.allclose(iid[0], iid[1])
+
+
+def test_generate_preserves_the_prior_correlation_through_a_linear_denoiser(tmp_path):
+    # With the Gaussian denoiser every sampler step is x -> c x, so the video's frame correlation
+    # equals the starting noise's: the sample "preserves its own correlation".
+    prior = ex.PriorExplorer("mixed", 1.0, num_frames=4, seed=0)
+    panel = ex.GeneratePanel(prior, [tmp_path], loader=_loader(), sampler="heun", num_steps=4)
+    video = panel.generate()
+    start = noise_lib.sample_noise("mixed", (1, 4, 3, 8, 8), 1.0, generator=torch.Generator().manual_seed(0))
+    measured = noise_lib.empirical_frame_correlation(video[None])
+    assert torch.allclose(measured, noise_lib.empirical_frame_correlation(start), atol=1e-5)
+
+
+def test_gallery_one_video_per_alpha(tmp_path):
+    prior = ex.PriorExplorer("progressive", 2.0, num_frames=4)
+    panel = ex.GeneratePanel(
+        prior, [tmp_path], loader=_loader(), sampler="euler", num_steps=2, gallery_alphas=(0, "inf")
+    )
+    videos = panel.generate_gallery()
+    assert videos is not None and len(videos) == 2, panel.status.value
+    assert panel.progress.value == panel.progress.max == 4
+    assert "α = ∞" in panel.gallery.value
+
+
+def test_generate_reports_errors_in_the_panel(tmp_path):
+    def broken(run):
+        raise FileNotFoundError(f"run {run} has no checkpoint yet")
+
+    panel = ex.GeneratePanel(ex.PriorExplorer(num_frames=4), [tmp_path], loader=broken)
+    assert panel.generate() is None
+    assert "FileNotFoundError" in panel.status.value and not panel.button.disabled
+
+
+def test_inversion_of_a_clip_matches_its_frame_similarity(tmp_path):
+    # The Gaussian denoiser's inverse ODE only rescales x, so the inverted noise maps have exactly
+    # the cosine similarities of the clip's frames.
+    generator = torch.Generator().manual_seed(0)
+    clips = [{"video": noise_lib.sample_noise("progressive", (1, 4, 3, 8, 8), 2.0, generator=generator)[0]}]
+    panel = ex.InversionPanel([tmp_path], dataset=clips, loader=_loader("image"), num_steps=8)
+    result = panel.invert()
+    assert result is not None, panel.status.value
+    assert result["noise"].shape == (4, 3, 8, 8)
+    assert torch.allclose(result["similarity"], cosine_similarity_matrix(clips[0]["video"]), atol=1e-5)
+    assert set(result["matrices"]) == {"inverted noise", "mixed α=1", "progressive α=2"}
+    assert result["fitted_alpha"]["progressive"] > 0.5  # a strongly correlated clip
+    panel.clip.value = 5
+    assert panel.invert() is None and "clip # must be in [0, 0]" in panel.status.value
+
+
+# ----------------------------------------------------------------------------------------------
+# the notebook
+
+
+def test_notebook_is_clean_and_parameterised():
+    import nbformat
+    import papermill
+
+    path = REPO / "notebooks" / "00_explorer.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    assert all(
+        not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code"
+    )
+    params = papermill.inspect_notebook(str(path))
+    assert {"kind", "alpha", "num_frames", "seed", "runs_root", "sampler", "num_steps", "output_dir"} <= set(
+        params
+    )
+
+
+def test_notebook_runs_headless_and_leaves_static_figures(tmp_path, monkeypatch):
+    import papermill
+
+    monkeypatch.setenv("PYOCO_RUNS", str(tmp_path / "no-runs"))
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # the kernel imports this checkout
+    out = tmp_path / "figures"
+    papermill.execute_notebook(
+        str(REPO / "notebooks" / "00_explorer.ipynb"),
+        str(tmp_path / "executed.ipynb"),
+        parameters={"kind": "mixed", "alpha": "inf", "num_frames": 6, "output_dir": str(out)},
+        cwd=str(tmp_path),
+        progress_bar=False,
+        kernel_name="python3",
+    )
+    for name in ("prior_correlation.png", "alpha_sweep.png", "noise_video.gif"):
+        assert (out / name).stat().st_size > 1000, name
