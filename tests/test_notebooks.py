@@ -152,3 +152,76 @@ def test_01_noise_priors(tmp_path_factory):
     mixed_inf = data["curves"]["mixed inf"]["closed"]
     assert all(math.isclose(c, 1.0) for c in mixed_inf)
     assert data["limits"]["progressive, alpha=0"] == [0.0, 0.0]
+
+
+@pytest.mark.slow
+def test_02_inversion(tmp_path_factory):
+    out, data = _run("02_inversion", tmp_path_factory)
+    for name in ("clip.png", "inverted_maps.png", "table1.png", "similarity_vs_distance.png"):
+        _png(out / name)
+    same, different = data["same_video"], data["different_video"]
+    f, n = data["num_frames"], data["num_clips"]
+    assert same["count"] == n * f * (f - 1) // 2 and 0 < different["count"] < n * f * (n - 1) * f // 2 + 1
+    for row in (same, different):
+        assert -1 <= row["mean"] <= 1 and 0 <= row["std"] <= 1
+    assert data["by_distance"]["mean"][0] == pytest.approx(1.0)  # a map is identical to itself
+    assert all(0 <= a < 1e6 for a in data["fitted_alpha"].values())
+    assert isinstance(data["gaussianity"]["looks_gaussian"], bool) and data["gaussianity"]["variance"] > 0
+
+
+@pytest.mark.slow
+def test_03_tsne(tmp_path_factory):
+    out, data = _run("03_tsne", tmp_path_factory)
+    for name in ("tsne_inverted", "tsne_priors"):
+        _png(out / f"{name}.png")
+        assert "video %{customdata[0]}, frame %{customdata[1]}" in (out / f"{name}.html").read_text()
+    assert (
+        0 <= data["neighbour_chance"] < data["neighbour_same_video"] <= 1 or data["neighbour_same_video"] >= 0
+    )
+    # panel (b) is pure noise, so it is deterministic in expectation: the prior's frames cluster
+    assert 0 < data["progressive_spread_ratio"] < 1
+
+
+@pytest.mark.slow
+def test_04_alpha_sweep(tmp_path_factory):
+    out, data = _run("04_alpha_sweep", tmp_path_factory)
+    _png(out / "fig7_alpha_sweep.png")
+    assert set(data["curves"]) == {"mixed", "progressive"}
+    for curve in data["curves"].values():
+        assert set(curve) == {"0", "1", "inf"}
+        assert all(math.isfinite(p["mean"]) and p["mean"] >= 0 for p in curve.values())
+    # alpha = 0 and alpha = inf are one shared run for both priors
+    assert data["curves"]["mixed"]["0"] == data["curves"]["progressive"]["0"]
+    assert data["curves"]["mixed"]["inf"] == data["curves"]["progressive"]["inf"]
+    assert data["best_alpha"]["mixed"] in data["curves"]["mixed"]
+
+
+@pytest.mark.slow
+def test_05_strategies(tmp_path_factory):
+    out, data = _run("05_strategies", tmp_path_factory)
+    _png(out / "table5_strategies.png")
+    assert set(data["rows"]) == {"scratch", "finetune", "mixed", "progressive"}
+    assert {"IS-lab", "FVD-lab", "FD-frame-lab"} <= set(data["metrics"])
+    for row in data["rows"].values():
+        assert row["IS-lab"] >= 1 and row["FVD-lab"] >= 0 and row["FD-frame-lab"] >= 0
+
+
+@pytest.mark.slow
+def test_06_model_size(tmp_path_factory):
+    out, data = _run("06_model_size", tmp_path_factory)
+    _png(out / "fig8_model_size.png")
+    assert len(data["sizes"]) == len(data["parameters"]) >= 1 and all(p > 1e5 for p in data["parameters"])
+    assert all(len(v) == len(data["sizes"]) and all(x >= 0 for x in v) for v in data["results"].values())
+
+
+@pytest.mark.slow
+def test_07_sample_videos(tmp_path_factory):
+    out, data = _run("07_sample_videos", tmp_path_factory)
+    _png(out / "fig6_temporal_stats.png")
+    assert set(data["stats"]) == {"0", "1", "10"}
+    assert len(list(out.glob("samples_*.gif"))) == 3 and len(list(out.glob("samples_*.mp4"))) == 3
+    for stats in (*data["stats"].values(), data["real"]):
+        assert -1 <= stats["frame-cosine"] <= 1 and stats["motion-energy"] >= 0 and stats["diversity"] >= 0
+    executed = nbformat.read(str(out / "07_sample_videos.ipynb"), as_version=4)
+    html = json.dumps([c.get("outputs", []) for c in executed.cells])
+    assert "image/gif;base64" in html  # the samples play inline, also in a static viewer

@@ -118,7 +118,12 @@ def cached_inversion(
 
 def _mean_std(values: torch.Tensor) -> dict[str, float]:
     values = values.double()
-    return {"mean": float(values.mean()), "std": float(values.std()), "count": int(values.numel())}
+    n = values.numel()
+    return {
+        "mean": float(values.mean()) if n else math.nan,
+        "std": float(values.std()) if n > 1 else 0.0,
+        "count": int(n),
+    }
 
 
 def cosine_similarity_table(maps: torch.Tensor, source_ids: torch.Tensor | None = None) -> dict[str, dict]:

@@ -210,7 +210,9 @@ def _section_strategies(r: Mapping) -> list[str]:
         "Table 5 — training strategies (paper: UCF-101; reproduced: lab metrics on this preset's data).",
         "",
     ]
-    lines.append("| strategy | " + " | ".join(f"{m} paper | {m} ours" for m in names) + " |")
+    lines.append(
+        "| strategy | " + " | ".join(f"{r['paper_column'][m]} paper | {m} ours" for m in names) + " |"
+    )
     lines.append("|---|" + "---|---|" * len(names))
     for key, label in TABLE5_ROWS.items():
         if key not in rows and key not in PAPER["table5"]:
@@ -259,7 +261,9 @@ def _section_model_size(r: Mapping) -> list[str]:
                     f"(paper: all) → {_verdict(wins == len(sizes))}"
                 )
     for kind, values in r["results"].items():
-        monotone = all(s * b <= s * a for a, b in zip(values, values[1:], strict=False))
+        monotone = (
+            all(s * b <= s * a for a, b in zip(values, values[1:], strict=False)) if len(values) > 1 else None
+        )
         lines.append(f"- {kind}: larger models better at every step {_verdict(monotone)}")
     return lines
 

@@ -1,0 +1,174 @@
+"""Unit tests of pyoco_lab.analysis: Table 1 statistics, t-SNE scores, the run plan, the summary verdicts."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pyoco_lab import noise
+from pyoco_lab.analysis import experiments, inversion, priors, results, summary, tsne
+
+
+def test_cosine_table_of_prior_noise_matches_closed_form():
+    # Mixed noise with alpha=1 has frame correlation 1/2; for D-dimensional maps the cosine of two
+    # frames concentrates around it with std ~ 1/sqrt(D); independent clips give 0 +- 1/sqrt(D).
+    g = torch.Generator().manual_seed(0)
+    maps = noise.sample_noise("mixed", (12, 5, 3, 16, 16), 1.0, generator=g)
+    table = inversion.cosine_similarity_table(maps)
+    d = 3 * 16 * 16
+    assert table["same_video"]["count"] == 12 * 5 * 4 // 2
+    assert table["different_video"]["count"] == (60 * 59 // 2) - 120
+    assert abs(table["same_video"]["mean"] - 0.5) < 4 * 0.06  # std of one video's shared part dominates
+    assert (
+        abs(table["different_video"]["mean"]) < 4 / math.sqrt(d * table["different_video"]["count"]) + 0.005
+    )
+    assert table["different_video"]["std"] == pytest.approx(1 / math.sqrt(d), rel=0.15)
+    assert table["iid_floor_std"] == pytest.approx(1 / math.sqrt(d))
+
+
+def test_same_source_pairs_are_kept_out_of_both_rows():
+    g = torch.Generator().manual_seed(1)
+    maps = noise.sample_noise("iid", (4, 3, 1, 8, 8), generator=g)
+    maps[0] = maps[0, :1].clone()  # a frozen clip ...
+    maps[1] = maps[0] + 0.01 * maps[1]  # ... and a copy of it: a second clip of the same source
+    table = inversion.cosine_similarity_table(maps, torch.tensor([7, 7, 8, 9]))
+    assert table["same_source"]["mean"] > 0.99
+    assert table["different_video"]["mean"] < 0.2
+    with pytest.raises(ValueError, match="one source"):
+        inversion.cosine_similarity_table(maps, torch.tensor([1, 1, 1, 1]))
+
+
+def test_distance_curve_and_fitted_alpha_recover_a_progressive_prior():
+    g = torch.Generator().manual_seed(2)
+    maps = noise.sample_noise("progressive", (64, 6, 3, 16, 16), 2.0, generator=g)
+    curve = inversion.similarity_by_distance(maps)
+    r = 2 / math.sqrt(5)
+    for d, mean in zip(curve["distance"], curve["mean"], strict=True):
+        assert mean == pytest.approx(r**d, abs=0.03)
+    fitted = inversion.fit_prior_alphas(curve)
+    assert fitted["progressive"] == pytest.approx(2.0, rel=0.15)
+
+
+def test_gaussianity_flags_image_like_maps():
+    g = torch.Generator().manual_seed(3)
+    white = torch.randn((4, 3, 3, 16, 16), generator=g)
+    assert inversion.gaussianity(white)["looks_gaussian"]
+    smooth = torch.nn.functional.avg_pool2d(white.flatten(0, 1), 3, 1, 1).unflatten(0, (4, 3)) * 3
+    verdict = inversion.gaussianity(smooth)
+    assert not verdict["looks_gaussian"] and "undertrained" in verdict["message"]
+
+
+def test_tsne_scores_separate_clustered_from_random_points():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 2)) * 20
+    clustered = np.concatenate([c + rng.normal(size=(5, 2)) for c in centres])
+    video = np.repeat(np.arange(4), 5)
+    hit, chance = tsne.neighbour_same_video(clustered, video)
+    assert hit == 1.0 and chance == pytest.approx(4 / 19)
+    hit_random, _ = tsne.neighbour_same_video(rng.normal(size=(20, 2)), video)
+    assert hit_random < 0.7
+    points, prior, vids, frames = tsne.prior_samples(
+        "progressive", 10.0, num_videos=3, num_frames=4, shape=(1, 4, 4)
+    )
+    assert points.shape == (24, 1, 4, 4) and prior.tolist() == [0] * 12 + [1] * 12
+    embedding = tsne.embed(points, perplexity=3.0)
+    assert embedding.shape == (24, 2)
+
+
+def test_prior_study_agrees_with_closed_form_within_sampling_error():
+    study = priors.prior_study((0.0, 1.0, math.inf), num_frames=4, num_samples=32, resolution=8)
+    assert study["worst_error_in_standard_errors"] < 6
+    assert priors.limit_table(4)["mixed, alpha=inf"] == [1.0, 1.0]
+
+
+def test_settings_overrides_and_unknown_knobs():
+    s = experiments.settings("quick", alphas=[0, 2, math.inf], eval_samples=None)
+    assert s.alphas == (0.0, 2.0, math.inf) and s.eval_samples == experiments.SETTINGS["quick"].eval_samples
+    with pytest.raises(ValueError, match="unknown setting"):
+        experiments.settings("quick", alpah=1)
+    with pytest.raises(ValueError, match="unknown preset"):
+        experiments.settings("huge")
+
+
+def test_run_plan_shares_identical_runs():
+    s = experiments.settings("quick")
+    # alpha = 0 is i.i.d. for both priors and alpha = inf is identical frames for both: one run each
+    assert experiments.video_run(s, "mixed", 0).key() == experiments.video_run(s, "progressive", 0).key()
+    assert (
+        experiments.video_run(s, "mixed", math.inf).key()
+        == experiments.video_run(s, "progressive", math.inf).key()
+    )
+    assert experiments.video_run(s, "mixed", 1).key() != experiments.video_run(s, "progressive", 1).key()
+    scratch, finetune = experiments.video_run(s, "iid", 0, finetune=False), experiments.video_run(s, "iid", 0)
+    assert scratch.init is None and finetune.init is not None and scratch.key() != finetune.key()
+    # Table 5 and Fig. 6 reuse the alpha sweep's runs
+    sweep = {
+        r.key() for per in experiments.alpha_sweep_runs(s).values() for runs in per.values() for r in runs
+    }
+    assert {r.key() for r in experiments.strategy_runs(s).values()} <= sweep
+    assert {r.key() for r in experiments.sample_runs(s).values()} <= sweep
+    keys = [r.key() for r in experiments.all_runs(s)]
+    assert len(keys) == len(set(keys))
+    assert list(experiments.model_size_runs(s)) == list(s.size_models)
+
+
+def test_table1_and_fig7_verdicts():
+    same = {"mean": 0.2, "std": 0.15, "count": 500}
+    assert summary.table1_gap(same, {"mean": 0.0, "std": 0.01, "count": 5000})[0]
+    assert not summary.table1_gap(same, {"mean": 0.19, "std": 0.01, "count": 5000})[0]
+    assert summary.fig7_shape({"0": 500, "1": 300, "2": 320, "inf": 800})[0]
+    assert not summary.fig7_shape({"0": 500, "1": 300, "2": 320, "inf": 200})[0]
+    assert summary.fig7_shape({"0": 5, "1": 9, "inf": 6}, lower_is_better=False)[0]
+    assert summary.fig7_shape({"0": 5, "inf": 6})[0] is None
+
+
+def test_summary_reports_agreement_and_is_atomic(tmp_path):
+    payload = {
+        "same_video": {"mean": 0.25, "std": 0.1, "count": 400},
+        "different_video": {"mean": 0.001, "std": 0.02, "count": 4000},
+        "gaussianity": {
+            "mean": 0.0,
+            "variance": 1.0,
+            "autocorrelation": 0.01,
+            "looks_gaussian": True,
+            "message": "",
+        },
+        "fitted_alpha": {"mixed": 0.6, "progressive": 1.1},
+    }
+    results.save_results(tmp_path / "02_inversion", "02_inversion", "quick", payload)
+    sweep = {
+        "metric": "FVD-lab",
+        "lower_is_better": True,
+        "seeds": [0],
+        "curves": {
+            "mixed": {"0": {"mean": 9, "std": 1}, "1": {"mean": 5, "std": 1}, "inf": {"mean": 12, "std": 1}}
+        },
+        "scratch": {"mean": 20, "std": 0},
+        "best_alpha": {"mixed": "1"},
+    }
+    results.save_results(tmp_path / "04_alpha_sweep", "04_alpha_sweep", "quick", sweep)
+    path = summary.write_summary(tmp_path, preset="quick")
+    text = path.read_text()
+    assert "0.206 ± 0.156" in text and "0.250 ± 0.100" in text
+    assert "Table 1's gap (same ≫ different): **agrees**" in text
+    assert "both extremes of alpha worse than the middle: **agrees**" in text
+    assert "best alpha 1.00 vs paper's 1 → **agrees**" in text
+    assert not list(tmp_path.glob(".*tmp"))
+    # non-Gaussian maps make the Table 1 verdict inconclusive instead of "agrees"
+    payload["gaussianity"] = {**payload["gaussianity"], "looks_gaussian": False, "message": "undertrained"}
+    results.save_results(tmp_path / "02_inversion", "02_inversion", "quick", payload)
+    assert "**inconclusive**" in summary.write_summary(tmp_path, preset="quick").read_text()
+
+
+def test_results_json_is_strict_json(tmp_path):
+    path = results.save_results(
+        tmp_path, "01_x", "smoke", {"a": math.inf, "b": math.nan, "t": torch.tensor([1.5])}
+    )
+    data = json.loads(path.read_text())
+    assert data == {"notebook": "01_x", "preset": "smoke", "a": "inf", "b": None, "t": [1.5]}
+    with pytest.raises(FileNotFoundError, match="reproduce"):
+        summary.write_summary(tmp_path / "empty", preset="quick")
