@@ -11,6 +11,7 @@ never silently vanish there: ``.ci/install-browser.sh`` installs it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -67,18 +68,34 @@ def _free_port() -> int:
 
 @pytest.fixture
 def jupyter_lab(tmp_path):
-    """A JupyterLab server on 127.0.0.1 serving a copy of the explorer notebook; yields its base URL."""
+    """JupyterLab without trained runs (Generate disabled; the notebook runs in seconds)."""
+    with _jupyter_lab(tmp_path, tmp_path / "no-runs") as server:
+        yield server
+
+
+@contextlib.contextmanager
+def _jupyter_lab(tmp_path, runs_root, parameters: dict | None = None):
+    """A JupyterLab server on 127.0.0.1 serving a copy of the explorer notebook; yields (URL, token).
+
+    ``parameters`` are appended to the copy's ``parameters`` cell, as papermill would inject them.
+    """
+    import nbformat
+
     _require_browser()
     root = tmp_path / "lab"
     root.mkdir()
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    if parameters:
+        cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+        cell.source += "\n" + "\n".join(f"{name} = {value!r}" for name, value in parameters.items())
+    nbformat.write(notebook, root / NOTEBOOK.name)
     port, token = _free_port(), secrets.token_hex(16)
     env = {
         **os.environ,
-        # The kernel imports this checkout; no trained runs, so Generate stays disabled and the
-        # notebook runs in seconds; all Jupyter state stays inside tmp_path.
+        # The kernel imports this checkout and finds runs only under runs_root; all Jupyter
+        # state stays inside tmp_path.
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        "PYOCO_RUNS": str(tmp_path / "no-runs"),
+        "PYOCO_RUNS": str(runs_root),
         "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
         "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
@@ -244,3 +261,48 @@ def test_explorer_runs_and_alpha_slider_updates_correlation(jupyter_lab):
         finally:
             browser.close()
     assert (ARTIFACTS / "explorer.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_generate_button_plays_a_video_from_a_trained_run(tmp_path):
+    """Train a 1-step quick video run, then press Generate in the browser and see a new video."""
+    _require_browser()
+    runs = tmp_path / "runs"
+    train = [sys.executable, "-m", "pyoco_lab.cli", "train", "--preset", "quick", "--phase", "video"]
+    train += ["--steps", "1", "--num-samples", "1", "--sample-steps", "2", "--no-progress"]
+    subprocess.run([*train, "--out", str(runs / "quick-video")], cwd=REPO, check=True, capture_output=True)
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    # The notebook's own headless generation (18 steps, a 5-video gallery) is skipped: the button is tested.
+    lab = _jupyter_lab(tmp_path, runs, {"run_models": False, "num_steps": 2, "sampler": "euler"})
+    with lab as (base, token), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        try:
+            page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}", timeout=60_000)
+            page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
+            _run_all_cells(page)
+            page.locator(".pyoco-readout .pyoco-state").first.wait_for(state="attached", timeout=90_000)
+            page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
+            assert page.locator(".pyoco-generated img").count() == 0
+            # A new seed on the prior tab, then Generate on the generate tab.
+            seed = page.locator(".widget-inline-hbox", has=page.locator("label", has_text="seed")).first
+            seed.locator("input").fill("7")
+            seed.locator("input").press("Enter")
+            _wait_for_state(page, lambda s: s["seed"] == 7, "seed = 7")
+            page.locator(".lm-TabBar-tabLabel", has_text="generate").first.click()
+            generate = page.locator("button", has_text="Generate").first
+            generate.wait_for(timeout=10_000)
+            generate.click()
+            video = page.locator(".pyoco-generated img").first
+            video.wait_for(state="attached", timeout=90_000)
+            assert video.get_attribute("src").startswith("data:image/gif;base64,")
+            assert "euler × 2" in page.locator(".pyoco-generated").first.inner_text()  # the caption
+            page.locator(".pyoco-generated").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "explorer-generate.png"))
+        except BaseException:
+            page.screenshot(path=str(ARTIFACTS / "explorer-generate-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()

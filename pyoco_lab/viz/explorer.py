@@ -365,7 +365,7 @@ class _ModelPanel:
         self.run = w.Dropdown(options=options or [("(no trained run found)", "")], description="run")
         self.run.layout.width = "520px"
         self.status = w.HTML()
-        self.progress = w.IntProgress(value=0, min=0, max=1, description="steps")
+        self.progress = w.IntProgress(value=0, min=0, max=1, description="progress")
         self.available = bool(runs)
         if not self.available:
             self.status.value = f'<span style="color:#a33">{html.escape(none_message)}</span>'
@@ -417,6 +417,11 @@ class GeneratePanel(_ModelPanel):
         if sampler not in SAMPLER_CHOICES:
             raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLER_CHOICES)}")
         self.explorer = explorer
+        if isinstance(gallery_alphas, str):
+            raise ValueError(
+                f"gallery_alphas must be a list of alphas, got the string {gallery_alphas!r}; "
+                "with papermill pass it as YAML: -y 'gallery_alphas: [0, 2, inf]' or -p with a list"
+            )
         self.gallery_alphas = [parse_alpha(a) for a in gallery_alphas]
         self.scale = scale
         self.sampler = w.Dropdown(options=SAMPLER_CHOICES, value=sampler, description="sampler")

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pyoco_lab.viz.video import _publish
+
 # A diverging map centred on 0: i.i.d. noise is white, shared noise red, anti-correlation blue.
 CMAP = "RdBu_r"
 PLOTLY_SCALE = "RdBu_r"
@@ -138,7 +140,7 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 110) -> Path:
         tmp = f.name
     try:
         fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -111,8 +111,16 @@ def save_video(
     ) as f:
         f.write(data)
         tmp = f.name
-    os.replace(tmp, path)
+    _publish(tmp, path)
     return path
+
+
+def _publish(tmp: str | os.PathLike, path: Path) -> None:
+    """Move a finished temporary file into place with the usual permissions (mkstemp makes it 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
 
 
 def tile_videos(videos: Sequence, *, padding: int = 2, value_range=(-1.0, 1.0)) -> np.ndarray:
