@@ -342,3 +342,94 @@ def test_missing_files_are_skipped_by_name_and_wrong_files_raise(tmp_path):
         networks.load_detector(networks.I3D, tmp_path)
     with pytest.raises(FileNotFoundError, match="i3d_torchscript.pt"):
         networks.load_detector(networks.I3D, tmp_path / "nowhere")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Lab classifier: caching and versioning (fast, synthetic), then sanity on real clips (slow)
+
+
+class _MovingSquares(torch.utils.data.Dataset):
+    """A square moving right or left over a textured background: two motion classes."""
+
+    num_classes = 2
+    class_names = ("right", "left")
+
+    def __init__(self, n: int, frames: int = 4, size: int = 16):
+        g = torch.Generator().manual_seed(n)
+        self.items = []
+        for i in range(n):
+            background = torch.rand(3, size, size, generator=g) * 0.4 - 0.8
+            clip = background.expand(frames, 3, size, size).clone()
+            for t in range(frames):
+                x = 2 + (t if i % 2 == 0 else frames - t)
+                clip[t, :, 6:10, x : x + 4] = 0.9
+            self.items.append({"video": clip, "label": i % 2})
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+def test_lab_classifier_trains_caches_atomically_and_refuses_other_versions(tmp_path, monkeypatch):
+    from pyoco_lab.metrics import lab
+
+    dataset = _MovingSquares(16)
+    recipe = lab.LabTraining(steps=3, batch_size=8)
+    monkeypatch.setattr("pyoco_lab.data.EmbeddedVideoDataset", lambda **kw: dataset)
+    first = lab.lab_classifier(16, 4, root=tmp_path, cache_dir=tmp_path, recipe=recipe, progress=False)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == 1 and files[0].startswith(f"lab-classifier-v{lab.LAB_CLASSIFIER_VERSION}-r16-f4-")
+    assert files[0].endswith(".safetensors")  # no temporary file left behind
+    again = lab.lab_classifier(16, 4, root=tmp_path, cache_dir=tmp_path, recipe=recipe, progress=False)
+    for (name, a), (_, b) in zip(first.state_dict().items(), again.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+
+    features = lab.lab_features(again, torch.stack([dataset[i]["video"] for i in range(16)]))
+    assert features.video.shape == (16, 8 * again.width) and features.frame.shape == (64, 4 * again.width)
+    np.testing.assert_allclose(features.probabilities.sum(1), 1.0, atol=1e-9)
+
+    monkeypatch.setattr(lab, "LAB_CLASSIFIER_VERSION", lab.LAB_CLASSIFIER_VERSION + 1)
+    with pytest.raises(ValueError, match="delete the file to retrain"):
+        lab.load_lab_classifier(tmp_path / files[0])
+
+
+@pytest.mark.slow
+def test_lab_metrics_are_meaningful_on_real_embedded_clips(tmp_path):
+    """FVD-lab is small for held-out real clips, grows with noise, and punishes shuffled and frozen clips."""
+    from pyoco_lab import data
+    from pyoco_lab.metrics import lab
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    data.build_embedded_dataset(resolutions=(32,), progress=False)  # no-op when already built
+    frames = 8  # the quick preset's clip length
+    classifier = lab.lab_classifier(32, frames, cache_dir=tmp_path, progress=False)
+    train = data.EmbeddedVideoDataset(resolution=32, split="train", num_frames=frames)
+    test = data.EmbeddedVideoDataset(resolution=32, split="test", num_frames=frames)
+    reference = lab.lab_features(classifier, train)
+    real = torch.stack([test[i]["video"] for i in range(len(test))])
+    g = torch.Generator().manual_seed(0)
+
+    def score(videos):
+        return lab.lab_metrics(reference, lab.lab_features(classifier, videos))
+
+    base = score(real)
+    noisy = [score((real + s * torch.randn(real.shape, generator=g)).clamp(-1, 1)) for s in (0.1, 0.2, 0.4)]
+    shuffled = score(real[:, torch.randperm(frames, generator=g)])
+    frozen = score(real[:, :1].expand_as(real).contiguous())
+    print(
+        "\nsanity FVD-lab: real", round(base["FVD-lab"], 2),
+        "noise", [round(n["FVD-lab"], 2) for n in noisy],
+        "shuffled", round(shuffled["FVD-lab"], 2), "frozen", round(frozen["FVD-lab"], 2),
+        "\nsanity FD-frame-lab: real", round(base["FD-frame-lab"], 3),
+        "noise", [round(n["FD-frame-lab"], 3) for n in noisy],
+        "\nsanity IS-lab: real", round(base["IS-lab"], 3), "noise", [round(n["IS-lab"], 3) for n in noisy],
+    )  # fmt: skip
+    fvd = [base["FVD-lab"]] + [n["FVD-lab"] for n in noisy]
+    assert all(a < b for a, b in zip(fvd, fvd[1:], strict=False)), fvd
+    # "Clearly worse": the two temporal corruptions are at least 3x the held-out real score.
+    assert shuffled["FVD-lab"] > 3 * base["FVD-lab"]
+    assert frozen["FVD-lab"] > 3 * base["FVD-lab"]
+    fd = [base["FD-frame-lab"]] + [n["FD-frame-lab"] for n in noisy]
+    assert all(a < b for a, b in zip(fd, fd[1:], strict=False)), fd

@@ -93,7 +93,10 @@ def frechet_distance(
 
     mean_term = float(np.sum((mu_a - mu_b) ** 2))
     method, used_eps = "sqrtm", 0.0
-    root = scipy.linalg.sqrtm(s_a @ s_b)
+    with warnings.catch_warnings():
+        # scipy warns on singular input; we check finiteness and the imaginary part ourselves below.
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        root = scipy.linalg.sqrtm(s_a @ s_b)
     if not np.isfinite(root).all():
         # Singular product (rank-deficient covariances): shift both spectra off zero, as pytorch-fid does.
         # The whole distance is then that of the shifted Gaussians (traces included), so it stays a

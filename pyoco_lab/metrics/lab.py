@@ -38,7 +38,7 @@ from pyoco_lab.metrics.frechet import frechet_distance_from_features
 from pyoco_lab.metrics.scores import inception_score
 
 # Bump when the architecture, the training recipe or the features change: old caches are then ignored.
-LAB_CLASSIFIER_VERSION = 1
+LAB_CLASSIFIER_VERSION = 2
 LAB_METRIC_NAMES = ("FVD-lab", "IS-lab", "FD-frame-lab")
 
 
