@@ -202,6 +202,7 @@ def generate_video(
         model = functools.partial(denoiser, class_labels=torch.tensor([int(class_label)]))
     options = {"callback": callback}
     if sampler == "stochastic":
+        # EDM's churn for ImageNet-64 (S_churn = 40); the fresh noise follows the same prior.
         options |= {"s_churn": 40.0, "noise_sampler": edm.prior_noise_sampler(prior, generator)}
     return edm.sample(model, start, sampler=sampler, num_steps=num_steps, **options)[0]
 
