@@ -242,7 +242,7 @@ PRESETS: dict[str, Preset] = {
     "standard": Preset(
         "one GPU, about an hour per phase: 64x64, 16-frame clips of the embedded data, A.3 optimiser",
         common=dict(
-            model="small",
+            model="lab-l",
             dataset="embedded",
             resolution=64,
             num_frames=16,
