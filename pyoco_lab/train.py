@@ -841,31 +841,22 @@ def _write_samples(path_stem: Path, frames: torch.Tensor) -> list[Path]:
     """Save samples (N, F, C, H, W) in [-1, 1] side by side as GIF + MP4 (PNG for F = 1)."""
     import imageio.v3 as iio
 
-    grid = rearrange(((frames.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8), "n f c h w -> f h (n w) c")
-    grid = grid.numpy()
+    from pyoco_lab.viz.video import save_video, tile_videos
+
+    grid = tile_videos(list(frames))  # uint8 (F, H, N*W + padding, 3): one video, looping in sync
     written = []
-    targets = (
-        [(".png", grid[0], {})]
-        if grid.shape[0] == 1
-        else [
-            (".gif", grid, {"duration": 125, "loop": 0}),
-            (".mp4", grid, {"fps": 8}),
-        ]
-    )
-    for suffix, array, options in targets:
-        final = path_stem.with_suffix(suffix)
+    if grid.shape[0] == 1:
+        final = path_stem.with_suffix(".png")
         tmp = final.with_name(f".tmp-{os.getpid()}-{final.name}")
-        try:
-            if suffix == ".mp4":
-                iio.imwrite(tmp, array, extension=".mp4", plugin="pyav", codec="libx264", **options)
-            else:
-                iio.imwrite(tmp, array, extension=suffix, **options)
-        except Exception as error:  # an optional format (e.g. no H.264 encoder) must not kill training
-            tmp.unlink(missing_ok=True)
-            print(f"warning: could not write {final.name}: {error}")
-            continue
+        iio.imwrite(tmp, grid[0], extension=".png")
         os.replace(tmp, final)
-        written.append(final)
+        return [final]
+    video = rearrange(torch.from_numpy(grid), "f h w c -> f c h w")
+    for suffix in (".gif", ".mp4"):
+        try:
+            written.append(save_video(video, path_stem.with_suffix(suffix)))
+        except Exception as error:  # an optional format (e.g. no H.264 encoder) must not kill training
+            print(f"warning: could not write {path_stem.name}{suffix}: {error}")
     return written
 
 

@@ -29,6 +29,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from pyoco_lab import edm, noise
+from pyoco_lab.viz.figures import cosine_similarity_matrix
 
 
 def load_heldout_clips(
@@ -136,8 +137,7 @@ def cosine_similarity_table(maps: torch.Tensor, source_ids: torch.Tensor | None 
     n, f = maps.shape[:2]
     if f < 2:
         raise ValueError(f"need at least 2 frames per clip for same-video pairs, got {f}")
-    flat = torch.nn.functional.normalize(rearrange(maps.double(), "n f ... -> (n f) (...)"), dim=1)
-    cos = flat @ flat.T
+    cos = cosine_similarity_matrix(rearrange(maps, "n f ... -> (n f) ..."))
     clip = torch.arange(n).repeat_interleave(f)
     source = (source_ids if source_ids is not None else torch.arange(n)).repeat_interleave(f)
     upper = torch.triu(torch.ones_like(cos, dtype=torch.bool), diagonal=1)
@@ -154,7 +154,7 @@ def cosine_similarity_table(maps: torch.Tensor, source_ids: torch.Tensor | None 
         raise ValueError(
             "all clips come from one source; use more clips (inversion_videos) to get different videos"
         )
-    table["iid_floor_std"] = 1.0 / math.sqrt(flat.shape[1])
+    table["iid_floor_std"] = 1.0 / math.sqrt(maps[0, 0].numel())
     return table
 
 
