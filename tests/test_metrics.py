@@ -10,7 +10,7 @@ import scipy.linalg
 import torch
 
 from pyoco_lab.metrics.frechet import FeatureStats, frechet_distance, frechet_distance_from_features
-from pyoco_lab.metrics.scores import inception_score
+from pyoco_lab.metrics.scores import inception_score, splits_for
 from pyoco_lab.metrics.temporal import (
     consecutive_frame_similarity,
     motion_energy,
@@ -194,6 +194,8 @@ def test_inception_score_extremes_and_entropy_identity():
     assert inception_score(p, num_splits=1)[0] == pytest.approx(expected, rel=1e-10)
     with pytest.raises(ValueError, match="softmax"):
         inception_score(logits, num_splits=1)
+    # The protocol's 10 splits at 2,048 samples; small evaluations keep ~100 samples per split.
+    assert [splits_for(n) for n in (6, 64, 250, 2048, 10000)] == [1, 1, 2, 10, 10]
 
 
 # ----------------------------------------------------------------------------------------------------

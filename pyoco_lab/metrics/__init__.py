@@ -6,7 +6,7 @@ from pyoco_lab.metrics.frechet import (
     frechet_distance,
     frechet_distance_from_features,
 )
-from pyoco_lab.metrics.scores import inception_score
+from pyoco_lab.metrics.scores import inception_score, splits_for
 from pyoco_lab.metrics.temporal import (
     consecutive_frame_similarity,
     motion_energy,
@@ -23,5 +23,6 @@ __all__ = [
     "inception_score",
     "motion_energy",
     "sample_diversity",
+    "splits_for",
     "temporal_statistics",
 ]

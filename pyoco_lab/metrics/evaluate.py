@@ -159,13 +159,20 @@ def evaluate_run(
                 f"{name} skipped: the lab classifier is trained on the embedded dataset only"
             )
 
-    train_clips = _subset(real_train, max_real, seed)
-    for row, clips in (("generated", generated), ("real-test", test_clips)):
-        values, skipped = networks.standard_metrics(
-            train_clips, clips, directory=weights_dir, device=device, batch_size=batch_size, progress=progress
-        )
-        results[row].update(values)
-        results["skipped"].update(skipped)
+    weights = Path(weights_dir) if weights_dir is not None else networks.weights_dir()
+    present = [spec for spec in networks.DETECTORS if (weights / spec.filename).is_file()]
+    for spec in networks.DETECTORS:
+        if spec not in present:
+            results["skipped"][spec.metric] = networks.missing_message(spec, weights)
+    if present:
+        # Up to 2,048 real clips in memory (1.6 GB at 64 px, 16 frames): only when a network will use them.
+        train_clips = _subset(real_train, max_real, seed)
+        for row, clips in (("generated", generated), ("real-test", test_clips)):
+            values, skipped = networks.standard_metrics(
+                train_clips, clips, directory=weights, device=device, batch_size=batch_size, progress=progress
+            )
+            results[row].update(values)
+            results["skipped"].update(skipped)
 
     results["settings"] = {
         "run": str(run_dir),

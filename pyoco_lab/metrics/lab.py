@@ -35,7 +35,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from pyoco_lab.metrics.frechet import frechet_distance_from_features
-from pyoco_lab.metrics.scores import inception_score
+from pyoco_lab.metrics.scores import inception_score, splits_for
 
 # Bump when the architecture, the training recipe or the features change: old caches are then ignored.
 LAB_CLASSIFIER_VERSION = 2
@@ -136,7 +136,7 @@ def lab_features(
 def lab_metrics(real: LabFeatures, generated: LabFeatures, *, num_splits: int = 10) -> dict[str, float]:
     """FVD-lab, IS-lab (± std over splits, of ``generated``) and FD-frame-lab between two feature sets."""
     is_mean, is_std = inception_score(
-        generated.probabilities, num_splits=min(num_splits, len(generated.video))
+        generated.probabilities, num_splits=splits_for(len(generated.probabilities), num_splits)
     )
     return {
         "FVD-lab": frechet_distance_from_features(real.video, generated.video).distance,

@@ -37,7 +37,7 @@ from einops import rearrange
 from tqdm.auto import tqdm
 
 from pyoco_lab.metrics.frechet import frechet_distance_from_features
-from pyoco_lab.metrics.scores import inception_score
+from pyoco_lab.metrics.scores import inception_score, splits_for
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,8 @@ def standard_metrics(
                 skipped["IS"] = f"IS skipped: C3D needs 16-frame clips, samples have {generated.shape[1]}"
                 continue
             values["IS"], values["IS-std"] = inception_score(
-                c3d_probabilities(detector, generated, **options), num_splits=min(num_splits, len(generated))
+                c3d_probabilities(detector, generated, **options),
+                num_splits=splits_for(len(generated), num_splits),
             )
         else:
             fake = inception_frame_features(detector, generated, **options)
