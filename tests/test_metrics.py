@@ -9,6 +9,7 @@ import pytest
 import scipy.linalg
 import torch
 
+from pyoco_lab.metrics import lab
 from pyoco_lab.metrics.frechet import FeatureStats, frechet_distance, frechet_distance_from_features
 from pyoco_lab.metrics.scores import inception_score, splits_for
 from pyoco_lab.metrics.temporal import (
@@ -487,3 +488,17 @@ def test_eval_json_accumulates_settings_and_table_lists_skips(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["eval.json"]  # no temporary file left behind
     table = format_table(first)
     assert "FVD-lab" in table and "i3d_torchscript.pt" in table and "FID-frame " not in table
+
+
+def test_reference_features_are_cached_beside_the_classifier(tmp_path):
+    torch.manual_seed(0)
+    classifier = lab.LabClassifier(num_classes=3, width=4)
+    clips = torch.rand(5, 4, 3, 16, 16) * 2 - 1
+    assert lab.cached_lab_features(classifier, clips, "train").video.shape[0] == 5  # no file: computed
+    classifier.cache_path = tmp_path / "lab-classifier-test.safetensors"
+    first = lab.cached_lab_features(classifier, clips, "train")
+    stored = list(tmp_path.glob("*-train-n5-features.npz"))
+    assert len(stored) == 1
+    second = lab.cached_lab_features(classifier, clips * 0, "train")  # served from the file, not recomputed
+    np.testing.assert_array_equal(first.video, second.video)
+    np.testing.assert_array_equal(first.probabilities, second.probabilities)

@@ -150,7 +150,7 @@ def evaluate_run(
         classifier = lab.lab_classifier(
             config.resolution, config.num_frames, root=config.data_root, device=device, progress=progress
         )
-        reference = lab.lab_features(classifier, real_train, progress=progress)
+        reference = lab.cached_lab_features(classifier, real_train, "train", progress=progress)
         results["generated"].update(lab.lab_metrics(reference, lab.lab_features(classifier, generated)))
         results["real-test"].update(lab.lab_metrics(reference, lab.lab_features(classifier, test_clips)))
     else:

@@ -71,6 +71,7 @@ class LabClassifier(nn.Module):
     def __init__(self, num_classes: int, width: int = 16):
         super().__init__()
         self.num_classes, self.width = num_classes, width
+        self.cache_path: Path | None = None  # the file lab_classifier() loaded or wrote, if any
         self.appearance = _encoder(width)
         self.motion = _encoder(width)
         self.temporal = nn.Sequential(nn.Conv1d(4 * width, 4 * width, 3, padding=1), nn.SiLU())
@@ -229,7 +230,9 @@ def lab_classifier(
     key = _fingerprint(dataset, recipe)
     path = cache / f"lab-classifier-v{LAB_CLASSIFIER_VERSION}-r{resolution}-f{num_frames}-{key}.safetensors"
     if path.is_file():
-        return load_lab_classifier(path, device=device)
+        model = load_lab_classifier(path, device=device)
+        model.cache_path = path
+        return model
     model, report = train_lab_classifier(dataset, recipe=recipe, device=device, progress=progress)
     meta = {
         "version": str(LAB_CLASSIFIER_VERSION),
@@ -248,7 +251,35 @@ def lab_classifier(
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    model.cache_path = path
     return model
+
+
+def cached_lab_features(
+    classifier: LabClassifier, dataset, name: str, *, progress: bool = False
+) -> LabFeatures:
+    """``lab_features`` of a whole dataset split, cached beside the classifier's file.
+
+    The reference features of the real train split depend only on the classifier and the data, yet
+    every evaluation needs them; a sweep of many runs would otherwise recompute them each time.
+    """
+    path = getattr(classifier, "cache_path", None)
+    if path is None:
+        return lab_features(classifier, dataset, progress=progress)
+    feature_path = Path(path).with_name(f"{Path(path).stem}-{name}-n{len(dataset)}-features.npz")
+    if feature_path.is_file():
+        with np.load(feature_path) as stored:
+            return LabFeatures(stored["video"], stored["frame"], stored["probabilities"])
+    features = lab_features(classifier, dataset, progress=progress)
+    handle, tmp = tempfile.mkstemp(dir=feature_path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            np.savez(f, video=features.video, frame=features.frame, probabilities=features.probabilities)
+        os.replace(tmp, feature_path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return features
 
 
 def load_lab_classifier(path: str | os.PathLike, *, device=None) -> LabClassifier:
