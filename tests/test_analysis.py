@@ -110,7 +110,13 @@ def test_run_plan_shares_identical_runs():
         r.key() for per in experiments.alpha_sweep_runs(s).values() for runs in per.values() for r in runs
     }
     assert {r.key() for r in experiments.strategy_runs(s).values()} <= sweep
-    assert {r.key() for r in experiments.sample_runs(s).values()} <= sweep
+    # Fig. 6's runs at alphas of the sweep grid are the sweep's runs (quick adds alpha = 10 on its own)
+    fig6 = experiments.sample_runs(s)
+    assert {r.key() for a, r in fig6.items() if a in s.alphas} <= sweep
+    assert {r.key() for a, r in fig6.items() if a not in s.alphas}.isdisjoint(sweep)
+    # the quick preset's whole plan: 2 image models, 7 sweep runs + Fig. 6's alpha = 10 + 3 lab-s runs
+    assert sum(r.init is None and r.config.phase == "image" for r in experiments.all_runs(s)) == 2
+    assert len(experiments.all_runs(s)) == 13
     keys = [r.key() for r in experiments.all_runs(s)]
     assert len(keys) == len(set(keys))
     assert list(experiments.model_size_runs(s)) == list(s.size_models)
