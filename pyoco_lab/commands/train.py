@@ -103,6 +103,13 @@ def run(args: argparse.Namespace) -> int:
     init = args.init
     if init == "auto":
         init = str(training.default_runs_root() / f"{args.preset}-image")
+    if config.phase == "video" and not init:
+        hint = training.default_runs_root() / f"{args.preset}-image"
+        print(
+            "note: no --init, so the video model is trained from scratch (the baseline of Table 5); "
+            f"to finetune the image model instead pass --init auto (= {hint}) or --init RUN_DIR",
+            file=sys.stderr,
+        )
     out = args.out or str(
         training.default_runs_root() / training.default_run_name(args.preset, config, init=bool(init))
     )
