@@ -22,14 +22,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="print the closed-form and empirical frame correlation of a noise prior",
         description=(
             "Draw noise from a video prior (eq. 3 mixed, eq. 4 progressive, or i.i.d.) and print its "
-            "frame-correlation matrix next to the closed form. Example: pyoco-lab noise --kind progressive --alpha 2"
+            "frame-correlation matrix next to the closed form. "
+            "Example: pyoco-lab noise --kind progressive --alpha 2"
         ),
     )
-    parser.add_argument("--kind", choices=KINDS, default="progressive", help="noise prior (default: progressive)")
+    parser.add_argument(
+        "--kind", choices=KINDS, default="progressive", help="noise prior (default: progressive)"
+    )
     parser.add_argument("--alpha", type=str, default="2", help="correlation ratio in [0, inf]; 'inf' allowed")
     parser.add_argument("--frames", type=int, default=8, help="number of frames (default: 8)")
     parser.add_argument("--samples", type=int, default=512, help="noise videos to draw (default: 512)")
-    parser.add_argument("--resolution", type=int, default=16, help="height = width of each frame (default: 16)")
+    parser.add_argument(
+        "--resolution", type=int, default=16, help="height = width of each frame (default: 16)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.set_defaults(func=run)
 
@@ -58,7 +63,10 @@ def run(args: argparse.Namespace) -> int:
         empirical = measured.diagonal(d).mean().item()
         print(f"  d={d:2d}  {closed[0, d].item():6.3f} | {empirical:6.3f}")
     variance = empirical_frame_variance(noise)
-    print(f"per-frame variance: min {variance.min().item():.4f}, max {variance.max().item():.4f} (closed form: 1)")
+    print(
+        f"per-frame variance: min {variance.min().item():.4f}, "
+        f"max {variance.max().item():.4f} (closed form: 1)"
+    )
     error = (measured - closed).abs().max().item()
     print(f"max |empirical - closed form| = {error:.4f} (standard error ~ {1 / n**0.5:.4f})")
     return 0
