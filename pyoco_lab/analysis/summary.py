@@ -201,6 +201,14 @@ def _section_alpha_sweep(r: Mapping) -> list[str]:
             lines.append(
                 f"  - finetuning beats from-scratch at {beats}/{len(curve)} alphas (paper: almost all)"
             )
+    if any(math.isinf(float(best)) for best in r["best_alpha"].values()):
+        # alpha = inf samples frozen videos (Section 5.2); if they win, the metric rewards stillness.
+        lines.append(
+            "- caveat: alpha = ∞ (the same noise in every frame, i.e. frozen videos) scores best, so the "
+            "metric rewards stillness here: compare the real clips' frame-cosine and motion-energy in "
+            "section 07. With models this undertrained, read the sweep as a check of the pipeline, not as "
+            "evidence for or against Fig. 7."
+        )
     return lines
 
 
