@@ -110,6 +110,14 @@ class TrainConfig:
         False, "condition on class labels (the paper's UCF runs are unconditional)"
     )
     label_dropout: float = _opt(0.1, "probability of dropping the class label (for classifier-free guidance)")
+    text_encoders: str = _opt(
+        "",
+        "text conditioning (A.1 (8)): comma-separated encoders, 'minilm' (offline, the text extra), "
+        "'t5:FOLDER', 'clip:FOLDER'; each clip's caption is one of the A.2 templates of its class name",
+    )
+    text_dropout: str = _opt(
+        "0.25,0.2", "per-encoder probability of dropping its text embedding (Table F: T5 0.25, CLIP 0.2)"
+    )
     # optimisation (A.3 for UCF-101, Table F for the large-scale setting)
     batch_size: int = _opt(16, "global batch size (summed over all processes)")
     steps: int = _opt(1000, "total optimiser steps")
@@ -336,6 +344,7 @@ def validate_config(config: TrainConfig) -> TrainConfig:
         raise ValueError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
     if not 0.0 <= config.label_dropout <= 1.0:
         raise ValueError(f"label_dropout must be in [0, 1], got {config.label_dropout}")
+    text_specs(config)  # raises on a malformed --text-encoders / --text-dropout
     if config.phase == "image" and (config.noise != "iid" or config.joint_images):
         raise ValueError(
             "the image phase trains single frames with i.i.d. noise; drop --noise/--alpha/--joint-images "
@@ -457,9 +466,16 @@ def _generator(seed: int, stream: int, step: int, device: torch.device | str = "
     return generator
 
 
-STREAM_DATA, STREAM_IMAGES, STREAM_SIGMA, STREAM_NOISE, STREAM_LABELS, STREAM_DROPOUT, STREAM_SAMPLES = range(
-    7
-)
+(
+    STREAM_DATA,
+    STREAM_IMAGES,
+    STREAM_SIGMA,
+    STREAM_NOISE,
+    STREAM_LABELS,
+    STREAM_DROPOUT,
+    STREAM_SAMPLES,
+    STREAM_TEXT,
+) = range(8)
 
 
 def data_indices(dataset_size: int, seed: int, stream: int, start: int, count: int) -> list[int]:
@@ -582,6 +598,60 @@ def num_classes_of(dataset) -> int:
     return int(getattr(dataset, "num_classes", 0))
 
 
+def text_specs(config: TrainConfig) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """The text encoders of ``--text-encoders`` and their dropout probabilities (one each)."""
+    specs = tuple(spec.strip() for spec in config.text_encoders.split(",") if spec.strip())
+    if not specs:
+        return (), ()
+    try:
+        probs = tuple(float(p) for p in config.text_dropout.split(","))
+    except ValueError:
+        raise ValueError(
+            f"--text-dropout must be comma-separated numbers, got {config.text_dropout!r}"
+        ) from None
+    if len(probs) < len(specs) or not all(0.0 <= p <= 1.0 for p in probs):
+        raise ValueError(
+            f"--text-dropout needs one probability in [0, 1] per text encoder ({len(specs)}), "
+            f"got {config.text_dropout!r}"
+        )
+    return specs, probs[: len(specs)]
+
+
+class CaptionBank:
+    """Pre-encoded A.2 captions of every class: ten templated captions per class name, encoded once.
+
+    A training step picks one caption per clip (from a generator seeded by the step, so resume
+    and DDP stay exact) and drops each encoder's embedding with its own probability (Table F).
+    """
+
+    def __init__(self, config: TrainConfig, class_names, device):
+        from pyoco_lab.data.prompts import captions
+        from pyoco_lab.models import load_text_encoder
+
+        self.specs, self.drop_probs = text_specs(config)
+        if not class_names:
+            raise ValueError(
+                "text conditioning needs a dataset with class names to caption; drop --text-encoders"
+            )
+        prompts = [caption for name in class_names for caption in captions(name)]
+        self.per_class = len(prompts) // len(class_names)
+        self.tokens, self.masks = [], []
+        for spec in self.specs:
+            tokens, mask = load_text_encoder(spec, device="cpu").encode(prompts)
+            self.tokens.append(tokens.to(device))
+            self.masks.append(mask.to(device))
+
+    def conditioning(self, labels: torch.Tensor, config: TrainConfig, step: int, lo: int, hi: int) -> dict:
+        """``text_embeddings`` / ``text_mask`` for the rank's slice [lo, hi) of the global batch."""
+        from pyoco_lab.models import drop_text
+
+        g = _generator(config.seed, STREAM_TEXT, step)
+        template = torch.randint(self.per_class, (config.batch_size,), generator=g)[lo:hi]
+        index = labels.cpu() * self.per_class + template
+        masks = drop_text([m[index] for m in self.masks], self.drop_probs, generator=g)
+        return {"text_embeddings": [t[index] for t in self.tokens], "text_mask": masks}
+
+
 def build_network(config: TrainConfig, *, num_classes: int = 0) -> edm.Denoiser:
     """The EDM-preconditioned U-Net the config names (image model in the image phase)."""
     from pyoco_lab import models
@@ -601,6 +671,11 @@ def _unet_config(config: TrainConfig, num_classes: int):
         "video": config.phase == "video",
         "grad_checkpointing": config.grad_checkpointing,
     }
+    specs, drop_probs = text_specs(config)
+    if specs:  # cross-attention to text in the spatial attention blocks only (A.1 (5))
+        wanted["text_dims"] = tuple(models.text_dim(spec) for spec in specs)
+        wanted["text_drop_probs"] = drop_probs
+        wanted["cross_attention_resolutions"] = unet.cross_attention_resolutions or unet.attention_resolutions
     names = {f.name for f in fields(unet)}
     return replace(unet, **{k: v for k, v in wanted.items() if k in names})
 
@@ -989,6 +1064,11 @@ def train(
     num_classes = num_classes_of(dataset) if config.class_conditional else 0
     if config.class_conditional and num_classes < 1:
         raise ValueError(f"dataset {config.dataset!r} has no class labels; drop --class-conditional")
+    captions = (
+        CaptionBank(config, list(getattr(dataset, "class_names", [])), _resolve_device(config, env))
+        if text_specs(config)[0]
+        else None
+    )
     if init_checkpoint is not None:
         _check_architecture_fits(init_run, config, num_classes)
     device = _resolve_device(config, env)
@@ -1074,6 +1154,8 @@ def train(
             torch.manual_seed(_step_seed(config.seed, STREAM_DROPOUT, step) + env.rank)  # network dropout
 
             cond = _conditioning(cond_labels, config.num_frames if video else None, x)
+            if captions is not None:
+                cond.update(captions.conditioning(labels, config, step, lo, hi))
             with autocast:
                 loss = edm.edm_loss(ddp_model, x, eps, sigma, model.sigma_data, **cond).mean()  # eq. 1
             reported = loss.detach().clone()

@@ -6,6 +6,7 @@ Public API::
     VideoUNet                                             # net(x, noise_labels, *, class_labels, ...)
     inflate, image_state_dict_compatible                  # image checkpoint -> video model (A.1)
     build_denoiser                                        # edm.Denoiser(VideoUNet(config))
+    load_text_encoder, text_dim, encode_prompts, drop_text  # text conditioning (A.1 (8), Table F)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from pyoco_lab.models.config import UNetConfig
 from pyoco_lab.models.configs import CONFIGS, count_parameters, get_config
 from pyoco_lab.models.inflate import image_state_dict_compatible, inflate
+from pyoco_lab.models.text import drop_text, encode_prompts, load_text_encoder, text_dim
 from pyoco_lab.models.unet import VideoUNet
 
 
@@ -29,7 +31,11 @@ __all__ = [
     "VideoUNet",
     "build_denoiser",
     "count_parameters",
+    "drop_text",
+    "encode_prompts",
     "get_config",
     "image_state_dict_compatible",
     "inflate",
+    "load_text_encoder",
+    "text_dim",
 ]

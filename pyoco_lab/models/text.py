@@ -16,6 +16,7 @@ Class-conditional UCF-101 text comes from the caption templates of A.2 in
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 
@@ -96,6 +97,26 @@ def load_text_encoder(spec: str = "minilm", device: str | torch.device = "cpu"):
     if kind in ("t5", "clip") and path:
         return HFTextEncoder(path, kind, device)
     raise ValueError(f"unknown text encoder {spec!r}; use 'minilm', 't5:<folder>' or 'clip:<folder>'")
+
+
+def text_dim(spec: str) -> int:
+    """Feature width of an encoder spec without loading its weights (the U-Net is sized from it).
+
+    MiniLM is 384 wide; a local T5 / CLIP folder's ``config.json`` holds ``d_model`` /
+    ``hidden_size`` (CLIP's full config nests it under ``text_config``).
+    """
+    if spec == "minilm":
+        return MiniLMEncoder.dim
+    kind, _, path = spec.partition(":")
+    if kind not in ("t5", "clip") or not path:
+        raise ValueError(f"unknown text encoder {spec!r}; use 'minilm', 't5:<folder>' or 'clip:<folder>'")
+    config_file = os.path.join(path, "config.json")
+    if not os.path.isfile(config_file):
+        raise FileNotFoundError(f"no {config_file}: point {kind}: at a local Hugging Face checkpoint folder")
+    with open(config_file) as f:
+        config = json.load(f)
+    config = config.get("text_config", config)
+    return int(config["d_model"] if kind == "t5" else config["hidden_size"])
 
 
 def encode_prompts(encoders: Sequence, prompts: Sequence[str]) -> dict[str, list[torch.Tensor]]:
