@@ -502,3 +502,26 @@ def test_reference_features_are_cached_beside_the_classifier(tmp_path):
     second = lab.cached_lab_features(classifier, clips * 0, "train")  # served from the file, not recomputed
     np.testing.assert_array_equal(first.video, second.video)
     np.testing.assert_array_equal(first.probabilities, second.probabilities)
+
+
+def test_sample_videos_passes_stochastic_options_with_prior_churn():
+    from pyoco_lab.metrics.evaluate import sample_videos
+    from pyoco_lab.noise import NoisePrior
+
+    def gaussian(x, sigma):  # the ideal denoiser of N(0, 0.5²) data
+        sigma = sigma.reshape(-1, *([1] * (x.ndim - 1)))
+        return x * 0.25 / (0.25 + sigma**2)
+
+    prior, shape = NoisePrior("progressive", 2.0), (4, 1, 4, 4)
+    kwargs = dict(sampler="stochastic", num_steps=8, seed=3, progress=False)
+    heun = sample_videos(gaussian, prior, shape, 3, sampler="heun", num_steps=8, seed=3, progress=False)
+    no_churn = sample_videos(gaussian, prior, shape, 3, sampler_options={"s_churn": 0.0}, **kwargs)
+    churned = sample_videos(
+        gaussian, prior, shape, 3, sampler_options={"s_churn": 20.0, "step": "rk3"}, **kwargs
+    )
+    again = sample_videos(
+        gaussian, prior, shape, 3, sampler_options={"s_churn": 20.0, "step": "rk3"}, **kwargs
+    )
+    torch.testing.assert_close(no_churn, heun)
+    assert not torch.allclose(churned, heun)
+    torch.testing.assert_close(churned, again)  # seeded churn noise

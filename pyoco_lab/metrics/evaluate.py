@@ -43,11 +43,14 @@ def sample_videos(
     seed: int = 0,
     device="cpu",
     progress: bool = True,
+    sampler_options: dict | None = None,
 ) -> torch.Tensor:
     """``num_samples`` videos (N, F, C, H, W) in [−1, 1] on CPU, drawn batch by batch with ``prior``'s noise.
 
     ``shape`` is (F, C, H, W). Class-conditional models get balanced labels (sample i has class i mod K).
     The stochastic sampler's fresh noise follows the same prior. Seeded: the same call gives the same videos.
+    ``sampler_options`` go to :func:`pyoco_lab.edm.sample` (e.g. ``s_churn``/``step`` for "stochastic",
+    ``order``/``variant`` for "deis").
     """
     generator = torch.Generator().manual_seed(seed)
     # Churn noise of the stochastic sampler is drawn where x lives, from its own seeded stream.
@@ -58,7 +61,7 @@ def sample_videos(
         noise = prior.sample((n, *shape), generator=generator).to(device)
         labels = (torch.arange(start, start + n) % num_classes).to(device) if num_classes else None
         cond = {"class_labels": labels} if labels is not None else {}
-        options = {}
+        options = dict(sampler_options or {})
         if sampler == "stochastic":
             options["noise_sampler"] = edm.prior_noise_sampler(prior, generator=churn)
         x0 = edm.sample(
@@ -85,6 +88,7 @@ def evaluate_run(
     max_real: int = 2048,
     progress: bool = True,
     write: bool = True,
+    sampler_options: dict | None = None,
 ) -> dict:
     """Sample ``num_samples`` videos from the run's EMA weights and compute every available metric.
 
@@ -136,6 +140,7 @@ def evaluate_run(
         seed=seed,
         device=device,
         progress=progress,
+        sampler_options=sampler_options,
     )
     sampling_s = time.time() - started
     # The same number of held-out real clips as samples, so both rows carry the same small-N bias.
@@ -182,6 +187,7 @@ def evaluate_run(
         "num_samples": num_samples,
         "sampler": sampler,
         "num_steps": num_steps,
+        "sampler_options": dict(sampler_options or {}),
         "seed": seed,
         "noise": config.noise,
         "alpha": config.alpha,
@@ -196,7 +202,8 @@ def evaluate_run(
         "sampling_seconds": round(sampling_s, 2),
     }
     if write:
-        _store(run_dir / EVAL_FILE, f"{sampler}-{num_steps}steps-n{num_samples}-seed{seed}", results)
+        options = "".join(f"-{k}{v}" for k, v in sorted((sampler_options or {}).items()))
+        _store(run_dir / EVAL_FILE, f"{sampler}{options}-{num_steps}steps-n{num_samples}-seed{seed}", results)
     return results
 
 
