@@ -487,7 +487,7 @@ NOTEBOOKS["06_model_size"] = [
 
 From scratch vs finetuned with mixed / progressive noise at three model sizes. The paper uses its 69M, 112M
 and 253M UCF-101 models (Tables G–I; the `ucf` preset); smaller presets use a scaled family of the same
-U-Net (lab-s / tiny / lab-m on CPU). Its findings: larger models are better, and finetuning with a
+U-Net (lab-s and tiny on CPU for `quick`). Its findings: larger models are better, and finetuning with a
 correlated prior beats training from scratch at every size.
 """),
     parameters(
