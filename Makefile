@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PRESET ?= quick
 
-.PHONY: install browser lint test test-fast reproduce clean-figures
+.PHONY: install browser lint notebooks test test-fast reproduce clean-figures
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/nbstripout --verify notebooks/*.ipynb
+
+# notebooks/NN_name.py (jupytext py:percent, what you edit and ruff checks) and NN_name.ipynb (what papermill
+# runs) are pairs: sync them (the more recently modified file of a pair wins), ruff-format the .py, strip the .ipynb.
+notebooks: install
+	$(BIN)/jupytext --sync notebooks/*.py
+	$(BIN)/ruff format notebooks/
+	$(BIN)/jupytext --sync notebooks/*.py
+	$(BIN)/nbstripout notebooks/*.ipynb
 
 test: install browser lint
 	$(BIN)/python -m pytest

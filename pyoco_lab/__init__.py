@@ -6,7 +6,7 @@ Modules (data flows one way, top to bottom):
 - :mod:`pyoco_lab.edm` -- EDM preconditioning, loss (eq. 1), samplers and ODE inversion (eq. 2).
 - :mod:`pyoco_lab.models` -- the image/video U-Net, its inflation, the cascade, text encoders.
 - :mod:`pyoco_lab.data` -- embedded default dataset and the UCF-101 pipeline.
-- :mod:`pyoco_lab.train` -- image pre-training and video finetuning.
+- :mod:`pyoco_lab.training` -- image pre-training and video finetuning (one module per concern).
 - :mod:`pyoco_lab.metrics` -- Frechet distances, FVD/IS/FID, lab metrics, temporal statistics.
 """
 

@@ -23,7 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nbformat
+import papermill
+from papermill.exceptions import PapermillExecutionError
 from tqdm.auto import tqdm
+
+from pyoco_lab.analysis.summary import write_summary
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("smoke", "quick", "standard", "ucf")
@@ -93,8 +98,6 @@ def select_notebooks(paths: list[Path], only: Iterable[str] | None) -> list[Path
 
 def check_parameters(path: Path, parameters: Mapping[str, Any]) -> None:
     """Reject parameter names the notebook does not declare (papermill itself would only log them)."""
-    import papermill
-
     declared = set(papermill.inspect_notebook(str(path)))
     if not declared:
         raise ValueError(f"{path.name} has no cell tagged 'parameters'; tag its first code cell 'parameters'")
@@ -128,9 +131,6 @@ def run_notebook(
     progress: bool = False,
 ) -> NotebookRun:
     """Execute one notebook into ``figures_dir/<stem>/`` (atomically; see the module docstring)."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
     path = Path(path).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"notebook {path} not found")
@@ -174,10 +174,18 @@ def run_notebook(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    _unpair(executed)
     target = figures_dir / path.stem
     os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes a private 0700 folder
     _replace_dir(staging, target)
     return NotebookRun(path.stem, target, time.perf_counter() - start)
+
+
+def _unpair(executed: Path) -> None:
+    """Drop the jupytext pairing from an executed copy: saving it in JupyterLab must not write a .py."""
+    notebook = nbformat.read(str(executed), as_version=4)
+    if notebook.metadata.pop("jupytext", None) is not None:
+        nbformat.write(notebook, str(executed))
 
 
 def _umask() -> int:
@@ -187,8 +195,6 @@ def _umask() -> int:
 
 
 def _parameters_cell_index(path: Path) -> int:
-    import nbformat
-
     notebook = nbformat.read(str(path), as_version=4)
     for index, cell in enumerate(notebook.cells):
         if "parameters" in cell.get("metadata", {}).get("tags", []):
@@ -212,8 +218,6 @@ def reproduce(
 
     Raises :class:`NotebookFailed` at the first failing notebook (later ones are not run).
     """
-    from pyoco_lab.analysis.summary import write_summary
-
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     paths = select_notebooks(list_notebooks(notebooks_dir), only)

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from pyoco_lab import noise as noise_lib
+from pyoco_lab.media import save_video, tile_videos, to_uint8_frames
 from pyoco_lab.viz import explorer as ex
 from pyoco_lab.viz.figures import (
     correlation_figure,
@@ -25,7 +26,7 @@ from pyoco_lab.viz.figures import (
     mean_by_distance,
     save_figure,
 )
-from pyoco_lab.viz.video import save_video, tile_videos, to_uint8_frames, video_grid, video_html
+from pyoco_lab.viz.video import video_grid, video_html
 
 SIGMA_DATA = 0.5
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +38,7 @@ def gaussian_denoiser(x, sigma, **cond):
 
 
 def video_config(**overrides):
-    from pyoco_lab.train import TrainConfig
+    from pyoco_lab.training import TrainConfig
 
     values = dict(phase="video", resolution=8, num_frames=4, noise="progressive", alpha=2.0)
     return TrainConfig(**{**values, **overrides})
@@ -206,7 +207,7 @@ def _fake_run(root, name, config):
 
 
 def test_find_runs_by_phase(tmp_path):
-    from pyoco_lab.train import load_config
+    from pyoco_lab.training import load_config
 
     video = _fake_run(tmp_path, "quick-video-progressive-a2", video_config())
     image = _fake_run(tmp_path, "quick-image", video_config(phase="image", noise="iid", alpha=0.0))

@@ -380,7 +380,7 @@ def test_lab_classifier_trains_caches_atomically_and_refuses_other_versions(tmp_
 
     dataset = _MovingSquares(16)
     recipe = lab.LabTraining(steps=3, batch_size=8)
-    monkeypatch.setattr("pyoco_lab.data.EmbeddedVideoDataset", lambda **kw: dataset)
+    monkeypatch.setattr(lab, "EmbeddedVideoDataset", lambda **kw: dataset)
     first = lab.lab_classifier(16, 4, root=tmp_path, cache_dir=tmp_path, recipe=recipe, progress=False)
     files = sorted(p.name for p in tmp_path.iterdir())
     assert len(files) == 1 and files[0].startswith(f"lab-classifier-v{lab.LAB_CLASSIFIER_VERSION}-r16-f4-")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -36,11 +34,46 @@ WRITE_OK = (
 )
 
 
-def test_notebooks_match_their_single_source():
-    result = subprocess.run(
-        [sys.executable, str(NOTEBOOKS / "_build.py"), "--check"], capture_output=True, text=True
+def _cells(nb) -> list[tuple[str, str, list]]:
+    return [(c.cell_type, c.source, list(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+def test_notebook_pairs_are_in_sync():
+    """Each notebooks/NN_name.py (jupytext py:percent) and its .ipynb hold the same cells."""
+    import jupytext
+
+    fix = "run `make notebooks` (jupytext --sync: the more recently modified file of each pair wins)"
+    sources = {p.stem for p in NOTEBOOKS.glob("*.py")}
+    notebooks = {p.stem for p in NOTEBOOKS.glob("*.ipynb")}
+    assert sources == notebooks, (
+        f"unpaired: .py without .ipynb {sorted(sources - notebooks)}, "
+        f".ipynb without .py {sorted(notebooks - sources)}; {fix}"
     )
-    assert result.returncode == 0, result.stdout + result.stderr
+    stale = []
+    for stem in sorted(sources):
+        nb = nbformat.read(str(NOTEBOOKS / f"{stem}.ipynb"), as_version=4)
+        formats = nb.metadata.get("jupytext", {}).get("formats")
+        assert formats == "ipynb,py:percent", f"{stem}.ipynb is not paired (jupytext formats: {formats!r})"
+        expected = _cells(jupytext.read(NOTEBOOKS / f"{stem}.py", fmt="py:percent"))
+        actual = _cells(nb)
+        if expected != actual:
+            first = next((i for i, (a, b) in enumerate(zip(expected, actual, strict=False)) if a != b), None)
+            where = f"cell {first}" if first is not None else f"{len(expected)} vs {len(actual)} cells"
+            stale.append(f"{stem} ({where})")
+    assert not stale, f"notebooks/*.py and *.ipynb differ: {', '.join(stale)}; {fix}"
+
+
+def test_start_applies_the_overrides_and_makes_the_figure_folder(tmp_path, capsys):
+    from pyoco_lab.analysis import experiments, notebook
+
+    s, out = notebook.start("smoke", str(tmp_path / "fig"), noise_frames=5, noise_alphas=[0, 2], seeds=None)
+    assert out == tmp_path / "fig" and out.is_dir()
+    smoke = experiments.settings("smoke")
+    assert (s.noise_frames, s.noise_alphas, s.seeds) == (5, (0.0, 2.0), smoke.seeds)
+    assert capsys.readouterr().out == f"preset smoke: {s.description} (budget: {s.budget})\n"
+    with pytest.raises(ValueError, match="unknown setting.*noise_frame"):
+        notebook.start("smoke", tmp_path / "never", noise_frame=5)
+    assert not (tmp_path / "never").exists()
 
 
 def test_every_figure_notebook_declares_the_reserved_parameters():

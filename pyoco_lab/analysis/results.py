@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from plotly.offline import get_plotlyjs
+
 RESULTS_FILE = "results.json"
 
 
@@ -78,8 +80,6 @@ def save_plotly_html(fig, path: str | os.PathLike) -> Path:
     plotly.js (~4 MB) is written once as ``figures/plotly.min.js`` (the parent of the notebook's
     folder) and referenced relatively, instead of being inlined into every HTML file.
     """
-    from plotly.offline import get_plotlyjs
-
     path = Path(path)
     shared = path.parent.parent / PLOTLY_JS
     if not shared.exists():

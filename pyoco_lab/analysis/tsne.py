@@ -8,17 +8,18 @@ the fraction of points whose nearest t-SNE neighbour is a frame of the same vide
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
+import plotly.graph_objects as go
 import torch
 from einops import rearrange
+from sklearn.manifold import TSNE
 
 from pyoco_lab import noise
 
 
 def embed(points: torch.Tensor, *, perplexity: float = 10.0, seed: int = 0) -> np.ndarray:
     """2-D t-SNE embedding (N, 2) of flattened points (N, ...) with scikit-learn (PCA init, seeded)."""
-    from sklearn.manifold import TSNE
-
     flat = points.reshape(points.shape[0], -1).double().numpy()
     perplexity = min(float(perplexity), (len(flat) - 1) / 3)  # sklearn needs perplexity < n_samples
     if perplexity <= 0:
@@ -87,8 +88,6 @@ def scatter_figure(
     embedding: np.ndarray, video: np.ndarray, *, title: str, reference_label: str = "i.i.d. noise"
 ):
     """Static Fig. 2-style scatter: reference points grey in the background, one colour per video."""
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(4.6, 4.2), layout="constrained")
     ref = video < 0
     if ref.any():
@@ -107,8 +106,6 @@ def scatter_plotly(
     embedding: np.ndarray, labels: list[str], video: np.ndarray, frame: np.ndarray, *, title: str
 ):
     """Interactive scatter: one trace per label, hover shows the video and frame of each point."""
-    import plotly.graph_objects as go
-
     fig = go.Figure()
     labels = np.asarray(labels)
     for name in dict.fromkeys(labels):

@@ -5,6 +5,15 @@ from __future__ import annotations
 import argparse
 import time
 
+from pyoco_lab.data import (
+    UCF101_URL,
+    build_embedded_dataset,
+    default_data_root,
+    embedded_dir,
+    load_manifest,
+    resolve_ucf101,
+)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -47,8 +56,6 @@ def _describe(manifest: dict, where) -> list[str]:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from pyoco_lab.data import build_embedded_dataset, embedded_dir
-
     started = time.perf_counter()
     manifest = build_embedded_dataset(
         root=args.root, resolutions=args.resolutions, progress=not args.quiet, force=args.force
@@ -61,8 +68,6 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from pyoco_lab.data import UCF101_URL, default_data_root, embedded_dir, load_manifest, resolve_ucf101
-
     manifest = load_manifest(args.root)
     if manifest is None:
         print(f"embedded dataset: not built under {embedded_dir(args.root)} -- run `pyoco-lab data build`")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pyoco_lab.edm import SAMPLERS
+from pyoco_lab.metrics.evaluate import EVAL_FILE, evaluate_run, format_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -72,8 +73,6 @@ def _sampler_options(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pyoco_lab.metrics.evaluate import EVAL_FILE, evaluate_run, format_table
-
     if args.steps < 1 or args.batch_size < 1:
         raise ValueError("--steps and --batch-size must be at least 1")
     results = evaluate_run(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from pyoco_lab.models import CONFIGS, count_parameters, get_config
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -19,8 +21,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def summary_rows(names=None) -> list[dict]:
-    from pyoco_lab.models import CONFIGS, count_parameters, get_config
-
     rows = []
     for name in names or CONFIGS:
         cfg = get_config(name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pyoco_lab.reproduce import PRESETS
+from pyoco_lab.reproduce import PRESETS, NotebookFailed, reproduce
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,8 +39,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pyoco_lab.reproduce import NotebookFailed, reproduce
-
     only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
     try:
         summary = reproduce(

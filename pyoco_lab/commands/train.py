@@ -1,4 +1,4 @@
-"""``pyoco-lab train``: image pre-training and video finetuning (a face over :mod:`pyoco_lab.train`).
+"""``pyoco-lab train``: image pre-training and video finetuning (a face over :mod:`pyoco_lab.training`).
 
 One option per TrainConfig field is generated from the dataclass, so every preset value can be
 overridden from the command line and ``--help`` lists them all with their meaning.
@@ -11,7 +11,7 @@ import json
 import sys
 from dataclasses import asdict, fields
 
-from pyoco_lab import train as training
+from pyoco_lab import training
 
 
 def _parse_bool(text: str) -> bool:

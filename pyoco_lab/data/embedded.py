@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import decord
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -264,8 +265,6 @@ def render_photo_clip(image: torch.Tensor, motion: str, rng: np.random.Generator
 
 def _decode_video(source: Source, short_side: int) -> np.ndarray:
     """All frames (T, H, W, 3) uint8, decoded by decord at no more than ``short_side``."""
-    import decord
-
     path = str(package_file(source))
     probe = decord.VideoReader(path, num_threads=1)
     height, width = probe[0].shape[:2]

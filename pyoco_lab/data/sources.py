@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 
 __all__ = ["PHOTOS", "VIDEOS", "Source", "load_photo", "package_file"]
@@ -79,8 +80,6 @@ def package_file(source: Source) -> Path:
 
 def load_photo(source: Source) -> np.ndarray:
     """uint8 RGB array (H, W, 3); grey images are repeated over channels, alpha is dropped."""
-    import imageio.v3 as iio
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         image = np.asarray(iio.imread(package_file(source)))

@@ -21,6 +21,7 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+import decord
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -118,8 +119,6 @@ def read_video_frames(path, frame_indices=None, *, num_frames=None, stride: int 
     start drawn with ``generator`` (torch's global RNG when None). Raises VideoReadError with a
     reason ("unreadable", "empty", "too short", "truncated") instead of returning garbage.
     """
-    import decord
-
     path = str(path)
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
         raise VideoReadError(path, "empty" if os.path.isfile(path) else "missing", "no bytes to decode")
@@ -205,8 +204,6 @@ class _UCF101Base(torch.utils.data.Dataset):
 
     def validate(self, progress: bool = True) -> dict[str, int]:
         """Open every video once; drop the unusable ones up front. Returns the skipped tally."""
-        import decord
-
         keep = []
         for index, path in enumerate(tqdm(self.paths, desc="checking videos", disable=not progress)):
             try:

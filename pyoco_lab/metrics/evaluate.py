@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from pyoco_lab import edm
+from pyoco_lab import edm, training
+from pyoco_lab.data import EmbeddedVideoDataset, UCF101Clips
 from pyoco_lab.metrics import lab, networks
 from pyoco_lab.metrics.temporal import temporal_statistics
 
@@ -96,9 +97,6 @@ def evaluate_run(
     stores it in ``<run>/eval.json`` under a key naming the settings (so sweeps of samplers and sample
     counts accumulate instead of overwriting each other).
     """
-    from pyoco_lab import train
-    from pyoco_lab.data import EmbeddedVideoDataset
-
     if num_samples < 2:
         raise ValueError(
             f"--num-samples must be at least 2 (Fréchet distances need a covariance), got {num_samples}"
@@ -106,7 +104,7 @@ def evaluate_run(
     if sampler not in edm.SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(edm.SAMPLERS)}")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-    denoiser, config = train.load_denoiser(run_or_checkpoint, ema=True, device=device)
+    denoiser, config = training.load_denoiser(run_or_checkpoint, ema=True, device=device)
     run_dir = _run_dir(Path(run_or_checkpoint))
     if config.phase != "video":
         raise ValueError(
@@ -117,8 +115,6 @@ def evaluate_run(
         real_train = EmbeddedVideoDataset(config.data_root, config.resolution, "train", config.num_frames)
         real_test = EmbeddedVideoDataset(config.data_root, config.resolution, "test", config.num_frames)
     else:
-        from pyoco_lab.data import UCF101Clips
-
         real_train = UCF101Clips(
             root=config.data_root, resolution=config.resolution, split="train", num_frames=config.num_frames
         )
@@ -182,7 +178,9 @@ def evaluate_run(
     results["settings"] = {
         "run": str(run_dir),
         "checkpoint": str(
-            train.latest_checkpoint(run_dir) if (run_dir / train.CONFIG_FILE).is_file() else run_or_checkpoint
+            training.latest_checkpoint(run_dir)
+            if (run_dir / training.CONFIG_FILE).is_file()
+            else run_or_checkpoint
         ),
         "num_samples": num_samples,
         "sampler": sampler,
@@ -239,10 +237,8 @@ def _subset(dataset, count: int, seed: int) -> torch.Tensor:
 
 
 def _run_dir(path: Path) -> Path:
-    from pyoco_lab.train import CONFIG_FILE
-
     path = path.parent if path.is_file() else path
-    return path if (path / CONFIG_FILE).is_file() else path.parent.parent
+    return path if (path / training.CONFIG_FILE).is_file() else path.parent.parent
 
 
 def _store(path: Path, key: str, results: dict) -> None:

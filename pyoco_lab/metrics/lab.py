@@ -30,10 +30,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
+from pyoco_lab.data import EmbeddedVideoDataset, default_data_root
 from pyoco_lab.metrics.frechet import frechet_distance_from_features
 from pyoco_lab.metrics.scores import inception_score, splits_for
 
@@ -223,8 +225,6 @@ def lab_classifier(
     The cache file name holds the version, the resolution, the frame count and a fingerprint of the training
     data and recipe, so a changed dataset or recipe never reuses stale weights. Written atomically.
     """
-    from pyoco_lab.data import EmbeddedVideoDataset, default_data_root
-
     dataset = EmbeddedVideoDataset(root=root, resolution=resolution, split="train", num_frames=num_frames)
     cache = Path(cache_dir) if cache_dir is not None else Path(root or default_data_root()) / "cache"
     key = _fingerprint(dataset, recipe)
@@ -284,8 +284,6 @@ def cached_lab_features(
 
 def load_lab_classifier(path: str | os.PathLike, *, device=None) -> LabClassifier:
     """Load a cached classifier file written by ``lab_classifier``."""
-    from safetensors import safe_open
-
     with safe_open(str(path), framework="pt") as handle:
         meta = handle.metadata() or {}
     if meta.get("version") != str(LAB_CLASSIFIER_VERSION):

@@ -36,6 +36,7 @@ import torch
 from einops import rearrange
 from tqdm.auto import tqdm
 
+from pyoco_lab.data import default_data_root
 from pyoco_lab.metrics.frechet import frechet_distance_from_features
 from pyoco_lab.metrics.scores import inception_score, splits_for
 
@@ -76,8 +77,6 @@ def weights_dir() -> Path:
     """Where the metric weight files are looked up: ``$PYOCO_WEIGHTS``, else ``<data root>/weights``."""
     if os.environ.get("PYOCO_WEIGHTS"):
         return Path(os.environ["PYOCO_WEIGHTS"]).expanduser()
-    from pyoco_lab.data import default_data_root  # imported here: the metrics math must not need the data
-
     return Path(default_data_root()) / "weights"
 
 

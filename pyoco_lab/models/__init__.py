@@ -11,6 +11,7 @@ Public API::
 
 from __future__ import annotations
 
+from pyoco_lab.edm import Denoiser
 from pyoco_lab.models.config import UNetConfig
 from pyoco_lab.models.configs import CONFIGS, count_parameters, get_config
 from pyoco_lab.models.inflate import image_state_dict_compatible, inflate
@@ -20,8 +21,6 @@ from pyoco_lab.models.unet import VideoUNet
 
 def build_denoiser(config: UNetConfig, sigma_data: float = 0.5):
     """The EDM-preconditioned network D(x; sigma) = c_skip x + c_out F(c_in x, c_noise) around VideoUNet."""
-    from pyoco_lab.edm import Denoiser  # imported lazily: the network itself does not depend on EDM
-
     return Denoiser(VideoUNet(config), sigma_data=sigma_data)
 
 

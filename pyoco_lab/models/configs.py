@@ -10,6 +10,7 @@ from dataclasses import replace
 import torch
 
 from pyoco_lab.models.config import UNetConfig
+from pyoco_lab.models.unet import VideoUNet
 
 # eDiff-I's encoders (A.1 (8)): T5-XXL token features are 4096 wide, CLIP ViT-L/14 text tokens 768.
 T5_XXL_DIM = 4096
@@ -132,8 +133,6 @@ CONFIGS: dict[str, UNetConfig] = {
 
 def count_parameters(config: UNetConfig) -> int:
     """Number of parameters of ``VideoUNet(config)``, built on the meta device (no weights allocated)."""
-    from pyoco_lab.models.unet import VideoUNet
-
     with torch.device("meta"):
         net = VideoUNet(config)
     return sum(p.numel() for p in net.parameters())

@@ -16,10 +16,14 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
+import plotly.graph_objects as go
 import torch
+from plotly.subplots import make_subplots
 
-from pyoco_lab.viz.video import _publish
+from pyoco_lab.fileio import publish_file
+from pyoco_lab.media import to_uint8_frames
 
 # A diverging map centred on 0: i.i.d. noise is white, shared noise red, anti-correlation blue.
 CMAP = "RdBu_r"
@@ -73,8 +77,6 @@ def correlation_figure(
     ``curves`` maps a label to a 1-D curve indexed by distance; by default every matrix
     contributes its :func:`mean_by_distance`. Returns a matplotlib Figure.
     """
-    import matplotlib.pyplot as plt
-
     if not matrices:
         raise ValueError("correlation_figure needs at least one matrix")
     arrays = {name: _square(m, name) for name, m in matrices.items()}
@@ -96,8 +98,6 @@ def correlation_figure(
 
 def plot_distance_curves(curves: Mapping[str, object], *, ax=None):
     """Correlation vs frame distance, one line per named curve; returns the axes."""
-    import matplotlib.pyplot as plt
-
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 3.2), layout="constrained")
     for name, curve in curves.items():
@@ -115,10 +115,6 @@ def plot_distance_curves(curves: Mapping[str, object], *, ax=None):
 
 def noise_frames_figure(video, *, max_frames: int = 8, title: str = "", value_range=(-3.0, 3.0)):
     """A row of frames (F, C, H, W) as a static strip, e.g. the noise "video" or inverted noise maps."""
-    import matplotlib.pyplot as plt
-
-    from pyoco_lab.viz.video import to_uint8_frames
-
     frames = to_uint8_frames(video, value_range)[:max_frames]
     fig, axes = plt.subplots(1, len(frames), figsize=(1.6 * len(frames), 1.9), layout="constrained")
     for i, (ax, frame) in enumerate(zip(np.atleast_1d(axes), frames, strict=False)):
@@ -140,7 +136,7 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 110) -> Path:
         tmp = f.name
     try:
         fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
-        _publish(tmp, path)
+        publish_file(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -162,9 +158,6 @@ def correlation_figure_plotly(
 
     The trace order is fixed so that a ``go.FigureWidget`` made from it can be updated in place.
     """
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
     if not matrices:
         raise ValueError("correlation_figure_plotly needs at least one matrix")
     arrays = {name: _square(m, name) for name, m in matrices.items()}

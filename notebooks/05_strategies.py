@@ -1,0 +1,76 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Training strategies (Table 5)
+#
+# From scratch vs finetuning the image model with i.i.d. noise vs + mixed vs + progressive noise, scored by
+# IS, FVD and frame FID. Offline the lab's metrics stand in (IS-lab, FVD-lab, FD-frame-lab: a classifier
+# trained here, see docs/metrics.md); when the paper's I3D/C3D/Inception weight files are present,
+# `evaluate_run` adds the paper's metrics too. The runs are shared with notebook 04 through the cache.
+
+# %% tags=["parameters"]
+preset = "quick"  # smoke | quick | standard | ucf (see docs/reproduce.md)
+figures_dir = "../figures/05_strategies"  # PNG, HTML and results.json go here
+cache_dir = "../runs/reproduce"  # trained models and inverted maps, shared by all notebooks
+strategy_alphas = None  # [mixed alpha, progressive alpha]; None: the preset's (paper: [1, 2])
+image_steps = None  # image pre-training steps; None: the preset's
+video_steps = None  # steps of every video run; None: the preset's
+eval_samples = None  # generated clips per evaluation; None: the preset's
+
+# %%
+import matplotlib.pyplot as plt
+from IPython.display import Markdown, display
+
+from pyoco_lab import viz
+from pyoco_lab.analysis import experiments, notebook, results
+
+s, out = notebook.start(
+    preset,
+    figures_dir,
+    strategy_alphas=strategy_alphas,
+    image_steps=image_steps,
+    video_steps=video_steps,
+    eval_samples=eval_samples,
+)
+
+# %%
+from pyoco_lab.analysis.summary import render_section
+
+runs = experiments.strategy_runs(s)
+scores = experiments.train_and_evaluate({name: [spec] for name, spec in runs.items()}, s, cache_dir)
+rows = {name: values[0] for name, values in scores.items()}
+
+# %%
+names = [m for m in (*experiments.TABLE5_METRICS, *experiments.PAPER_METRICS) if m in rows["scratch"]]
+paper_column = {**experiments.TABLE5_METRICS, **experiments.PAPER_METRICS}
+temporal_keys = ("frame-cosine", "motion-energy", "diversity")
+payload = {
+    "metrics": names,
+    "paper_column": {m: paper_column[m] for m in names},
+    "lower_is_better": {m: experiments.LOWER_IS_BETTER[m] for m in names},
+    "strategy_alphas": {"mixed": s.strategy_alphas[0], "progressive": s.strategy_alphas[1]},
+    "rows": {name: {m: row[m] for m in names} for name, row in rows.items()},
+    "temporal": {name: {k: row.get(k) for k in temporal_keys} for name, row in rows.items()},
+}
+fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3), layout="constrained", squeeze=False)
+for ax, m in zip(axes[0], names, strict=True):
+    ax.bar(list(rows), [rows[r][m] for r in rows], color=["grey", "tab:blue", "tab:orange", "tab:green"])
+    ax.set_title(f"{m} ({'lower' if experiments.LOWER_IS_BETTER[m] else 'higher'} is better)", fontsize=9)
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+viz.save_figure(fig, out / "table5_strategies.png")
+plt.show()
+results.save_results(out, "05_strategies", s.name, payload)
+display(Markdown(render_section("05_strategies", payload)))

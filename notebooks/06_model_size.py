@@ -1,0 +1,74 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Model size (Fig. 8)
+#
+# From scratch vs finetuned with mixed / progressive noise at three model sizes. The paper uses its 69M, 112M
+# and 253M UCF-101 models (Tables G–I; the `ucf` preset); smaller presets use a scaled family of the same
+# U-Net (lab-s and tiny on CPU for `quick`). Its findings: larger models are better, and finetuning with a
+# correlated prior beats training from scratch at every size.
+
+# %% tags=["parameters"]
+preset = "quick"  # smoke | quick | standard | ucf (see docs/reproduce.md)
+figures_dir = "../figures/06_model_size"  # PNG, HTML and results.json go here
+cache_dir = "../runs/reproduce"  # trained models and inverted maps, shared by all notebooks
+size_models = None  # list of model config names, small to large; None: the preset's
+image_steps = None  # image pre-training steps; None: the preset's
+video_steps = None  # steps of every video run; None: the preset's
+eval_samples = None  # generated clips per evaluation; None: the preset's
+
+# %%
+import matplotlib.pyplot as plt
+from IPython.display import Markdown, display
+
+from pyoco_lab import viz
+from pyoco_lab.analysis import experiments, notebook, plots, results
+
+s, out = notebook.start(
+    preset,
+    figures_dir,
+    size_models=size_models,
+    image_steps=image_steps,
+    video_steps=video_steps,
+    eval_samples=eval_samples,
+)
+
+# %%
+from pyoco_lab.analysis.summary import render_section
+from pyoco_lab.models import count_parameters, get_config
+
+plan = experiments.model_size_runs(s)
+metric = experiments.SWEEP_METRIC
+groups = {(model, name): [spec] for model, runs in plan.items() for name, spec in runs.items()}
+scores = experiments.train_and_evaluate(groups, s, cache_dir)
+sizes = list(plan)
+parameters_count = [count_parameters(get_config(m)) for m in sizes]
+table = {name: [scores[(m, name)][0][metric] for m in sizes] for name in ("scratch", "mixed", "progressive")}
+fig = plots.model_size_figure(sizes, parameters_count, table, metric=metric)
+viz.save_figure(fig, out / "fig8_model_size.png")
+plt.show()
+
+# %%
+payload = {
+    "metric": metric,
+    "lower_is_better": experiments.LOWER_IS_BETTER[metric],
+    "sizes": sizes,
+    "parameters": parameters_count,
+    "strategy_alphas": {"mixed": s.strategy_alphas[0], "progressive": s.strategy_alphas[1]},
+    "results": table,
+}
+results.save_results(out, "06_model_size", s.name, payload)
+display(Markdown(render_section("06_model_size", payload)))

@@ -1,0 +1,34 @@
+"""The set-up every figure notebook (``notebooks/01``-``07``) runs right after its ``parameters`` cell.
+
+A notebook imports what it uses, then calls::
+
+    s, out = notebook.start(preset, figures_dir, noise_alphas=alphas, ...)
+
+``s`` is the preset's :class:`~pyoco_lab.analysis.experiments.Settings` with the notebook's
+non-``None`` knobs applied (see :func:`pyoco_lab.analysis.experiments.settings`), ``out`` the figure
+folder, created if missing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from pyoco_lab.analysis import experiments
+from pyoco_lab.analysis.experiments import Settings
+
+
+def start(preset: str, figures_dir: str | os.PathLike, /, **overrides) -> tuple[Settings, Path]:
+    """Settings of ``preset`` with ``overrides`` applied and the created ``figures_dir``; prints the preset.
+
+    ``overrides`` are ``Settings`` field names; ``None`` keeps the preset's value, unknown names raise
+    ``ValueError`` (before the figure folder is made).
+    """
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    s = experiments.settings(preset, **overrides)
+    out = Path(figures_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"preset {s.name}: {s.description} (budget: {s.budget})")
+    return s, out

@@ -1,0 +1,213 @@
+"""Data and batches: the datasets of a config, the resumable step-indexed data order, joint
+image-video batches (A.1 (7)) and the per-step conditioning (class labels, A.2 captions).
+
+The data order is a pure function of the position in an endless shuffled stream
+(:func:`data_indices`): that is the data loader's whole resumable state, and it lets every
+``torchrun`` rank take its own slice of the same global batch.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from einops import rearrange
+
+from pyoco_lab import data, models
+from pyoco_lab.data.prompts import captions
+from pyoco_lab.training.config import TrainConfig, text_specs
+from pyoco_lab.training.distributed import DistEnv
+from pyoco_lab.training.randomness import (
+    STREAM_DATA,
+    STREAM_IMAGES,
+    STREAM_LABELS,
+    STREAM_TEXT,
+    step_generator,
+    step_seed,
+)
+
+
+def build_datasets(config: TrainConfig, split: str = "train", *, build_missing: bool = False):
+    """(main dataset, image dataset for joint training or None) for the config's phase.
+
+    ``build_missing`` builds the embedded dataset when absent (it is made from package-shipped
+    imagery, no download); otherwise missing data raises FileNotFoundError naming the command
+    that prepares it.
+    """
+    root, size, f = config.data_root, config.resolution, config.num_frames
+    if config.dataset == "embedded":
+        opts = {"build_if_missing": build_missing}
+        frames = functools.partial(data.EmbeddedFramesDataset, root, size, split, **opts)
+        clips = functools.partial(data.EmbeddedVideoDataset, root, size, split, f, **opts)
+    else:
+        frames = functools.partial(data.UCF101Frames, root=root, resolution=size, split=split)
+        clips = functools.partial(data.UCF101Clips, root=root, resolution=size, split=split, num_frames=f)
+    if config.phase == "image":
+        return frames(), None
+    return clips(), (frames() if config.joint_images else None)
+
+
+def num_classes_of(dataset) -> int:
+    return int(getattr(dataset, "num_classes", 0))
+
+
+# ----------------------------------------------------------------------------------------------
+# The data order: step s of the run reads positions [s * B, (s + 1) * B) of the stream.
+
+
+def data_indices(dataset_size: int, seed: int, stream: int, start: int, count: int) -> list[int]:
+    """Indices of positions ``start .. start+count-1`` of an endless shuffled stream over the data.
+
+    Epoch ``e`` is a permutation drawn from a generator seeded by (seed, stream, e), so the data
+    order is a pure function of the position -- that is the data loader's resumable state.
+    """
+    indices, position = [], start
+    while len(indices) < count:
+        epoch, offset = divmod(position, dataset_size)
+        order = _epoch_order(dataset_size, seed, stream, epoch)
+        take = min(count - len(indices), dataset_size - offset)
+        indices.extend(order[offset : offset + take].tolist())
+        position += take
+    return indices
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_order(dataset_size: int, seed: int, stream: int, epoch: int) -> torch.Tensor:
+    # Cached: a large frame dataset would otherwise redraw a million-entry permutation every step.
+    return torch.randperm(dataset_size, generator=step_generator(seed, stream, epoch))
+
+
+class StepBatches(torch.utils.data.Sampler):
+    """Yields this rank's slice of the global batch for steps ``start_step .. steps-1``.
+
+    Each entry is (dataset index, per-item seed): the item seed makes random crops or clip
+    offsets inside the dataset a function of the position too, whichever worker loads it.
+    """
+
+    def __init__(self, dataset_size, global_batch, per_item, seed, stream, start_step, steps, env: DistEnv):
+        self.args = (dataset_size, global_batch, per_item, seed, stream, start_step, steps)
+        self.env = env
+
+    def __len__(self) -> int:
+        return self.args[6] - self.args[5]
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        size, global_batch, per_item, seed, stream, start_step, steps = self.args
+        local = global_batch // self.env.world_size * per_item
+        for step in range(start_step, steps):
+            start = (step * global_batch + self.env.rank * (global_batch // self.env.world_size)) * per_item
+            indices = data_indices(size, seed, stream, start, local)
+            yield [(index, step_seed(seed, stream, start + i)) for i, index in enumerate(indices)]
+
+
+class SeededItems(torch.utils.data.Dataset):
+    """Loads item ``index`` with every global RNG seeded by the item's own seed."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        index, seed = key
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.dataset[index]
+
+
+def _collate(items: list[dict], key: str) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.stack([torch.as_tensor(item[key], dtype=torch.float32) for item in items])
+    labels = torch.tensor([int(item.get("label", 0)) for item in items], dtype=torch.long)
+    return x, labels
+
+
+def _loader(
+    dataset, key: str, config: TrainConfig, env: DistEnv, stream: int, per_item: int, start_step: int
+):
+    sampler = StepBatches(
+        len(dataset), config.batch_size, per_item, config.seed, stream, start_step, config.steps, env
+    )
+    return torch.utils.data.DataLoader(
+        SeededItems(dataset),
+        batch_sampler=sampler,
+        num_workers=config.num_workers,
+        collate_fn=functools.partial(_collate, key=key),
+        persistent_workers=False,
+    )
+
+
+def step_batches(config: TrainConfig, dataset, image_dataset, env: DistEnv, start_step: int):
+    """Iterator of (clips or frames, labels, appended images or None), one per step from ``start_step``."""
+    video = config.phase == "video"
+    main = _loader(dataset, "video" if video else "image", config, env, STREAM_DATA, 1, start_step)
+    if image_dataset is None:
+        return ((x, labels, None) for x, labels in main)
+    images = _loader(image_dataset, "image", config, env, STREAM_IMAGES, config.joint_images, start_step)
+    return ((x, labels, appended) for (x, labels), (appended, _) in zip(main, images, strict=False))
+
+
+def training_batch(
+    config: TrainConfig, x: torch.Tensor, appended: torch.Tensor | None, device
+) -> torch.Tensor:
+    """x (B, F[+N], C, H, W) or (B, C, H, W): a joint batch appends N frames after each clip (A.1 (7))."""
+    if appended is not None:  # (B * N, C, H, W) -> appended along the frame axis
+        appended = rearrange(appended, "(b n) c h w -> b n c h w", n=config.joint_images)
+        x = torch.cat([x, appended], dim=1)
+    return x.to(device)
+
+
+# ----------------------------------------------------------------------------------------------
+# Conditioning of one step.
+
+
+def network_conditioning(labels, num_video_frames, x) -> dict[str, Any]:
+    """Keyword arguments of the network: class labels and, for joint batches, the video length."""
+    cond = {}
+    if labels is not None:
+        cond["class_labels"] = labels
+    if num_video_frames is not None and x.ndim == 5 and num_video_frames < x.shape[1]:
+        cond["num_video_frames"] = num_video_frames
+    return cond
+
+
+def dropped_labels(config: TrainConfig, step: int, labels: torch.Tensor, rows: slice) -> torch.Tensor:
+    """Class labels with probability ``label_dropout`` replaced by -1 (unconditional, for guidance)."""
+    keep = torch.rand(config.batch_size, generator=step_generator(config.seed, STREAM_LABELS, step))
+    return torch.where(keep[rows].to(labels.device) < config.label_dropout, -1, labels)
+
+
+class CaptionBank:
+    """Pre-encoded A.2 captions of every class: ten templated captions per class name, encoded once.
+
+    A training step picks one caption per clip (from a generator seeded by the step, so resume
+    and DDP stay exact) and drops each encoder's embedding with its own probability (Table F).
+    """
+
+    def __init__(self, config: TrainConfig, class_names, device):
+        self.specs, self.drop_probs = text_specs(config)
+        if not class_names:
+            raise ValueError(
+                "text conditioning needs a dataset with class names to caption; drop --text-encoders"
+            )
+        prompts = [caption for name in class_names for caption in captions(name)]
+        self.per_class = len(prompts) // len(class_names)
+        self.tokens, self.masks = [], []
+        for spec in self.specs:
+            tokens, mask = models.load_text_encoder(spec, device="cpu").encode(prompts)
+            self.tokens.append(tokens.to(device))
+            self.masks.append(mask.to(device))
+
+    def conditioning(self, labels: torch.Tensor, config: TrainConfig, step: int, lo: int, hi: int) -> dict:
+        """``text_embeddings`` / ``text_mask`` for the rank's slice [lo, hi) of the global batch."""
+        g = step_generator(config.seed, STREAM_TEXT, step)
+        template = torch.randint(self.per_class, (config.batch_size,), generator=g)[lo:hi]
+        index = labels.cpu() * self.per_class + template
+        masks = models.drop_text([m[index] for m in self.masks], self.drop_probs, generator=g)
+        return {"text_embeddings": [t[index] for t in self.tokens], "text_mask": masks}

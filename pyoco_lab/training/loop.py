@@ -1,0 +1,247 @@
+"""The training loop: image pre-training on frames, then video finetuning with a noise prior
+(Section 5, A.3). It reads top to bottom as the algorithm:
+
+1. build the data and the network -- for finetuning, the image model inflated into a video model
+   (Section 4 / A.1) -- its EMA copy and the optimiser (Adam / AdamW, A.3 / Table F);
+2. for each step: take a batch (clips, optionally with appended images, A.1 (7)), draw the
+   training noise from the run's prior (i.i.d., mixed eq. 3 or progressive eq. 4), draw
+   sigma from EDM's log-normal, take the denoising loss of eq. 1, step the optimiser (linear
+   warm-up, A.3), update the EMA, log, checkpoint and save samples.
+
+``phase="image"`` trains single frames with i.i.d. noise; ``phase="video"`` trains clips with the
+run's prior, starting from ``init`` (an image run) or from scratch (the baseline of Table 5 /
+Fig. 7). Every random draw of step ``s`` comes from generators seeded by ``(seed, s)``
+(:mod:`pyoco_lab.training.randomness`), so a resumed run replays exactly the steps it missed.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import torch
+
+from pyoco_lab import edm, noise
+from pyoco_lab.training import batches, checkpoints, distributed, monitoring, networks
+from pyoco_lab.training.config import TrainConfig, text_specs, validate_config
+from pyoco_lab.training.randomness import (
+    STREAM_DROPOUT,
+    STREAM_NOISE,
+    STREAM_SIGMA,
+    step_generator,
+    step_seed,
+)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the run stopped and its last good checkpoint is kept."""
+
+
+# ----------------------------------------------------------------------------------------------
+# The pieces of one step, each named after what the paper calls it.
+
+
+def prior_noise(config: TrainConfig, step: int, global_shape: tuple[int, ...]) -> torch.Tensor:
+    """The training noise eps of the whole global batch of ``step`` (every rank takes its slice).
+
+    Images get i.i.d. noise; clips get the run's prior (eq. 3 / eq. 4), with i.i.d. noise for
+    frames appended after the ``num_frames`` video frames of a joint batch.
+    """
+    g = step_generator(config.seed, STREAM_NOISE, step)
+    if len(global_shape) == 4:  # images
+        return torch.randn(global_shape, generator=g)
+    return noise.sample_joint_noise(
+        config.noise, global_shape, config.alpha, num_video_frames=config.num_frames, generator=g
+    )
+
+
+def training_sigma(config: TrainConfig, step: int) -> torch.Tensor:
+    """sigma of the whole global batch: ln(sigma) ~ N(P_mean, P_std^2) (EDM, Section 3)."""
+    return edm.sample_training_sigma(
+        config.batch_size,
+        p_mean=config.p_mean,
+        p_std=config.p_std,
+        generator=step_generator(config.seed, STREAM_SIGMA, step),
+    )
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Linear warm-up to the base rate over ``warmup_steps`` (A.3), constant afterwards."""
+    if config.warmup_steps == 0:
+        return config.lr
+    return config.lr * min(1.0, (step + 1) / config.warmup_steps)
+
+
+def build_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """Adam (A.3, UCF-101) or AdamW (Table F) with the config's betas and weight decay."""
+    cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    # foreach=False: the per-parameter loop has one fixed summation order on every device.
+    return cls(
+        model.parameters(),
+        lr=config.lr,
+        betas=(config.beta1, config.beta2),
+        weight_decay=config.weight_decay,
+        foreach=False,
+    )
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: float) -> None:
+    """ema <- d ema + (1 - d) model with d = min(decay, (1 + t) / (10 + t)).
+
+    The ramp keeps short runs from averaging in the random initialisation (a fixed 0.9999
+    needs ~10^4 steps before the average forgets it).
+    """
+    d = min(decay, (1.0 + step) / (10.0 + step))
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.lerp_(p.detach(), 1.0 - d)
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
+        e.copy_(b)
+
+
+def _diverged(loss: torch.Tensor, step: int, run_dir: Path) -> TrainingDiverged:
+    last = checkpoints.latest_checkpoint(run_dir)
+    return TrainingDiverged(
+        f"loss became {loss.item()} at step {step}; stopped without updating the weights. "
+        f"The last good checkpoint is {last or 'none (none written yet)'}. Lower --lr, "
+        "raise --warmup-steps or set --grad-clip, then rerun with --resume"
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# The loop.
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | os.PathLike,
+    *,
+    init: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Train per ``config`` into ``out_dir`` and return the run folder.
+
+    ``init`` (video phase): an image run folder or checkpoint to inflate; without it the video
+    model starts from scratch (the baseline). ``resume=True`` continues the newest checkpoint.
+    A folder that already holds this finished run (same config and init) is returned at once,
+    so notebooks can call ``train`` unconditionally.
+    """
+    config = validate_config(config)
+    run_dir = Path(out_dir)
+    env = distributed.DistEnv.from_env()
+    if config.batch_size % env.world_size:
+        raise ValueError(
+            f"batch_size {config.batch_size} must be divisible by the {env.world_size} processes"
+        )
+    if init is not None and config.phase != "video":
+        raise ValueError("--init inflates an image model into a video model; it needs --phase video")
+    mode, checkpoint = checkpoints.prepare_run(config, run_dir, init, resume)
+    if mode == "done":
+        return run_dir
+
+    # 1. Build. Everything that can fail on bad input happens before any training work.
+    init_checkpoint = None
+    if init is not None:
+        init_checkpoint, init_run = checkpoints.resolve_checkpoint(init)
+        networks.check_init_fits(checkpoints.load_config(init_run), config, init)
+    device = distributed.resolve_device(config.device, env)
+    # Single-process runs build the embedded data on first use; ranks of a DDP job must not race.
+    dataset, image_dataset = batches.build_datasets(config, build_missing=env.world_size == 1)
+    num_classes = batches.num_classes_of(dataset) if config.class_conditional else 0
+    if config.class_conditional and num_classes < 1:
+        raise ValueError(f"dataset {config.dataset!r} has no class labels; drop --class-conditional")
+    captions = (
+        batches.CaptionBank(config, list(getattr(dataset, "class_names", [])), device)
+        if text_specs(config)[0]
+        else None
+    )
+    if init_checkpoint is not None:
+        image_meta = checkpoints.read_run_meta(init_run)
+        networks.check_architecture_fits(
+            checkpoints.load_config(init_run), int(image_meta.get("num_classes", 0)), config, num_classes
+        )
+    if config.deterministic:
+        if device.type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+    torch.manual_seed(config.seed)  # initial weights: identical on every rank
+    if init_checkpoint is not None:  # finetuning: the image model, inflated (Section 4, A.1)
+        image_denoiser, _ = checkpoints.load_denoiser(init_checkpoint, ema=True)
+        model = networks.inflate_denoiser(image_denoiser, config, num_classes)
+    else:  # image pre-training, or the video model from scratch
+        model = networks.build_network(config, num_classes=num_classes)
+    model = model.to(device)
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    optimizer = build_optimizer(config, model)
+
+    is_distributed = distributed.init_distributed(env, device)
+    start_step = 0
+    if mode == "resume":
+        start_step = checkpoints.load_training_state(checkpoint, model, ema, optimizer)
+    if env.is_main:
+        checkpoints.write_run_meta(run_dir, config, init, num_classes, env.world_size)
+    distributed.barrier(is_distributed)
+
+    ddp_model = torch.nn.parallel.DistributedDataParallel(model) if is_distributed else model
+    rows = env.batch_slice(config.batch_size)  # this rank's rows of every global batch
+    video = config.phase == "video"
+    autocast = torch.autocast(
+        device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16" and device.type == "cuda"
+    )
+    logger = monitoring.RunLogger(run_dir, config, start_step, enabled=env.is_main, progress=progress)
+    model.train()
+
+    # 2. For each step: batch, prior noise, sigma, loss (eq. 1), optimiser step, EMA, log, checkpoint.
+    try:
+        step_data = batches.step_batches(config, dataset, image_dataset, env, start_step)
+        for step, (x, labels, appended) in zip(range(start_step, config.steps), step_data, strict=False):
+            x = batches.training_batch(config, x, appended, device)  # (B, F[+N], C, H, W) or (B, C, H, W)
+            labels = labels.to(device)
+            eps = prior_noise(config, step, (config.batch_size, *x.shape[1:]))[rows].to(device)
+            sigma = training_sigma(config, step)[rows].to(device)
+            cond_labels = batches.dropped_labels(config, step, labels, rows) if num_classes else None
+            cond = batches.network_conditioning(cond_labels, config.num_frames if video else None, x)
+            if captions is not None:
+                cond.update(captions.conditioning(labels, config, step, rows.start, rows.stop))
+            lr = learning_rate(config, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            torch.manual_seed(step_seed(config.seed, STREAM_DROPOUT, step) + env.rank)  # network dropout
+
+            with autocast:  # eq. 1: lambda(sigma) |D(x + sigma eps; sigma) - x|^2
+                loss = edm.edm_loss(ddp_model, x, eps, sigma, model.sigma_data, **cond).mean()
+            reported = distributed.mean_over_ranks(loss, is_distributed)
+            if not torch.isfinite(reported):
+                raise _diverged(reported, step, run_dir)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            max_norm = config.grad_clip if config.grad_clip > 0 else float("inf")
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm, foreach=False)
+            optimizer.step()
+            update_ema(ema, model, step, config.ema_decay)
+
+            done = step + 1
+            logger.step(done, reported.item(), lr, float(grad_norm))
+            if done % config.checkpoint_every == 0 or done == config.steps:
+                if env.is_main:
+                    checkpoints.save_checkpoint(
+                        run_dir,
+                        done,
+                        model=model,
+                        ema=ema,
+                        optimizer=optimizer,
+                        complete=done == config.steps,
+                    )
+                    checkpoints.prune_checkpoints(run_dir, config.keep_checkpoints)
+                if is_distributed:
+                    distributed.check_in_sync(model, env, done, run_dir / "sync.json")
+                distributed.barrier(is_distributed)
+            if env.is_main and monitoring.sample_due(config, done):
+                monitoring.save_samples(config, ema, run_dir, done, device, num_classes)
+    finally:
+        logger.close()
+    distributed.barrier(is_distributed)
+    return run_dir

@@ -1,0 +1,118 @@
+"""Logging and samples: the progress bar, ``log.csv`` + TensorBoard scalars, and the periodic EMA
+samples drawn with the run's own noise prior (written as GIF + MP4, or PNG for images).
+
+Everything here runs on rank 0 only and never changes what is trained.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm.auto import tqdm
+
+from pyoco_lab import edm, media
+from pyoco_lab.training.batches import network_conditioning
+from pyoco_lab.training.config import TrainConfig
+from pyoco_lab.training.randomness import STREAM_SAMPLES, step_generator
+
+
+class RunLogger:
+    """Progress bar + CSV + TensorBoard on rank 0. On resume, rows after the resumed step are dropped.
+
+    :meth:`step` takes each step's loss; every ``log_every`` steps (and at the end) one row with
+    the interval's mean loss and throughput is written.
+    """
+
+    COLUMNS = ("step", "loss", "lr", "grad_norm", "samples_per_s", "elapsed_s")
+
+    def __init__(self, run_dir: Path, config: TrainConfig, start_step: int, *, enabled: bool, progress: bool):
+        self.config, self.enabled = config, enabled
+        self.bar = tqdm(
+            total=config.steps,
+            initial=start_step,
+            disable=not (progress and enabled),
+            desc=f"train {config.phase}",
+            unit="step",
+            dynamic_ncols=True,
+        )
+        self.tic, self.interval_loss, self.interval_steps = time.perf_counter(), 0.0, 0
+        if not enabled:
+            return
+        self.path = run_dir / "log.csv"
+        rows = []
+        if self.path.is_file():
+            with open(self.path) as handle:
+                rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= start_step]
+        tmp = self.path.with_name(".log.csv.tmp")
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, self.path)
+        self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=start_step + 1)
+
+    def step(self, done: int, loss: float, lr: float, grad_norm: float) -> None:
+        """Record step ``done`` (1-based count of finished steps)."""
+        self.interval_loss += loss
+        self.interval_steps += 1
+        self.bar.update(1)
+        rate = self.bar.format_dict.get("rate") or 0.0
+        self.bar.set_postfix(
+            loss=f"{loss:.4f}", lr=f"{lr:.1e}", samples_per_s=f"{rate * self.config.batch_size:.1f}"
+        )
+        if done % self.config.log_every == 0 or done == self.config.steps:
+            elapsed = time.perf_counter() - self.tic
+            self._write(
+                {
+                    "step": done,
+                    "loss": self.interval_loss / self.interval_steps,
+                    "lr": lr,
+                    "grad_norm": grad_norm,
+                    "samples_per_s": self.interval_steps * self.config.batch_size / max(elapsed, 1e-9),
+                    "elapsed_s": elapsed,
+                }
+            )
+            self.tic, self.interval_loss, self.interval_steps = time.perf_counter(), 0.0, 0
+
+    def _write(self, row: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a", newline="") as handle:
+            csv.DictWriter(handle, fieldnames=self.COLUMNS).writerow(row)
+        for key, value in row.items():
+            if key != "step":
+                self.tb.add_scalar(f"train/{key}", value, row["step"])
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.enabled:
+            self.tb.close()
+
+
+def sample_due(config: TrainConfig, done: int) -> bool:
+    return bool(config.sample_every and done % config.sample_every == 0) or done == config.steps
+
+
+@torch.no_grad()
+def save_samples(config: TrainConfig, ema: edm.Denoiser, run_dir: Path, step: int, device, num_classes: int):
+    """Draw EMA samples with the run's noise prior (video) or i.i.d. noise (image) and save them."""
+    g = step_generator(config.seed, STREAM_SAMPLES, 0)  # the same starting noise every time: comparable
+    c, n = 3, config.num_samples
+    frames = 1 if config.phase == "image" else config.num_frames
+    x_t = config.prior.sample((n, frames, c, config.resolution, config.resolution), generator=g).to(device)
+    labels = (
+        torch.arange(n, device=device) % num_classes if config.class_conditional and num_classes else None
+    )
+
+    def denoise(x, sigma):
+        x_in = x[:, 0] if config.phase == "image" else x
+        out = ema(x_in, sigma, **network_conditioning(labels, None, x_in))
+        return out[:, None] if config.phase == "image" else out
+
+    x0 = edm.sample(denoise, x_t, sampler=config.sampler, num_steps=config.sample_steps)
+    return media.save_side_by_side(x0.float().cpu(), run_dir / "samples" / f"step-{step:07d}")

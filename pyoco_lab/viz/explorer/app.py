@@ -1,0 +1,68 @@
+"""The :class:`Explorer`: builds every panel, finds the runs they need, and lays them out as tabs.
+
+This is the only module that knows all panels; a new panel is constructed in
+:meth:`Explorer.__init__` and added to its ``tabs`` list (see the recipe in
+:mod:`pyoco_lab.viz.explorer`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import ipywidgets as w
+
+from pyoco_lab.training import default_runs_root
+from pyoco_lab.viz.explorer.common import find_runs
+from pyoco_lab.viz.explorer.generate import GeneratePanel
+from pyoco_lab.viz.explorer.inversion import InversionPanel
+from pyoco_lab.viz.explorer.prior import PriorExplorer
+
+
+class Explorer:
+    """All panels in tabs: ``display(Explorer(...).widget)``.
+
+    Each panel is an attribute (``prior``, ``generate``, ``inversion``); ``tabs`` lists
+    (title, panel) in tab order, and ``widget`` is the ``ipywidgets.Tab`` of their widgets.
+    Runs come from ``run_dir`` / ``image_run_dir`` if given, else from :func:`find_runs` under
+    ``runs_root`` (default :func:`pyoco_lab.training.default_runs_root`).
+    """
+
+    def __init__(
+        self,
+        kind: str = "progressive",
+        alpha: float | str = 2.0,
+        num_frames: int = 16,
+        seed: int = 0,
+        *,
+        runs_root: str | Path | None = None,
+        run_dir: str | Path | None = None,
+        image_run_dir: str | Path | None = None,
+        dataset=None,
+        loader: Callable | None = None,
+        sampler: str = "heun",
+        num_steps: int = 18,
+        gallery_alphas: Sequence[float | str] = (0.0, 0.5, 2.0, 10.0, "inf"),
+    ):
+        self.prior = PriorExplorer(kind, alpha, num_frames, seed)
+        runs_root = runs_root or default_runs_root()
+        video_runs = [Path(run_dir)] if run_dir else find_runs(runs_root, phase="video")
+        image_runs = [Path(image_run_dir)] if image_run_dir else find_runs(runs_root, phase="image")
+        self.generate = GeneratePanel(
+            self.prior,
+            video_runs,
+            loader=loader,
+            sampler=sampler,
+            num_steps=num_steps,
+            gallery_alphas=gallery_alphas,
+        )
+        self.inversion = InversionPanel(image_runs, dataset=dataset, loader=loader)
+        # Register a new panel here: one (title, panel) pair, in tab order.
+        self.tabs: list[tuple[str, object]] = [
+            ("noise prior", self.prior),
+            ("generate", self.generate),
+            ("inversion playground", self.inversion),
+        ]
+        self.widget = w.Tab(children=[panel.widget for _, panel in self.tabs])
+        for i, (title, _) in enumerate(self.tabs):
+            self.widget.set_title(i, title)
