@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process's file-creation mask (read without changing it for good)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -23,7 +24,7 @@ def _umask() -> int:
 
 def publish_file(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     """Move a finished temporary file into place with the usual permissions."""
-    os.chmod(tmp, 0o666 & ~_umask())
+    os.chmod(tmp, 0o666 & ~umask())
     os.replace(tmp, path)
 
 

@@ -10,7 +10,10 @@ per-frame marginal is exactly N(0, I) -- only the correlation *between frames* d
   eps_ind^i ~ N(0, 1/(1+a²) I); corr(eps^i, eps^j) = (a/sqrt(1+a²))^|i-j| (an AR(1) process).
 
 ``alpha`` lives in [0, inf]: alpha = 0 is i.i.d. noise; alpha = inf gives the same noise in every
-frame (the "frozen video" limit of Section 5.2), computed without forming inf/inf.
+frame (the "frozen video" limit of Section 5.2), computed without forming inf/inf. Finite
+alpha never forms a² once it could overflow (past ~1e154): huge alpha is divided through,
+a/sqrt(1+a²) = 1/sqrt(1+a⁻²), so alpha = 1e300 is the inf limit to float precision rather
+than zero-variance noise.
 """
 
 from __future__ import annotations
@@ -56,6 +59,12 @@ def _validate_video_shape(shape: Sequence[int]) -> tuple[int, ...]:
     return shape
 
 
+# Above this alpha the scales are computed from 1/alpha (alpha² would overflow past ~1e154). Below
+# it the textbook form is kept, so every alpha in practical use gives bit-identical noise to
+# before; at 1e100 both forms agree exactly (the shared scale is 1.0, the individual one 1/alpha).
+_HUGE_ALPHA = 1e100
+
+
 def shared_and_individual_scales(alpha: float) -> tuple[float, float]:
     """Standard deviations (a/sqrt(1+a²), 1/sqrt(1+a²)) of the shared and individual parts.
 
@@ -65,6 +74,12 @@ def shared_and_individual_scales(alpha: float) -> tuple[float, float]:
     alpha = validate_alpha(alpha)
     if math.isinf(alpha):
         return 1.0, 0.0
+    if alpha > _HUGE_ALPHA:
+        # Divide through by alpha: alpha² overflows to inf above ~1e154, which would give (0, 0)
+        # -- zero-variance noise -- and NaN correlations. 1/alpha² only underflows towards 0.
+        inverse = 1.0 / alpha
+        norm = math.sqrt(1.0 + inverse * inverse)
+        return 1.0 / norm, inverse / norm
     norm = math.sqrt(1.0 + alpha * alpha)
     return alpha / norm, 1.0 / norm
 
@@ -162,7 +177,7 @@ def frame_correlation(kind: str, num_frames: int, alpha: float = 0.0) -> torch.T
         return identity
     shared_scale, _ = shared_and_individual_scales(alpha)
     if kind == "mixed":
-        off_diagonal = shared_scale**2  # a²/(1+a²)
+        off_diagonal = shared_scale**2  # a²/(1+a²), finite for every alpha
         return identity + off_diagonal * (1 - identity)
     lag = torch.arange(num_frames, dtype=torch.float64)
     lag = (lag[:, None] - lag[None, :]).abs()

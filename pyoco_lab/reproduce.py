@@ -10,6 +10,10 @@ run stops at the failing notebook, names its cell and error, keeps the executed 
 Expensive artefacts (image model, inverted noise maps, finetuned runs) live in ``cache_dir``
 (default ``runs/reproduce``), shared by all notebooks, so nothing is trained twice. At the end
 ``figures/SUMMARY.md`` puts every reproduced number next to the paper's.
+
+Resuming is the default: a cached training run's folder is keyed by a hash of its config, so a run
+found unfinished there (a killed ``reproduce``) is the same run and continues from its newest
+intact checkpoint. After an interruption or a fixed failure, rerun the same command.
 """
 
 from __future__ import annotations
@@ -29,11 +33,20 @@ from papermill.exceptions import PapermillExecutionError
 from tqdm.auto import tqdm
 
 from pyoco_lab.analysis.summary import write_summary
+from pyoco_lab.fileio import umask
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("smoke", "quick", "standard", "ucf")
 # Parameters every figure notebook declares; reproduce() sets them itself.
 RESERVED_PARAMETERS = ("preset", "figures_dir", "cache_dir")
+
+
+# What to do after a failure or an interruption (said by NotebookFailed and the CLI).
+RERUN_HINT = (
+    "rerun the same command to continue: finished training runs in the cache are reused and an "
+    "interrupted one resumes from its newest checkpoint (resuming is the default; no flag needed)"
+)
+ONLY_EMPTY = "--only got no notebook names; pass e.g. --only 02,04 or omit --only"
 
 
 class NotebookFailed(RuntimeError):
@@ -46,7 +59,7 @@ class NotebookFailed(RuntimeError):
         super().__init__(
             f"notebook {notebook} failed in cell {cell_index} ({first_line[:80]!r}): {ename}: {evalue}\n"
             f"  executed copy with the traceback: {executed}\n"
-            f"  figures of earlier successful runs were left untouched"
+            f"  figures of earlier successful runs were left untouched; once the cause is fixed, {RERUN_HINT}"
         )
 
 
@@ -82,12 +95,33 @@ def list_notebooks(notebooks_dir: str | os.PathLike | None = None) -> list[Path]
     return paths
 
 
-def select_notebooks(paths: list[Path], only: Iterable[str] | None) -> list[Path]:
-    """Keep the notebooks named in ``only`` (by number '02', stem '02_inversion' or name 'inversion')."""
-    if not only:
+def parse_only(only: str | Iterable[str] | None) -> list[str] | None:
+    """The notebook names of ``--only`` ("02,tsne" or a list of names); None (all) when not given.
+
+    Given but naming nothing (``--only ,``, ``--only ""``, only commas and spaces) is an error, not
+    "everything": a typo must not start a run of every notebook.
+    """
+    if only is None:
+        return None
+    items = (
+        only.split(",") if isinstance(only, str) else [part for item in only for part in str(item).split(",")]
+    )
+    names = [name.strip() for name in items if name.strip()]
+    if not names:
+        raise ValueError(ONLY_EMPTY)
+    return names
+
+
+def select_notebooks(paths: list[Path], only: str | Iterable[str] | None) -> list[Path]:
+    """Keep the notebooks named in ``only`` (by number '02', stem '02_inversion' or name 'inversion').
+
+    ``only=None`` keeps them all; an ``only`` that names nothing raises ValueError.
+    """
+    names = parse_only(only)
+    if names is None:
         return paths
     selected = []
-    for name in only:
+    for name in names:
         matches = [p for p in paths if name in (p.stem, p.stem[:2], p.stem[3:])]
         if not matches:
             known = ", ".join(p.stem for p in paths)
@@ -176,7 +210,7 @@ def run_notebook(
         raise
     _unpair(executed)
     target = figures_dir / path.stem
-    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes a private 0700 folder
+    os.chmod(staging, 0o777 & ~umask())  # mkdtemp makes a private 0700 folder
     _replace_dir(staging, target)
     return NotebookRun(path.stem, target, time.perf_counter() - start)
 
@@ -186,12 +220,6 @@ def _unpair(executed: Path) -> None:
     notebook = nbformat.read(str(executed), as_version=4)
     if notebook.metadata.pop("jupytext", None) is not None:
         nbformat.write(notebook, str(executed))
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _parameters_cell_index(path: Path) -> int:
@@ -205,7 +233,7 @@ def _parameters_cell_index(path: Path) -> int:
 def reproduce(
     preset: str = "quick",
     *,
-    only: Iterable[str] | None = None,
+    only: str | Iterable[str] | None = None,
     figures_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     notebooks_dir: str | os.PathLike | None = None,
@@ -216,7 +244,8 @@ def reproduce(
 ) -> Path:
     """Run the figure notebooks in order, then write ``figures/SUMMARY.md``; return its path.
 
-    Raises :class:`NotebookFailed` at the first failing notebook (later ones are not run).
+    Raises :class:`NotebookFailed` at the first failing notebook (later ones are not run). Running
+    it again continues: cached training runs are reused, and an interrupted one resumes.
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")

@@ -351,3 +351,118 @@ def test_cli_full_build(tmp_path, capsys):
     assert "already built" in capsys.readouterr().out
     clips = np.load(tmp_path / "embedded" / "v1" / "clips_64.npy", mmap_mode="r")
     assert clips.shape == (manifest["num_clips"], 16, 3, 64, 64)
+
+
+# ----------------------------------------------------------------------------------------------
+# A damaged build: truncated arrays, old manifests, garbage JSON (on copies of the shared build)
+
+
+def check_embedded_dataset(root, *, verify=False) -> list[str]:
+    from pyoco_lab.data import check_embedded_dataset as check
+
+    return check(root, verify=verify)
+
+
+def _copy_build(small_root: Path, tmp_path: Path) -> tuple[Path, Path]:
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(small_root, root)
+    return root, root / "embedded" / "v1"
+
+
+def _truncate(path: Path, size: int) -> None:
+    with open(path, "r+b") as f:
+        f.truncate(size)
+
+
+def test_manifest_records_every_files_size_and_sha256(small_root):
+    import hashlib
+
+    directory = small_root / "embedded" / "v1"
+    files = json.loads((directory / "manifest.json").read_text())["files"]
+    assert sorted(files) == ["clips_32.npy", "index.json"]
+    for name, record in files.items():
+        data = (directory / name).read_bytes()
+        assert record == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}, name
+    assert check_embedded_dataset(small_root) == [] and check_embedded_dataset(small_root, verify=True) == []
+
+
+@pytest.mark.parametrize("keep", [40, 0.5, -1])  # inside the .npy header, half the data, one byte short
+def test_truncated_array_is_named_with_the_fix_not_a_traceback(small_root, tmp_path, capsys, keep):
+    root, directory = _copy_build(small_root, tmp_path)
+    array = directory / "clips_32.npy"
+    size = array.stat().st_size
+    _truncate(array, {40: 40, 0.5: size // 2, -1: size - 1}[keep])
+    with pytest.raises(ValueError, match=r"clips_32\.npy.*pyoco-lab data build --resolutions 32") as caught:
+        EmbeddedVideoDataset(root, resolution=32)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(ValueError, match=r"clips_32\.npy"):
+        EmbeddedFramesDataset(root, resolution=32)
+    # an older manifest records no sizes: the .npy header still tells a short file
+    manifest = json.loads((directory / "manifest.json").read_text())
+    del manifest["files"]
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"clips_32\.npy"):
+        EmbeddedVideoDataset(root, resolution=32)
+    assert cli.main(["data", "info", "--root", str(root)]) == 0
+    assert "problem: " in capsys.readouterr().out
+
+
+def test_build_rebuilds_a_truncated_array_and_a_garbage_manifest(small_root, tmp_path, capsys, monkeypatch):
+    import functools
+
+    from pyoco_lab.commands import data as data_command
+
+    root, directory = _copy_build(small_root, tmp_path)
+    good = (directory / "clips_32.npy").read_bytes()
+    _truncate(directory / "clips_32.npy", len(good) // 2)
+    # the CLI's build with this file's small parameters (the default build takes a minute)
+    monkeypatch.setattr(
+        data_command, "build_embedded_dataset", functools.partial(build_embedded_dataset, config=SMALL)
+    )
+    assert cli.main(["data", "build", "--root", str(root), "--resolutions", "32", "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert "built in" in out and "already built" not in out
+    assert "repaired:" in err and "clips_32.npy" in err
+    assert (directory / "clips_32.npy").read_bytes() == good  # deterministic: the same bytes again
+    assert not build_embedded_dataset(root, (32,), progress=False, config=SMALL)["built_now"]
+    # a manifest that is not JSON: `data info` names it (exit 2), and the build rebuilds it
+    (directory / "manifest.json").write_text('{"format_version": 1, "resolu')
+    assert cli.main(["data", "info", "--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "manifest.json" in err and "pyoco-lab data build" in err
+    rebuilt = build_embedded_dataset(root, (32,), progress=False, config=SMALL)
+    assert rebuilt["built_now"] and "manifest.json" in rebuilt["repaired"][0]
+    assert (directory / "clips_32.npy").read_bytes() == good
+    EmbeddedVideoDataset(root, resolution=32)
+
+
+def test_old_manifest_without_sizes_is_accepted_when_its_files_are_whole(small_root, tmp_path):
+    root, directory = _copy_build(small_root, tmp_path)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    del manifest["files"]
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    started = time.perf_counter()
+    found = build_embedded_dataset(root, (32,), progress=False, config=SMALL)
+    assert not found["built_now"] and found["repaired"] == [] and time.perf_counter() - started < 1.0
+    assert len(EmbeddedVideoDataset(root, resolution=32)) > 0
+    with open(directory / "clips_32.npy", "ab") as f:  # bytes past the header's end: not that array
+        f.write(b"\0" * 7)
+    assert "its header says" in " ".join(check_embedded_dataset(root))
+
+
+def test_verify_compares_sha256_and_a_damaged_index_is_named(small_root, tmp_path):
+    root, directory = _copy_build(small_root, tmp_path)
+    array = directory / "clips_32.npy"
+    data = bytearray(array.read_bytes())
+    data[-1] ^= 0xFF  # same size, one bit pattern changed: only the hash tells
+    array.write_bytes(bytes(data))
+    assert check_embedded_dataset(root) == []
+    assert any("clips_32.npy" in p and "sha256" in p for p in check_embedded_dataset(root, verify=True))
+    (directory / "index.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"index\.json.*pyoco-lab data build"):
+        EmbeddedVideoDataset(root, resolution=32)
+    (directory / "index.json").unlink()
+    with pytest.raises(ValueError, match=r"index\.json is missing"):
+        EmbeddedVideoDataset(root, resolution=32)

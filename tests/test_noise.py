@@ -1,6 +1,7 @@
 """The noise priors against their closed forms (eqs. 3 and 4), with tolerances from standard errors."""
 
 import math
+import sys
 
 import pytest
 import torch
@@ -16,6 +17,7 @@ from pyoco_lab.noise import (
     progressive_mixing_matrix,
     sample_joint_noise,
     sample_noise,
+    shared_and_individual_scales,
 )
 
 ALPHAS = [0.0, 0.1, 1.0, 2.0, 50.0, math.inf]
@@ -149,3 +151,41 @@ def test_noise_prior_object_and_fit_alpha_round_trip():
     for kind, alpha in [("mixed", 1.0), ("progressive", 2.0), ("progressive", 0.3)]:
         curve = correlation_by_distance(kind, 10, alpha)
         assert fit_alpha(kind, range(10), curve) == pytest.approx(alpha, rel=1e-3)
+
+
+HUGE_ALPHAS = [1e200, 1e300, sys.float_info.max]
+
+
+@pytest.mark.parametrize("alpha", HUGE_ALPHAS)
+@pytest.mark.parametrize("kind", ["mixed", "progressive"])
+def test_huge_finite_alpha_is_the_inf_limit_not_zero_variance(kind, alpha):
+    """alpha² overflows past ~1e154; that must not turn the prior into zero-variance noise."""
+    closed = frame_correlation(kind, 6, alpha)
+    assert torch.isfinite(closed).all()
+    torch.testing.assert_close(closed, frame_correlation(kind, 6, math.inf), rtol=0, atol=1e-15)
+    matrix = progressive_mixing_matrix(6, alpha)
+    assert torch.isfinite(matrix).all()
+    torch.testing.assert_close(matrix @ matrix.T, frame_correlation("progressive", 6, math.inf))
+    for dtype in (torch.float64, torch.float32):
+        noise = sample_noise(kind, SHAPE, alpha, generator=torch.Generator().manual_seed(4), dtype=dtype)
+        assert torch.isfinite(noise).all()
+        variance = empirical_frame_variance(noise)
+        assert torch.all((variance - 1.0).abs() < Z * math.sqrt(2.0 / N_SAMPLES)), variance
+        measured = empirical_frame_correlation(noise)
+        assert torch.isfinite(measured).all()
+        torch.testing.assert_close(measured, torch.ones_like(measured), rtol=0, atol=1e-6)
+    assert fit_alpha(kind, range(6), closed[0]) == fit_alpha(
+        kind, range(6), frame_correlation(kind, 6, math.inf)[0]
+    )
+    assert NoisePrior(kind, alpha).correlation(3).isfinite().all()
+
+
+def test_alpha_just_below_overflow_is_unchanged():
+    """The textbook form is kept where a² is finite: alpha = 2 (the presets) is bit-identical."""
+    for alpha in (0.5, 2.0, 1e100, 1e150):
+        shared, individual = shared_and_individual_scales(alpha)
+        norm = math.sqrt(1.0 + alpha * alpha)
+        assert (shared, individual) == (alpha / norm, 1.0 / norm)
+    for alpha in (1e101, 1e160, sys.float_info.max):
+        shared, individual = shared_and_individual_scales(alpha)
+        assert shared == 1.0 and 0.0 < individual <= 1.0 / alpha * (1 + 1e-15)

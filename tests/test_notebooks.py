@@ -258,3 +258,81 @@ def test_07_sample_videos(tmp_path_factory):
     executed = nbformat.read(str(out / "07_sample_videos.ipynb"), as_version=4)
     html = json.dumps([c.get("outputs", []) for c in executed.cells])
     assert "image/gif;base64" in html  # the samples play inline, also in a static viewer
+
+
+# ------------------------------------------------------------------------------------------------
+# --only that names nothing, and resuming (fast: no notebook is executed)
+
+
+@pytest.mark.parametrize("only", [",", "", " , ,", " "])
+def test_only_that_names_no_notebook_is_refused(only, tmp_path, capsys, monkeypatch):
+    from pyoco_lab.cli import main
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a notebook was run for an --only that names none")
+
+    monkeypatch.setattr(rp, "run_notebook", must_not_run)
+    code = main(
+        ["reproduce", "--only", only, "--figures", str(tmp_path / "f"), "--cache", str(tmp_path / "c")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--only got no notebook names; pass e.g. --only 02,04 or omit --only" in err
+    assert not (tmp_path / "f").exists() and not (tmp_path / "c").exists()
+    with pytest.raises(ValueError, match="--only got no notebook names"):
+        rp.reproduce(
+            "smoke", only=only.split(",") if only else [], figures_dir=tmp_path / "f", progress=False
+        )
+
+
+def test_only_accepts_a_comma_separated_string_or_a_list(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    for stem in ("01_one", "02_two", "03_three"):
+        _notebook(notebooks / f"{stem}.ipynb", PARAMS, "pass")
+    paths = rp.list_notebooks(notebooks)
+
+    def stems(only):
+        return [p.stem for p in rp.select_notebooks(paths, only)]
+
+    assert stems(None) == ["01_one", "02_two", "03_three"]
+    assert stems("03, one") == stems(["03", "one"]) == stems(["03,one"]) == ["01_one", "03_three"]
+    with pytest.raises(ValueError, match="no notebook names"):
+        rp.select_notebooks(paths, [])
+
+
+def test_reproduce_says_resuming_is_the_default(capsys, monkeypatch, tmp_path):
+    from pyoco_lab.cli import main
+    from pyoco_lab.commands import reproduce as command
+
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "Resuming is the default" in help_text and "no --resume flag" in help_text
+    failure = rp.NotebookFailed("04_alpha_sweep", 3, "ValueError", "boom", "train()", tmp_path / "x.ipynb")
+    assert "resumes from its newest checkpoint" in str(failure) and "no flag needed" in str(failure)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "reproduce", interrupted)
+    assert main(["reproduce", "--cache", str(tmp_path / "cache")]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "resumes" in err and str(tmp_path / "cache") in err
+
+
+def test_cached_training_runs_are_resumed_not_refused(monkeypatch, tmp_path):
+    """reproduce's run folders are keyed by a hash of their config: an unfinished one is the same run."""
+    from pyoco_lab.analysis import experiments
+
+    calls = []
+
+    def fake_train(config, out, **kwargs):
+        calls.append(kwargs)
+        return out
+
+    monkeypatch.setattr(experiments, "train", fake_train)
+    s = experiments.settings("smoke")
+    experiments.ensure_run(experiments.video_run(s, "progressive", 2.0), tmp_path, progress=False)
+    assert len(calls) == 2  # the image model, then the finetune
+    assert all(call.get("resume") is True for call in calls), calls

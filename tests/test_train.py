@@ -4,7 +4,7 @@ SIGKILL (bitwise), NaN handling, caching, and 2-process DDP under torchrun (gloo
 The network and data here are small real implementations with the contracts of
 ``pyoco_lab.models`` / ``pyoco_lab.data`` (a conv net taking ``(x, c_noise, class_labels=...,
 num_video_frames=...)`` and datasets of dict items), so the loop is tested in seconds on CPU.
-Subprocesses run this file as a script, which installs the same pieces before calling the CLI.
+The pieces live in ``tests/tiny_training.py``; subprocesses run that file as a script.
 """
 
 from __future__ import annotations
@@ -15,155 +15,29 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+import tiny_training
 import torch
-from einops import rearrange
 from safetensors.torch import load_file
-from torch import nn
+from tiny_training import (
+    CLI_ARGS,
+    NUM_FRAMES,
+    RESOLUTION,
+    final_weights,
+    install_test_pieces,
+    run_cli,
+    small_config,
+)
 
-from pyoco_lab import cli, edm
+from pyoco_lab import cli
 from pyoco_lab import training as T
-from pyoco_lab.training import batches, networks
-
-RESOLUTION = 8
-NUM_FRAMES = 4
-
-
-class TinyNet(nn.Module):
-    """Per-frame conv net + noise embedding; a temporal conv in video mode (video part only)."""
-
-    def __init__(self, video: bool, num_classes: int = 0, width: int = 8):
-        super().__init__()
-        self.conv = nn.Conv2d(3, width, 3, padding=1)
-        self.noise_embed = nn.Linear(1, width)
-        self.label_embed = nn.Embedding(num_classes + 1, width) if num_classes else None
-        self.temporal = nn.Conv1d(width, width, 3, padding=1) if video else None
-        self.out = nn.Conv2d(width, 3, 3, padding=1)
-
-    def forward(self, x, c_noise, class_labels=None, num_video_frames=None):
-        batch, frames = x.shape[0], (x.shape[1] if x.ndim == 5 else 1)
-        h = torch.relu(self.conv(x.reshape(-1, *x.shape[-3:])))
-        h = h + self.noise_embed(c_noise.repeat_interleave(frames)[:, None])[:, :, None, None]
-        if self.label_embed is not None:
-            h = h + self.label_embed((class_labels + 1).repeat_interleave(frames))[:, :, None, None]
-        if self.temporal is not None and x.ndim == 5:
-            f = num_video_frames or frames
-            h = rearrange(h, "(b f) c y x -> b f c y x", b=batch)
-            video = rearrange(h[:, :f], "b f c y x -> (b y x) c f")
-            video = rearrange(self.temporal(video), "(b y x) c f -> b f c y x", b=batch, y=h.shape[-2])
-            h = rearrange(torch.cat([h[:, :f] + video, h[:, f:]], dim=1), "b f c y x -> (b f) c y x")
-        out = self.out(h)
-        return out.reshape(x.shape)
-
-
-class TinyData(torch.utils.data.Dataset):
-    """Smooth random clips/frames in [-1, 1], a fixed function of the index."""
-
-    num_classes = 3
-
-    def __init__(self, key: str, size: int = 24, num_frames: int = NUM_FRAMES):
-        self.key, self.size, self.num_frames = key, size, num_frames
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __getitem__(self, index: int) -> dict:
-        g = torch.Generator().manual_seed(index)
-        base = torch.rand(3, RESOLUTION, RESOLUTION, generator=g) * 2 - 1
-        if self.key == "image":
-            return {"image": base, "label": index % 3, "video_id": index}
-        drift = torch.linspace(0, 0.3, self.num_frames)[:, None, None, None]
-        return {"video": (base + drift).clamp(-1, 1), "label": index % 3, "video_id": index}
-
-
-def install_test_pieces(monkeypatch=None) -> None:
-    def build_network(config, num_classes=0):
-        if config.resolution != RESOLUTION:
-            raise ValueError(f"test network is {RESOLUTION}px")
-        width = {"tiny": 8, "tiny-wide": 12}[config.model]
-        return edm.Denoiser(TinyNet(config.phase == "video", num_classes, width))
-
-    def build_datasets(config, split="train", build_missing=False):
-        if config.phase == "image":
-            return TinyData("image"), None
-        return TinyData("video", num_frames=config.num_frames), (
-            TinyData("image") if config.joint_images else None
-        )
-
-    def inflate_denoiser(image_denoiser, video_config, num_classes):
-        video = build_network(video_config, num_classes)
-        ours = video.state_dict()
-        if any(k not in ours or ours[k].shape != v.shape for k, v in image_denoiser.state_dict().items()):
-            raise ValueError("the --init image model does not fit the video config")
-        video.load_state_dict(image_denoiser.state_dict(), strict=False)
-        return video
-
-    # The loop and load_denoiser look these up in their modules, so replacing them there is enough.
-    for module, name, value in (
-        (networks, "check_architecture_fits", lambda *args: None),  # the test inflate checks it
-        (networks, "build_network", build_network),
-        (batches, "build_datasets", build_datasets),
-        (networks, "inflate_denoiser", inflate_denoiser),
-    ):
-        if monkeypatch is not None:
-            monkeypatch.setattr(module, name, value)
-        else:
-            setattr(module, name, value)
+from pyoco_lab.training import networks
 
 
 @pytest.fixture(autouse=True)
 def _pieces(monkeypatch):
     install_test_pieces(monkeypatch)
-
-
-def small_config(phase="image", **overrides) -> T.TrainConfig:
-    values = dict(
-        resolution=RESOLUTION,
-        num_frames=NUM_FRAMES,
-        batch_size=4,
-        steps=6,
-        log_every=1,
-        checkpoint_every=2,
-        num_samples=1,
-        sample_steps=2,
-        warmup_steps=2,
-        joint_images=0,
-    )
-    if phase == "video":
-        values.update(joint_images=1, noise="progressive", alpha=2.0)
-    values.update(overrides)
-    return T.preset_config("quick", phase, **values)
-
-
-CLI_ARGS = [
-    "--resolution",
-    str(RESOLUTION),
-    "--num-frames",
-    str(NUM_FRAMES),
-    "--batch-size",
-    "4",
-    "--num-samples",
-    "1",
-    "--sample-steps",
-    "2",
-    "--warmup-steps",
-    "2",
-    "--log-every",
-    "1",
-    "--no-progress",
-]
-
-
-def run_cli(*args: str, env=None, **popen) -> subprocess.Popen:
-    """Start this file as a script: it installs the test pieces and calls the real CLI."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.Popen([sys.executable, __file__, *args], env=env, **popen)
-
-
-def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(T.latest_checkpoint(run_dir) / T.MODEL_FILE))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -196,6 +70,16 @@ def test_presets_follow_the_paper():
         (lambda: T.preset_config("quick", "video", noise="pink"), "noise='pink' is not valid"),
         (lambda: T.preset_config("quick", "image", noise="mixed"), "image phase"),
         (lambda: T.preset_config("quick", "image", steps=0), "steps must be >= 1"),
+        (
+            lambda: T.preset_config("quick", "video", noise="iid", alpha=2.0),
+            "alpha has no effect with --noise iid; drop --alpha or choose --noise mixed/progressive",
+        ),
+        (
+            lambda: T.preset_config("quick", "video", noise="iid", alpha=float("inf")),
+            "no effect with --noise iid",
+        ),
+        (lambda: T.preset_config("quick", "image", alpha=2.0), "image phase.*drop --noise/--alpha"),
+        (lambda: T.validate_config(T.TrainConfig(phase="image", alpha=0.5)), "image phase"),
     ],
 )
 def test_bad_configs_fail_with_a_fix(call, message):
@@ -432,7 +316,7 @@ def test_two_process_ddp_matches_one_process(tmp_path):
             "--standalone",
             "--nproc_per_node",
             "2",
-            __file__,
+            tiny_training.__file__,
             *args,
             "--out",
             str(tmp_path / "ddp"),
@@ -467,7 +351,28 @@ def test_two_process_ddp_matches_one_process(tmp_path):
         assert (diff <= 1e-5 * lr + 1e-3 * moved).float().mean() >= 0.99
 
 
-if __name__ == "__main__":  # subprocess entry: the CLI with the test network and data
-    install_test_pieces()
-    torch.set_num_threads(1)
-    sys.exit(cli.main(sys.argv[1:]))
+def test_iid_override_resets_the_presets_alpha():
+    """The video presets carry progressive alpha=2: --noise iid alone must not keep an ignored alpha."""
+    from pyoco_lab.analysis import experiments
+
+    assert T.preset_config("quick", "video").alpha == 2.0
+    assert T.preset_config("quick", "video", noise="iid").alpha == 0.0
+    assert T.preset_config("quick", "video", noise="iid", alpha=0.0).alpha == 0.0
+    assert T.preset_config("quick", "video", noise="mixed").alpha == 2.0  # only iid resets it
+    assert T.preset_config("ucf-small", "video", noise="iid").alpha == 0.0
+    for kind, alpha in (("iid", 2.0), ("mixed", 0.0), ("progressive", 0.0)):  # the notebooks' path
+        spec = experiments.video_run(experiments.SETTINGS["smoke"], kind, alpha)
+        assert (spec.config.noise, spec.config.alpha) == ("iid", 0.0)
+
+
+def test_cli_alpha_where_the_prior_ignores_it_fails_in_one_line(capsys, tmp_path):
+    code = cli.main(["train", "--phase", "video", "--noise", "iid", "--print-config"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["alpha"] == 0.0
+    for extra in (
+        ["--phase", "video", "--noise", "iid", "--alpha", "2"],
+        ["--phase", "image", "--alpha", "1"],
+    ):
+        assert cli.main(["train", "--out", str(tmp_path / "r"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "--alpha" in err, err
+    assert not (tmp_path / "r").exists()  # refused before any work

@@ -25,7 +25,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from pyoco_lab.metrics.evaluate import EVAL_FILE, evaluate_run
+from pyoco_lab.metrics.evaluate import evaluate_run
 from pyoco_lab.training import TrainConfig, preset_config, train
 
 INF = math.inf
@@ -258,9 +258,13 @@ def video_run(
 
 
 def ensure_run(spec: RunSpec, cache_dir: str | os.PathLike, *, progress: bool = True) -> Path:
-    """Train ``spec`` (and its image model first) unless ``cache_dir`` already holds it; return its folder."""
+    """Train ``spec`` (and its image model first) unless ``cache_dir`` already holds it; return its folder.
+
+    A run killed part-way resumes from its newest intact checkpoint: the folder is named by a hash of
+    the config and init chain, so whatever is in it can only be this run.
+    """
     init = ensure_run(spec.init, cache_dir, progress=progress) if spec.init is not None else None
-    return Path(train(spec.config, spec.folder(cache_dir), init=init, progress=progress))
+    return Path(train(spec.config, spec.folder(cache_dir), init=init, resume=True, progress=progress))
 
 
 def alpha_sweep_runs(s: Settings) -> dict[str, dict[float, list[RunSpec]]]:
@@ -337,17 +341,17 @@ LOWER_IS_BETTER = {
 def evaluate(run_dir: str | os.PathLike, s: Settings, *, seed: int = 0, progress: bool = True) -> dict:
     """``evaluate_run``'s result for a video run ({"generated": {...}, "real-test": {...}, ...}), cached.
 
-    ``evaluate_run`` stores every evaluation in ``RUN/eval.json`` under a key of its settings; an
-    evaluation already there is read back instead of sampling again.
+    ``evaluate_run`` stores every evaluation in ``RUN/eval.json`` under its key (checkpoint, sampler,
+    sample count, seed, weights and protocol: ``metrics.evaluate.evaluation_key``); with ``reuse=True`` an
+    evaluation stored under the very same key is read back instead of sampling again.
     """
-    path = Path(run_dir) / EVAL_FILE
-    key = f"heun-{s.sample_steps}steps-n{s.eval_samples}-seed{seed}"
-    if path.is_file():
-        stored = json.loads(path.read_text())
-        if key in stored:
-            return stored[key]
     return evaluate_run(
-        run_dir, num_samples=s.eval_samples, num_steps=s.sample_steps, seed=seed, progress=progress
+        run_dir,
+        num_samples=s.eval_samples,
+        num_steps=s.sample_steps,
+        seed=seed,
+        progress=progress,
+        reuse=True,
     )
 
 

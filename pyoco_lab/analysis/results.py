@@ -10,31 +10,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from plotly.offline import get_plotlyjs
 
+from pyoco_lab.fileio import atomic_write_text, read_json
+
 RESULTS_FILE = "results.json"
-
-
-def _atomic_write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False, encoding="utf-8"
-    ) as handle:
-        handle.write(text)
-        tmp = handle.name
-    os.chmod(tmp, 0o666 & ~_umask())  # NamedTemporaryFile makes 0600 files; give the usual mode
-    os.replace(tmp, path)
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def to_jsonable(value: Any) -> Any:
@@ -59,7 +42,7 @@ def save_results(figures_dir: str | os.PathLike, notebook: str, preset: str, res
     """Write ``figures_dir/results.json`` = {notebook, preset, **results} atomically."""
     payload = {"notebook": notebook, "preset": preset, **to_jsonable(results)}
     text = json.dumps(payload, indent=2, sort_keys=False, allow_nan=False)
-    return _atomic_write_text(Path(figures_dir) / RESULTS_FILE, text + "\n")
+    return atomic_write_text(Path(figures_dir) / RESULTS_FILE, text + "\n")
 
 
 def load_results(figures_dir: str | os.PathLike) -> dict[str, dict]:
@@ -67,7 +50,7 @@ def load_results(figures_dir: str | os.PathLike) -> dict[str, dict]:
     root = Path(figures_dir)
     found = {}
     for path in sorted(root.glob(f"[0-9][0-9]_*/{RESULTS_FILE}")):
-        found[path.parent.name] = json.loads(path.read_text(encoding="utf-8"))
+        found[path.parent.name] = read_json(path, "notebook results")
     return found
 
 
@@ -83,8 +66,8 @@ def save_plotly_html(fig, path: str | os.PathLike) -> Path:
     path = Path(path)
     shared = path.parent.parent / PLOTLY_JS
     if not shared.exists():
-        _atomic_write_text(shared, get_plotlyjs())
-    return _atomic_write_text(path, fig.to_html(include_plotlyjs=f"../{PLOTLY_JS}", full_html=True))
+        atomic_write_text(shared, get_plotlyjs())
+    return atomic_write_text(path, fig.to_html(include_plotlyjs=f"../{PLOTLY_JS}", full_html=True))
 
 
 def alpha_key(alpha: float) -> str:

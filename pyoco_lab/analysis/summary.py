@@ -12,7 +12,8 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from pyoco_lab.analysis.results import _atomic_write_text, load_results
+from pyoco_lab.analysis.results import load_results
+from pyoco_lab.fileio import atomic_write_text
 
 SUMMARY_FILE = "SUMMARY.md"
 
@@ -366,6 +367,6 @@ def write_summary(
     results = load_results(figures_dir)
     if not results:
         raise FileNotFoundError(f"no results.json under {figures_dir}; run `pyoco-lab reproduce` first")
-    return _atomic_write_text(
+    return atomic_write_text(
         figures_dir / SUMMARY_FILE, render_summary(results, preset=preset, timings=timings)
     )

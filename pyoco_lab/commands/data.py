@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from pyoco_lab.data import (
     UCF101_URL,
     build_embedded_dataset,
+    check_embedded_dataset,
     default_data_root,
     embedded_dir,
     load_manifest,
@@ -27,13 +29,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     actions = parser.add_subparsers(dest="data_command", metavar="ACTION")
     build = actions.add_parser(
-        "build", help="build the embedded dataset (idempotent: a second call is instant)"
+        "build",
+        help="build the embedded dataset (idempotent: a second call is instant; a truncated or missing "
+        "array is rebuilt)",
     )
     build.add_argument(
         "--resolutions", type=int, nargs="+", default=[32, 64], help="frame sizes to write (default: 32 64)"
     )
     build.add_argument("--root", default=None, help="data folder (default: repo data/ or $PYOCO_DATA)")
     build.add_argument("--force", action="store_true", help="rebuild even if a finished build is found")
+    build.add_argument(
+        "--verify",
+        action="store_true",
+        help="also compare every file's sha256 with the manifest (sizes are always checked); "
+        "a file that differs is rebuilt",
+    )
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.set_defaults(func=run_build)
     info = actions.add_parser("info", help="describe the embedded build and UCF-101 under the data root")
@@ -58,9 +68,15 @@ def _describe(manifest: dict, where) -> list[str]:
 def run_build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     manifest = build_embedded_dataset(
-        root=args.root, resolutions=args.resolutions, progress=not args.quiet, force=args.force
+        root=args.root,
+        resolutions=args.resolutions,
+        progress=not args.quiet,
+        force=args.force,
+        verify=args.verify,
     )
     took = time.perf_counter() - started
+    for problem in manifest.get("repaired", []):
+        print(f"repaired: {problem}; rebuilt it", file=sys.stderr)
     state = f"built in {took:.1f} s" if manifest["built_now"] else f"already built (checked in {took:.2f} s)"
     print(f"{state}:")
     print("\n".join(_describe(manifest, embedded_dir(args.root))))
@@ -73,6 +89,8 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"embedded dataset: not built under {embedded_dir(args.root)} -- run `pyoco-lab data build`")
     else:
         print("\n".join(_describe(manifest, embedded_dir(args.root))))
+        for problem in check_embedded_dataset(args.root):
+            print(f"  problem: {problem} -- `pyoco-lab data build` repairs it")
     try:
         video_dir, split_dir = resolve_ucf101(args.root)
         classes = sum(1 for d in video_dir.iterdir() if d.is_dir())

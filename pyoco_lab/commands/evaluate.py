@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pyoco_lab.edm import SAMPLERS
-from pyoco_lab.metrics.evaluate import EVAL_FILE, evaluate_run, format_table
+from pyoco_lab.metrics.evaluate import EVAL_FILE, evaluate_run, format_table, validate_device
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
-        "run", metavar="RUN_OR_CHECKPOINT", help="run folder (newest checkpoint) or checkpoint folder"
+        "run",
+        metavar="RUN_OR_CHECKPOINT",
+        help="run folder (its newest checkpoint) or one checkpoint folder (RUN/checkpoints/step-...)",
     )
     parser.add_argument(
         "--num-samples", type=int, default=64, help="videos to generate (paper: 2048; default 64)"
@@ -46,7 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--deis-order", type=int, choices=(1, 2, 3), default=3, help="DEIS order (default 3)")
     parser.add_argument("--batch-size", type=int, default=16, help="videos per sampling batch (default: 16)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise and real subsets")
-    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (cuda if available, else cpu), cpu, cuda or cuda:N (default: auto)",
+    )
     parser.add_argument(
         "--weights-dir",
         default=None,
@@ -73,6 +79,7 @@ def _sampler_options(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    validate_device(args.device)  # at the door: before the run, the data or any weights are read
     if args.steps < 1 or args.batch_size < 1:
         raise ValueError("--steps and --batch-size must be at least 1")
     results = evaluate_run(
@@ -89,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     )
     settings = results["settings"]
     print(
-        f"{settings['run']}: {settings['num_samples']} samples, {settings['sampler']} "
+        f"{settings['checkpoint']}: {settings['num_samples']} samples, {settings['sampler']} "
         f"{settings['num_steps']} steps, {settings['noise']} noise alpha={settings['alpha']}, "
         f"{settings['num_frames']} frames at {settings['resolution']}px"
     )
@@ -99,5 +106,5 @@ def run(args: argparse.Namespace) -> int:
         "the paper's protocol."
     )
     if not args.no_write:
-        print(f"wrote {settings['run']}/{EVAL_FILE}")
+        print(f"wrote {settings['run']}/{EVAL_FILE} [{settings['key']}]")
     return 0

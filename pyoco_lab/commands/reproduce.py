@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pyoco_lab.reproduce import PRESETS, NotebookFailed, reproduce
+from pyoco_lab.reproduce import PRESETS, RERUN_HINT, NotebookFailed, default_cache_dir, parse_only, reproduce
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,6 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Execute notebooks/01..07 in order with papermill, write each one's PNG/HTML/JSON and executed "
             "notebook to FIGURES/<notebook>/ (replaced only when it succeeds), share trained models "
             "through the cache, and end with FIGURES/SUMMARY.md (every number next to the paper's). "
+            "Resuming is the default: after an interruption or a failure, rerun the same command -- finished "
+            "training runs in the cache are reused and an interrupted one continues from its newest "
+            "checkpoint (there is no --resume flag to pass). "
             "Example: pyoco-lab reproduce --preset quick --only 01,02"
         ),
     )
@@ -28,10 +31,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--only",
         default=None,
-        help="comma-separated notebooks to run, by number or name (e.g. 01,inversion); default: all",
+        help="comma-separated notebooks to run, by number or name (e.g. 01,inversion); default: all "
+        "(an --only that names none is an error)",
     )
     parser.add_argument("--figures", default=None, help="output folder (default: the repository's figures/)")
-    parser.add_argument("--cache", default=None, help="shared artefact cache (default: runs/reproduce)")
+    parser.add_argument(
+        "--cache",
+        default=None,
+        help="shared artefact cache (default: runs/reproduce); its unfinished training runs are resumed",
+    )
     parser.add_argument(
         "--timeout", type=float, default=None, help="per-cell timeout in seconds (default: none)"
     )
@@ -39,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
+    only = parse_only(args.only)  # None: all; `--only ,` is refused (ValueError: exit 2, one line)
     try:
         summary = reproduce(
             args.preset, only=only, figures_dir=args.figures, cache_dir=args.cache, timeout=args.timeout
@@ -47,5 +55,9 @@ def run(args: argparse.Namespace) -> int:
     except NotebookFailed as failure:
         print(f"pyoco-lab reproduce: {failure}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        cache = args.cache or default_cache_dir()
+        print(f"pyoco-lab reproduce: interrupted; {RERUN_HINT} ({cache})", file=sys.stderr)
+        return 130
     print(f"summary: {summary}")
     return 0

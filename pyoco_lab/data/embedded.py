@@ -14,7 +14,8 @@ camera paths over one photo share its identity, as they show the same scene). Th
 split is drawn by identity, so no scene appears in both splits. The motion type is the class label.
 
 The build is deterministic (each clip has its own seeded generator), written atomically, and keyed
-by a hash of its parameters in ``manifest.json``: a second call returns at once.
+by a hash of its parameters in ``manifest.json``: a second call returns at once. The manifest also
+records every file's size and sha256; a later build checks them and rebuilds what is truncated.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from einops import rearrange
 from tqdm.auto import tqdm
 
 from pyoco_lab.data.sources import PHOTOS, VIDEOS, Source, load_photo, package_file
+from pyoco_lab.fileio import read_json
 
 __all__ = [
     "CLASS_NAMES",
@@ -44,6 +46,7 @@ __all__ = [
     "EmbeddedFramesDataset",
     "EmbeddedVideoDataset",
     "build_embedded_dataset",
+    "check_embedded_dataset",
     "default_data_root",
     "detect_shots",
     "embedded_dir",
@@ -371,24 +374,125 @@ def _write_atomic(path: Path, write) -> None:
             tmp.unlink()
 
 
+def _read_manifest(path: Path) -> dict:
+    """The manifest at ``path``; ValueError saying what is wrong with it (naming the file)."""
+    manifest = read_json(path, "embedded dataset manifest")  # names the file when it is not JSON
+    if (
+        not isinstance(manifest, dict)
+        or not {"params_hash", "resolutions", "num_clips"} <= set(manifest)
+        or not all(isinstance(r, int) for r in manifest["resolutions"])
+    ):
+        raise ValueError(f"embedded dataset manifest {path} is not a manifest of this lab")
+    return manifest
+
+
 def load_manifest(root: str | os.PathLike | None = None) -> dict | None:
-    """The finished build's manifest, or None if there is no finished build under ``root``."""
+    """The finished build's manifest, or None if there is no finished build under ``root``.
+
+    A manifest that is not valid JSON, or not a manifest, raises ValueError naming the file and
+    the fix (``pyoco-lab data build`` rebuilds it).
+    """
     path = embedded_dir(root) / "manifest.json"
     if not path.is_file():
         return None
-    return json.loads(path.read_text())
+    try:
+        return _read_manifest(path)
+    except ValueError as error:
+        raise ValueError(f"{error}; `pyoco-lab data build` rebuilds the dataset") from None
 
 
-def _is_complete(manifest: dict | None, directory: Path, config: EmbeddedBuildConfig, resolutions) -> bool:
-    if manifest is None or manifest.get("params_hash") != config.digest():
-        return False
-    have = {int(r) for r in manifest.get("resolutions", [])}
-    if not set(resolutions) <= have:
-        return False
-    return (
-        all((directory / f"clips_{r}.npy").is_file() for r in resolutions)
-        and (directory / "index.json").is_file()
-    )
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_record(path: Path) -> dict:
+    """What the manifest records of a finished file: its size and sha256 (computed once, at build)."""
+    return {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+
+
+def _open_clips(directory: Path, resolution: int, manifest: dict, *, verify: bool = False) -> np.ndarray:
+    """Memory-map ``clips_<resolution>.npy``, or raise ValueError saying what is wrong with it.
+
+    Always (cheap): the file exists, its size is the one the manifest recorded (when it did; older
+    manifests did not), the .npy header maps and holds (num_clips, 16, 3, r, r) uint8, and the file
+    is exactly as long as that header says. ``verify`` also compares the recorded sha256.
+    """
+    path = directory / f"clips_{resolution}.npy"
+    if not path.is_file():
+        raise ValueError(f"{path} is missing")
+    size = path.stat().st_size
+    record = manifest.get("files", {}).get(path.name) if isinstance(manifest.get("files"), dict) else None
+    if record and size != record.get("bytes"):
+        raise ValueError(
+            f"{path} has {size:,} bytes but the manifest recorded {record.get('bytes'):,} (truncated?)"
+        )
+    try:
+        clips = np.load(path, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as error:
+        raise ValueError(f"{path} is truncated or not a .npy array ({error})") from None
+    expected = (int(manifest["num_clips"]), NUM_FRAMES, 3, resolution, resolution)
+    if clips.shape != expected or clips.dtype != np.uint8:
+        raise ValueError(f"{path} holds {clips.dtype} {clips.shape}, expected uint8 {expected}")
+    if size != clips.offset + clips.nbytes:
+        raise ValueError(f"{path} has {size:,} bytes, its header says {clips.offset + clips.nbytes:,}")
+    if verify:
+        if not record or "sha256" not in record:
+            raise ValueError(f"{path} has no recorded sha256 (the build is older than the check)")
+        if _sha256(path) != record["sha256"]:
+            raise ValueError(f"{path} does not match the sha256 the manifest recorded (corrupted)")
+    return clips
+
+
+def _check_build(manifest: dict, directory: Path, resolutions, *, verify: bool) -> dict[int, str]:
+    """{resolution: what is wrong} for the arrays of ``resolutions``; index.json's problem under key 0."""
+    problems = {}
+    for r in resolutions:
+        try:
+            _open_clips(directory, r, manifest, verify=verify)
+        except ValueError as error:
+            problems[r] = str(error)
+    try:
+        _read_index(directory, manifest, verify=verify)
+    except ValueError as error:
+        problems[0] = str(error)
+    return problems
+
+
+def _read_index(directory: Path, manifest: dict, *, verify: bool = False) -> dict:
+    """``index.json``, checked against the manifest (size, clip count; sha256 with ``verify``)."""
+    index = directory / "index.json"
+    record = manifest.get("files", {}).get("index.json") if isinstance(manifest.get("files"), dict) else None
+    if not index.is_file():
+        raise ValueError(f"{index} is missing")
+    if record and index.stat().st_size != record.get("bytes"):
+        raise ValueError(
+            f"{index} has {index.stat().st_size:,} bytes but the manifest recorded {record.get('bytes'):,}"
+        )
+    if verify and record and _sha256(index) != record.get("sha256"):
+        raise ValueError(f"{index} does not match the sha256 the manifest recorded (corrupted)")
+    doc = read_json(index, "embedded dataset index")
+    keys = ("video_id", "label", "split", "videos")
+    if not isinstance(doc, dict) or not all(isinstance(doc.get(k), list) for k in keys):
+        raise ValueError(f"{index} is not an index of this lab (needs lists {', '.join(keys)})")
+    if not len(doc["video_id"]) == len(doc["label"]) == len(doc["split"]) == int(manifest["num_clips"]):
+        raise ValueError(f"{index} does not list the manifest's {manifest['num_clips']} clips")
+    return doc
+
+
+def check_embedded_dataset(root: str | os.PathLike | None = None, *, verify: bool = False) -> list[str]:
+    """What is wrong with the finished build under ``root`` ([] when nothing; raises if none).
+
+    Cheap by default (sizes and .npy headers); ``verify`` also compares every file's sha256.
+    """
+    manifest = load_manifest(root)
+    if manifest is None:
+        raise FileNotFoundError(f"no embedded dataset under {embedded_dir(root)}; run `pyoco-lab data build`")
+    problems = _check_build(manifest, embedded_dir(root), manifest["resolutions"], verify=verify)
+    return [problems[key] for key in sorted(problems)]
 
 
 def build_embedded_dataset(
@@ -398,11 +502,15 @@ def build_embedded_dataset(
     *,
     config: EmbeddedBuildConfig | None = None,
     force: bool = False,
+    verify: bool = False,
 ) -> dict:
     """Build (or find) the embedded dataset under ``root/embedded/v1``; returns the manifest.
 
     Deterministic and offline. A finished build with the same parameters and resolutions returns
-    at once; asking for a new resolution re-renders the same clips and adds its array.
+    at once; asking for a new resolution re-renders the same clips and adds its array. What is
+    found is checked first (sizes against the manifest and the .npy headers, always; sha256 with
+    ``verify``): a missing, truncated or damaged array is rebuilt, and so is an unreadable manifest
+    or index. The returned manifest says so under ``repaired`` (a list of what was wrong).
     """
     config = config or EmbeddedBuildConfig()
     resolutions = sorted({int(r) for r in resolutions})
@@ -414,15 +522,21 @@ def build_embedded_dataset(
     if config.clips_per_motion < 0 or config.video_crops < 0 or config.video_window_step < 1:
         raise ValueError("clips_per_motion and video_crops must be >= 0 and video_window_step >= 1")
     directory = embedded_dir(root)
-    manifest = load_manifest(root)
-    if not force and _is_complete(manifest, directory, config, resolutions):
-        return {**manifest, "built_now": False}
-    existing = (
-        [int(r) for r in manifest["resolutions"]]
-        if (manifest and manifest.get("params_hash") == config.digest() and not force)
-        else []
-    )
-    missing = [r for r in resolutions if r not in existing or not (directory / f"clips_{r}.npy").is_file()]
+    repaired: list[str] = []
+    manifest = None
+    if (directory / "manifest.json").is_file():
+        try:
+            manifest = _read_manifest(directory / "manifest.json")
+        except ValueError as error:  # garbage manifest: nothing it lists can be trusted
+            repaired.append(str(error))
+    same = manifest is not None and manifest.get("params_hash") == config.digest() and not force
+    existing = sorted({int(r) for r in manifest["resolutions"]}) if same else []
+    problems = _check_build(manifest, directory, existing, verify=verify) if same else {}
+    if same and not problems and set(resolutions) <= set(existing):
+        return {**manifest, "built_now": False, "repaired": []}
+    repaired += [problems[r] for r in sorted(problems)]
+    missing = [r for r in sorted(set(resolutions) | set(existing)) if r not in existing or r in problems]
+    existing = [r for r in existing if r not in problems]
     directory.mkdir(parents=True, exist_ok=True)
 
     # Per-clip tensors are small: one thread is fastest, and several threads on a shared machine
@@ -430,12 +544,18 @@ def build_embedded_dataset(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _build(directory, config, resolutions, existing, missing, progress)
+        built = _build(
+            directory, config, resolutions, existing, missing, progress, manifest if same else None
+        )
     finally:
         torch.set_num_threads(threads)
+    return {**built, "repaired": repaired}
 
 
-def _build(directory: Path, config: EmbeddedBuildConfig, resolutions, existing, missing, progress) -> dict:
+def _build(
+    directory: Path, config: EmbeddedBuildConfig, resolutions, existing, missing, progress, previous
+) -> dict:
+    """Render the ``missing`` resolutions; keep the ``existing`` arrays (checked by the caller)."""
     started = time.perf_counter()
     # 1. Identities and clip specs (cheap), so the arrays can be allocated up front.
     identities, specs, decoded = plan_clips(config)
@@ -450,8 +570,9 @@ def _build(directory: Path, config: EmbeddedBuildConfig, resolutions, existing, 
     }
     photos: dict[int, torch.Tensor] = {}
     try:
+        # Nothing to render when only the index was repaired.
         for index, (ident, label, payload) in enumerate(
-            tqdm(specs, desc="embedded clips", disable=not progress, unit="clip")
+            tqdm(specs, desc="embedded clips", disable=not progress, unit="clip") if tmp_arrays else []
         ):
             identity = identities[ident]
             rng = np.random.default_rng([config.seed, ident, index])
@@ -492,11 +613,22 @@ def _build(directory: Path, config: EmbeddedBuildConfig, resolutions, existing, 
     }
     _write_atomic(directory / "index.json", lambda p: p.write_text(json.dumps(index_doc)))
     splits = np.array(index_doc["split"])
+    # Size and sha256 of every file, so a later build or load can tell a truncated one. Arrays kept
+    # from the previous build keep their record (computed once); an older manifest had none.
+    previous_files = (previous or {}).get("files")
+    kept = dict(previous_files) if isinstance(previous_files, dict) else {}
+    all_resolutions = sorted(set(existing) | set(resolutions) | set(missing))
+    files = {}
+    for name in ["index.json", *(f"clips_{r}.npy" for r in all_resolutions)]:
+        record = kept.get(name) if name in {f"clips_{r}.npy" for r in existing} else None
+        if not record or "sha256" not in record or record.get("bytes") != (directory / name).stat().st_size:
+            record = _file_record(directory / name)
+        files[name] = record
     manifest = {
         "format_version": FORMAT_VERSION,
         "params": asdict(config),
         "params_hash": config.digest(),
-        "resolutions": sorted(set(existing) | set(resolutions)),
+        "resolutions": all_resolutions,
         "num_frames": NUM_FRAMES,
         "num_clips": count,
         "num_train_clips": int((splits == "train").sum()),
@@ -506,6 +638,7 @@ def _build(directory: Path, config: EmbeddedBuildConfig, resolutions, existing, 
         "class_names": list(CLASS_NAMES),
         "clips_per_class": {name: labels.count(i) for i, name in enumerate(CLASS_NAMES)},
         "build_seconds": round(time.perf_counter() - started, 1),
+        "files": files,
     }
     _write_atomic(directory / "manifest.json", lambda p: p.write_text(json.dumps(manifest, indent=1)))
     return {**manifest, "built_now": True}
@@ -542,8 +675,15 @@ class _EmbeddedBase(torch.utils.data.Dataset):
             have = manifest.get("resolutions", []) if manifest else []
             manifest = build_embedded_dataset(root, resolutions=[*have, self.resolution], progress=True)
         self.manifest = manifest
-        index = json.loads((self.root / "index.json").read_text())
-        self._clips = np.load(self.root / f"clips_{self.resolution}.npy", mmap_mode="r")
+        repair = (
+            f"`pyoco-lab data build --resolutions {self.resolution}` repairs it "
+            "(or `pyoco-lab data build --force` rebuilds everything)"
+        )
+        try:
+            self._clips = _open_clips(self.root, self.resolution, manifest)
+            index = _read_index(self.root, manifest)
+        except ValueError as error:
+            raise ValueError(f"embedded dataset: {error}; {repair}") from None
         split_of = np.array(index["split"])
         self.indices = np.flatnonzero(split_of == split) if split != "all" else np.arange(len(split_of))
         self.split = split

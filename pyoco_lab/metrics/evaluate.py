@@ -8,13 +8,23 @@ samples), each against the *train* split the model learned from:
 * the paper's metrics: FVD (I3D), IS (C3D), FID-frame (Inception) — only when their weight files are present,
   otherwise each is skipped with a message naming the missing file;
 * temporal statistics (frame-cosine, motion-energy, diversity), which need no network.
+
+``eval.json`` is a cache: each result is stored under :func:`evaluation_key`, which covers everything that
+decides the numbers (the checkpoint's step and the sha256 of its EMA weights, the sampler and its options,
+the sample count, seed, batch size and device type, the metric weight files' hashes and the protocol), so an
+entry is reused (``reuse=True``, :func:`cached_evaluation`) only for the very same evaluation. The literature
+weight files are checked (TorchScript, output width, sha256) before any sampling, and ``device`` is
+validated first of all (:func:`validate_device`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import math
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +38,146 @@ from pyoco_lab.metrics import lab, networks
 from pyoco_lab.metrics.temporal import temporal_statistics
 
 EVAL_FILE = "eval.json"
+# Bump when the key's contents change: entries under older keys then simply stop matching (recomputed).
+KEY_FORMAT = 1
+_DEVICE = re.compile(r"(cpu|cuda)(?::(\d+))?")
+
+
+def validate_device(requested: str | torch.device) -> torch.device:
+    """``auto`` (cuda if available, else cpu), ``cpu``, ``cuda`` or ``cuda:N`` → a usable device.
+
+    Anything else raises ``ValueError`` naming the option and the fix, before anything is loaded.
+    (``training.distributed.resolve_device`` picks a rank's device under torchrun and lets ``gpu0`` or
+    ``cuda:7`` on a one-GPU machine through to torch's own errors, hence this function.)
+    """
+    text = str(requested).strip().lower()
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    match = _DEVICE.fullmatch(text)
+    if match is None or (match[1] == "cpu" and match[2] not in (None, "0")):
+        raise ValueError(f"--device {requested!r} is not a device; pass auto, cpu, cuda or cuda:N")
+    if match[1] == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ValueError(f"--device {requested!r}: CUDA is not available here; pass --device cpu (or auto)")
+    count = torch.cuda.device_count()
+    if match[2] is not None and int(match[2]) >= count:
+        raise ValueError(
+            f"--device {requested!r}: this machine has {count} CUDA device(s); "
+            f"pass --device cuda:0 to cuda:{count - 1} (or auto)"
+        )
+    return torch.device(text)
+
+
+def ema_sha256(checkpoint: str | os.PathLike) -> str:
+    """sha256 of a checkpoint folder's EMA weights file (the weights ``evaluate_run`` samples with)."""
+    return networks.file_sha256(Path(checkpoint) / training.EMA_FILE)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationKey:
+    """Where an evaluation lives in ``eval.json``: ``key`` (readable prefix + hash of ``parts``)."""
+
+    key: str
+    parts: dict
+    checkpoint: Path
+    run_dir: Path
+    config: training.TrainConfig
+    device: torch.device
+
+    def with_metric_weights(self, hashes: dict[str, str]) -> EvaluationKey:
+        """The same key with these weight-file hashes ({file name: sha256}), e.g. of files just checked."""
+        parts = {**self.parts, "metric_weights": dict(sorted(hashes.items()))}
+        return dataclasses.replace(self, key=_key_name(parts), parts=parts)
+
+
+def evaluation_key(
+    run_or_checkpoint: str | os.PathLike,
+    num_samples: int = 64,
+    sampler: str = "heun",
+    num_steps: int = 18,
+    *,
+    batch_size: int = 16,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    weights_dir: str | os.PathLike | None = None,
+    max_real: int = 2048,
+    sampler_options: dict | None = None,
+) -> EvaluationKey:
+    """The ``eval.json`` key of this evaluation, e.g. ``heun-18steps-n64-seed0-step0000300-3f2a9c0b71de``.
+
+    The readable part names the sampler, steps, sample count, seed and checkpoint step; the 12 hex digits
+    hash everything that decides the numbers (:attr:`EvaluationKey.parts`): the checkpoint (step, sha256
+    of its ``ema.safetensors``), the sampler options, the batch size (the mixed prior's noise is drawn batch
+    by batch, so other batches give other samples), the device type (the stochastic sampler draws its churn
+    noise there; CUDA rounds differently), the sha256 of each literature weight file that will be used,
+    and the protocol (dataset, splits, resolution, frames, noise prior, lab classifier version, max_real).
+    Nothing is loaded but ``config.json`` and the hashed files.
+    """
+    checkpoint, run_dir = training.resolve_checkpoint(run_or_checkpoint)
+    config = training.load_config(run_dir)
+    device = validate_device(device)
+    weights = Path(weights_dir) if weights_dir is not None else networks.weights_dir()
+    used = {
+        path.name: networks.file_sha256(path)
+        for _, path in networks.used_detectors(weights, config.num_frames)
+    }
+    step = _checkpoint_step(checkpoint)
+    parts = {
+        "format": KEY_FORMAT,
+        "checkpoint": {"step": step, "ema_sha256": ema_sha256(checkpoint)},
+        "sampler": sampler,
+        "num_steps": int(num_steps),
+        "sampler_options": _canonical(sampler_options or {}),
+        "num_samples": int(num_samples),
+        "seed": int(seed),
+        "batch_size": int(batch_size),
+        "device_type": device.type,
+        "metric_weights": used,
+        "protocol": {
+            "dataset": config.dataset,
+            "reference_split": "train",
+            "test_split": "test",
+            "resolution": config.resolution,
+            "num_frames": config.num_frames,
+            "noise": config.noise,
+            "alpha": _canonical(config.alpha),
+            "class_conditional": config.class_conditional,
+            "lab_classifier_version": lab.LAB_CLASSIFIER_VERSION if config.dataset == "embedded" else None,
+            "max_real": int(max_real),
+        },
+    }
+    return EvaluationKey(_key_name(parts), parts, checkpoint, run_dir, config, device)
+
+
+def _key_name(parts: dict) -> str:
+    """Readable prefix (sampler, steps, N, seed, checkpoint step) + 12 hex of the hash of all ``parts``."""
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
+    step = parts["checkpoint"]["step"]
+    step_name = f"step{step:07d}" if step is not None else "stepNA"
+    return (
+        f"{parts['sampler']}-{parts['num_steps']}steps-n{parts['num_samples']}-seed{parts['seed']}-"
+        f"{step_name}-{digest}"
+    )
+
+
+def cached_evaluation(
+    run_or_checkpoint: str | os.PathLike,
+    num_samples: int = 64,
+    sampler: str = "heun",
+    num_steps: int = 18,
+    **options,
+) -> dict | None:
+    """The stored result of exactly this evaluation (same arguments as ``evaluate_run``), or None.
+
+    Hashes the checkpoint's EMA weights and the metric weight files to build :func:`evaluation_key`; samples
+    nothing. Entries under other keys (other checkpoints, settings, or the pre-hash key format) never match.
+    """
+    for unused in ("progress", "write", "reuse"):  # accepted so evaluate_run's arguments can be passed as is
+        options.pop(unused, None)
+    key = evaluation_key(run_or_checkpoint, num_samples, sampler, num_steps, **options)
+    entry = _read_store(key.run_dir / EVAL_FILE).get(key.key)
+    return entry if isinstance(entry, dict) and "generated" in entry else None
 
 
 @torch.no_grad()
@@ -90,12 +240,16 @@ def evaluate_run(
     progress: bool = True,
     write: bool = True,
     sampler_options: dict | None = None,
+    reuse: bool = False,
 ) -> dict:
-    """Sample ``num_samples`` videos from the run's EMA weights and compute every available metric.
+    """Sample ``num_samples`` videos from the EMA weights of a checkpoint and compute every available metric.
 
-    Returns a JSON-ready dict ``{"settings", "generated", "real-test", "skipped", ...}`` and, with ``write``,
-    stores it in ``<run>/eval.json`` under a key naming the settings (so sweeps of samplers and sample
-    counts accumulate instead of overwriting each other).
+    ``run_or_checkpoint`` is a run folder (its newest checkpoint) or one checkpoint folder. Returns a
+    JSON-ready dict ``{"settings", "generated", "real-test", "skipped"}`` and, with ``write``, stores it in
+    ``<run>/eval.json`` under :func:`evaluation_key` (so checkpoints, samplers and sample counts accumulate
+    instead of overwriting each other). With ``reuse``, an entry already stored under that key is returned
+    without sampling. Before any sampling: the device is validated, and every literature weight file present
+    is loaded, run once on a dummy clip and hashed (:func:`networks.check_detectors`).
     """
     if num_samples < 2:
         raise ValueError(
@@ -103,14 +257,37 @@ def evaluate_run(
         )
     if sampler not in edm.SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(edm.SAMPLERS)}")
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-    denoiser, config = training.load_denoiser(run_or_checkpoint, ema=True, device=device)
-    run_dir = _run_dir(Path(run_or_checkpoint))
+    device = validate_device(device)
+    options = dict(
+        batch_size=batch_size,
+        seed=seed,
+        device=device,
+        weights_dir=weights_dir,
+        max_real=max_real,
+        sampler_options=sampler_options,
+    )
+    plan = evaluation_key(run_or_checkpoint, num_samples, sampler, num_steps, **options)
+    config, run_dir, checkpoint = plan.config, plan.run_dir, plan.checkpoint
     if config.phase != "video":
         raise ValueError(
             f"{run_dir} is an image-phase run; evaluate the video run fine-tuned from it "
             "(pyoco-lab train --phase video)"
         )
+    store = run_dir / EVAL_FILE
+    # A broken eval.json is reported now, not after hours of sampling.
+    stored = _read_store(store) if write or reuse else {}
+    if reuse and isinstance(stored.get(plan.key), dict) and "generated" in stored[plan.key]:
+        return stored[plan.key]
+
+    # Every metric network present must be the right one before any sampling (hours on a GPU at 2,048).
+    weights = Path(weights_dir) if weights_dir is not None else networks.weights_dir()
+    checks = networks.check_detectors(
+        weights, num_frames=config.num_frames, resolution=config.resolution, device=device
+    )
+    used = {path.name for _, path in networks.used_detectors(weights, config.num_frames)}
+    plan = plan.with_metric_weights({name: c.sha256 for name, c in checks.items() if name in used})
+    # The folder, not the run: the weights loaded are the ones just hashed, even if training moves on.
+    denoiser, _ = training.load_denoiser(checkpoint, ema=True, device=device)
     if config.dataset == "embedded":
         real_train = EmbeddedVideoDataset(config.data_root, config.resolution, "train", config.num_frames)
         real_test = EmbeddedVideoDataset(config.data_root, config.resolution, "test", config.num_frames)
@@ -160,8 +337,7 @@ def evaluate_run(
                 f"{name} skipped: the lab classifier is trained on the embedded dataset only"
             )
 
-    weights = Path(weights_dir) if weights_dir is not None else networks.weights_dir()
-    present = [spec for spec in networks.DETECTORS if (weights / spec.filename).is_file()]
+    present = [spec for spec in networks.DETECTORS if spec.filename in checks]
     for spec in networks.DETECTORS:
         if spec not in present:
             results["skipped"][spec.metric] = networks.missing_message(spec, weights)
@@ -176,17 +352,17 @@ def evaluate_run(
             results["skipped"].update(skipped)
 
     results["settings"] = {
+        "key": plan.key,
         "run": str(run_dir),
-        "checkpoint": str(
-            training.latest_checkpoint(run_dir)
-            if (run_dir / training.CONFIG_FILE).is_file()
-            else run_or_checkpoint
-        ),
+        "checkpoint": str(checkpoint),
+        "checkpoint_step": plan.parts["checkpoint"]["step"],
+        "ema_sha256": plan.parts["checkpoint"]["ema_sha256"],
         "num_samples": num_samples,
         "sampler": sampler,
         "num_steps": num_steps,
         "sampler_options": dict(sampler_options or {}),
         "seed": seed,
+        "batch_size": batch_size,
         "noise": config.noise,
         "alpha": config.alpha,
         "resolution": config.resolution,
@@ -195,13 +371,14 @@ def evaluate_run(
         "reference_split": "train",
         "num_real_reference": len(real_train),
         "num_real_test": len(test_clips),
+        "max_real": max_real,
         "lab_classifier_version": lab.LAB_CLASSIFIER_VERSION,
+        "metric_weights": {name: check.record() for name, check in checks.items()},
         "device": str(device),
         "sampling_seconds": round(sampling_s, 2),
     }
     if write:
-        options = "".join(f"-{k}{v}" for k, v in sorted((sampler_options or {}).items()))
-        _store(run_dir / EVAL_FILE, f"{sampler}{options}-{num_steps}steps-n{num_samples}-seed{seed}", results)
+        _store(store, plan.key, results)
     return results
 
 
@@ -236,14 +413,47 @@ def _subset(dataset, count: int, seed: int) -> torch.Tensor:
     )
 
 
-def _run_dir(path: Path) -> Path:
-    path = path.parent if path.is_file() else path
-    return path if (path / training.CONFIG_FILE).is_file() else path.parent.parent
+def _checkpoint_step(checkpoint: Path) -> int | None:
+    """The training step of a checkpoint folder: from its name (``step-0000300``), else its state file."""
+    match = re.fullmatch(r"step-(\d+)", checkpoint.name)
+    if match:
+        return int(match[1])
+    try:
+        state = torch.load(checkpoint / training.STATE_FILE, map_location="cpu", weights_only=True)
+        return int(state["step"])
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError):
+        return None
+
+
+def _canonical(value):
+    """Numbers as floats (``s_churn=0`` and ``0.0`` are the same evaluation), inf as text, keys sorted."""
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if math.isfinite(value) else str(float(value))
+    return value
+
+
+def _read_store(path: Path) -> dict:
+    """The entries of ``eval.json`` ({} when absent); a file that is not a JSON object raises, naming it."""
+    if not path.is_file():
+        return {}
+    try:
+        stored = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); move it away to start a fresh one") from None
+    if not isinstance(stored, dict):
+        raise ValueError(
+            f"{path} is not an evaluation cache (a JSON object); move it away to start a fresh one"
+        )
+    return stored
 
 
 def _store(path: Path, key: str, results: dict) -> None:
     """Add ``results`` under ``key`` to the JSON file, atomically (a crash never leaves half a file)."""
-    existing = json.loads(path.read_text()) if path.is_file() else {}
+    existing = _read_store(path)
     existing[key] = results
     handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(handle, "w") as out:

@@ -21,10 +21,17 @@ Our videos are float (B, F, C, H, W) in [−1, 1]; they become uint8 by round((x
 A missing file skips that metric with one message naming the file, where it comes from and where to put
 it; nothing else is ever printed under these names (the lab's own metrics are FVD-lab, IS-lab and
 FD-frame-lab, see ``pyoco_lab.metrics.lab``).
+
+A present file is checked by :func:`check_detector` before any sampling: it must load as TorchScript, run
+on one dummy clip of the protocol's shape and return the expected width (I3D 400, C3D 101, Inception 2048),
+else ``ValueError``. Its sha256 is computed and compared with ``DetectorSpec.sha256``, the published hash;
+the lab could not download the files, so none is recorded and every check warns (``WeightsHashWarning``)
+with the file's hash, to be recorded once verified.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from collections.abc import Callable
@@ -43,12 +50,42 @@ from pyoco_lab.metrics.scores import inception_score, splits_for
 
 @dataclass(frozen=True)
 class DetectorSpec:
-    """A literature network: the metric it serves, its file name, and where the community gets it."""
+    """A literature network: the metric it serves, its file, where the community gets it, what it returns.
+
+    ``width`` is the size of its output per input (features or class probabilities); ``sha256`` is the
+    published hash of the file, ``None`` while the lab has none recorded (it could not download the files).
+    """
 
     metric: str
     filename: str
     network: str
     source: str
+    width: int
+    output: str
+    sha256: str | None = None
+
+
+class WeightsHashWarning(UserWarning):
+    """A metric weight file whose sha256 differs from the published one, or has none recorded to compare."""
+
+
+@dataclass(frozen=True)
+class DetectorCheck:
+    """What :func:`check_detector` found: the file, its sha256, the published one, its output width."""
+
+    spec: DetectorSpec
+    path: Path
+    sha256: str
+    width: int
+
+    def record(self) -> dict:
+        """JSON-ready summary for ``eval.json`` settings."""
+        return {
+            "file": str(self.path),
+            "sha256": self.sha256,
+            "published_sha256": self.spec.sha256,
+            "output_width": self.width,
+        }
 
 
 I3D = DetectorSpec(
@@ -56,12 +93,16 @@ I3D = DetectorSpec(
     filename="i3d_torchscript.pt",
     network="I3D (Kinetics-400), TorchScript",
     source="StyleGAN-V's FVD code (https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt)",
+    width=400,
+    output="400-d features",
 )
 C3D = DetectorSpec(
     metric="IS",
     filename="c3d_ucf101.pt",
     network="C3D fine-tuned on UCF-101, TorchScript",
     source="StyleGAN-V's video IS code (https://www.dropbox.com/s/jxpu7avzdc9n97q/c3d_ucf101.pt)",
+    width=101,
+    output="101 class probabilities",
 )
 INCEPTION = DetectorSpec(
     metric="FID-frame",
@@ -69,6 +110,8 @@ INCEPTION = DetectorSpec(
     network="Inception-v3 (TF 2015), TorchScript",
     source="StyleGAN2-ADA's metrics "
     "(https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt)",
+    width=2048,
+    output="2048-d pool features",
 )
 DETECTORS = (I3D, C3D, INCEPTION)
 
@@ -109,6 +152,106 @@ def load_detector(
             "(e.g. TATS's i3d_pretrained_400.pt) need their own model code and are not supported"
         ) from error
     return module.eval()
+
+
+def file_sha256(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks (weight files can be GBs; nothing is kept)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def used_detectors(directory: str | Path, num_frames: int) -> list[tuple[DetectorSpec, Path]]:
+    """(spec, path) of every literature network whose file is present and that scores ``num_frames`` clips.
+
+    C3D takes exactly 16 frames, so its file is not used (IS is skipped) for other clip lengths.
+    """
+    directory = Path(directory)
+    return [
+        (spec, directory / spec.filename)
+        for spec in DETECTORS
+        if (directory / spec.filename).is_file() and (spec.metric != "IS" or num_frames == 16)
+    ]
+
+
+def hash_message(spec: DetectorSpec, path: Path, sha256: str) -> str | None:
+    """The warning for a file whose hash is not the published one (None when it matches)."""
+    if spec.sha256 is None:
+        return (
+            f"{path}: sha256 {sha256}; no published hash recorded in the lab; record it in DetectorSpec "
+            f"({spec.metric}: pyoco_lab.metrics.networks) once the file is verified against {spec.source}"
+        )
+    if sha256.lower() != spec.sha256.lower():
+        return (
+            f"{path}: sha256 {sha256} differs from the published {spec.sha256} for {spec.network}; "
+            f"the {spec.metric} it gives is not the literature's: get the file again from {spec.source}"
+        )
+    return None
+
+
+@torch.no_grad()
+def check_detector(
+    spec: DetectorSpec,
+    directory: str | Path | None = None,
+    *,
+    num_frames: int = 16,
+    resolution: int = 64,
+    device=None,
+) -> DetectorCheck:
+    """Load ``spec``'s file, run it once on a dummy clip of the protocol's shape, check its width, hash it.
+
+    The dummy is one clip of ``num_frames`` × ``resolution``² (16 frames for C3D, whose protocol is fixed;
+    one frame for Inception), fed through the same code path as the metric. A wrong width — e.g. another
+    TorchScript network saved under the I3D name — raises ``ValueError`` naming the file, both widths and
+    the fix; a hash that is not the published one warns (``WeightsHashWarning``) naming both hashes.
+    """
+    directory = Path(directory) if directory is not None else weights_dir()
+    path = directory / spec.filename
+    detector = load_detector(spec, directory, device)
+    frames = {"FVD": num_frames, "IS": 16, "FID-frame": 1}[spec.metric]
+    dummy = torch.zeros(1, frames, 3, resolution, resolution)
+    shape = (
+        f"1, 3, {resolution}, {resolution}" if frames == 1 else f"1, 3, {frames}, {resolution}, {resolution}"
+    )
+    features = {"FVD": i3d_features, "IS": c3d_probabilities, "FID-frame": inception_frame_features}[
+        spec.metric
+    ]
+    try:
+        out = features(detector, dummy)
+    except (RuntimeError, torch.jit.Error) as error:
+        raise ValueError(
+            f"{path} failed on a dummy input of the protocol's shape ({shape}) "
+            f"({error.__class__.__name__}: {str(error).strip().splitlines()[-1]}); "
+            f"{spec.metric} needs the TorchScript {spec.network} from {spec.source}"
+        ) from error
+    width = int(out.shape[-1])
+    if width != spec.width:
+        raise ValueError(
+            f"{path} returns {width} values per input, {spec.metric} expects {spec.width} "
+            f"({spec.output} of {spec.network}): it is not that network; replace it with {spec.filename} "
+            f"from {spec.source}, or remove it to skip {spec.metric}"
+        )
+    sha256 = file_sha256(path)
+    message = hash_message(spec, path, sha256)
+    if message is not None:
+        warnings.warn(message, WeightsHashWarning, stacklevel=2)
+    return DetectorCheck(spec, path, sha256, width)
+
+
+def check_detectors(
+    directory: str | Path | None = None, *, num_frames: int = 16, resolution: int = 64, device=None
+) -> dict[str, DetectorCheck]:
+    """:func:`check_detector` for every present file, by file name (missing files are left to the skips)."""
+    directory = Path(directory) if directory is not None else weights_dir()
+    return {
+        spec.filename: check_detector(
+            spec, directory, num_frames=num_frames, resolution=resolution, device=device
+        )
+        for spec in DETECTORS
+        if (directory / spec.filename).is_file()
+    }
 
 
 def videos_to_uint8(videos: torch.Tensor) -> torch.Tensor:
@@ -196,10 +339,10 @@ def standard_metrics(
         except FileNotFoundError as missing:
             skipped[spec.metric] = str(missing)
             continue
-        if spec is I3D:
+        if spec.metric == "FVD":
             fake, ref = i3d_features(detector, generated, **options), i3d_features(detector, real, **options)
             values["FVD"] = frechet_distance_from_features(ref, fake).distance
-        elif spec is C3D:
+        elif spec.metric == "IS":
             if generated.shape[1] != 16:
                 skipped["IS"] = f"IS skipped: C3D needs 16-frame clips, samples have {generated.shape[1]}"
                 continue

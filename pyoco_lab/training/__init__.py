@@ -21,6 +21,8 @@ from pyoco_lab.training.checkpoints import (
     LATEST_FILE,
     MODEL_FILE,
     STATE_FILE,
+    CheckpointUnreadable,
+    RunFolderBusy,
     checkpoint_dir,
     default_runs_root,
     latest_checkpoint,
@@ -28,6 +30,7 @@ from pyoco_lab.training.checkpoints import (
     load_denoiser,
     resolve_checkpoint,
     save_checkpoint,
+    verify_checkpoint,
 )
 from pyoco_lab.training.config import (
     OPTIMIZER_PRESETS,
@@ -56,6 +59,8 @@ __all__ = [
     "RESUMABLE_CHANGES",
     "STATE_FILE",
     "CaptionBank",
+    "CheckpointUnreadable",
+    "RunFolderBusy",
     "DistEnv",
     "Preset",
     "TrainConfig",
@@ -82,4 +87,5 @@ __all__ = [
     "unet_config",
     "update_ema",
     "validate_config",
+    "verify_checkpoint",
 ]

@@ -5,20 +5,31 @@ Run folder::
     RUN/config.json                    the TrainConfig (+ init path), checked on --resume
     RUN/log.csv, RUN/tb/               per-step metrics (CSV and TensorBoard)
     RUN/samples/step-XXXXXXX.{gif,mp4,png}   EMA samples drawn with the run's noise prior
-    RUN/checkpoints/latest.json        pointer to the newest complete checkpoint (atomic)
-    RUN/checkpoints/step-XXXXXXX/      model.safetensors, ema.safetensors, state.pt
+    RUN/.lock                          advisory lock of the one process writing the run
+    RUN/checkpoints/latest.json        record of the newest checkpoint written (atomic)
+    RUN/checkpoints/step-XXXXXXX/      model.safetensors, ema.safetensors, state.pt, manifest.json
+    RUN/checkpoints/unreadable-step-…  checkpoints that failed verification, moved aside (never deleted)
 
 Weights are safetensors (no code runs when they load); the optimiser and RNG state is a
-``weights_only`` torch file. A checkpoint folder is written under a temporary name and renamed
-into place when complete, and the pointer is replaced atomically afterwards.
+``weights_only`` torch file. A checkpoint folder is written under a temporary name, with a manifest
+of its files' sizes and sha256, and renamed into place when complete. Resume is exact or refused:
+it continues from the newest checkpoint that matches its manifest and never starts a folder with
+checkpoints over (docs/training.md, "Resume and locking").
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
 import json
 import os
+import re
 import shutil
-from dataclasses import asdict, fields
+import socket
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +43,13 @@ from pyoco_lab.training.config import RESUMABLE_CHANGES, TrainConfig, config_fro
 from pyoco_lab.training.randomness import rng_state, set_rng_state
 
 CONFIG_FILE = "config.json"
+LOCK_FILE = ".lock"
+MANIFEST_FILE = "manifest.json"
 LATEST_FILE = "latest.json"
 MODEL_FILE = "model.safetensors"
 EMA_FILE = "ema.safetensors"
 STATE_FILE = "state.pt"
+_STEP_NAME = re.compile(r"step-(\d{7})")
 
 
 def default_runs_root() -> Path:
@@ -73,20 +87,97 @@ def load_config(run_dir: str | os.PathLike) -> TrainConfig:
 
 
 # ----------------------------------------------------------------------------------------------
-# Checkpoints.
+# Checkpoints: written whole or not at all, each with a manifest of its files' sizes and hashes.
+
+
+class CheckpointUnreadable(ValueError):
+    """A checkpoint folder whose files do not match its manifest (truncated, missing, corrupt)."""
 
 
 def checkpoint_dir(run_dir: Path, step: int) -> Path:
     return Path(run_dir) / "checkpoints" / f"step-{step:07d}"
 
 
+def checkpoint_step(folder: Path) -> int | None:
+    """The step of a ``step-XXXXXXX`` folder name, else None (temporary and quarantined folders)."""
+    match = _STEP_NAME.fullmatch(Path(folder).name)
+    return int(match.group(1)) if match else None
+
+
+def checkpoint_folders(run_dir: str | os.PathLike) -> list[Path]:
+    """Every ``step-XXXXXXX`` folder of a run, newest first (whether readable or not)."""
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    folders = [p for p in root.iterdir() if p.is_dir() and checkpoint_step(p) is not None]
+    return sorted(folders, key=checkpoint_step, reverse=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_checkpoint(folder: Path, *, full: bool = True) -> None:
+    """Raise :class:`CheckpointUnreadable` (saying what is wrong) unless ``folder`` is intact.
+
+    Checks every file against the manifest written with it: sizes always, sha256 when ``full``.
+    Folders from before manifests existed are checked by reading them (safetensors headers and
+    data, the weights-only state file).
+    """
+    folder = Path(folder)
+    manifest_path = folder / MANIFEST_FILE
+    if not folder.is_dir():
+        raise CheckpointUnreadable(f"{folder} is missing")
+    if not manifest_path.is_file():
+        _verify_by_loading(folder)
+        return
+    try:
+        manifest = read_json(manifest_path, "checkpoint manifest")
+        files = manifest["files"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise CheckpointUnreadable(f"{manifest_path} is unreadable ({error})") from None
+    for name in (MODEL_FILE, EMA_FILE, STATE_FILE):
+        path, expected = folder / name, files.get(name)
+        if expected is None or not path.is_file():
+            raise CheckpointUnreadable(f"{path} is missing")
+        size = path.stat().st_size
+        if size != expected["bytes"]:
+            raise CheckpointUnreadable(f"{path} has {size} bytes, {expected['bytes']} were written")
+        if full and _sha256(path) != expected["sha256"]:
+            raise CheckpointUnreadable(f"{path} does not match the sha256 recorded when it was written")
+
+
+def _verify_by_loading(folder: Path) -> None:
+    for name in (MODEL_FILE, EMA_FILE, STATE_FILE):
+        path = folder / name
+        if not path.is_file():
+            raise CheckpointUnreadable(f"{path} is missing")
+        try:
+            if name == STATE_FILE:
+                torch.load(path, map_location="cpu", weights_only=True)
+            else:
+                load_file(str(path))
+        except Exception as error:  # any failure to read is the verdict, whatever its type
+            raise CheckpointUnreadable(f"{path} cannot be read ({type(error).__name__}: {error})") from None
+
+
 def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
-    """The newest complete checkpoint folder of a run, or None."""
-    pointer = Path(run_dir) / "checkpoints" / LATEST_FILE
-    if not pointer.is_file():
-        return None
-    path = Path(run_dir) / "checkpoints" / json.loads(pointer.read_text())["path"]
-    return path if path.is_dir() else None
+    """The newest checkpoint folder of a run whose files have the sizes they were written with, or None.
+
+    Folders only appear by an atomic rename of a finished temporary folder, so the newest one that
+    passes the size check is the newest complete checkpoint (``latest.json`` is kept as a record).
+    """
+    for folder in checkpoint_folders(run_dir):
+        try:
+            verify_checkpoint(folder, full=False)
+        except CheckpointUnreadable:
+            continue
+        return folder
+    return None
 
 
 def _state_dict_for_file(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -96,9 +187,10 @@ def _state_dict_for_file(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 def save_checkpoint(run_dir: Path, step: int, *, model, ema, optimizer, complete: bool) -> Path:
     """Write a checkpoint folder atomically, then move the `latest` pointer to it.
 
-    Files go into a hidden temporary folder that is renamed into place only when complete, and
-    the pointer is replaced atomically afterwards: a kill at any moment leaves the previous
-    checkpoint (and pointer) intact.
+    Files go into a hidden temporary folder with a manifest of their sizes and sha256; the folder is
+    renamed into place only when complete, and the pointer is replaced atomically afterwards: a kill
+    at any moment leaves the previous checkpoint (and pointer) intact. A folder of the same step
+    that is already there (written by a run that was later rolled back) is moved aside, not deleted.
     """
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
@@ -110,11 +202,14 @@ def save_checkpoint(run_dir: Path, step: int, *, model, ema, optimizer, complete
     save_file(_state_dict_for_file(ema), str(tmp / EMA_FILE))
     state = {"step": step, "optimizer": optimizer.state_dict(), "rng": rng_state(), "data_position": step}
     torch.save(state, tmp / STATE_FILE)
+    files = {}
     for name in (MODEL_FILE, EMA_FILE, STATE_FILE):
         with open(tmp / name, "rb") as handle:
             os.fsync(handle.fileno())
-    if final.exists():  # left over from a killed run that never pointed at it
-        shutil.rmtree(final)
+        files[name] = {"bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
+    atomic_write_text(tmp / MANIFEST_FILE, json.dumps({"step": step, "files": files}, indent=1), fsync=True)
+    if final.exists():
+        quarantine(final, "replaced by a new checkpoint of the same step")
     os.replace(tmp, final)
     atomic_write_text(
         root / LATEST_FILE, json.dumps({"step": step, "path": final.name, "complete": complete}), fsync=True
@@ -122,15 +217,20 @@ def save_checkpoint(run_dir: Path, step: int, *, model, ema, optimizer, complete
     return final
 
 
+def quarantine(folder: Path, reason: str) -> Path:
+    """Move a checkpoint folder aside as ``unreadable-step-XXXXXXX-<time>`` (never deleted by the lab)."""
+    target = folder.with_name(f"unreadable-{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    os.replace(folder, target)
+    print(f"note: moved checkpoint {folder} aside to {target.name} ({reason})", file=sys.stderr)
+    return target
+
+
 def prune_checkpoints(run_dir: Path, keep: int) -> None:
-    """Keep the ``keep`` newest checkpoint folders (and always the pointed-at one)."""
+    """Keep the ``keep`` newest ``step-*`` checkpoints; quarantined folders are never touched."""
     root = Path(run_dir) / "checkpoints"
-    folders = sorted(p for p in root.glob("step-*") if p.is_dir())
-    latest = latest_checkpoint(run_dir)
-    for old in folders[:-keep]:
-        if old != latest:
-            shutil.rmtree(old, ignore_errors=True)
-    for stale in root.glob(".tmp-*"):
+    for old in checkpoint_folders(run_dir)[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+    for stale in root.glob(".tmp-*"):  # only this run's writer exists (the run lock), so these are dead
         shutil.rmtree(stale, ignore_errors=True)
 
 
@@ -177,36 +277,134 @@ def load_denoiser(
 
 
 # ----------------------------------------------------------------------------------------------
-# Starting a run: fresh, resumed or already done.
+# Starting a run: fresh, resumed or already done -- exact or refused, never silently from step 0.
 
 
-def prepare_run(config: TrainConfig, run_dir: Path, init, resume: bool) -> tuple[str, Path | None]:
-    """Decide between 'done', 'resume' and 'fresh', refusing to mix different configs in one folder."""
-    checkpoint = latest_checkpoint(run_dir)
+@dataclass(frozen=True)
+class RunPlan:
+    """What :func:`prepare_run` decided: ``mode`` is "fresh", "resume" or "done"."""
+
+    mode: str
+    checkpoint: Path | None = None
+    step: int = 0
+    skipped: tuple[tuple[Path, str], ...] = ()  # newer checkpoints that could not be read, and why
+
+
+def find_resumable(run_dir: Path) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """The newest checkpoint whose files match their manifest (sizes and sha256), and the newer
+    ones that did not, with the reason each was skipped."""
+    skipped = []
+    for folder in checkpoint_folders(run_dir):
+        try:
+            verify_checkpoint(folder, full=True)
+        except CheckpointUnreadable as error:
+            skipped.append((folder, str(error)))
+            continue
+        return folder, skipped
+    return None, skipped
+
+
+def prepare_run(config: TrainConfig, run_dir: Path, init, resume: bool) -> RunPlan:
+    """Decide between 'done', 'resume' and 'fresh', refusing to mix different configs in one folder.
+
+    A folder with any trace of checkpoints is never treated as fresh: resume continues from the
+    newest intact checkpoint (the unreadable newer ones are reported in ``skipped``), and when no
+    checkpoint is intact the run is refused with nothing changed.
+    """
+    run_dir = Path(run_dir)
+    folders = checkpoint_folders(run_dir)
+    pointer = run_dir / "checkpoints" / LATEST_FILE
     if not (run_dir / CONFIG_FILE).is_file():
-        if checkpoint is not None:
+        if folders or pointer.is_file():
             raise ValueError(
                 f"{run_dir} holds checkpoints but no {CONFIG_FILE}; choose an empty --out folder"
             )
-        return "fresh", None
+        return RunPlan("fresh")
     meta = read_run_meta(run_dir)
     stored = config_from_dict(meta["config"])
     differ = {f.name for f in fields(TrainConfig) if getattr(stored, f.name) != getattr(config, f.name)}
     same_init = meta.get("init") == (str(Path(init).resolve()) if init else None)
-    if checkpoint is None:
-        return "fresh", None  # an earlier attempt died before its first checkpoint: start over
-    done_step = json.loads((run_dir / "checkpoints" / LATEST_FILE).read_text())["step"]
-    if not differ and same_init and done_step >= config.steps:
-        return "done", checkpoint
     if differ - RESUMABLE_CHANGES or not same_init:
         what = ", ".join(f"{k}: {getattr(stored, k)!r} -> {getattr(config, k)!r}" for k in sorted(differ))
         raise ValueError(
             f"{run_dir} holds a run with a different config ({what or 'different --init'}); "
             "pass another --out folder, or the same options to resume it"
         )
+    if not folders and not pointer.is_file():
+        return RunPlan("fresh")  # an earlier attempt died before its first checkpoint: nothing to lose
+    checkpoint, skipped = find_resumable(run_dir)
+    named = _pointer_target(pointer)
+    if named is not None and not named.is_dir() and checkpoint_step(named) is not None:
+        if checkpoint is None or checkpoint_step(named) > checkpoint_step(checkpoint):
+            skipped.insert(0, (named, f"{named} (named by {pointer.name}) is missing"))
+    if checkpoint is None:
+        found = "; ".join(reason for _, reason in skipped) or f"{pointer} names a checkpoint that is gone"
+        raise ValueError(
+            f"{run_dir} has no intact checkpoint to resume from ({found}); nothing was changed. Restore "
+            "the checkpoint files, or train into a new --out folder (delete this one only if its run is "
+            "expendable)"
+        )
+    step = checkpoint_step(checkpoint)
+    if not skipped and step >= config.steps and not differ:
+        return RunPlan("done", checkpoint, step)
     if not resume:
         raise ValueError(
-            f"{run_dir} holds an unfinished run (step {done_step}); pass --resume to continue it "
+            f"{run_dir} holds an unfinished run (step {step}); pass --resume to continue it "
             "or choose another --out folder"
         )
-    return "resume", checkpoint
+    return RunPlan("resume", checkpoint, step, tuple(skipped))
+
+
+def _pointer_target(pointer: Path) -> Path | None:
+    """The folder ``latest.json`` names, or None when it is absent or garbage (it is only a record)."""
+    try:
+        return pointer.parent / str(json.loads(pointer.read_text())["path"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class RunFolderBusy(ValueError):
+    """Another live process holds the run folder's lock."""
+
+
+class RunLock:
+    """One writer per run folder: an advisory ``fcntl`` lock on ``RUN/.lock``.
+
+    The operating system releases it when the process dies, however it dies, so a killed run can
+    be resumed at once without clean-up. Under ``torchrun`` rank 0 holds it for the whole job.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.path = Path(run_dir) / LOCK_FILE
+        self.handle = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                handle.close()
+                raise
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise RunFolderBusy(
+                f"{self.path.parent} is being written by {holder}; wait for it to finish, or train into "
+                "another --out folder"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(
+            f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
+        )
+        handle.flush()
+        self.handle = handle
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.handle is not None:
+            fcntl.flock(self.handle.fileno(), fcntl.LOCK_UN)
+            self.handle.close()
+            self.handle = None

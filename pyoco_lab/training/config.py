@@ -234,7 +234,13 @@ PRESETS: dict[str, Preset] = {
 def preset_config(
     preset: str, phase: str, *, optimizer_preset: str | None = None, **overrides
 ) -> TrainConfig:
-    """``PRESETS[preset]`` for ``phase``, then an optional optimiser preset, then ``overrides``."""
+    """``PRESETS[preset]`` for ``phase``, then an optional optimiser preset, then ``overrides``.
+
+    Overriding ``noise`` to "iid" without an ``alpha`` also resets the preset's alpha to 0 (the
+    video presets carry progressive alpha=2, which i.i.d. noise would silently ignore).
+    """
+    if overrides.get("noise") == "iid" and "alpha" not in overrides:
+        overrides = {**overrides, "alpha": 0.0}
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if optimizer_preset is not None:
@@ -279,10 +285,15 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     if not 0.0 <= config.label_dropout <= 1.0:
         raise ValueError(f"label_dropout must be in [0, 1], got {config.label_dropout}")
     text_specs(config)  # raises on a malformed --text-encoders / --text-dropout
-    if config.phase == "image" and (config.noise != "iid" or config.joint_images):
+    if config.phase == "image" and (config.noise != "iid" or config.alpha != 0 or config.joint_images):
         raise ValueError(
             "the image phase trains single frames with i.i.d. noise; drop --noise/--alpha/--joint-images "
             "or pass --phase video"
+        )
+    if config.noise == "iid" and config.alpha != 0:
+        raise ValueError(
+            "alpha has no effect with --noise iid; drop --alpha or choose --noise mixed/progressive "
+            f"(got alpha={config.alpha:g})"
         )
     noise.validate_kind(config.noise)
     return config
@@ -312,6 +323,9 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     unknown = set(values) - known
     if unknown:
         raise ValueError(f"unknown config fields {sorted(unknown)}; this file was written by another version")
+    if values.get("noise", "iid") == "iid" and values.get("alpha", 0.0) != 0.0:
+        # Runs written before iid + alpha was refused kept the preset's alpha, which had no effect.
+        values = {**values, "alpha": 0.0}
     return validate_config(TrainConfig(**values))
 
 

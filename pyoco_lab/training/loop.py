@@ -16,8 +16,10 @@ Fig. 7). Every random draw of step ``s`` comes from generators seeded by ``(seed
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -137,15 +139,35 @@ def train(
         )
     if init is not None and config.phase != "video":
         raise ValueError("--init inflates an image model into a video model; it needs --phase video")
-    mode, checkpoint = checkpoints.prepare_run(config, run_dir, init, resume)
-    if mode == "done":
-        return run_dir
-
-    # 1. Build. Everything that can fail on bad input happens before any training work.
-    init_checkpoint = None
-    if init is not None:
-        init_checkpoint, init_run = checkpoints.resolve_checkpoint(init)
+    if init is not None:  # fail on a bad --init before the run folder is even created
+        init_run = checkpoints.resolve_checkpoint(init)[1]
         networks.check_init_fits(checkpoints.load_config(init_run), config, init)
+    # One writer per run folder (rank 0 holds the lock for the whole job).
+    with checkpoints.RunLock(run_dir) if env.is_main else contextlib.nullcontext():
+        plan = checkpoints.prepare_run(config, run_dir, init, resume)
+        if plan.mode == "done":
+            return run_dir
+        if plan.skipped and env.is_main:
+            for folder, reason in plan.skipped:
+                print(f"note: skipping checkpoint {folder.name}: {reason}", file=sys.stderr)
+                if folder.is_dir():
+                    checkpoints.quarantine(folder, "unreadable")
+            print(f"note: resuming {run_dir} from {plan.checkpoint.name} instead", file=sys.stderr)
+        training_loop(config, run_dir, plan, env=env, init=init, progress=progress)
+    return run_dir
+
+
+def training_loop(
+    config: TrainConfig,
+    run_dir: Path,
+    plan: checkpoints.RunPlan,
+    *,
+    env: distributed.DistEnv,
+    init: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> None:
+    """Section 5 / A.3 as code: build, then for each step batch, noise, sigma, loss, update, EMA, log."""
+    # 1. Build. Everything that can fail on bad input happens before any training work.
     device = distributed.resolve_device(config.device, env)
     # Single-process runs build the embedded data on first use; ranks of a DDP job must not race.
     dataset, image_dataset = batches.build_datasets(config, build_missing=env.world_size == 1)
@@ -157,6 +179,7 @@ def train(
         if text_specs(config)[0]
         else None
     )
+    init_checkpoint, init_run = checkpoints.resolve_checkpoint(init) if init is not None else (None, None)
     if init_checkpoint is not None:
         image_meta = checkpoints.read_run_meta(init_run)
         networks.check_architecture_fits(
@@ -179,8 +202,8 @@ def train(
 
     is_distributed = distributed.init_distributed(env, device)
     start_step = 0
-    if mode == "resume":
-        start_step = checkpoints.load_training_state(checkpoint, model, ema, optimizer)
+    if plan.mode == "resume":
+        start_step = checkpoints.load_training_state(plan.checkpoint, model, ema, optimizer)
     if env.is_main:
         checkpoints.write_run_meta(run_dir, config, init, num_classes, env.world_size)
     distributed.barrier(is_distributed)
@@ -244,4 +267,3 @@ def train(
     finally:
         logger.close()
     distributed.barrier(is_distributed)
-    return run_dir
