@@ -25,6 +25,7 @@
 preset = "quick"  # smoke | quick | standard | ucf (see docs/reproduce.md)
 figures_dir = "../figures/03_tsne"  # PNG, HTML and results.json go here
 cache_dir = "../runs/reproduce"  # trained models and inverted maps, shared by all notebooks
+pretrain_image = None  # True: pre-train the image model here instead of the shipped one
 tsne_videos = None  # videos shown; None: the preset's
 tsne_frames = None  # frames per video; None: the preset's
 tsne_perplexity = None  # t-SNE perplexity; None: the preset's
@@ -41,7 +42,12 @@ from pyoco_lab import viz
 from pyoco_lab.analysis import experiments, notebook, results
 
 s, out = notebook.start(
-    preset, figures_dir, tsne_videos=tsne_videos, tsne_frames=tsne_frames, tsne_perplexity=tsne_perplexity
+    preset,
+    figures_dir,
+    tsne_videos=tsne_videos,
+    tsne_frames=tsne_frames,
+    tsne_perplexity=tsne_perplexity,
+    pretrain_image=pretrain_image,
 )
 
 # %% [markdown]
@@ -51,9 +57,9 @@ s, out = notebook.start(
 from pyoco_lab.analysis import inversion, tsne
 from pyoco_lab.analysis.summary import render_section
 
-image_dir = experiments.ensure_run(experiments.image_run(s), cache_dir)
+source = experiments.ensure_image_model(s, cache_dir)  # the shipped image model, as notebook 02
 inv = inversion.cached_inversion(
-    image_dir, cache_dir, count=s.inversion_videos, num_frames=s.inversion_frames, num_steps=s.inversion_steps
+    source, cache_dir, count=s.inversion_videos, num_frames=s.inversion_frames, num_steps=s.inversion_steps
 )
 frames = min(s.tsne_frames, inv["maps"].shape[1])
 maps = inv["maps"][: s.tsne_videos, :frames]

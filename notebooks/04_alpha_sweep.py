@@ -28,6 +28,7 @@
 preset = "quick"  # smoke | quick | standard | ucf (see docs/reproduce.md)
 figures_dir = "../figures/04_alpha_sweep"  # PNG, HTML and results.json go here
 cache_dir = "../runs/reproduce"  # trained models and inverted maps, shared by all notebooks
+pretrain_image = None  # True: pre-train the image model here instead of the shipped one
 alphas = None  # list of alphas; None: the preset's (the paper's grid under `ucf`)
 seeds = None  # list of seeds per alpha; None: the preset's
 image_steps = None  # image pre-training steps; None: the preset's
@@ -49,6 +50,7 @@ s, out = notebook.start(
     image_steps=image_steps,
     video_steps=video_steps,
     eval_samples=eval_samples,
+    pretrain_image=pretrain_image,
 )
 
 # %%
@@ -76,6 +78,7 @@ plt.show()
 
 # %%
 payload = {
+    "sampler": s.sampler.record(),
     "metric": metric,
     "lower_is_better": experiments.LOWER_IS_BETTER[metric],
     "seeds": list(s.seeds),

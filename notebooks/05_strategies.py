@@ -25,6 +25,7 @@
 preset = "quick"  # smoke | quick | standard | ucf (see docs/reproduce.md)
 figures_dir = "../figures/05_strategies"  # PNG, HTML and results.json go here
 cache_dir = "../runs/reproduce"  # trained models and inverted maps, shared by all notebooks
+pretrain_image = None  # True: pre-train the image model here instead of the shipped one
 strategy_alphas = None  # [mixed alpha, progressive alpha]; None: the preset's (paper: [1, 2])
 image_steps = None  # image pre-training steps; None: the preset's
 video_steps = None  # steps of every video run; None: the preset's
@@ -44,6 +45,7 @@ s, out = notebook.start(
     image_steps=image_steps,
     video_steps=video_steps,
     eval_samples=eval_samples,
+    pretrain_image=pretrain_image,
 )
 
 # %%
@@ -52,6 +54,8 @@ from pyoco_lab.analysis.summary import render_section
 runs = experiments.strategy_runs(s)
 scores = experiments.train_and_evaluate({name: [spec] for name, spec in runs.items()}, s, cache_dir)
 rows = {name: values[0] for name, values in scores.items()}
+# Table 5's "Image Diffusion" row: frame metrics of the image model every finetune starts from
+image_row = experiments.image_model_scores(s, cache_dir)
 
 # %%
 names = [m for m in (*experiments.TABLE5_METRICS, *experiments.PAPER_METRICS) if m in rows["scratch"]]
@@ -62,7 +66,11 @@ payload = {
     "paper_column": {m: paper_column[m] for m in names},
     "lower_is_better": {m: experiments.LOWER_IS_BETTER[m] for m in names},
     "strategy_alphas": {"mixed": s.strategy_alphas[0], "progressive": s.strategy_alphas[1]},
-    "rows": {name: {m: row[m] for m in names} for name, row in rows.items()},
+    "rows": {
+        "image": {m: image_row.get(m) for m in names},
+        **{name: {m: row[m] for m in names} for name, row in rows.items()},
+    },
+    "sampler": s.sampler.record(),
     "temporal": {name: {k: row.get(k) for k in temporal_keys} for name, row in rows.items()},
 }
 fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3), layout="constrained", squeeze=False)

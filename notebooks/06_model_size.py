@@ -25,6 +25,7 @@
 preset = "quick"  # smoke | quick | standard | ucf (see docs/reproduce.md)
 figures_dir = "../figures/06_model_size"  # PNG, HTML and results.json go here
 cache_dir = "../runs/reproduce"  # trained models and inverted maps, shared by all notebooks
+pretrain_image = None  # True: pre-train the image model here instead of the shipped one
 size_models = None  # list of model config names, small to large; None: the preset's
 image_steps = None  # image pre-training steps; None: the preset's
 video_steps = None  # steps of every video run; None: the preset's
@@ -44,6 +45,7 @@ s, out = notebook.start(
     image_steps=image_steps,
     video_steps=video_steps,
     eval_samples=eval_samples,
+    pretrain_image=pretrain_image,
 )
 
 # %%
@@ -63,6 +65,7 @@ plt.show()
 
 # %%
 payload = {
+    "sampler": s.sampler.record(),
     "metric": metric,
     "lower_is_better": experiments.LOWER_IS_BETTER[metric],
     "sizes": sizes,

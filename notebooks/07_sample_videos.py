@@ -26,6 +26,7 @@
 preset = "quick"  # smoke | quick | standard | ucf (see docs/reproduce.md)
 figures_dir = "../figures/07_sample_videos"  # PNG, HTML and results.json go here
 cache_dir = "../runs/reproduce"  # trained models and inverted maps, shared by all notebooks
+pretrain_image = None  # True: pre-train the image model here instead of the shipped one
 sample_alphas = None  # alphas to compare; None: the preset's (paper: 0, 1, 10)
 sample_prior = None  # "mixed" or "progressive"; None: the preset's
 num_shown = 4  # samples shown per alpha
@@ -49,12 +50,11 @@ s, out = notebook.start(
     image_steps=image_steps,
     video_steps=video_steps,
     eval_samples=eval_samples,
+    pretrain_image=pretrain_image,
 )
 
 # %%
 from pyoco_lab.analysis.summary import render_section
-from pyoco_lab.metrics.evaluate import sample_videos
-from pyoco_lab.training import load_denoiser
 
 plan = experiments.sample_runs(s)
 run_dirs = {alpha: experiments.ensure_run(spec, cache_dir) for alpha, spec in plan.items()}
@@ -63,11 +63,7 @@ evaluations = {alpha: experiments.evaluate(run_dir, s) for alpha, run_dir in run
 # %%
 shown = {}
 for alpha, run_dir in run_dirs.items():
-    denoiser, config = load_denoiser(run_dir)
-    shape = (config.num_frames, 3, config.resolution, config.resolution)
-    shown[alpha] = sample_videos(
-        denoiser, config.prior, shape, num_shown, num_steps=s.sample_steps, progress=False
-    )
+    shown[alpha] = experiments.draw_samples(run_dir, s, num_shown)  # its own prior, the preset's sampler
     name = f"samples_{s.sample_prior}_alpha{results.alpha_key(alpha)}"
     viz.save_video(torch.cat(list(shown[alpha]), dim=-1), out / f"{name}.gif")
     viz.save_video(torch.cat(list(shown[alpha]), dim=-1), out / f"{name}.mp4")
@@ -87,6 +83,12 @@ for ax, k in zip(axes, keys, strict=True):
 axes[0].legend(fontsize=8)
 viz.save_figure(fig, out / "fig6_temporal_stats.png")
 plt.show()
-payload = {"prior": s.sample_prior, "stats": stats, "real": real, "num_samples": s.eval_samples}
+payload = {
+    "sampler": s.sampler.record(),
+    "prior": s.sample_prior,
+    "stats": stats,
+    "real": real,
+    "num_samples": s.eval_samples,
+}
 results.save_results(out, "07_sample_videos", s.name, payload)
 display(Markdown(render_section("07_sample_videos", payload)))

@@ -194,7 +194,7 @@ def heun_step(denoiser: DenoiserFn, x: torch.Tensor, sigma: float, sigma_next: f
 
 
 def rk3_step(denoiser: DenoiserFn, x: torch.Tensor, sigma: float, sigma_next: float) -> torch.Tensor:
-    """Kutta's third-order Runge-Kutta on dx/dsigma (DEIS "3kutta", the paper's A.3 sampler).
+    """Kutta's third-order Runge-Kutta on dx/dsigma (DEIS "3kutta"; with churn, the paper's A.3 sampler).
 
     Tableau c = (0, 1/2, 1), a21 = 1/2, a31 = -1, a32 = 2, b = (1/6, 4/6, 1/6). The last stage
     would evaluate the derivative at sigma = 0, where it is undefined, so a step into 0 is Euler.
@@ -234,9 +234,11 @@ def solve_ode(
 
 # ----------------------------------------------------------------------------------------------
 # DEIS (Zhang & Chen, 2022): Adams-Bashforth on dx/dsigma = eps_hat with a Lagrange polynomial
-# of past eps_hat values. "tAB" fits the polynomial in VP time t (the paper's choice, A.3),
-# "rhoAB" in sigma itself. For the EDM (variance-exploding) parameterisation the linear part of
-# the ODE is zero, so x_{i+1} = x_i + sum_j C_ij eps_hat_{i-j}, C_ij = int l_j(tau) dsigma.
+# of past eps_hat values. "tAB" fits the polynomial in VP time t, "rhoAB" in sigma itself. For the
+# EDM (variance-exploding) parameterisation the linear part of the ODE is zero, so
+# x_{i+1} = x_i + sum_j C_ij eps_hat_{i-j}, C_ij = int l_j(tau) dsigma. This multistep family is
+# *not* the paper's UCF sampler: A.3 uses *stochastic* DEIS with the single-step "3kutta" rule,
+# i.e. sample_stochastic(step="rk3") with 25 steps (docs/metrics.md "Samplers").
 
 VP_BETA_MIN, VP_BETA_D = 0.1, 19.9  # the VP schedule EDM uses to relate sigma and t
 
@@ -327,14 +329,19 @@ def sample_heun(denoiser, noise, sigmas, *, progress=False, callback=None) -> to
 
 
 def sample_rk3(denoiser, noise, sigmas, *, progress=False, callback=None) -> torch.Tensor:
-    """DEIS "3kutta": Kutta's RK3 on eq. 2 (the paper's sampler family, A.3 / Table F)."""
+    """Deterministic DEIS "3kutta": Kutta's RK3 on eq. 2 (Table F's super-resolution sampler).
+
+    The paper's UCF-101 (A.3) and base-model (Table F) sampler is the *stochastic* version:
+    :func:`sample_stochastic` with ``step="rk3"``.
+    """
     return solve_ode(denoiser, noise * float(sigmas[0]), sigmas, "rk3", progress=progress, callback=callback)
 
 
 def sample_deis(
     denoiser, noise, sigmas, *, order: int = 3, variant: str = "tab", progress=False, callback=None
 ) -> torch.Tensor:
-    """DEIS multistep sampler (tAB by default, orders 1-3) for the EDM parameterisation."""
+    """DEIS multistep sampler (tAB by default, orders 1-3) for the EDM parameterisation (deterministic;
+    not the paper's UCF sampler, see :func:`sample_stochastic`)."""
     return solve_ode_deis(
         denoiser, noise * float(sigmas[0]), sigmas, order, variant, progress=progress, callback=callback
     )
@@ -376,7 +383,8 @@ def sample_stochastic(
     callback=None,
 ) -> torch.Tensor:
     """EDM Algorithm 2: raise sigma_i to sigma_hat = (1 + gamma) sigma_i with fresh noise, then
-    take one ODE step (Heun as in EDM, or "rk3" for the paper's stochastic DEIS 3kutta).
+    take one ODE step (Heun as in EDM, or "rk3" for the paper's stochastic DEIS 3kutta: A.3, 25
+    steps; the paper gives no churn values, the ucf preset uses EDM's ImageNet-64 ones).
 
     gamma = min(S_churn / N, sqrt(2) - 1) for sigma_i in [S_tmin, S_tmax], else 0. The fresh noise
     comes from ``noise_sampler(x, sigma)`` (default i.i.d.), so it can follow the video prior.

@@ -222,6 +222,24 @@ def _unpair(executed: Path) -> None:
         nbformat.write(notebook, str(executed))
 
 
+def parameters_by_notebook(paths: list[Path], parameters: Mapping[str, Any]) -> dict[Path, dict[str, Any]]:
+    """Each notebook gets the extra parameters it declares; a name no selected notebook declares is
+    refused before anything runs (papermill itself would only log it)."""
+    clash = sorted(set(parameters) & set(RESERVED_PARAMETERS))
+    if clash:
+        raise ValueError(f"pass {', '.join(clash)} as arguments of reproduce, not as extra parameters")
+    declared = {path: set(papermill.inspect_notebook(str(path))) for path in paths}
+    unknown = sorted(set(parameters) - set().union(*declared.values()))
+    if unknown:
+        raise ValueError(
+            f"no selected notebook declares the parameter(s) {', '.join(unknown)}; see each notebook's "
+            "parameters cell (docs/reproduce.md)"
+        )
+    for path in paths:
+        check_parameters(path, dict.fromkeys(RESERVED_PARAMETERS))
+    return {path: {k: v for k, v in parameters.items() if k in declared[path]} for path in paths}
+
+
 def _parameters_cell_index(path: Path) -> int:
     notebook = nbformat.read(str(path), as_version=4)
     for index, cell in enumerate(notebook.cells):
@@ -252,8 +270,7 @@ def reproduce(
     paths = select_notebooks(list_notebooks(notebooks_dir), only)
     figures_dir = Path(figures_dir or default_figures_dir())
     cache_dir = Path(cache_dir or default_cache_dir())
-    for path in paths:  # fail on a bad parameter before any notebook runs
-        check_parameters(path, {**dict.fromkeys(RESERVED_PARAMETERS), **(parameters or {})})
+    per_notebook = parameters_by_notebook(paths, parameters or {})  # refuses unknown names up front
     bar = tqdm(paths, desc="reproduce", unit="notebook", disable=not progress)
     timings = {}
     for path in bar:
@@ -263,7 +280,7 @@ def reproduce(
             figures_dir,
             preset=preset,
             cache_dir=cache_dir,
-            parameters=parameters,
+            parameters=per_notebook[path],
             kernel_name=kernel_name,
             timeout=timeout,
         )

@@ -114,9 +114,16 @@ def test_run_plan_shares_identical_runs():
     fig6 = experiments.sample_runs(s)
     assert {r.key() for a, r in fig6.items() if a in s.alphas} <= sweep
     assert {r.key() for a, r in fig6.items() if a not in s.alphas}.isdisjoint(sweep)
-    # the quick preset's whole plan: 2 image models, 7 sweep runs + Fig. 6's alpha = 10 + 3 lab-s runs
-    assert sum(r.init is None and r.config.phase == "image" for r in experiments.all_runs(s)) == 2
-    assert len(experiments.all_runs(s)) == 13
+    # the quick preset's whole plan: 7 sweep runs + Fig. 6's alpha = 10 + 3 lab-s runs and lab-s's image
+    # model; the tiny image model is the shipped one (finetunes start from it, nothing pre-trains it)
+    assert finetune.init == "pretrained:lab-tiny-32"
+    assert sum(r.config.phase == "image" for r in experiments.all_runs(s)) == 1
+    assert len(experiments.all_runs(s)) == 12
+    # the documented switch re-trains the whole chain: both image models are in the plan again
+    whole = experiments.settings("quick", pretrain_image=True)
+    assert sum(r.config.phase == "image" for r in experiments.all_runs(whole)) == 2
+    assert len(experiments.all_runs(whole)) == 13
+    assert experiments.video_run(whole, "iid", 0).key() != finetune.key()
     keys = [r.key() for r in experiments.all_runs(s)]
     assert len(keys) == len(set(keys))
     assert list(experiments.model_size_runs(s)) == list(s.size_models)

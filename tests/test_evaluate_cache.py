@@ -215,7 +215,8 @@ def test_metric_weight_file_hash_is_part_of_the_key(tiny_run):
     _save_scripted(_I3D(400), weights / networks.I3D.filename)
     with pytest.warns(networks.WeightsHashWarning, match="no published hash recorded in the lab"):
         result = _evaluate(run, reuse=True)
-    assert result["settings"]["key"] != base and "FVD" in result["generated"]
+    assert result["settings"]["key"] != base and f"FVD-{FRAMES}f" in result["generated"]
+    assert "FVD" not in result["generated"]  # FVD is defined on 16-frame clips; these have 4
     record = result["settings"]["metric_weights"][networks.I3D.filename]
     assert record["sha256"] == hashlib.sha256((weights / networks.I3D.filename).read_bytes()).hexdigest()
     assert record["published_sha256"] is None and record["output_width"] == 400

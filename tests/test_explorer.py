@@ -8,6 +8,7 @@ pixel, so what sampling and inversion must do to frame correlations is known in 
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import math
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch
 
 from pyoco_lab import noise as noise_lib
 from pyoco_lab.media import save_video, tile_videos, to_uint8_frames
+from pyoco_lab.training import pretrained
 from pyoco_lab.viz import explorer as ex
 from pyoco_lab.viz.figures import (
     correlation_figure,
@@ -218,7 +220,13 @@ def test_find_runs_by_phase(tmp_path):
     assert ex.find_runs(tmp_path / "missing") == []
 
 
-def test_generate_disabled_without_runs(tmp_path):
+def test_generate_disabled_without_runs(tmp_path, monkeypatch):
+    # with the lab's shipped image models, the inversion playground starts with them
+    e = ex.Explorer(num_frames=4, runs_root=tmp_path)
+    assert "pretrained:lab-tiny-32" in [value for _, value in e.inversion.run.options]
+    assert not e.inversion.button.disabled
+    # with no shipped model and no runs, both panels say what to train
+    monkeypatch.setattr(pretrained, "registry", lambda: {})
     e = ex.Explorer(num_frames=4, runs_root=tmp_path)
     assert e.generate.button.disabled and e.generate.gallery_button.disabled
     assert "pyoco-lab train --preset quick" in e.generate.status.value
@@ -232,7 +240,9 @@ def _loader(phase="video"):
 
 def test_generate_samples_at_the_chosen_prior(tmp_path):
     prior = ex.PriorExplorer("progressive", "inf", num_frames=4, seed=3)
-    panel = ex.GeneratePanel(prior, [tmp_path], loader=_loader(), sampler="euler", num_steps=5)
+    panel = ex.GeneratePanel(
+        prior, [tmp_path], loader=_loader(), sampler="euler", num_steps=5, prior_source="slider"
+    )
     video = panel.generate()
     assert video is not None, panel.status.value
     assert video.shape == (4, 3, 8, 8)  # the model's clip length and resolution
@@ -250,7 +260,9 @@ def test_generate_preserves_the_prior_correlation_through_a_linear_denoiser(tmp_
     # With the Gaussian denoiser every sampler step is x -> c x, so the video's frame correlation
     # equals the starting noise's: the sample "preserves its own correlation".
     prior = ex.PriorExplorer("mixed", 1.0, num_frames=4, seed=0)
-    panel = ex.GeneratePanel(prior, [tmp_path], loader=_loader(), sampler="heun", num_steps=4)
+    panel = ex.GeneratePanel(
+        prior, [tmp_path], loader=_loader(), sampler="heun", num_steps=4, prior_source="slider"
+    )
     video = panel.generate()
     start = noise_lib.sample_noise("mixed", (1, 4, 3, 8, 8), 1.0, generator=torch.Generator().manual_seed(0))
     measured = noise_lib.empirical_frame_correlation(video[None])
@@ -266,6 +278,83 @@ def test_gallery_one_video_per_alpha(tmp_path):
     assert videos is not None and len(videos) == 2, panel.status.value
     assert panel.progress.value == panel.progress.max == 4
     assert "α = ∞" in panel.gallery.value
+
+
+def _disk_loader(run):
+    """The Gaussian denoiser with the run's own config.json (what load_denoiser would return)."""
+    from pyoco_lab.training import load_config
+
+    return gaussian_denoiser, load_config(run)
+
+
+def _start_correlation(kind, alpha, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    start = noise_lib.sample_noise(kind, (1, 4, 3, 8, 8), alpha, generator=generator)
+    return noise_lib.empirical_frame_correlation(start)
+
+
+def test_generate_defaults_to_the_runs_own_training_prior(tmp_path):
+    # Fig. 6 samples each model with the prior it was trained with: the run's config says progressive 2,
+    # the slider says mixed inf; Generate must use the run's unless told otherwise, and say which.
+    run = _fake_run(tmp_path, "quick-video-progressive-a2", video_config(noise="progressive", alpha=2.0))
+    prior = ex.PriorExplorer("mixed", "inf", num_frames=4, seed=0)
+    panel = ex.GeneratePanel(prior, [run], loader=_disk_loader, sampler="heun", num_steps=4)
+    assert panel.prior_source.value == "run"
+    assert "trained with: progressive, α = 2" in panel.run_prior.value
+    assert panel.sampling_prior() == ("progressive", 2.0, "run")
+    video = panel.generate()
+    assert video is not None, panel.status.value
+    # The linear denoiser keeps the starting noise's frame correlation: progressive 2, not frozen frames.
+    measured = noise_lib.empirical_frame_correlation(video[None])
+    assert torch.allclose(measured, _start_correlation("progressive", 2.0), atol=1e-5)
+    assert "the run's own prior: progressive, α = 2, heun × 4" in html.unescape(panel.video.value)
+    assert panel.label == "the run's own prior: progressive, α = 2, heun × 4"
+
+    panel.prior_source.value = "slider"  # explicitly the slider's: a train/sample mismatch, labelled
+    readout = html.unescape(panel.run_prior.value)
+    assert "train/sample mismatch" in readout and "mixed, α = ∞" in readout
+    frozen = panel.generate()
+    assert torch.allclose(frozen[0], frozen[3])
+    assert panel.label == "the slider's prior: mixed, α = ∞; trained with progressive, α = 2, heun × 4"
+
+
+def test_gallery_spans_runs_trained_at_several_alphas_or_says_one_model(tmp_path):
+    runs = [
+        _fake_run(tmp_path, "video-iid", video_config(noise="iid", alpha=0.0)),
+        _fake_run(tmp_path, "video-prog-1", video_config(noise="progressive", alpha=1.0)),
+        _fake_run(tmp_path, "video-prog-10", video_config(noise="progressive", alpha=10.0)),
+        _fake_run(tmp_path, "video-mixed-1", video_config(noise="mixed", alpha=1.0)),  # another kind
+        _fake_run(tmp_path, "video-prog-2-16px", video_config(alpha=2.0, resolution=16)),  # another shape
+    ]
+    prior = ex.PriorExplorer("mixed", 0.5, num_frames=4, seed=0)
+    panel = ex.GeneratePanel(
+        prior, runs, loader=_disk_loader, sampler="euler", num_steps=2, gallery_alphas=(0, 2, "inf")
+    )
+    panel.run.value = str(runs[1])
+    assert [a for a, _ in panel.gallery_runs()] == [0.0, 1.0, 10.0]
+    videos = panel.generate_gallery()
+    assert videos is not None and len(videos) == 3, panel.status.value
+    assert panel.gallery_kind == ex.generate.MODELS_GALLERY
+    assert "models trained at several α" in panel.gallery.value and "trained at α = 10" in panel.gallery.value
+    expected = [("iid", 0.0), ("progressive", 1.0), ("progressive", 10.0)]
+    for video, (kind, alpha) in zip(videos, expected, strict=True):
+        measured = noise_lib.empirical_frame_correlation(video[None])
+        assert torch.allclose(measured, _start_correlation(kind, alpha), atol=1e-3), (kind, alpha)
+
+    panel.prior_source.value = "slider"  # one model, sampled at the gallery's alphas: said so
+    videos = panel.generate_gallery()
+    assert len(videos) == 3 and panel.gallery_kind == ex.generate.ONE_MODEL_GALLERY
+    assert "one model, sampled at several α" in panel.gallery.value
+    assert torch.allclose(videos[2][0], videos[2][3])  # the slider's kind (mixed) at alpha = inf
+    # alpha = 0 is i.i.d. for every kind: the mixed run's Fig. 6 set is the i.i.d. run and itself.
+    panel.prior_source.value = "run"
+    panel.run.value = str(runs[3])
+    assert [a for a, _ in panel.gallery_runs()] == [0.0, 1.0]
+    # A run with no other alphas at its shape: the run's own prior kind, alpha varied on that one model.
+    panel.run.value = str(runs[4])
+    assert panel.gallery_runs() == []
+    panel.generate_gallery()
+    assert panel.gallery_kind == ex.generate.ONE_MODEL_GALLERY and "progressive prior" in panel.gallery.value
 
 
 def test_generate_reports_errors_in_the_panel(tmp_path):

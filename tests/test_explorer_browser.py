@@ -234,7 +234,7 @@ def test_explorer_runs_and_alpha_slider_updates_correlation(jupyter_lab):
             heat = page.evaluate(
                 """() => {
                     const plots = [...document.querySelectorAll('.js-plotly-plot')];
-                    return plots.map(p => p.data && p.data[0] && p.data[0].z ? p.data[0].z[0][1] : null);
+                    return plots.map(p => p.data && p.data[0] && p.data[0].z && p.data[0].z[0] ? p.data[0].z[0][1] : null);
                 }"""
             )
             assert any(v is not None and abs(v - expected) < 1e-6 for v in heat), heat
@@ -268,7 +268,17 @@ def test_generate_button_plays_a_video_from_a_trained_run(tmp_path):
     """Train a 1-step quick video run, then press Generate in the browser and see a new video."""
     _require_browser()
     runs = tmp_path / "runs"
-    train = [sys.executable, "-m", "pyoco_lab.cli", "train", "--preset", "quick", "--phase", "video"]
+    train = [
+        sys.executable,
+        "-m",
+        "pyoco_lab.cli",
+        "train",
+        "--preset",
+        "quick",
+        "--phase",
+        "video",
+        "--from-scratch",
+    ]
     train += ["--steps", "1", "--num-samples", "1", "--sample-steps", "2", "--no-progress"]
     subprocess.run([*train, "--out", str(runs / "quick-video")], cwd=REPO, check=True, capture_output=True)
     from playwright.sync_api import sync_playwright

@@ -69,6 +69,7 @@ def run_args(steps: int = 16, checkpoint_every: int = 4) -> list[str]:
         "mixed",
         "--alpha",
         "1",
+        "--from-scratch",
     ]
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
 
+from pyoco_lab import edm
 from pyoco_lab.models import (
     CONFIGS,
     VideoUNet,
@@ -16,6 +21,7 @@ from pyoco_lab.models import (
     image_state_dict_compatible,
     inflate,
 )
+from pyoco_lab.noise import NoisePrior, empirical_frame_correlation, frame_correlation
 
 torch.set_num_threads(1)
 
@@ -233,7 +239,8 @@ def test_cascade_produces_the_paper_shapes_at_reduced_size():
     cascade = Cascade(base, interp, sr, sr, base_size=8, sr_sizes=(16, 32))
     g = torch.Generator().manual_seed(9)
     text = {"text_embeddings": torch.randn(1, 3, 12, generator=g)}
-    out = cascade(1, text=text, guidance_scale=2.0, generator=g, num_steps=(2, 2, 2, 2))
+    prior = NoisePrior("progressive", 2.0)
+    out = cascade(1, text=text, guidance_scale=2.0, prior=prior, generator=g, num_steps=(2, 2, 2, 2))
     assert out["base"].shape == (1, 16, 3, 8, 8)
     assert out["interpolated"].shape == (1, 76, 3, 8, 8)
     assert out["sr_low"].shape == (1, 76, 3, 16, 16)
@@ -272,3 +279,239 @@ def test_minilm_encoder_really_encodes_text():
     )
     # Paraphrases are closer than unrelated captions: the encoder carries meaning.
     assert pooled[0] @ pooled[1] > pooled[0] @ pooled[2]
+
+
+# ----------------------------------------------------------------------------------------------
+# Per-frame conditioning: every appended image of a joint batch has its own label and caption.
+
+# The commit before per-frame conditioning: its U-Net is the reference for the per-sample path.
+OLD_UNET_COMMIT = "756316d"
+
+
+def _old_unet_module():
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        source = subprocess.run(
+            ["git", "show", f"{OLD_UNET_COMMIT}:pyoco_lab/models/unet.py"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip(f"needs the git history (commit {OLD_UNET_COMMIT}) to compare with the old U-Net")
+    spec = importlib.util.spec_from_loader("old_pyoco_unet", loader=None)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    try:
+        exec(compile(source, f"{OLD_UNET_COMMIT}:unet.py", "exec"), module.__dict__)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+@pytest.mark.parametrize("cfg", [ADM, ADM_TEXT, EFFICIENT], ids=["adm", "adm-text", "efficient"])
+def test_per_sample_conditioning_is_the_old_code_path_bit_for_bit(cfg):
+    old = _old_unet_module()
+    g = torch.Generator().manual_seed(20)
+    net = VideoUNet(cfg).eval()
+    randomise(net, seed=21)
+    reference = old.VideoUNet(cfg).eval()
+    reference.load_state_dict(net.state_dict())  # same weights, same names
+    x = torch.randn(2, 5, 3, 16, 16, generator=g)
+    sigma = torch.randn(2, generator=g)
+    cond = conditioning(cfg, 2, 5, g)
+    if cfg.cond_channels:
+        cond["cond"] = torch.randn(2, 5, cfg.cond_channels, 16, 16, generator=g)
+    with torch.no_grad():
+        for frames in (None, 3):  # a plain video and a joint batch of 3 frames + 2 images
+            assert torch.equal(
+                net(x, sigma, num_video_frames=frames, **cond),
+                reference(x, sigma, num_video_frames=frames, **cond),
+            )
+
+
+def test_appended_images_are_conditioned_on_their_own_label_and_text():
+    g = torch.Generator().manual_seed(22)
+    net = VideoUNet(ADM_TEXT).eval()
+    randomise(net, seed=23)
+    b, n_video, n_image = 2, 4, 2
+    frames = n_video + n_image
+    x = torch.randn(b, frames, 3, 16, 16, generator=g)
+    sigma = torch.randn(b, generator=g)
+    # One label per frame: the clip's on its 4 frames, each image its own.
+    labels = torch.tensor([[1, 1, 1, 1, 3, 0], [2, 2, 2, 2, -1, 4]])
+    # Per-frame text (B, F, L, D); the clip's caption repeated on its frames.
+    t5 = torch.randn(b, frames, 6, 12, generator=g)
+    clip = torch.randn(b, frames, 3, 10, generator=g)
+    t5[:, 1:n_video], clip[:, 1:n_video] = t5[:, :1], clip[:, :1]
+
+    def run(labels, t5, clip):
+        with torch.no_grad():
+            return net(x, sigma, class_labels=labels, text_embeddings=[t5, clip], num_video_frames=n_video)
+
+    out = run(labels, t5, clip)
+    # The clip's label and caption change: the appended images' outputs do not.
+    other_video_label = labels.clone()
+    other_video_label[:, :n_video] = torch.tensor([[0], [4]])
+    other_video_text = t5.clone()
+    other_video_text[:, :n_video] = torch.randn(b, 1, 6, 12, generator=g)
+    for changed in (run(other_video_label, t5, clip), run(labels, other_video_text, clip)):
+        assert (changed[:, :n_video] - out[:, :n_video]).abs().max() > 1e-3
+        close(changed[:, n_video:], out[:, n_video:], out)
+    # An image's own label / caption changes: its output does (and only its own).
+    other_image_label = labels.clone()
+    other_image_label[0, n_video] = 2
+    other_image_text = clip.clone()
+    other_image_text[1, n_video + 1] = torch.randn(3, 10, generator=g)
+    changed = run(other_image_label, t5, clip)
+    assert (changed[0, n_video] - out[0, n_video]).abs().max() > 1e-3
+    close(changed[:, :n_video], out[:, :n_video], out)
+    close(changed[0, n_video + 1 :], out[0, n_video + 1 :], out)
+    changed = run(labels, t5, other_image_text)
+    assert (changed[1, n_video + 1] - out[1, n_video + 1]).abs().max() > 1e-3
+    close(changed[:, :n_video], out[:, :n_video], out)
+    # Each image gets exactly its stand-alone output under its own label and text.
+    for i in range(n_video, frames):
+        with torch.no_grad():
+            alone = net(x[:, i], sigma, class_labels=labels[:, i], text_embeddings=[t5[:, i], clip[:, i]])
+        close(out[:, i], alone, alone)
+    # Per-frame conditioning equal on every frame is the per-sample conditioning.
+    with torch.no_grad():
+        per_sample = net(x, sigma, class_labels=labels[:, 0], text_embeddings=[t5[:, 0], clip[:, 0]])
+        per_frame = net(
+            x,
+            sigma,
+            class_labels=labels[:, :1].expand(b, frames),
+            text_embeddings=[t5[:, :1].expand_as(t5), clip[:, :1].expand_as(clip)],
+        )
+    close(per_frame, per_sample, per_sample)
+    with pytest.raises(ValueError, match="per-frame class_labels"):
+        net(x, sigma, class_labels=labels[:, :3])
+    with pytest.raises(ValueError, match="per-frame text"):
+        net(x, sigma, text_embeddings=[t5[:, :3], clip])
+
+
+def test_per_frame_text_masks_drop_one_image_caption():
+    g = torch.Generator().manual_seed(24)
+    net = VideoUNet(ADM_TEXT).eval()
+    randomise(net, seed=25)
+    x = torch.randn(1, 3, 3, 16, 16, generator=g)
+    t5, clip = torch.randn(1, 3, 6, 12, generator=g), torch.randn(1, 3, 3, 10, generator=g)
+    masks = [torch.ones(1, 3, 6, dtype=torch.bool), torch.ones(1, 3, 3, dtype=torch.bool)]
+    masks[0][0, 2], masks[1][0, 2] = False, False  # frame 2's caption dropped (both encoders)
+    with torch.no_grad():
+        out = net(x, torch.zeros(1), text_embeddings=[t5, clip], text_mask=masks, num_video_frames=2)
+        no_text = net(x[:, 2], torch.zeros(1))
+    close(out[:, 2], no_text, no_text)  # a dropped caption is the null token, per frame
+
+
+# ----------------------------------------------------------------------------------------------
+# The cascade's noise and the conditioning conventions the stage models are trained with.
+
+
+class _ShrinkDenoiser(torch.nn.Module):
+    """D(x; sigma) = x / (1 + sigma^2): the exact denoiser of N(0, I) data, any cond ignored."""
+
+    def forward(self, x, sigma, **cond):
+        return x / (1 + edm.expand_sigma(sigma, x) ** 2)
+
+
+def test_cascade_noise_follows_the_prior_in_every_stage_and_the_churn(monkeypatch):
+    from pyoco_lab.models import cascade as cascade_module
+
+    seen = []  # (stage shape, starting noise, churn draws)
+    sample = edm.sample
+
+    def spy(denoiser, noise, **options):
+        draws = []
+        if "noise_sampler" in options:
+            churn = options["noise_sampler"]
+
+            def recording(x, sigma):
+                draws.append(churn(x, sigma))
+                return draws[-1]
+
+            options = {**options, "noise_sampler": recording}
+        seen.append((noise.clone(), draws))
+        return sample(denoiser, noise, **options)
+
+    monkeypatch.setattr(cascade_module.edm, "sample", spy)
+    d = _ShrinkDenoiser()
+    cascade = cascade_module.Cascade(d, d, d, None, base_size=8, sr_sizes=(16,))
+    with pytest.raises(ValueError, match="noise prior"):
+        cascade(1, num_steps=(2, 2, 2))  # no silent i.i.d. fallback
+    prior = NoisePrior("progressive", 2.0)
+    out = cascade(
+        16,
+        prior=prior,
+        generator=torch.Generator().manual_seed(26),
+        num_steps=(3, 2, 2),
+        sampler="stochastic",
+        sampler_options={"s_churn": 10.0},
+    )
+    assert set(out) == {"base", "interpolated", "sr_low"}
+    assert len(seen) == 3 and all(len(draws) == 3 for _, draws in seen[:1])
+    expected = frame_correlation("progressive", 16, 2.0)
+    # 16 clips x 3 channels x 8 x 8 pixels pool to n = 3072 pairs per frame pair; the standard error
+    # of a correlation r is (1 - r^2) / sqrt(n) <= 0.018: 5 of them bound the deviation.
+    tolerance = 5 / 3072**0.5
+    base_noise, churn = seen[0]
+    assert (empirical_frame_correlation(base_noise) - expected).abs().max() < tolerance
+    for draw in churn:
+        assert (empirical_frame_correlation(draw) - expected).abs().max() < tolerance
+    # i.i.d. noise would be far off: the test can fail.
+    assert (empirical_frame_correlation(torch.randn_like(base_noise)) - expected).abs().max() > 0.5
+    # Per-stage priors: the interpolation windows (16 frames) follow their own.
+    seen.clear()
+    mixed = NoisePrior("mixed", 1.0)
+    cascade(16, prior=(prior, mixed, prior), generator=torch.Generator().manual_seed(27), num_steps=(2, 2, 2))
+    windows = seen[1][0]
+    close_to = (empirical_frame_correlation(windows) - frame_correlation("mixed", 16, 1.0)).abs().max()
+    assert close_to < 5 / (windows.shape[0] * 3 * 64) ** 0.5
+
+
+def test_training_conditions_match_what_the_cascade_feeds():
+    from pyoco_lab.models.cascade import (
+        interpolation_condition,
+        interpolation_frameskip,
+        interpolation_windows,
+        sr_condition,
+        upsample_video,
+    )
+
+    assert interpolation_frameskip(16) == 5 and interpolation_frameskip(7) == 2
+    for bad in (4, 8, 15):
+        with pytest.raises(ValueError, match="1 \\+ 3\\*k"):
+            interpolation_frameskip(bad)
+    g = torch.Generator().manual_seed(28)
+    window = torch.randn(2, 16, 3, 4, 4, generator=g)
+    # The training condition of a 16-frame clip is the cascade's window built from its known frames.
+    torch.testing.assert_close(
+        interpolation_condition(window, 5), interpolation_windows(window[:, ::5], 5, 4)[:, 0], rtol=0, atol=0
+    )
+    clip = torch.randn(2, 3, 3, 32, 32, generator=g)
+    low = torch.nn.functional.avg_pool2d(clip.flatten(0, 1), 4).unflatten(0, (2, 3))
+    torch.testing.assert_close(sr_condition(clip, 8), upsample_video(low, 32))
+    torch.testing.assert_close(sr_condition(clip[:, 0], 8), upsample_video(low, 32)[:, 0])
+
+
+def test_interpolation_model_starts_as_the_base_model():
+    from pyoco_lab.models.inflate import add_cond_channels, cond_extension_compatible
+
+    g = torch.Generator().manual_seed(29)
+    base = VideoUNet(ADM_TEXT).eval()
+    randomise(base, seed=30)
+    interp = add_cond_channels(base, 3).eval()
+    assert interp.config.cond_channels == 3
+    weight = interp.input_conv.weight
+    assert torch.equal(weight[:, :3], base.input_conv.weight) and not weight[:, 3:].any()
+    x = torch.randn(2, 4, 3, 16, 16, generator=g)
+    cond = {"text_embeddings": [torch.randn(2, 5, 12, generator=g), torch.randn(2, 2, 10, generator=g)]}
+    with torch.no_grad():
+        ref = base(x, torch.ones(2), **cond)
+        out = interp(x, torch.ones(2), cond=torch.randn(2, 4, 3, 16, 16, generator=g), **cond)
+    close(out, ref, ref)
+    cond_extension_compatible(ADM_TEXT, replace(ADM_TEXT, cond_channels=3))
+    with pytest.raises(ValueError, match="does not fit"):
+        cond_extension_compatible(ADM_TEXT, replace(ADM_TEXT, cond_channels=3, model_channels=32))

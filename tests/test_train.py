@@ -131,7 +131,8 @@ def test_cli_default_run_folders_and_init_auto(tmp_path, monkeypatch):
     monkeypatch.setenv("PYOCO_RUNS", str(tmp_path))
     assert cli.main(["train", "--phase", "image", *CLI_ARGS, "--steps", "2"]) == 0
     assert cli.main(["train", "--phase", "video", *CLI_ARGS, "--steps", "2", "--init", "auto"]) == 0
-    assert cli.main(["train", "--phase", "video", *CLI_ARGS, "--steps", "2", "--noise", "iid"]) == 0
+    scratch = ["train", "--phase", "video", *CLI_ARGS, "--steps", "2", "--noise", "iid"]
+    assert cli.main([*scratch, "--from-scratch"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "quick-image",
         "quick-video-iid-scratch",
@@ -139,6 +140,22 @@ def test_cli_default_run_folders_and_init_auto(tmp_path, monkeypatch):
     ]
     meta = json.loads((tmp_path / "quick-video-progressive-a2" / "config.json").read_text())
     assert meta["init"] == str((tmp_path / "quick-image").resolve())
+    assert json.loads((tmp_path / "quick-video-iid-scratch" / "config.json").read_text())["init"] is None
+
+
+def test_cli_video_phase_needs_init_or_from_scratch(tmp_path, capsys):
+    """--phase video without --init no longer trains from scratch silently: it says so and stops."""
+    video = ["train", "--phase", "video", *CLI_ARGS, "--steps", "2", "--out", str(tmp_path / "r")]
+    assert cli.main(video) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--init" in err and "--from-scratch" in err
+    assert cli.main([*video, "--from-scratch", "--init", str(tmp_path)]) == 2
+    assert "contradict" in capsys.readouterr().err
+    image = ["train", "--phase", "image", *CLI_ARGS, "--steps", "2", "--out", str(tmp_path / "r")]
+    assert cli.main([*image, "--from-scratch"]) == 2
+    assert "--phase video" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # refused before any work
+    assert cli.main(["train", "--phase", "video", "--print-config"]) == 0  # printing needs neither
 
 
 def test_data_order_is_a_function_of_position():
@@ -263,6 +280,7 @@ def test_resume_after_sigkill_is_bitwise_identical(tmp_path):
         "mixed",
         "--alpha",
         "1",
+        "--from-scratch",
     ]
     reference = run_cli(*args, "--out", str(tmp_path / "reference"))
     victim = run_cli(
@@ -305,6 +323,7 @@ def test_two_process_ddp_matches_one_process(tmp_path):
         "0",
         "--joint-images",
         "1",
+        "--from-scratch",
     ]
     single = run_cli(*args, "--out", str(tmp_path / "single"))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -349,6 +368,109 @@ def test_two_process_ddp_matches_one_process(tmp_path):
         moved = (b[k] - start[k]).abs()
         # and almost every element agrees to far better than its own movement.
         assert (diff <= 1e-5 * lr + 1e-3 * moved).float().mean() >= 0.99
+
+
+# ----------------------------------------------------------------------------------------------
+# Joint batches: every appended image is trained under its own class label (A.1 (7)).
+
+
+def test_appended_images_keep_their_own_labels_and_drop_them_on_their_own():
+    from pyoco_lab.training import batches
+
+    config = small_config("video", class_conditional=True, label_dropout=0.3, batch_size=8, joint_images=2)
+    labels, image_labels = torch.arange(8) % 3, (torch.arange(16) + 1) % 3
+    everything = slice(0, 8)
+    plain = batches.dropped_labels(config, 5, labels, everything)
+    joint = batches.dropped_labels(config, 5, labels, everything, image_labels)
+    assert joint.shape == (8, NUM_FRAMES + 2)
+    assert torch.equal(joint[:, :NUM_FRAMES], plain[:, None].expand(8, NUM_FRAMES))  # clips: as before
+    images = joint[:, NUM_FRAMES:].reshape(-1)
+    assert ((images == image_labels) | (images == -1)).all()
+    assert torch.equal(joint, batches.dropped_labels(config, 5, labels, everything, image_labels))  # f(step)
+    # A rank's rows of the global batch get the same labels as in one process.
+    half = batches.dropped_labels(config, 5, labels[4:], slice(4, 8), image_labels[8:])
+    assert torch.equal(half, joint[4:])
+    # Each image is dropped on its own, at the label-dropout rate.
+    drops = [batches.dropped_labels(config, s, labels, everything, image_labels) < 0 for s in range(300)]
+    drops = torch.stack(drops).float()
+    image_rate, clip_rate = drops[..., NUM_FRAMES:].mean(), drops[..., 0].mean()
+    assert abs(image_rate - 0.3) < 0.04 and abs(clip_rate - 0.3) < 0.06  # 5 binomial standard errors
+    both = (drops[..., NUM_FRAMES] * drops[..., 0]).mean()
+    assert abs(both - 0.09) < 0.04  # independent of the clip's drop (0.3 if it followed it)
+
+
+def test_training_conditions_each_appended_image_on_its_own_label(tmp_path, monkeypatch):
+    seen = []
+    forward = tiny_training.TinyNet.forward
+
+    def spy(self, x, c_noise, class_labels=None, num_video_frames=None):
+        if self.training:
+            seen.append(class_labels.clone())
+        return forward(self, x, c_noise, class_labels, num_video_frames)
+
+    monkeypatch.setattr(tiny_training.TinyNet, "forward", spy)
+    config = small_config("video", class_conditional=True, steps=3, label_dropout=0.0, joint_images=2)
+    T.train(config, tmp_path, progress=False)
+    dataset, image_dataset = networks_datasets(config)
+    from pyoco_lab.training import batches
+
+    steps = batches.step_batches(config, dataset, image_dataset, T.DistEnv.from_env(), 0)
+    for labels_seen, (_, labels, _, image_labels) in zip(seen, steps, strict=False):
+        assert labels_seen.shape == (4, NUM_FRAMES + 2)
+        assert torch.equal(labels_seen[:, :NUM_FRAMES], labels[:, None].expand(4, NUM_FRAMES))
+        assert torch.equal(labels_seen[:, NUM_FRAMES:], image_labels.reshape(4, 2))
+    assert len(seen) == 3
+    # ... and the images' labels are not their clips' (the old behaviour trained them under those).
+    assert any(not torch.equal(s[:, NUM_FRAMES:], s[:, :2]) for s in seen)
+
+
+def networks_datasets(config):
+    from pyoco_lab.training import batches
+
+    return batches.build_datasets(config)
+
+
+# ----------------------------------------------------------------------------------------------
+# Text-dropout rates are keyed by encoder name (Table F: T5 0.25, CLIP 0.2; ours: MiniLM 0.1).
+
+
+def test_text_dropout_is_keyed_by_encoder_name_not_by_order(tmp_path):
+    from dataclasses import asdict
+
+    t5, clip = tmp_path / "t5", tmp_path / "clip"
+    for folder, key, width in ((t5, "d_model", 8), (clip, "hidden_size", 6)):
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps({key: width}))
+
+    def rates(encoders, dropout=None):
+        extra = {} if dropout is None else {"text_dropout": dropout}
+        config = T.preset_config("quick", "video", text_encoders=encoders, **extra)
+        specs, probs = T.text_specs(config)
+        return dict(zip((spec.partition(":")[0] for spec in specs), probs, strict=True)), config
+
+    forward, backward = f"t5:{t5},clip:{clip}", f"clip:{clip},t5:{t5}"
+    assert rates(forward)[0] == rates(backward)[0] == {"t5": 0.25, "clip": 0.2}  # Table F defaults
+    assert rates("minilm")[0] == {"minilm": 0.1}
+    for encoders in (forward, backward):
+        assert rates(encoders, "clip=0.5")[0] == {"t5": 0.25, "clip": 0.5}
+        assert rates(encoders, "t5=0.3, clip=0.1,minilm=0.9")[0] == {"t5": 0.3, "clip": 0.1}
+        unet = T.unet_config(rates(encoders, "t5=0.3,clip=0.1")[1], num_classes=0)
+        assert dict(zip(unet.text_dims, unet.text_drop_probs, strict=True)) == {8: 0.3, 6: 0.1}
+    # Stored by name for the encoders in use, so equal settings compare equal on --resume.
+    assert rates(backward, "t5=0.3")[1].text_dropout == "clip=0.2,t5=0.3"
+    assert rates(backward, "t5=0.3,clip=0.2")[1] == rates(backward, "clip=0.2,t5=0.3,minilm=0.5")[1]
+    # A bare number is unambiguous only with exactly one encoder.
+    assert rates("minilm", "0.3")[0] == {"minilm": 0.3}
+    for ambiguous in ("0.25,0.2", "0.25"):
+        with pytest.raises(ValueError, match="bare"):
+            rates(forward, ambiguous)
+    for bad in ("t6=0.1", "t5=2", "t5=0.1,t5=0.2", "t5=often"):
+        with pytest.raises(ValueError, match="NAME=P"):
+            rates(forward, bad)
+    # Runs written with positional rates load with the rates they trained with.
+    stored = asdict(T.preset_config("quick", "video"))
+    stored.update(text_encoders=backward, text_dropout="0.25,0.2")
+    assert rates(backward, "clip=0.25,t5=0.2")[1] == T.config_from_dict(stored)
 
 
 def test_iid_override_resets_the_presets_alpha():

@@ -53,8 +53,11 @@ class TinyNet(nn.Module):
         batch, frames = x.shape[0], (x.shape[1] if x.ndim == 5 else 1)
         h = torch.relu(self.conv(x.reshape(-1, *x.shape[-3:])))
         h = h + self.noise_embed(c_noise.repeat_interleave(frames)[:, None])[:, :, None, None]
-        if self.label_embed is not None:
-            h = h + self.label_embed((class_labels + 1).repeat_interleave(frames))[:, :, None, None]
+        if self.label_embed is not None:  # (B,) per clip, or (B, F) per frame (joint batches)
+            per_frame = (
+                class_labels.reshape(-1) if class_labels.ndim == 2 else class_labels.repeat_interleave(frames)
+            )
+            h = h + self.label_embed(per_frame + 1)[:, :, None, None]
         if self.temporal is not None and x.ndim == 5:
             f = num_video_frames or frames
             h = rearrange(h, "(b f) c y x -> b f c y x", b=batch)

@@ -25,10 +25,125 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from pyoco_lab.metrics.evaluate import evaluate_run
-from pyoco_lab.training import TrainConfig, preset_config, train
+from pyoco_lab import edm
+from pyoco_lab.metrics.evaluate import evaluate_image_run, evaluate_run, sample_videos
+from pyoco_lab.training import TrainConfig, load_denoiser, preset_config, pretrained, train
 
 INF = math.inf
+
+_STEP_NAMES = {"euler": "Euler", "heun": "Heun", "rk3": "DEIS 3kutta", "3kutta": "DEIS 3kutta"}
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """How a preset draws samples: an ``edm.SAMPLERS`` kind, its steps and options (``Settings.sampler``).
+
+    ``step`` and the churn values (EDM Alg. 2: S_churn, S_tmin, S_tmax, S_noise) apply to "stochastic",
+    ``order``/``variant`` to "deis". :meth:`options` is what ``evaluate_run``/``edm.sample`` take, and only
+    the options of the kind enter it (so the ``eval.json`` key of a Heun evaluation has none).
+    """
+
+    kind: str = "heun"
+    steps: int = 18
+    step: str = "heun"  # ODE step of "stochastic" ("rk3": DEIS 3kutta, the paper's A.3)
+    order: int = 3  # DEIS multistep order ("deis")
+    variant: str = "tab"  # DEIS "tab" / "rhoab" ("deis")
+    s_churn: float = 0.0
+    s_tmin: float = 0.0
+    s_tmax: float = INF
+    s_noise: float = 1.0
+
+    def __post_init__(self):
+        if self.kind not in edm.SAMPLERS:
+            raise ValueError(f"unknown sampler {self.kind!r}; choose one of {', '.join(edm.SAMPLERS)}")
+        if int(self.steps) < 1:
+            raise ValueError(f"sampler steps must be >= 1, got {self.steps}")
+        if self.step not in edm.STEPS:
+            raise ValueError(f"unknown ODE step {self.step!r}; choose one of {', '.join(edm.STEPS)}")
+        if self.order not in (1, 2, 3) or self.variant not in ("tab", "rhoab"):
+            raise ValueError(
+                f"DEIS needs order 1-3 and variant tab/rhoab, got {self.order}, {self.variant!r}"
+            )
+        if self.s_churn < 0 or self.s_noise <= 0 or self.s_tmin > self.s_tmax:
+            raise ValueError(
+                f"churn needs S_churn >= 0, S_noise > 0 and S_tmin <= S_tmax, got {self.s_churn}, "
+                f"{self.s_noise}, {self.s_tmin}, {self.s_tmax}"
+            )
+
+    @classmethod
+    def coerce(cls, value) -> SamplerSpec:
+        """A SamplerSpec, or one from a mapping of its fields (e.g. a papermill YAML parameter)."""
+        if isinstance(value, SamplerSpec):
+            return value
+        if isinstance(value, Mapping):
+            unknown = sorted(set(value) - {f.name for f in dataclasses.fields(cls)})
+            if unknown:
+                raise ValueError(f"unknown sampler field(s) {', '.join(unknown)}")
+            return cls(**{k: float(v) if k.startswith("s_") else v for k, v in value.items()})
+        raise ValueError(
+            f"sampler must be a SamplerSpec or a mapping of its fields (kind, steps, step, s_churn, ...), "
+            f"got {value!r}"
+        )
+
+    @classmethod
+    def from_train_config(cls, config: TrainConfig) -> SamplerSpec:
+        """The sampler of a TrainConfig's periodic samples (``sampler``, ``sample_steps``, ``sample_*``)."""
+        return cls(
+            config.sampler,
+            config.sample_steps,
+            step=config.sample_step,
+            s_churn=config.sample_churn,
+            s_tmin=config.sample_churn_tmin,
+            s_tmax=config.sample_churn_tmax,
+            s_noise=config.sample_churn_noise,
+        )
+
+    def options(self) -> dict[str, Any]:
+        """``sampler_options`` for ``evaluate_run`` / ``edm.sample`` (the options of this kind only)."""
+        if self.kind == "stochastic":
+            return {
+                "step": self.step,
+                "s_churn": float(self.s_churn),
+                "s_tmin": float(self.s_tmin),
+                "s_tmax": float(self.s_tmax),
+                "s_noise": float(self.s_noise),
+            }
+        if self.kind == "deis":  # the same options as `pyoco-lab evaluate --sampler deis`: one key per choice
+            return (
+                {"order": self.order}
+                if self.variant == "tab"
+                else {"order": self.order, "variant": self.variant}
+            )
+        return {}
+
+    def describe(self) -> str:
+        """One line for tables and figures, e.g. "stochastic DEIS 3kutta, 25 steps (S_churn 40, ...)"."""
+        if self.kind == "stochastic":
+            churn = (
+                f"S_churn {self.s_churn:g}, S_tmin {self.s_tmin:g}, S_tmax {self.s_tmax:g}, "
+                f"S_noise {self.s_noise:g}"
+            )
+            return f"stochastic {_STEP_NAMES[self.step]} (EDM Alg. 2), {self.steps} steps ({churn})"
+        if self.kind == "deis":
+            return f"DEIS {self.variant} order {self.order} (deterministic), {self.steps} steps"
+        name = {"heun": "Heun (EDM Alg. 1)", "rk3": "DEIS 3kutta (deterministic)"}.get(self.kind, "Euler")
+        return f"{name}, {self.steps} steps"
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready: kind, steps, options and the one-line description (what results.json stores)."""
+        return {
+            "kind": self.kind,
+            "steps": int(self.steps),
+            "options": self.options(),
+            "description": self.describe(),
+        }
+
+
+# Appendix A.3: "stochastic DEIS sampler with 3kutta, order 6 and 25 steps". 3kutta is Kutta's third-order
+# single-step Runge-Kutta method, so its order is 3 whatever "order" says (docs/metrics.md "Samplers"); the
+# paper gives no churn values, so EDM's ImageNet-64 ones (its only published 64x64 setting, the paper's
+# reference [21] for the stochastic variant). The ucf-* training presets' periodic samples use the same.
+UCF_SAMPLER = SamplerSpec("stochastic", 25, step="rk3", s_churn=40.0, s_tmin=0.05, s_tmax=50.0, s_noise=1.003)
 
 
 @dataclass(frozen=True)
@@ -40,6 +155,11 @@ class Settings:
     budget: str
     # training (pyoco_lab.training presets with these overrides)
     train_preset: str = "quick"
+    # The image model every finetune starts from (Section 5): a model shipped with the lab
+    # ("pretrained:NAME", docs/pretrained.md) or None to pre-train one in the cache. pretrain_image=True
+    # re-trains it from scratch for those who want the whole chain (`pyoco-lab reproduce --pretrain-image`).
+    image_model: str | None = None
+    pretrain_image: bool = False
     model: str | None = None  # None: the train preset's model
     image_steps: int | None = None  # None: the train preset's
     video_steps: int | None = None
@@ -55,7 +175,12 @@ class Settings:
     sample_alphas: tuple[float, ...] = (0.0, 1.0, 10.0)  # Fig. 6
     sample_prior: str = "mixed"
     eval_samples: int = 64  # generated clips per metric evaluation
-    sample_steps: int = 18  # sampler steps for evaluation and Fig. 6
+    # How every evaluation and Fig. 6 sample (kind, steps, options); settings(..., sample_steps=N) sets steps
+    sampler: SamplerSpec = SamplerSpec()
+    # The real clips every metric compares with: "train" (the split the runs learn from) or "all" (train +
+    # test: UCF-101's 13,320 videos, the paper's setting); UCF-101 clip starts are seeded by reference_seed.
+    reference_split: str = "train"
+    reference_seed: int = 0
     # 01 noise priors
     noise_alphas: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0, 2.0, 10.0, INF)
     noise_frames: int = 8
@@ -82,6 +207,11 @@ class Settings:
         }
         return {k: v for k, v in values.items() if v is not None}
 
+    @property
+    def sample_steps(self) -> int:
+        """The sampler's steps (``sampler.steps``)."""
+        return self.sampler.steps
+
 
 SETTINGS: dict[str, Settings] = {
     "smoke": Settings(
@@ -101,7 +231,7 @@ SETTINGS: dict[str, Settings] = {
         size_models=(),
         sample_alphas=(0.0, 1.0, 10.0),
         eval_samples=4,
-        sample_steps=4,
+        sampler=SamplerSpec("heun", 4),
         noise_alphas=(0.0, 1.0, INF),
         noise_frames=4,
         noise_samples=16,
@@ -118,6 +248,7 @@ SETTINGS: dict[str, Settings] = {
         "2 CPU cores: tiny models at 32x32, 8-frame clips of the embedded data, a few hundred steps",
         "all seven notebooks < 20 minutes on 2 CPU cores, from a fresh clone",
         train_preset="quick",
+        image_model="pretrained:lab-tiny-32",
         # Measured on 2 idle cores: ~60 s per 100-step video finetune + ~20 s per evaluation, ~150 s
         # per image model. 11 video runs (alpha sweep 7, Fig. 6's mixed alpha = 10, Fig. 8's lab-s 3)
         # and 2 image models keep all seven notebooks under 20 minutes, data build included.
@@ -127,7 +258,9 @@ SETTINGS: dict[str, Settings] = {
         # the larger size is the sweep's own model, so its runs are shared with Fig. 7 / Table 5
         size_models=("lab-s", "tiny"),
         eval_samples=32,
-        sample_steps=8,
+        # Heun, as before: the stochastic 3kutta sampler costs 3 network calls per step instead of 2 and its
+        # churn values are EDM's for large models; the quick budget and cached evaluations stay as they are.
+        sampler=SamplerSpec("heun", 8),
         inversion_videos=16,
         inversion_frames=8,
         inversion_steps=24,
@@ -163,7 +296,8 @@ SETTINGS: dict[str, Settings] = {
         seeds=(0, 1, 2),
         size_models=("ucf-small", "ucf-medium", "ucf-large"),
         eval_samples=2048,
-        sample_steps=25,
+        sampler=UCF_SAMPLER,  # A.3 (stochastic DEIS 3kutta, 25 steps), the churn values are EDM's
+        reference_split="all",  # "UCF-101 dataset contains 13,320 videos" (Section 5.1)
         inversion_videos=256,
         inversion_frames=16,
         inversion_steps=32,
@@ -179,17 +313,22 @@ def settings(preset: str, **overrides) -> Settings:
     """``SETTINGS[preset]`` with every non-None override applied (unknown knob names are rejected)."""
     if preset not in SETTINGS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(SETTINGS)}")
-    known = {f.name for f in dataclasses.fields(Settings)}
+    known = {f.name for f in dataclasses.fields(Settings)} | {"sample_steps"}
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     chosen = {}
     for name, value in overrides.items():
-        if value is None:
+        if value is None or name == "sample_steps":
             continue
-        if isinstance(value, list):
+        if name == "sampler":
+            value = SamplerSpec.coerce(value)
+        elif isinstance(value, list):
             value = tuple(float(v) if name.endswith("alphas") else v for v in value)
         chosen[name] = value
+    if overrides.get("sample_steps") is not None:  # the steps of the (possibly overridden) sampler
+        sampler = chosen.get("sampler", SETTINGS[preset].sampler)
+        chosen["sampler"] = replace(sampler, steps=int(overrides["sample_steps"]))
     return replace(SETTINGS[preset], **chosen)
 
 
@@ -203,11 +342,15 @@ class RunSpec:
 
     label: str
     config: TrainConfig
-    init: RunSpec | None = None
+    init: RunSpec | str | None = None  # an image run to train first, or a shipped "pretrained:NAME"
 
     def key(self) -> str:
         """A short hash of everything that changes the result (config and init chain)."""
-        payload = {"config": _config_dict(self.config), "init": self.init.key() if self.init else None}
+        if isinstance(self.init, RunSpec):
+            init = self.init.key()
+        else:  # a shipped model enters with its hash, so re-exported weights give new run folders
+            init = pretrained.init_record(self.init) if self.init else None
+        payload = {"config": _config_dict(self.config), "init": init}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
 
     def folder(self, cache_dir: str | os.PathLike) -> Path:
@@ -254,7 +397,24 @@ def video_run(
     alpha_name = "inf" if math.isinf(alpha) else f"{alpha:g}"
     origin = "ft" if finetune else "scratch"
     label = f"video-{config.model}-{origin}-{kind}-{alpha_name}-s{seed}"
-    return RunSpec(label, config, image_run(s, model=model) if finetune else None)
+    return RunSpec(label, config, image_source(s, model=model) if finetune else None)
+
+
+def image_source(s: Settings, *, model: str | None = None) -> RunSpec | str:
+    """What finetunes (and the inversion study) start from: the preset's shipped image model when it
+    fits ``model``, else the image run pre-trained in the cache."""
+    spec = image_run(s, model=model)
+    if s.image_model and not s.pretrain_image:
+        shipped = pretrained.get(s.image_model).train_config
+        if (shipped.model, shipped.resolution) == (spec.config.model, spec.config.resolution):
+            return s.image_model
+    return spec
+
+
+def ensure_image_model(s: Settings, cache_dir: str | os.PathLike, *, progress: bool = True) -> Path | str:
+    """The image model of the preset, ready to load: ``pretrained:NAME``, or a trained run folder."""
+    source = image_source(s)
+    return source if isinstance(source, str) else ensure_run(source, cache_dir, progress=progress)
 
 
 def ensure_run(spec: RunSpec, cache_dir: str | os.PathLike, *, progress: bool = True) -> Path:
@@ -263,7 +423,9 @@ def ensure_run(spec: RunSpec, cache_dir: str | os.PathLike, *, progress: bool = 
     A run killed part-way resumes from its newest intact checkpoint: the folder is named by a hash of
     the config and init chain, so whatever is in it can only be this run.
     """
-    init = ensure_run(spec.init, cache_dir, progress=progress) if spec.init is not None else None
+    init = (
+        ensure_run(spec.init, cache_dir, progress=progress) if isinstance(spec.init, RunSpec) else spec.init
+    )
     return Path(train(spec.config, spec.folder(cache_dir), init=init, resume=True, progress=progress))
 
 
@@ -315,7 +477,7 @@ def all_runs(s: Settings) -> list[RunSpec]:
     specs.extend(sample_runs(s).values())
     unique: dict[str, RunSpec] = {}
     for spec in specs:
-        if spec.init is not None:
+        if isinstance(spec.init, RunSpec):
             unique.setdefault(spec.init.key(), spec.init)
         unique.setdefault(spec.key(), spec)
     return list(unique.values())
@@ -341,17 +503,88 @@ LOWER_IS_BETTER = {
 def evaluate(run_dir: str | os.PathLike, s: Settings, *, seed: int = 0, progress: bool = True) -> dict:
     """``evaluate_run``'s result for a video run ({"generated": {...}, "real-test": {...}, ...}), cached.
 
-    ``evaluate_run`` stores every evaluation in ``RUN/eval.json`` under its key (checkpoint, sampler,
-    sample count, seed, weights and protocol: ``metrics.evaluate.evaluation_key``); with ``reuse=True`` an
-    evaluation stored under the very same key is read back instead of sampling again.
+    Samples with the preset's sampler (``s.sampler``: kind, steps and options) and compares with the preset's
+    real clips (``s.reference_split``, ``s.reference_seed``). ``evaluate_run`` stores every evaluation in
+    ``RUN/eval.json`` under its key (checkpoint, sampler and its options, sample count, seed, weights and
+    protocol: ``metrics.evaluate.evaluation_key``); with ``reuse=True`` an evaluation stored under the very
+    same key is read back instead of sampling again.
     """
     return evaluate_run(
         run_dir,
         num_samples=s.eval_samples,
-        num_steps=s.sample_steps,
+        sampler=s.sampler.kind,
+        num_steps=s.sampler.steps,
+        sampler_options=s.sampler.options(),
+        reference_split=s.reference_split,
+        reference_seed=s.reference_seed,
         seed=seed,
         progress=progress,
         reuse=True,
+    )
+
+
+def clip_length(s: Settings) -> int:
+    """Frames per clip of the preset's video runs (what the real clips and the lab classifier use)."""
+    return video_run(s, "iid", 0.0).config.num_frames
+
+
+def evaluate_image_model(
+    s: Settings, cache_dir: str | os.PathLike, *, seed: int = 0, num_images: int | None = None, progress=True
+) -> dict:
+    """Table 5's "Image Diffusion" row, measured: ``evaluate_image_run`` of the preset's image model, cached.
+
+    The image model every finetune starts from (``ensure_image_model``: trained in ``cache_dir`` or shipped
+    as ``pretrained:NAME``, whose eval.json then lives in ``cache_dir/image-models/NAME``) samples
+    ``num_images`` images (default: ``eval_samples`` x the clip length, i.e. as many frames as a video row's
+    frame metrics see, so both carry the same small-N bias) with i.i.d. noise and the preset's sampler;
+    FD-frame-lab (embedded data) and FID-frame (with Inception weights) compare them with the real frames of
+    ``s.reference_split``, as the video rows do.
+    """
+    source = ensure_image_model(s, cache_dir, progress=progress)
+    frames = clip_length(s)
+    store = None
+    if pretrained.is_pretrained(source):
+        store = Path(cache_dir) / "image-models" / str(source)[len(pretrained.PREFIX) :]
+        store.mkdir(parents=True, exist_ok=True)
+    return evaluate_image_run(
+        source,
+        num_images or s.eval_samples * frames,
+        s.sampler.kind,
+        s.sampler.steps,
+        sampler_options=s.sampler.options(),
+        num_frames=frames,
+        reference_split=s.reference_split,
+        reference_seed=s.reference_seed,
+        seed=seed,
+        store_dir=store,
+        progress=progress,
+        reuse=True,
+    )
+
+
+def image_model_scores(s: Settings, cache_dir: str | os.PathLike, *, progress: bool = True) -> dict:
+    """The image model's frame metrics ({"FD-frame-lab": ..., "FID-frame": ...}), like a Table 5 row.
+
+    The "generated" row of :func:`evaluate_image_model`: the same shape as :func:`train_and_evaluate`'s rows,
+    without the clip metrics (IS, FVD and their lab versions do not exist for an image model).
+    """
+    return evaluate_image_model(s, cache_dir, progress=progress)["generated"]
+
+
+def draw_samples(run_dir: str | os.PathLike, s: Settings, num_samples: int, *, seed: int = 0):
+    """``num_samples`` videos (N, F, C, H, W) of a run, with its prior and the preset's sampler (Fig. 6)."""
+    denoiser, config = load_denoiser(run_dir)
+    shape = (config.num_frames, 3, config.resolution, config.resolution)
+    return sample_videos(
+        denoiser,
+        config.prior,
+        shape,
+        num_samples,
+        sampler=s.sampler.kind,
+        num_steps=s.sampler.steps,
+        sampler_options=s.sampler.options(),
+        seed=seed,
+        progress=False,
     )
 
 

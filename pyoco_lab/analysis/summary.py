@@ -106,6 +106,10 @@ def _section_noise_priors(r: Mapping) -> list[str]:
     ]
 
 
+def _stat_row(name: str, g: Mapping, key: str, target: str) -> str:
+    return f"| {name} | {g[key]:.3f} ± {g.get(key + '_std', 0):.3f} | {target} |"
+
+
 def _section_inversion(r: Mapping) -> list[str]:
     same, different = r["same_video"], r["different_video"]
     (ps_m, ps_s), (pd_m, pd_s) = PAPER["table1"]["same"], PAPER["table1"]["different"]
@@ -115,15 +119,46 @@ def _section_inversion(r: Mapping) -> list[str]:
     if g and not g["looks_gaussian"]:
         # An undertrained model maps frames to image-like maps; their similarity says nothing about noise.
         verdict = "**inconclusive** (the inverted maps are not Gaussian noise; see below)"
-    lines = [
-        "Table 1 — average pairwise cosine similarity of inverted noise maps (mean ± std).",
+    lines = []
+    quality = r.get("image_quality")
+    if quality:
+        fd, floor = quality["FD-frame-lab"], quality["floor"]
+        lines += [
+            f"The image model: `{r.get('image_model', '?')}` "
+            f"(samples beside real frames: `02_inversion/image_model_samples.png`).",
+            "",
+            "| image model | value [95% bootstrap interval] | N |",
+            "|---|---|---|",
+            f"| FD-frame-lab, samples vs held-out frames | {fd['value']:.2f} [{fd['ci95'][0]:.2f}, "
+            f"{fd['ci95'][1]:.2f}] | {fd['n'][1]} vs {fd['n'][0]} |",
+            f"| floor: train vs held-out frames | {floor['value']:.2f} [{floor['ci95'][0]:.2f}, "
+            f"{floor['ci95'][1]:.2f}] | {floor['n'][1]} vs {floor['n'][0]} |",
+            "",
+        ]
+    sampled = r.get("num_frames_sampled")
+    where = (
+        f"{sampled} frames at random positions across {r.get('num_sources', '?')} held-out source videos "
+        f"(up to {r.get('frames_per_video', '?')} per video)"
+        if sampled
+        else f"{r.get('num_clips', '?')} held-out clips"
+    )
+    lines += [
+        f"Table 1 — average pairwise cosine similarity (mean ± std over pairs), {where}; the last two rows "
+        "are controls the paper lacks, on the same frames and pairs.",
         "",
-        "| | paper (UCF-101) | reproduced | pairs |",
-        "|---|---|---|---|",
-        f"| (a) same video | {ps_m:.3f} ± {ps_s:.3f} | {same['mean']:.3f} ± {same['std']:.3f} "
-        f"| {same['count']} |",
-        f"| (b) different video | {pd_m:.3f} ± {pd_s:.3f} | {different['mean']:.3f} ± {different['std']:.3f} "
-        f"| {different['count']} |",
+        "| | paper (UCF-101) | reproduced: same video | different video | pairs (same / different) |",
+        "|---|---|---|---|---|",
+        f"| inverted noise maps | {ps_m:.3f} ± {ps_s:.3f} / {pd_m:.3f} ± {pd_s:.3f} | {same['mean']:.3f} ± "
+        f"{same['std']:.3f} | {different['mean']:.3f} ± {different['std']:.3f} | {same['count']} / "
+        f"{different['count']} |",
+    ]
+    for name, row in (r.get("controls") or {}).items():
+        a, b = row["same_video"], row["different_video"]
+        lines.append(
+            f"| control: {name} | – | {a['mean']:.3f} ± {a['std']:.3f} | {b['mean']:.3f} ± {b['std']:.3f} "
+            f"| {a['count']} / {b['count']} |"
+        )
+    lines += [
         "",
         f"- Table 1's gap (same ≫ different): {verdict} — difference "
         f"{same['mean'] - different['mean']:.3f}, {z:.1f} standard errors (yardstick: > 3 and ≥ 0.05).",
@@ -131,20 +166,30 @@ def _section_inversion(r: Mapping) -> list[str]:
     fitted = r.get("fitted_alpha") or {}
     if fitted:
         lines.append(
-            "- data-driven alpha fitted to similarity vs frame distance (the paper gives none): "
+            "- data-driven alpha fitted to similarity vs frame distance within clips (the paper gives none): "
             + ", ".join(f"{k} {_fmt(v, 2)}" for k, v in fitted.items())
             + " (paper's FVD-best: mixed 1, progressive 2)"
         )
     if g:
-        lines.append(
-            f"- inverted maps vs unit Gaussian: mean {g['mean']:.3f}, variance {g['variance']:.3f}, "
-            f"lag-1 spatial autocorrelation {g['autocorrelation']:.3f} → "
-            + (
-                "look like unit Gaussian noise"
-                if g["looks_gaussian"]
-                else f"**not** Gaussian: {g['message']}"
-            )
-        )
+        t = g.get("targets") or {}
+        ratio = g.get("floor_ratio")
+        lines += [
+            "",
+            f"Inverted maps vs unit Gaussian noise ({g.get('num_maps', '?')} maps; targets of the shipped "
+            "model):",
+            "",
+            "| statistic | measured (mean ± std over maps) | target |",
+            "|---|---|---|",
+            _stat_row("mean", g, "mean", f"±{t.get('mean', '?')}"),
+            _stat_row("variance", g, "variance", f"1 ± {t.get('variance', '?')}"),
+            _stat_row(
+                "lag-1 spatial autocorrelation", g, "autocorrelation", f"≤ {t.get('autocorrelation', '?')}"
+            ),
+            f"| different-video std / i.i.d. floor | {_fmt(ratio, 2)} | ≤ {t.get('floor_ratio', '?')} |",
+            "",
+            "- "
+            + ("the maps meet every target" if g["looks_gaussian"] else f"**not** Gaussian: {g['message']}"),
+        ]
     return lines
 
 
@@ -166,6 +211,36 @@ def _section_tsne(r: Mapping) -> list[str]:
     return lines
 
 
+PAPER_SAMPLER = "stochastic DEIS 3kutta, 25 steps (A.3; churn values not given)"
+
+
+def sampler_line(r: Mapping) -> str:
+    """Which sampler produced a section's numbers, next to the paper's (A.3).
+
+    From ``results.json``'s ``sampler`` (``SamplerSpec.record()``, or a plain string); without it, the
+    preset's sampler (``experiments.SETTINGS``), said to be the preset's and not recorded.
+    """
+    sampler = r.get("sampler")
+    if isinstance(sampler, Mapping) and sampler.get("description"):
+        ours = str(sampler["description"])
+    elif isinstance(sampler, str) and sampler:
+        ours = sampler
+    else:
+        from pyoco_lab.analysis import experiments  # torch and the training code: only when needed
+
+        preset = r.get("preset")
+        if preset not in experiments.SETTINGS:
+            return f"- sampler: not recorded in results.json (paper: {PAPER_SAMPLER})"
+        ours = (
+            f"{experiments.SETTINGS[preset].sampler.describe()} — preset `{preset}`'s, not recorded in "
+            "results.json"
+        )
+    line = f"- sampler: {ours} (paper: {PAPER_SAMPLER})"
+    if r.get("reference_split"):
+        line += f"; real statistics from the `{r['reference_split']}` split"
+    return line
+
+
 def _metric_label(r: Mapping) -> str:
     return (
         f"{r.get('metric', 'metric')} ({'lower' if r.get('lower_is_better', True) else 'higher'} is better)"
@@ -175,7 +250,12 @@ def _metric_label(r: Mapping) -> str:
 def _section_alpha_sweep(r: Mapping) -> list[str]:
     lower = r.get("lower_is_better", True)
     sign = 1 if lower else -1
-    lines = [f"Fig. 7 — {_metric_label(r)} vs alpha, mean over seeds {r.get('seeds')}.", ""]
+    lines = [
+        f"Fig. 7 — {_metric_label(r)} vs alpha, mean over seeds {r.get('seeds')}.",
+        "",
+        sampler_line(r),
+        "",
+    ]
     scratch = r.get("scratch", {}).get("mean")
     alphas = sorted({k for curve in r["curves"].values() for k in curve}, key=float)
     lines.append("| alpha | " + " | ".join(r["curves"]) + " |")
@@ -218,6 +298,8 @@ def _section_strategies(r: Mapping) -> list[str]:
     lines = [
         "Table 5 — training strategies (paper: UCF-101; reproduced: lab metrics on this preset's data).",
         "",
+        sampler_line(r),
+        "",
     ]
     lines.append(
         "| strategy | " + " | ".join(f"{r['paper_column'][m]} paper | {m} ours" for m in names) + " |"
@@ -254,6 +336,8 @@ def _section_model_size(r: Mapping) -> list[str]:
         f"Fig. 8 — {_metric_label(r)} vs model size (paper: {', '.join(PAPER['fig8']['sizes'])}; "
         f"here: {', '.join(f'{n} ({p / 1e6:.2f}M)' for n, p in zip(sizes, r['parameters'], strict=True))}).",
         "",
+        sampler_line(r),
+        "",
         "| model | " + " | ".join(r["results"]) + " |",
         "|---|" + "---|" * len(r["results"]),
     ]
@@ -283,6 +367,8 @@ def _section_samples(r: Mapping) -> list[str]:
     lines = [
         f"Fig. 6 — samples finetuned with {r.get('prior', 'mixed')} noise at alpha = {', '.join(stats)}: "
         "temporal statistics (real clips for reference).",
+        "",
+        sampler_line(r),
         "",
         "| alpha | " + " | ".join(keys) + " |",
         "|---|" + "---|" * len(keys),

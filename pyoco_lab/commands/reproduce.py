@@ -43,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--timeout", type=float, default=None, help="per-cell timeout in seconds (default: none)"
     )
+    parser.add_argument(
+        "--pretrain-image",
+        action="store_true",
+        help="pre-train the image model in the cache instead of starting from the one the lab ships "
+        "(the whole chain, as before the lab shipped pretrained weights)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -50,7 +56,12 @@ def run(args: argparse.Namespace) -> int:
     only = parse_only(args.only)  # None: all; `--only ,` is refused (ValueError: exit 2, one line)
     try:
         summary = reproduce(
-            args.preset, only=only, figures_dir=args.figures, cache_dir=args.cache, timeout=args.timeout
+            args.preset,
+            only=only,
+            figures_dir=args.figures,
+            cache_dir=args.cache,
+            timeout=args.timeout,
+            parameters={"pretrain_image": True} if args.pretrain_image else None,
         )
     except NotebookFailed as failure:
         print(f"pyoco-lab reproduce: {failure}", file=sys.stderr)

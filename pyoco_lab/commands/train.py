@@ -62,7 +62,7 @@ def register(subparsers) -> None:
         "--phase",
         default="image",
         choices=("image", "video"),
-        help="image: pre-train on frames; video: finetune (with --init) or train from scratch",
+        help="image: pre-train on frames; video: finetune (--init) or train from scratch (--from-scratch)",
     )
     parser.add_argument(
         "--out",
@@ -73,8 +73,14 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--init",
         default=None,
-        help="video phase: image run folder or checkpoint to inflate; 'auto' = this preset's default image "
-        "run (runs/PRESET-image); omit to train the video model from scratch (the baseline)",
+        help="video phase: image run folder or checkpoint to inflate (--stage interpolation: the base "
+        "video run to start from, A.1 (6)); 'auto' = this preset's default image run (runs/PRESET-image)",
+    )
+    parser.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="video phase: train the video model from random weights (the baseline of Table 5) instead "
+        "of from --init; one of the two is required",
     )
     parser.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its newest checkpoint"
@@ -101,14 +107,21 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(asdict(config), indent=2))
         return 0
     init = args.init
-    if init == "auto":
-        init = str(training.default_runs_root() / f"{args.preset}-image")
-    if config.phase == "video" and not init:
+    if init == "auto":  # the shipped image model that fits, else this preset's own image run
+        init = training.pretrained.default_for(config) or str(
+            training.default_runs_root() / f"{args.preset}-image"
+        )
+    if args.from_scratch and init:
+        raise ValueError("--init and --from-scratch contradict each other; pass one of them")
+    if args.from_scratch and config.phase != "video":
+        raise ValueError(
+            "--from-scratch is for --phase video (image pre-training always starts from scratch)"
+        )
+    if config.phase == "video" and not init and not args.from_scratch:
         hint = training.default_runs_root() / f"{args.preset}-image"
-        print(
-            "note: no --init, so the video model is trained from scratch (the baseline of Table 5); "
-            f"to finetune the image model instead pass --init auto (= {hint}) or --init RUN_DIR",
-            file=sys.stderr,
+        raise ValueError(
+            "--phase video needs --init (finetune a trained model: --init auto = the shipped image model "
+            f"or {hint}, or --init RUN_DIR) or --from-scratch (the baseline of Table 5)"
         )
     out = args.out or str(
         training.default_runs_root() / training.default_run_name(args.preset, config, init=bool(init))

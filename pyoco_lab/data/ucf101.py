@@ -1,8 +1,15 @@
 """UCF-101 (the paper's small-scale data set) read through decord, for users who have it.
 
-Protocol (Ho et al., as used by the paper; see REFERENCES.md "UCF-101 clip protocols"): 16 frames
-from a random start at a configurable frame stride, short side resized to the resolution, centre
-crop, values in [-1, 1]. The frames view draws one random frame per item (image pre-training, A.3).
+Protocol (Ho et al., as used by the paper): 16 frames from a random start at a configurable frame
+stride (StyleGAN-V and TATS take 16 consecutive frames at native fps), short side resized to the
+resolution, centre crop, values in [-1, 1]. The frames view draws one random frame per item (image
+pre-training, A.3).
+
+Splits: ``train`` / ``test`` are ``trainlist0N`` / ``testlist0N`` of fold N; ``all`` is both lists of
+the fold, i.e. all 13,320 videos (the paper's "UCF-101 dataset contains 13,320 videos"). With ``seed``
+set, every clip start is a pure function of (seed, the video's relative path): the same real clips
+whatever else is in the split, so an FVD reference set can be rebuilt and recorded (``eval.json``
+stores the seed and the split).
 
 Expected layout (``root`` defaults to the lab's data folder)::
 
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import os
 import warnings
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -35,6 +43,7 @@ __all__ = [
     "UCF101Clips",
     "UCF101Frames",
     "VideoReadError",
+    "clip_seed",
     "make_dataloader",
     "read_video_frames",
     "resize_center_crop",
@@ -160,6 +169,20 @@ def resize_center_crop(frames: np.ndarray, resolution: int) -> torch.Tensor:
     return video.clamp(0, 1) * 2 - 1
 
 
+def clip_seed(seed: int, path: str | os.PathLike, video_dir: str | os.PathLike | None = None) -> int:
+    """The seed of one video's clip start: a fixed mix of ``seed`` and the path (relative to ``video_dir``).
+
+    crc32, not Python's salted ``hash``, so it is the same in every process and on every machine.
+    """
+    path = Path(path)
+    if video_dir is not None:
+        try:
+            path = path.relative_to(video_dir)
+        except ValueError:
+            pass
+    return (int(seed) * 1_000_003 + zlib.crc32(path.as_posix().encode())) % (2**63 - 1)
+
+
 class _UCF101Base(torch.utils.data.Dataset):
     max_retries = 32
 
@@ -232,6 +255,12 @@ class _UCF101Base(torch.utils.data.Dataset):
     def _item(self, index: int) -> dict:
         raise NotImplementedError
 
+    def _generator(self, index: int) -> torch.Generator | None:
+        """None (torch's global RNG) without a seed, else a generator seeded by (seed, video path)."""
+        if self.seed is None:
+            return None
+        return torch.Generator().manual_seed(clip_seed(self.seed, self.paths[index], self.video_dir))
+
     def __getitem__(self, index: int) -> dict:
         # A bad video is replaced by the next good one: a training step never sees garbage, and the
         # replacement is a pure function of the index so seeded runs stay reproducible.
@@ -254,7 +283,8 @@ class UCF101Clips(_UCF101Base):
     """16-frame UCF-101 clips: {"video": (F, 3, r, r) in [-1, 1], "label", "class_name", "path"}.
 
     The clip start is random (torch's global RNG, which the trainer and DataLoader workers seed), or
-    a pure function of (seed, index) when ``seed`` is given (fixed evaluation clips).
+    a pure function of (seed, the video's path relative to the UCF-101 folder) when ``seed`` is given:
+    fixed evaluation clips, the same whichever split or subset the video is read from.
     """
 
     def __init__(
@@ -278,11 +308,11 @@ class UCF101Clips(_UCF101Base):
         return (self.num_frames - 1) * self.frame_stride + 1
 
     def _item(self, index: int) -> dict:
-        generator = (
-            None if self.seed is None else torch.Generator().manual_seed(self.seed * 1_000_003 + index)
-        )
         frames, _ = read_video_frames(
-            self.paths[index], num_frames=self.num_frames, stride=self.frame_stride, generator=generator
+            self.paths[index],
+            num_frames=self.num_frames,
+            stride=self.frame_stride,
+            generator=self._generator(index),
         )
         label = int(self.labels[index])
         return {
@@ -310,10 +340,7 @@ class UCF101Frames(_UCF101Base):
         super().__init__(root, split, fold, resolution, split_dir, validate)
 
     def _item(self, index: int) -> dict:
-        generator = (
-            None if self.seed is None else torch.Generator().manual_seed(self.seed * 1_000_003 + index)
-        )
-        frames, _ = read_video_frames(self.paths[index], num_frames=1, generator=generator)
+        frames, _ = read_video_frames(self.paths[index], num_frames=1, generator=self._generator(index))
         label = int(self.labels[index])
         return {
             "image": resize_center_crop(frames, self.resolution)[0],

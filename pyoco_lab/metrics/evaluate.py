@@ -9,6 +9,12 @@ samples), each against the *train* split the model learned from:
   otherwise each is skipped with a message naming the missing file;
 * temporal statistics (frame-cosine, motion-energy, diversity), which need no network.
 
+The real clips come from ``reference_split`` ("train", or "all" = train + test: UCF-101's 13,320 videos) with
+clip starts seeded by ``reference_seed`` (:func:`real_datasets`); FVD is only named so on 16-frame clips
+(``FVD-<F>f`` otherwise) and every other departure from the ``fvd2048_16f`` protocol is listed in
+``settings.protocol`` (:func:`networks.protocol_record`). An image model (Table 5's "Image Diffusion" row) is
+scored on its frames: :func:`evaluate_image_run`.
+
 ``eval.json`` is a cache: each result is stored under :func:`evaluation_key`, which covers everything that
 decides the numbers (the checkpoint's step and the sha256 of its EMA weights, the sampler and its options,
 the sample count, seed, batch size and device type, the metric weight files' hashes and the protocol), so an
@@ -35,11 +41,12 @@ from tqdm.auto import tqdm
 from pyoco_lab import edm, training
 from pyoco_lab.data import EmbeddedVideoDataset, UCF101Clips
 from pyoco_lab.metrics import lab, networks
+from pyoco_lab.metrics.frechet import frechet_distance_from_features
 from pyoco_lab.metrics.temporal import temporal_statistics
 
 EVAL_FILE = "eval.json"
 # Bump when the key's contents change: entries under older keys then simply stop matching (recomputed).
-KEY_FORMAT = 1
+KEY_FORMAT = 2  # 2: protocol holds phase, reference split and reference seed
 _DEVICE = re.compile(r"(cpu|cuda)(?::(\d+))?")
 
 
@@ -76,11 +83,15 @@ def ema_sha256(checkpoint: str | os.PathLike) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class EvaluationKey:
-    """Where an evaluation lives in ``eval.json``: ``key`` (readable prefix + hash of ``parts``)."""
+    """Where an evaluation lives in ``eval.json``: ``key`` (readable prefix + hash of ``parts``).
+
+    ``checkpoint`` is the checkpoint folder loaded (or the ``pretrained:NAME`` of a shipped model),
+    ``run_dir`` the folder whose ``eval.json`` holds the entry (the run's, or ``store_dir``).
+    """
 
     key: str
     parts: dict
-    checkpoint: Path
+    checkpoint: Path | str
     run_dir: Path
     config: training.TrainConfig
     device: torch.device
@@ -89,6 +100,34 @@ class EvaluationKey:
         """The same key with these weight-file hashes ({file name: sha256}), e.g. of files just checked."""
         parts = {**self.parts, "metric_weights": dict(sorted(hashes.items()))}
         return dataclasses.replace(self, key=_key_name(parts), parts=parts)
+
+
+REFERENCE_SPLITS = ("train", "all")
+
+
+def _resolve_source(source, store_dir) -> tuple[dict, Path | str, Path, training.TrainConfig]:
+    """(checkpoint record, what to load, eval.json's folder, config) of a run, checkpoint or shipped model."""
+    if training.pretrained.is_pretrained(source):
+        model = training.pretrained.get(str(source))
+        if store_dir is None:
+            raise ValueError(
+                f"{source} is a model shipped with the lab and has no run folder; pass store_dir= "
+                "(the folder whose eval.json keeps its evaluations)"
+            )
+        record = {"step": None, "pretrained": model.name, "ema_sha256": model.sha256}
+        return record, f"{training.pretrained.PREFIX}{model.name}", Path(store_dir), model.train_config
+    checkpoint, run_dir = training.resolve_checkpoint(source)
+    record = {"step": _checkpoint_step(checkpoint), "ema_sha256": ema_sha256(checkpoint)}
+    folder = Path(store_dir) if store_dir is not None else run_dir
+    return record, checkpoint, folder, training.load_config(run_dir)
+
+
+def _used_weights(weights: Path, config: training.TrainConfig, num_frames: int) -> list:
+    """The literature networks an evaluation uses: all present ones for videos, Inception for images."""
+    used = networks.used_detectors(weights, num_frames)
+    if config.phase == "image":
+        used = [(spec, path) for spec, path in used if spec.metric == "FID-frame"]
+    return used
 
 
 def evaluation_key(
@@ -103,29 +142,36 @@ def evaluation_key(
     weights_dir: str | os.PathLike | None = None,
     max_real: int = 2048,
     sampler_options: dict | None = None,
+    reference_split: str = "train",
+    reference_seed: int = 0,
+    num_frames: int | None = None,
+    store_dir: str | os.PathLike | None = None,
 ) -> EvaluationKey:
     """The ``eval.json`` key of this evaluation, e.g. ``heun-18steps-n64-seed0-step0000300-3f2a9c0b71de``.
 
-    The readable part names the sampler, steps, sample count, seed and checkpoint step; the 12 hex digits
-    hash everything that decides the numbers (:attr:`EvaluationKey.parts`): the checkpoint (step, sha256
-    of its ``ema.safetensors``), the sampler options, the batch size (the mixed prior's noise is drawn batch
-    by batch, so other batches give other samples), the device type (the stochastic sampler draws its churn
-    noise there; CUDA rounds differently), the sha256 of each literature weight file that will be used,
-    and the protocol (dataset, splits, resolution, frames, noise prior, lab classifier version, max_real).
-    Nothing is loaded but ``config.json`` and the hashed files.
+    The readable part names the sampler, steps, sample count, seed and checkpoint step (``image-`` first for
+    an image model); the 12 hex digits hash everything that decides the numbers (:attr:`EvaluationKey.parts`):
+    the checkpoint (step, sha256 of its ``ema.safetensors``; name and sha256 of a ``pretrained:NAME`` model),
+    the sampler options, the batch size (the mixed prior's noise is drawn batch by batch, so other batches
+    give other samples), the device type (the stochastic sampler draws its churn noise there; CUDA rounds
+    differently), the sha256 of each literature weight file that will be used, and the protocol (dataset,
+    phase, reference split and the seed of its clips, resolution, frames, noise prior, lab classifier
+    version, max_real). ``num_frames`` (image models only) is the clip length of the real reference and lab
+    classifier (default: the config's). Nothing is loaded but ``config.json`` and the hashed files.
     """
-    checkpoint, run_dir = training.resolve_checkpoint(run_or_checkpoint)
-    config = training.load_config(run_dir)
+    if reference_split not in REFERENCE_SPLITS:
+        raise ValueError(
+            f"reference_split must be 'train' (trainlist01 / the embedded train split) or 'all' "
+            f"(train + test: UCF-101's 13,320 videos), got {reference_split!r}"
+        )
+    record, checkpoint, run_dir, config = _resolve_source(run_or_checkpoint, store_dir)
     device = validate_device(device)
+    frames = int(num_frames or config.num_frames)
     weights = Path(weights_dir) if weights_dir is not None else networks.weights_dir()
-    used = {
-        path.name: networks.file_sha256(path)
-        for _, path in networks.used_detectors(weights, config.num_frames)
-    }
-    step = _checkpoint_step(checkpoint)
+    used = {path.name: networks.file_sha256(path) for _, path in _used_weights(weights, config, frames)}
     parts = {
         "format": KEY_FORMAT,
-        "checkpoint": {"step": step, "ema_sha256": ema_sha256(checkpoint)},
+        "checkpoint": record,
         "sampler": sampler,
         "num_steps": int(num_steps),
         "sampler_options": _canonical(sampler_options or {}),
@@ -136,10 +182,12 @@ def evaluation_key(
         "metric_weights": used,
         "protocol": {
             "dataset": config.dataset,
-            "reference_split": "train",
+            "phase": config.phase,
+            "reference_split": reference_split,
+            "reference_seed": int(reference_seed),
             "test_split": "test",
             "resolution": config.resolution,
-            "num_frames": config.num_frames,
+            "num_frames": frames,
             "noise": config.noise,
             "alpha": _canonical(config.alpha),
             "class_conditional": config.class_conditional,
@@ -153,10 +201,15 @@ def evaluation_key(
 def _key_name(parts: dict) -> str:
     """Readable prefix (sampler, steps, N, seed, checkpoint step) + 12 hex of the hash of all ``parts``."""
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
-    step = parts["checkpoint"]["step"]
-    step_name = f"step{step:07d}" if step is not None else "stepNA"
+    checkpoint = parts["checkpoint"]
+    step = checkpoint["step"]
+    if checkpoint.get("pretrained"):
+        step_name = f"pretrained-{checkpoint['pretrained']}"
+    else:
+        step_name = f"step{step:07d}" if step is not None else "stepNA"
+    prefix = "image-" if parts["protocol"].get("phase") == "image" else ""
     return (
-        f"{parts['sampler']}-{parts['num_steps']}steps-n{parts['num_samples']}-seed{parts['seed']}-"
+        f"{prefix}{parts['sampler']}-{parts['num_steps']}steps-n{parts['num_samples']}-seed{parts['seed']}-"
         f"{step_name}-{digest}"
     )
 
@@ -171,7 +224,7 @@ def cached_evaluation(
     """The stored result of exactly this evaluation (same arguments as ``evaluate_run``), or None.
 
     Hashes the checkpoint's EMA weights and the metric weight files to build :func:`evaluation_key`; samples
-    nothing. Entries under other keys (other checkpoints, settings, or the pre-hash key format) never match.
+    nothing. Entries under other keys (other checkpoints, settings, or older key formats) never match.
     """
     for unused in ("progress", "write", "reuse"):  # accepted so evaluate_run's arguments can be passed as is
         options.pop(unused, None)
@@ -226,6 +279,42 @@ def sample_videos(
     return torch.cat(out)
 
 
+def real_datasets(
+    config: training.TrainConfig,
+    reference_split: str = "train",
+    *,
+    reference_seed: int = 0,
+    num_frames: int | None = None,
+):
+    """(reference clips, held-out test clips) of a run's dataset: what every metric compares against.
+
+    ``reference_split`` is "train" (the split the model learned from: the embedded train split, UCF-101's
+    trainlist01) or "all" (train + test: UCF-101's 13,320 videos, the paper's setting). UCF-101 clip starts
+    are seeded by ``reference_seed`` and each video's path (``UCF101Clips(seed=...)``), so the real set is
+    the same on every machine and every call; the embedded clips are fixed arrays.
+    """
+    frames = int(num_frames or config.num_frames)
+    if config.dataset == "embedded":
+        reference = EmbeddedVideoDataset(config.data_root, config.resolution, reference_split, frames)
+        test = EmbeddedVideoDataset(config.data_root, config.resolution, "test", frames)
+    else:
+        options = dict(
+            root=config.data_root, resolution=config.resolution, num_frames=frames, seed=reference_seed
+        )
+        reference = UCF101Clips(split=reference_split, **options)
+        test = UCF101Clips(split="test", **options)
+    return reference, test
+
+
+def _check_arguments(num_samples: int, sampler: str) -> None:
+    if num_samples < 2:
+        raise ValueError(
+            f"--num-samples must be at least 2 (Fréchet distances need a covariance), got {num_samples}"
+        )
+    if sampler not in edm.SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(edm.SAMPLERS)}")
+
+
 def evaluate_run(
     run_or_checkpoint: str | os.PathLike,
     num_samples: int = 64,
@@ -241,6 +330,9 @@ def evaluate_run(
     write: bool = True,
     sampler_options: dict | None = None,
     reuse: bool = False,
+    reference_split: str = "train",
+    reference_seed: int = 0,
+    store_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Sample ``num_samples`` videos from the EMA weights of a checkpoint and compute every available metric.
 
@@ -250,13 +342,14 @@ def evaluate_run(
     instead of overwriting each other). With ``reuse``, an entry already stored under that key is returned
     without sampling. Before any sampling: the device is validated, and every literature weight file present
     is loaded, run once on a dummy clip and hashed (:func:`networks.check_detectors`).
+
+    Real clips come from ``reference_split`` ("train", or "all" = train + test) with clip starts seeded by
+    ``reference_seed`` (:func:`real_datasets`); both are recorded in ``settings`` and in the key, and so is
+    how the evaluation departs from the literature's protocol (``settings.protocol``,
+    :func:`networks.protocol_record`). An image-phase run (or ``pretrained:NAME``, with ``store_dir``) is
+    evaluated as images instead: :func:`evaluate_image_run`.
     """
-    if num_samples < 2:
-        raise ValueError(
-            f"--num-samples must be at least 2 (Fréchet distances need a covariance), got {num_samples}"
-        )
-    if sampler not in edm.SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(edm.SAMPLERS)}")
+    _check_arguments(num_samples, sampler)
     device = validate_device(device)
     options = dict(
         batch_size=batch_size,
@@ -265,14 +358,23 @@ def evaluate_run(
         weights_dir=weights_dir,
         max_real=max_real,
         sampler_options=sampler_options,
+        reference_split=reference_split,
+        reference_seed=reference_seed,
+        store_dir=store_dir,
     )
     plan = evaluation_key(run_or_checkpoint, num_samples, sampler, num_steps, **options)
-    config, run_dir, checkpoint = plan.config, plan.run_dir, plan.checkpoint
-    if config.phase != "video":
-        raise ValueError(
-            f"{run_dir} is an image-phase run; evaluate the video run fine-tuned from it "
-            "(pyoco-lab train --phase video)"
+    if plan.config.phase == "image":
+        return evaluate_image_run(
+            run_or_checkpoint,
+            num_samples,
+            sampler,
+            num_steps,
+            progress=progress,
+            write=write,
+            reuse=reuse,
+            **options,
         )
+    config, run_dir, checkpoint = plan.config, plan.run_dir, plan.checkpoint
     store = run_dir / EVAL_FILE
     # A broken eval.json is reported now, not after hours of sampling.
     stored = _read_store(store) if write or reuse else {}
@@ -288,16 +390,7 @@ def evaluate_run(
     plan = plan.with_metric_weights({name: c.sha256 for name, c in checks.items() if name in used})
     # The folder, not the run: the weights loaded are the ones just hashed, even if training moves on.
     denoiser, _ = training.load_denoiser(checkpoint, ema=True, device=device)
-    if config.dataset == "embedded":
-        real_train = EmbeddedVideoDataset(config.data_root, config.resolution, "train", config.num_frames)
-        real_test = EmbeddedVideoDataset(config.data_root, config.resolution, "test", config.num_frames)
-    else:
-        real_train = UCF101Clips(
-            root=config.data_root, resolution=config.resolution, split="train", num_frames=config.num_frames
-        )
-        real_test = UCF101Clips(
-            root=config.data_root, resolution=config.resolution, split="test", num_frames=config.num_frames
-        )
+    real_train, real_test = real_datasets(config, reference_split, reference_seed=reference_seed)
     num_classes = int(getattr(real_train, "num_classes", 0)) if config.class_conditional else 0
 
     started = time.time()
@@ -316,8 +409,9 @@ def evaluate_run(
         sampler_options=sampler_options,
     )
     sampling_s = time.time() - started
-    # The same number of held-out real clips as samples, so both rows carry the same small-N bias.
-    test_clips = _subset(real_test, num_samples, seed)
+    # The same number of held-out real clips as samples, so both rows carry the same small-N bias. Real
+    # subsets follow reference_seed, not the sampling seed: every seed of a sweep meets the same real clips.
+    test_clips = _subset(real_test, num_samples, reference_seed)
     results: dict = {
         "generated": temporal_statistics(generated),
         "real-test": temporal_statistics(test_clips),
@@ -328,7 +422,7 @@ def evaluate_run(
         classifier = lab.lab_classifier(
             config.resolution, config.num_frames, root=config.data_root, device=device, progress=progress
         )
-        reference = lab.cached_lab_features(classifier, real_train, "train", progress=progress)
+        reference = lab.cached_lab_features(classifier, real_train, reference_split, progress=progress)
         results["generated"].update(lab.lab_metrics(reference, lab.lab_features(classifier, generated)))
         results["real-test"].update(lab.lab_metrics(reference, lab.lab_features(classifier, test_clips)))
     else:
@@ -341,9 +435,11 @@ def evaluate_run(
     for spec in networks.DETECTORS:
         if spec not in present:
             results["skipped"][spec.metric] = networks.missing_message(spec, weights)
+    num_real = min(max_real, len(real_train))
     if present:
         # Up to 2,048 real clips in memory (1.6 GB at 64 px, 16 frames): only when a network will use them.
-        train_clips = _subset(real_train, max_real, seed)
+        train_clips = _subset(real_train, max_real, reference_seed)
+        num_real = len(train_clips)
         for row, clips in (("generated", generated), ("real-test", test_clips)):
             values, skipped = networks.standard_metrics(
                 train_clips, clips, directory=weights, device=device, batch_size=batch_size, progress=progress
@@ -352,29 +448,23 @@ def evaluate_run(
             results["skipped"].update(skipped)
 
     results["settings"] = {
-        "key": plan.key,
-        "run": str(run_dir),
-        "checkpoint": str(checkpoint),
-        "checkpoint_step": plan.parts["checkpoint"]["step"],
-        "ema_sha256": plan.parts["checkpoint"]["ema_sha256"],
+        **_common_settings(plan, run_dir, checkpoint, config, checks, device),
         "num_samples": num_samples,
         "sampler": sampler,
         "num_steps": num_steps,
         "sampler_options": dict(sampler_options or {}),
         "seed": seed,
         "batch_size": batch_size,
-        "noise": config.noise,
-        "alpha": config.alpha,
-        "resolution": config.resolution,
         "num_frames": config.num_frames,
-        "dataset": config.dataset,
-        "reference_split": "train",
-        "num_real_reference": len(real_train),
-        "num_real_test": len(test_clips),
-        "max_real": max_real,
-        "lab_classifier_version": lab.LAB_CLASSIFIER_VERSION,
-        "metric_weights": {name: check.record() for name, check in checks.items()},
-        "device": str(device),
+        **_reference_settings(reference_split, reference_seed, real_train, len(test_clips), max_real),
+        "protocol": networks.protocol_record(
+            num_frames=config.num_frames,
+            num_generated=num_samples,
+            num_real=num_real,
+            resolution=config.resolution,
+            dataset=config.dataset,
+            reference_split=reference_split,
+        ),
         "sampling_seconds": round(sampling_s, 2),
     }
     if write:
@@ -382,13 +472,204 @@ def evaluate_run(
     return results
 
 
+def evaluate_image_run(
+    run_or_checkpoint: str | os.PathLike,
+    num_samples: int = 256,
+    sampler: str = "heun",
+    num_steps: int = 18,
+    *,
+    num_frames: int | None = None,
+    batch_size: int = 16,
+    seed: int = 0,
+    device: str = "auto",
+    weights_dir: str | os.PathLike | None = None,
+    max_real: int = 2048,
+    progress: bool = True,
+    write: bool = True,
+    sampler_options: dict | None = None,
+    reuse: bool = False,
+    reference_split: str = "train",
+    reference_seed: int = 0,
+    store_dir: str | os.PathLike | None = None,
+) -> dict:
+    """Table 5's "Image Diffusion" row: frame-level scores of an image model's samples, cached like videos.
+
+    Samples ``num_samples`` images from the EMA weights (i.i.d. noise, the stochastic sampler's churn too)
+    and compares them with the real frames of ``reference_split``, exactly as the video rows' frame metrics
+    do: ``FD-frame-lab`` against the same lab-classifier frame features of the same real clips (embedded
+    data; clips of ``num_frames``, default the config's, i.e. the video runs' length), and ``FID-frame``
+    (Inception, when its file is present) against all frames of up to ``max_real`` real clips. The
+    ``real-test`` row is the first ``num_samples`` frames of held-out test clips (the floor at that N).
+    FVD and IS need clips: they are listed as skipped. ``run_or_checkpoint`` is an image run, checkpoint,
+    or ``pretrained:NAME`` (then ``store_dir`` holds its ``eval.json``).
+    """
+    _check_arguments(num_samples, sampler)
+    device = validate_device(device)
+    plan = evaluation_key(
+        run_or_checkpoint,
+        num_samples,
+        sampler,
+        num_steps,
+        batch_size=batch_size,
+        seed=seed,
+        device=device,
+        weights_dir=weights_dir,
+        max_real=max_real,
+        sampler_options=sampler_options,
+        reference_split=reference_split,
+        reference_seed=reference_seed,
+        num_frames=num_frames,
+        store_dir=store_dir,
+    )
+    config, run_dir, checkpoint = plan.config, plan.run_dir, plan.checkpoint
+    if config.phase != "image":
+        raise ValueError(f"{run_or_checkpoint} is a video run; evaluate it with evaluate_run")
+    frames = int(plan.parts["protocol"]["num_frames"])
+    store = run_dir / EVAL_FILE
+    stored = _read_store(store) if write or reuse else {}
+    if reuse and isinstance(stored.get(plan.key), dict) and "generated" in stored[plan.key]:
+        return stored[plan.key]
+
+    weights = Path(weights_dir) if weights_dir is not None else networks.weights_dir()
+    checks = {}
+    if (weights / networks.INCEPTION.filename).is_file():
+        checks[networks.INCEPTION.filename] = networks.check_detector(
+            networks.INCEPTION, weights, resolution=config.resolution, device=device
+        )
+    plan = plan.with_metric_weights({name: c.sha256 for name, c in checks.items()})
+    denoiser, _ = training.load_denoiser(checkpoint, ema=True, device=device)
+    real_train, real_test = real_datasets(
+        config, reference_split, reference_seed=reference_seed, num_frames=frames
+    )
+    num_classes = int(getattr(real_train, "num_classes", 0)) if config.class_conditional else 0
+
+    def image_denoiser(x, sigma, **cond):  # the image U-Net takes (B, C, H, W); samples are 1-frame clips
+        return denoiser(x[:, 0], sigma, **cond)[:, None]
+
+    started = time.time()
+    images = sample_videos(
+        image_denoiser,
+        config.prior,  # i.i.d. for an image run
+        (1, 3, config.resolution, config.resolution),
+        num_samples,
+        sampler=sampler,
+        num_steps=num_steps,
+        num_classes=num_classes,
+        batch_size=batch_size,
+        seed=seed,
+        device=device,
+        progress=progress,
+        sampler_options=sampler_options,
+    )[:, 0]
+    sampling_s = time.time() - started
+    # Held-out frames: all frames of just enough test clips, the first num_samples of them.
+    test_frames = _subset(real_test, math.ceil(num_samples / frames), reference_seed).flatten(0, 1)
+    test_frames = test_frames[:num_samples]
+    no_clips = "an image model samples single frames"
+    results: dict = {
+        "generated": {},
+        "real-test": {},
+        "skipped": {
+            "FVD": f"FVD skipped: {no_clips}, FVD needs clips",
+            "IS": f"IS skipped: {no_clips}, IS (C3D) needs 16-frame clips",
+        },
+    }
+    if config.dataset == "embedded":
+        classifier = lab.lab_classifier(
+            config.resolution, frames, root=config.data_root, device=device, progress=progress
+        )
+        reference = lab.cached_lab_features(classifier, real_train, reference_split, progress=progress)
+        for row, x in (("generated", images), ("real-test", test_frames)):
+            results[row]["FD-frame-lab"] = lab.frame_distance(
+                reference.frame, lab.lab_frame_features(classifier, x)
+            )
+        for name in ("FVD-lab", "IS-lab"):
+            results["skipped"][name] = f"{name} skipped: {no_clips}, the lab's {name} needs clips"
+    else:
+        for name in lab.LAB_METRIC_NAMES:
+            results["skipped"][name] = (
+                f"{name} skipped: the lab classifier is trained on the embedded dataset only"
+            )
+    num_real = min(max_real, len(real_train))
+    if checks:
+        detector = networks.load_detector(networks.INCEPTION, weights, device)
+        train_clips = _subset(real_train, max_real, reference_seed)
+        num_real = len(train_clips)
+        options = dict(batch_size=batch_size, progress=progress)
+        ref = networks.inception_frame_features(detector, train_clips, **options)
+        for row, x in (("generated", images), ("real-test", test_frames)):
+            fake = networks.inception_frame_features(detector, x[:, None], **options)
+            results[row]["FID-frame"] = frechet_distance_from_features(ref, fake).distance
+    else:
+        results["skipped"]["FID-frame"] = networks.missing_message(networks.INCEPTION, weights)
+
+    results["settings"] = {
+        **_common_settings(plan, run_dir, checkpoint, config, checks, device),
+        "kind": "image",
+        "num_samples": num_samples,
+        "sampler": sampler,
+        "num_steps": num_steps,
+        "sampler_options": dict(sampler_options or {}),
+        "seed": seed,
+        "batch_size": batch_size,
+        "num_frames": frames,
+        **_reference_settings(reference_split, reference_seed, real_train, len(test_frames), max_real),
+        "protocol": networks.protocol_record(
+            num_frames=networks.PROTOCOL_FRAMES,  # frame metrics: the clip length does not apply
+            num_generated=num_samples,
+            num_real=num_real,
+            resolution=config.resolution,
+            dataset=config.dataset,
+            reference_split=reference_split,
+        ),
+        "sampling_seconds": round(sampling_s, 2),
+    }
+    if write:
+        _store(store, plan.key, results)
+    return results
+
+
+def _common_settings(plan: EvaluationKey, run_dir, checkpoint, config, checks, device) -> dict:
+    return {
+        "key": plan.key,
+        "run": str(run_dir),
+        "checkpoint": str(checkpoint),
+        "checkpoint_step": plan.parts["checkpoint"]["step"],
+        "ema_sha256": plan.parts["checkpoint"]["ema_sha256"],
+        "phase": config.phase,
+        "noise": config.noise,
+        "alpha": config.alpha,
+        "resolution": config.resolution,
+        "dataset": config.dataset,
+        "lab_classifier_version": lab.LAB_CLASSIFIER_VERSION,
+        "metric_weights": {name: check.record() for name, check in checks.items()},
+        "device": str(device),
+    }
+
+
+def _reference_settings(
+    reference_split: str, reference_seed: int, real_train, num_test: int, max_real
+) -> dict:
+    return {
+        "reference_split": reference_split,
+        "reference_seed": int(reference_seed),
+        "num_real_reference": len(real_train),
+        "num_real_test": num_test,
+        # with "all" the held-out clips are inside the reference set: the real row is not held out then
+        "real_test_in_reference": reference_split == "all",
+        "max_real": max_real,
+    }
+
+
 def format_table(results: dict) -> str:
     """The evaluation as a plain-text table (metrics × {generated, held-out real}) plus skip messages."""
+    other_lengths = sorted(n for n in results["generated"] if re.fullmatch(r"FVD-\d+f", n))
     rows = (
         "FVD-lab",
         "IS-lab",
         "FD-frame-lab",
         "FVD",
+        *other_lengths,
         "IS",
         "FID-frame",
         "frame-cosine",
@@ -402,6 +683,10 @@ def format_table(results: dict) -> str:
         gen, real = results["generated"][name], results["real-test"].get(name, math.nan)
         lines.append(f"{name:<14}{gen:>14.4g}{real:>14.4g}")
     lines += [f"  {message}" for message in results.get("skipped", {}).values()]
+    protocol = results.get("settings", {}).get("protocol")
+    literature = {"FVD", "IS", "FID-frame", *other_lengths} & set(results["generated"])
+    if protocol and literature and not protocol.get("follows", True):
+        lines.append(f"  not the {protocol['name']} protocol: " + "; ".join(protocol["deviations"]))
     return "\n".join(lines)
 
 

@@ -136,6 +136,35 @@ def lab_features(
     return LabFeatures(torch.cat(video).numpy(), torch.cat(frame).numpy(), torch.cat(probs).numpy())
 
 
+@torch.no_grad()
+def lab_frame_features(
+    classifier: LabClassifier, frames: torch.Tensor, *, batch_size: int = 256, progress: bool = False
+) -> np.ndarray:
+    """Appearance features (N, 4w) of single frames (N, 3, H, W) in [−1, 1]: what FD-frame-lab compares.
+
+    The same features as :func:`lab_features`' ``frame`` (the appearance stream of every frame), for images
+    that are not clips (an image model's samples, Table 5's "Image Diffusion" row); no motion stream, so one
+    frame is enough.
+    """
+    if not isinstance(frames, torch.Tensor) or frames.ndim != 4 or frames.shape[1] != 3:
+        shape = tuple(frames.shape) if hasattr(frames, "shape") else type(frames).__name__
+        raise ValueError(f"frames must have shape (N, 3, H, W), got {shape}")
+    device = next(classifier.parameters()).device
+    classifier.eval()
+    out = []
+    for start in tqdm(
+        range(0, len(frames), batch_size), desc="lab frames", disable=not progress, leave=False
+    ):
+        batch = frames[start : start + batch_size].to(device, torch.float32)
+        out.append(_pool(classifier.appearance(batch)).double().cpu())
+    return torch.cat(out).numpy()
+
+
+def frame_distance(real_frames: np.ndarray, generated_frames: np.ndarray) -> float:
+    """FD-frame-lab of two sets of per-frame features (``LabFeatures.frame``, :func:`lab_frame_features`)."""
+    return frechet_distance_from_features(real_frames, generated_frames).distance
+
+
 def lab_metrics(real: LabFeatures, generated: LabFeatures, *, num_splits: int = 10) -> dict[str, float]:
     """FVD-lab, IS-lab (± std over splits, of ``generated``) and FD-frame-lab between two feature sets."""
     is_mean, is_std = inception_score(

@@ -7,7 +7,9 @@ video-generation literature shares (StyleGAN-V / StyleGAN2-ADA metric code):
 * FVD — ``i3d_torchscript.pt``: I3D trained on Kinetics-400 (the tf.hub FVD weights). Input uint8
   (B, 3, T, H, W); ``rescale=True, resize=True`` make the script map [0, 255] → [−1, 1] and resize to
   224×224 itself; ``return_features=True`` returns the 400-d pre-softmax features.
-  Protocol: 16-frame clips, 2,048 real vs 2,048 generated (``fvd2048_16f``).
+  Protocol: 16-frame clips, 2,048 real vs 2,048 generated (``fvd2048_16f``). FVD is *defined* on 16-frame
+  clips: on clips of another length the same computation is reported as ``FVD-<F>f`` (e.g. ``FVD-8f``),
+  never as ``FVD`` (:func:`fvd_name`), and "FVD" is listed as skipped with the reason.
 * IS — ``c3d_ucf101.pt``: C3D fine-tuned on UCF-101 (TorchScript port of TGANv2's Chainer model).
   Input uint8 (B, 3, 16, H, W); the script resizes to 112×112 and subtracts the C3D mean itself and
   returns softmax probabilities over the 101 classes. Protocol: 16 frames, 2,048 samples, 10 splits.
@@ -21,6 +23,11 @@ Our videos are float (B, F, C, H, W) in [−1, 1]; they become uint8 by round((x
 A missing file skips that metric with one message naming the file, where it comes from and where to put
 it; nothing else is ever printed under these names (the lab's own metrics are FVD-lab, IS-lab and
 FD-frame-lab, see ``pyoco_lab.metrics.lab``).
+
+Every other departure from the protocol (fewer than 2,048 generated or real clips, another resolution or
+dataset, a reference set other than all of UCF-101) keeps the name but is listed by :func:`protocol_record`,
+which ``eval.json`` stores as ``settings.protocol`` (``{"name": "fvd2048_16f", "follows": bool,
+"deviations": [...]}``).
 
 A present file is checked by :func:`check_detector` before any sampling: it must load as TorchScript, run
 on one dummy clip of the protocol's shape and return the expected width (I3D 400, C3D 101, Inception 2048),
@@ -114,6 +121,66 @@ INCEPTION = DetectorSpec(
     output="2048-d pool features",
 )
 DETECTORS = (I3D, C3D, INCEPTION)
+
+# The literature's protocol (StyleGAN-V's ``fvd2048_16f``; IS on UCF-101 uses the same 16 frames and 2,048
+# samples, in 10 splits) and the paper's UCF-101 setting (16 x 64 x 64 clips, the 13,320 videos).
+PROTOCOL = "fvd2048_16f"
+PROTOCOL_FRAMES = 16
+PROTOCOL_SAMPLES = 2048
+PROTOCOL_RESOLUTION = 64
+
+
+def fvd_name(num_frames: int) -> str:
+    """The name the I3D Fréchet distance is reported under: "FVD" for 16-frame clips, else "FVD-<F>f"."""
+    return "FVD" if int(num_frames) == PROTOCOL_FRAMES else f"FVD-{int(num_frames)}f"
+
+
+def fvd_length_message(num_frames: int) -> str:
+    """Why "FVD" is absent for clips that are not 16 frames long (what is reported instead)."""
+    return (
+        f"FVD skipped: FVD ({PROTOCOL}) is defined on {PROTOCOL_FRAMES}-frame clips, these have "
+        f"{num_frames}; the I3D distance is reported as {fvd_name(num_frames)}, "
+        "which is not comparable with published FVD"
+    )
+
+
+def protocol_record(
+    *,
+    num_frames: int,
+    num_generated: int,
+    num_real: int,
+    resolution: int,
+    dataset: str,
+    reference_split: str,
+) -> dict:
+    """``{"name": "fvd2048_16f", "follows": bool, "deviations": [...]}``: how an evaluation departs from
+    the protocol behind the paper's FVD / IS / FID numbers (one plain sentence per departure)."""
+    deviations = []
+    if num_frames != PROTOCOL_FRAMES:
+        deviations.append(
+            f"{num_frames}-frame clips (the protocol's are {PROTOCOL_FRAMES}): the I3D distance is reported "
+            f"as {fvd_name(num_frames)}, not FVD, and IS (C3D takes 16 frames) is skipped"
+        )
+    if num_generated < PROTOCOL_SAMPLES:
+        deviations.append(
+            f"{num_generated} generated clips (protocol: {PROTOCOL_SAMPLES}); Fréchet distances are biased "
+            "upwards at small N and IS downwards"
+        )
+    if num_real < PROTOCOL_SAMPLES:
+        deviations.append(f"{num_real} real reference clips (protocol: {PROTOCOL_SAMPLES})")
+    if resolution != PROTOCOL_RESOLUTION:
+        deviations.append(
+            f"{resolution}x{resolution} px clips (the paper's UCF-101 clips are {PROTOCOL_RESOLUTION}x"
+            f"{PROTOCOL_RESOLUTION}; the networks resize internally, which changes the features)"
+        )
+    if dataset != "ucf101":
+        deviations.append(f"the {dataset} dataset, not UCF-101: no number is comparable with the paper's")
+    if reference_split != "all":
+        deviations.append(
+            f"real statistics from the {reference_split} split only (the paper's UCF-101 setting is all "
+            "13,320 videos, reference_split='all'; papers differ, so compare only numbers on the same split)"
+        )
+    return {"name": PROTOCOL, "follows": not deviations, "deviations": deviations}
 
 
 def weights_dir() -> Path:
@@ -327,7 +394,8 @@ def standard_metrics(
 
     Returns ``(values, skipped)``: ``values`` maps metric names ("FVD", "IS", "IS-std", "FID-frame") to
     numbers, ``skipped`` maps each metric that could not be computed to the one-line reason. Only missing
-    files are skipped; a present but wrong file raises.
+    files are skipped; a present but wrong file raises. Clips that are not 16 frames long get their I3D
+    distance as ``FVD-<F>f`` (:func:`fvd_name`) and "FVD" in ``skipped`` with the reason.
     """
     directory = Path(directory) if directory is not None else weights_dir()
     values: dict[str, float] = {}
@@ -341,7 +409,10 @@ def standard_metrics(
             continue
         if spec.metric == "FVD":
             fake, ref = i3d_features(detector, generated, **options), i3d_features(detector, real, **options)
-            values["FVD"] = frechet_distance_from_features(ref, fake).distance
+            # FVD is defined on 16 frames: at another length the number gets a name that says so.
+            values[fvd_name(generated.shape[1])] = frechet_distance_from_features(ref, fake).distance
+            if generated.shape[1] != PROTOCOL_FRAMES:
+                skipped["FVD"] = fvd_length_message(generated.shape[1])
         elif spec.metric == "IS":
             if generated.shape[1] != 16:
                 skipped["IS"] = f"IS skipped: C3D needs 16-frame clips, samples have {generated.shape[1]}"

@@ -11,12 +11,21 @@
   convolutions keeping them consistent. SR-1024 was trained on 256x256 patches; being convolutional
   with cross-attention only, it is applied to whole frames here.
 
-Every stage draws its starting noise from the same video noise prior (PYoCo's point).
+Every stage draws its starting noise -- and the stochastic sampler's churn noise -- from a video
+noise prior (PYoCo's point): one given for all stages, one per stage, or (:meth:`Cascade.from_runs`)
+each stage's own training prior. There is no silent i.i.d. fallback.
+
+Training each stage (``pyoco-lab train --stage base|interpolation|sr``) uses the conditioning built
+here, so a trained checkpoint plugs into :class:`Cascade`: :func:`interpolation_condition` is window 0
+of :func:`interpolation_windows`, and :func:`sr_condition` is a clip taken down to the previous
+stage's size and back up with :func:`upsample_video`, exactly what sampling feeds the SR model. Not
+implemented: noise-conditioning augmentation of the SR condition (Imagen / eDiff-I corrupt the
+low-resolution input with noise of a random level during training and pass that level to the model).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -24,6 +33,31 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 
 from pyoco_lab import edm
+from pyoco_lab.noise import NoisePrior
+
+KNOWN_PER_WINDOW = 4  # A.1 (3): 4 real frames infilled with zero frames in a 16-frame window
+SR_FACTOR = 4  # each super-resolution stage upsamples 4x: 64 -> 256 -> 1024 (Fig. 3)
+
+
+def interpolation_frameskip(num_frames: int, known_per_window: int = KNOWN_PER_WINDOW) -> int:
+    """Frames from one known frame to the next in an interpolation window of ``num_frames`` (16 -> 5)."""
+    step = known_per_window - 1
+    if num_frames < 1 + 2 * step or (num_frames - 1) % step:
+        raise ValueError(
+            f"an interpolation window of {num_frames} frames cannot hold {known_per_window} known frames "
+            f"with frames to fill between them; use 1 + {step}*k frames with k >= 2 "
+            f"({', '.join(str(1 + step * k) for k in range(2, 6))}; the paper: 16)"
+        )
+    return (num_frames - 1) // step
+
+
+def interpolation_condition(window: torch.Tensor, frameskip: int) -> torch.Tensor:
+    """The interpolation model's condition for a window (B, N, C, H, W): its every ``frameskip``-th
+    frame with zeros in between (A.1 (3)) -- what :func:`interpolation_windows` builds from the
+    base model's frames at sampling time."""
+    cond = torch.zeros_like(window)
+    cond[:, ::frameskip] = window[:, ::frameskip]
+    return cond
 
 
 def interpolation_windows(known: torch.Tensor, frameskip: int, known_per_window: int) -> torch.Tensor:
@@ -60,6 +94,23 @@ def upsample_video(video: torch.Tensor, size: int) -> torch.Tensor:
     return rearrange(frames, "(b f) c h w -> b f c h w", b=b)
 
 
+def downsample_video(video: torch.Tensor, size: int) -> torch.Tensor:
+    """Area (box-filter) downsampling of every frame of (B, F, C, H, W) to size x size -- the filter
+    the embedded dataset is made with, so a downsampled clip looks like the lower stage's data."""
+    b = video.shape[0]
+    frames = rearrange(video, "b f c h w -> (b f) c h w")
+    frames = F.interpolate(frames, size=(size, size), mode="area")
+    return rearrange(frames, "(b f) c h w -> b f c h w", b=b)
+
+
+def sr_condition(x: torch.Tensor, low_size: int) -> torch.Tensor:
+    """The SR model's condition for clean frames x (B, F, C, H, W) or (B, C, H, W): x at the previous
+    stage's size ``low_size``, upsampled back with :func:`upsample_video` (as sampling feeds it)."""
+    video = x if x.ndim == 5 else x[:, None]
+    cond = upsample_video(downsample_video(video, low_size), video.shape[-1])
+    return cond if x.ndim == 5 else cond[:, 0]
+
+
 def _repeat_text(text: dict, times: int) -> dict:
     """Repeat every per-sample conditioning tensor `times` times (one copy per interpolation window)."""
 
@@ -75,17 +126,83 @@ def _repeat_text(text: dict, times: int) -> dict:
 
 @dataclass
 class Cascade:
-    """Base, interpolation and super-resolution denoisers (``edm.Denoiser`` around ``VideoUNet``)."""
+    """Base, interpolation and super-resolution denoisers (``edm.Denoiser`` around ``VideoUNet``).
+
+    ``sr_high=None`` stops after the first super-resolution stage. ``priors``: each stage's default
+    noise prior (set by :meth:`from_runs` to the runs' own); without it every call names its prior.
+    """
 
     base: torch.nn.Module
     interpolation: torch.nn.Module
     sr_low: torch.nn.Module
-    sr_high: torch.nn.Module
+    sr_high: torch.nn.Module | None = None
     base_frames: int = 16
     base_size: int = 64
     frameskip: int = 5
-    known_per_window: int = 4
-    sr_sizes: tuple[int, int] = (256, 1024)
+    known_per_window: int = KNOWN_PER_WINDOW
+    sr_sizes: tuple[int, ...] = (256, 1024)
+    priors: tuple[NoisePrior, ...] | None = None
+
+    @classmethod
+    def from_runs(
+        cls,
+        base,
+        interpolation,
+        sr_low,
+        sr_high=None,
+        *,
+        base_frames: int | None = None,
+        ema: bool = True,
+        device: torch.device | str = "cpu",
+    ) -> Cascade:
+        """The cascade of trained ``pyoco-lab train --stage base|interpolation|sr`` runs (folders,
+        checkpoints or ``pretrained:NAME``): every stage samples with its own run's noise prior; the
+        base size and frame count, the interpolation frame skip and the SR sizes follow the configs."""
+        from pyoco_lab.training import load_denoiser  # training builds on models: imported at use
+
+        sources = [("base", base), ("interpolation", interpolation), ("sr", sr_low)]
+        sources += [("sr", sr_high)] if sr_high is not None else []
+        loaded = []
+        for stage, source in sources:
+            denoiser, config = load_denoiser(source, ema=ema, device=device)
+            if config.stage != stage or config.phase != "video":
+                raise ValueError(
+                    f"{source} is a {config.phase} run of stage {config.stage!r}; the cascade's {stage} "
+                    f"stage needs a video run trained with --stage {stage}"
+                )
+            loaded.append((denoiser, config))
+        (base_net, base_config), (interp_net, interp_config) = loaded[:2]
+        size = base_config.resolution
+        if loaded[2][1].resolution != size * SR_FACTOR:
+            raise ValueError(
+                f"the SR run {sr_low} was trained at {loaded[2][1].resolution} px from {SR_FACTOR}x smaller "
+                f"frames; the base run makes {size} px frames: train it with --resolution {size * SR_FACTOR}"
+            )
+        return cls(
+            base_net,
+            interp_net,
+            loaded[2][0],
+            loaded[3][0] if len(loaded) > 3 else None,
+            base_frames=base_frames or base_config.num_frames,
+            base_size=size,
+            frameskip=interpolation_frameskip(interp_config.num_frames),
+            known_per_window=KNOWN_PER_WINDOW,
+            sr_sizes=(size * SR_FACTOR, size * SR_FACTOR**2),
+            priors=tuple(config.prior for _, config in loaded),
+        )
+
+    def _stage_priors(self, prior, stages: int) -> tuple[NoisePrior, ...]:
+        if prior is None:
+            prior = self.priors
+        if prior is None:
+            raise ValueError(
+                "the cascade needs a noise prior: pass prior=NoisePrior(kind, alpha) (or one per stage), "
+                "or build it with Cascade.from_runs to use each run's own"
+            )
+        priors = (prior,) * stages if isinstance(prior, NoisePrior) else tuple(prior)
+        if len(priors) < stages or not all(isinstance(p, NoisePrior) for p in priors):
+            raise ValueError(f"pass one NoisePrior, or one per stage ({stages}), got {prior!r}")
+        return priors[:stages]
 
     @torch.no_grad()
     def __call__(
@@ -95,30 +212,42 @@ class Cascade:
         text: dict | None = None,
         null_text: dict | None = None,
         guidance_scale: float = 1.0,
-        noise: Callable[[tuple[int, ...], torch.Generator | None], torch.Tensor] | None = None,
+        prior: NoisePrior | Sequence[NoisePrior] | None = None,
         generator: torch.Generator | None = None,
-        num_steps: tuple[int, int, int, int] = (18, 18, 18, 18),
+        num_steps: tuple[int, ...] = (18, 18, 18, 18),
         sampler: str = "heun",
+        sampler_options: dict | None = None,
         device=None,
         progress: bool = False,
     ) -> dict[str, torch.Tensor]:
-        """Sample a video through all four stages; returns every stage's output (values in ~[-1, 1]).
+        """Sample a video through every stage; returns every stage's output (values in ~[-1, 1]).
 
         ``text``: keyword arguments carrying the text (``text_embeddings``, ``text_mask``) per sample;
         ``null_text`` the unconditional ones for classifier-free guidance (default: no text).
-        ``noise(shape, generator)`` draws unit-variance starting noise (default i.i.d.); pass e.g.
-        ``lambda s, g: NoisePrior("progressive", 2.0).sample(s, generator=g)``.
+        ``prior``: the noise prior of every stage, or one per stage (base, interpolation, SR...);
+        required unless the cascade has ``priors`` (:meth:`from_runs`). It draws each stage's
+        starting noise and, with ``sampler="stochastic"``, its churn noise
+        (``edm.prior_noise_sampler``). ``sampler_options`` go to the sampler (e.g. ``s_churn``).
         """
         text, null_text = text or {}, null_text or {}
-        draw = noise or (lambda shape, g: torch.randn(shape, generator=g))
+        stages = 4 if self.sr_high is not None else 3
+        priors = self._stage_priors(prior, stages)
+        options = dict(sampler_options or {})
+        if "noise_sampler" in options:
+            raise ValueError("the churn noise follows each stage's prior; pass prior=, not a noise_sampler")
 
         def run(stage, denoiser, shape, reps=1, cond=None):
             kwargs, uncond = _repeat_text(text, reps), _repeat_text(null_text, reps)
             if cond is not None:
                 kwargs, uncond = {**kwargs, "cond": cond}, {**uncond, "cond": cond}
             fn = edm.guided_denoiser(denoiser, guidance_scale, kwargs, uncond)
-            x = draw(shape, generator).to(device)
-            return edm.sample(fn, x, sampler=sampler, num_steps=num_steps[stage], progress=progress)
+            x = priors[stage].sample(shape, generator=generator).to(device)
+            stage_options = dict(options)
+            if sampler == "stochastic":
+                stage_options["noise_sampler"] = edm.prior_noise_sampler(priors[stage], generator)
+            return edm.sample(
+                fn, x, sampler=sampler, num_steps=num_steps[stage], progress=progress, **stage_options
+            )
 
         b, c = batch_size, 3
         base = run(0, self.base, (b, self.base_frames, c, self.base_size, self.base_size))
@@ -135,6 +264,8 @@ class Cascade:
         frames = interpolated.shape[1]
         low_cond = upsample_video(interpolated, self.sr_sizes[0])
         low = run(2, self.sr_low, (b, frames, c, self.sr_sizes[0], self.sr_sizes[0]), cond=low_cond)
+        if self.sr_high is None:
+            return {"base": base, "interpolated": interpolated, "sr_low": low}
         high_cond = upsample_video(low, self.sr_sizes[1])
         high = run(3, self.sr_high, (b, frames, c, self.sr_sizes[1], self.sr_sizes[1]), cond=high_cond)
         return {"base": base, "interpolated": interpolated, "sr_low": low, "sr_high": high}

@@ -128,6 +128,25 @@ CONFIGS: dict[str, UNetConfig] = {
     "lab-s": UNetConfig(name="lab-s", **_lab(24, (1, 2, 2))),
     "lab-m": UNetConfig(name="lab-m", **_lab(32, (1, 2, 3))),
     "lab-l": UNetConfig(name="lab-l", **_lab(48, (1, 2, 3))),
+    # CPU-scale super-resolution (the family of Tables L-M): an efficient U-Net on 32 px frames
+    # conditioned on 8 px ones upsampled (--stage sr; cascade.SR_FACTOR = 4), 3x1x1 temporal
+    # convolutions, self-attention at the lowest level only. The interpolation model needs no
+    # config of its own: it is the base model's (--model tiny --stage interpolation, A.1 (6)).
+    "tiny-sr": UNetConfig(
+        name="tiny-sr",
+        architecture="efficient",
+        resolution=32,
+        cond_channels=3,
+        model_channels=32,
+        channel_mult=(1, 2, 2),
+        block_mult=(1, 1, 2),
+        num_res_blocks=1,
+        dropout=0.1,
+        attention_resolutions=(8,),
+        temporal_attention_resolutions=(),
+        temporal_conv=True,
+        head_channels=32,
+    ),
 }
 
 

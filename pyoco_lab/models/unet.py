@@ -65,11 +65,17 @@ class Context:
     """What every layer may need besides the feature map, shared by one forward pass."""
 
     emb: torch.Tensor  # (B*F, E) noise (+ class) embedding, repeated per frame
-    text: torch.Tensor | None  # (B, L, context_channels) projected text tokens
-    text_mask: torch.Tensor | None  # (B, L) bool, True = attend
+    text: torch.Tensor | None  # (B, L, context_channels) projected tokens; (B*F, L, ...) per frame
+    text_mask: torch.Tensor | None  # (B, L) (or (B*F, L)) bool, True = attend
     batch: int  # B
     frames: int  # F (1 for an image batch)
     video_frames: int  # how many leading frames are a video (0 = an image batch: temporal layers idle)
+    text_per_frame: bool = False  # text is (B*F, L, ...): every frame attends to its own tokens
+
+    @property
+    def text_groups(self) -> tuple[int, int]:
+        """(text rows, frames per row): queries of each row's frames attend to that row's tokens."""
+        return (self.batch * self.frames, 1) if self.text_per_frame else (self.batch, self.frames)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -169,8 +175,9 @@ def _attend_text(q, text, kv: nn.Linear, mask, heads: int):
 class SpatialCrossAttention(nn.Module):
     """Attention from each pixel to the text tokens (A.1 (5): text enters only the spatial blocks).
 
-    Queries of all frames of a sample attend to that sample's tokens, so the text is never
-    repeated per frame: (B*F, HW) queries are regrouped as (B, F*HW) before SDPA.
+    Queries of all frames of a sample attend to that sample's tokens, so per-sample text is never
+    repeated per frame: (B*F, HW) queries are regrouped as (B, F*HW) before SDPA. Per-frame text
+    (joint batches: each appended image has its own caption) keeps one row per frame instead.
     """
 
     def __init__(self, channels, context_channels, head_channels):
@@ -183,9 +190,10 @@ class SpatialCrossAttention(nn.Module):
 
     def forward(self, x, c: Context):
         h, w = x.shape[-2:]
-        q = rearrange(self.q(self.norm(x)), "(b f) (g d) h w -> b g (f h w) d", b=c.batch, g=self.heads)
+        rows, frames = c.text_groups
+        q = rearrange(self.q(self.norm(x)), "(b f) (g d) h w -> b g (f h w) d", b=rows, g=self.heads)
         out = _attend_text(q, c.text, self.kv, c.text_mask, self.heads)
-        out = rearrange(out, "b g (f h w) d -> (b f) (g d) h w", f=c.frames, h=h, w=w)
+        out = rearrange(out, "b g (f h w) d -> (b f) (g d) h w", f=frames, h=h, w=w)
         return x + self.proj(out)
 
 
@@ -217,9 +225,10 @@ class SpatialTransformer(nn.Module):
         t = rearrange(self.proj_in(self.norm(x)), "n ch h w -> n (h w) ch")
         q, k, v = rearrange(self.qkv(self.norm1(t)), "n l (s g d) -> s n g l d", s=3, g=self.heads)
         t = t + self.self_out(rearrange(F.scaled_dot_product_attention(q, k, v), "n g l d -> n l (g d)"))
-        q = rearrange(self.q(self.norm2(t)), "(b f) l (g d) -> b g (f l) d", b=c.batch, g=self.heads)
+        rows, frames = c.text_groups
+        q = rearrange(self.q(self.norm2(t)), "(b f) l (g d) -> b g (f l) d", b=rows, g=self.heads)
         out = _attend_text(q, c.text, self.kv, c.text_mask, self.heads)
-        t = t + self.cross_out(rearrange(out, "b g (f l) d -> (b f) l (g d)", f=c.frames))
+        t = t + self.cross_out(rearrange(out, "b g (f l) d -> (b f) l (g d)", f=frames))
         value, gate = self.ff_in(self.norm3(t)).chunk(2, dim=-1)
         t = t + self.ff_out(value * F.gelu(gate))
         return x + self.proj_out(rearrange(t, "n (h w) ch -> n ch h w", h=h, w=w))
@@ -331,12 +340,15 @@ class VideoUNet(nn.Module):
     num_video_frames=None, cond=None)``:
 
     - ``noise_labels`` (B,): EDM's c_noise = ln(sigma)/4.
-    - ``class_labels`` (B,) int: -1 (or None for the whole batch) selects the learned null class
-      used for classifier-free guidance and label dropout.
+    - ``class_labels`` (B,) int, or (B, F) with one label per frame: -1 (or None for the whole
+      batch) selects the learned null class used for classifier-free guidance and label dropout.
     - ``text_embeddings``: one (B, L, D) tensor or a list with one per entry of ``config.text_dims``
       (T5 and CLIP in the paper); ``text_mask`` likewise (bool, True = a real token). A learned
       "null" token is always appended, so a sample whose tokens are all masked (dropped text)
-      still has something to attend to.
+      still has something to attend to. Per-frame text is (B, F, L, D) with masks (B, F, L): each
+      frame cross-attends to its own tokens (a (B, L, D) entry next to it is shared by all frames).
+    - Per-frame labels and text are how a joint batch gives every appended image its own
+      conditioning (A.1 (7)); (B,) labels and (B, L, D) text take exactly the per-sample path.
     - ``num_video_frames``: in a joint batch, how many leading frames are video (A.1 (7)).
     - ``cond``: extra channels concatenated to x (``config.cond_channels``), shaped like x.
     """
@@ -467,16 +479,17 @@ class VideoUNet(nn.Module):
 
     # -- forward -----------------------------------------------------------------------------
 
-    def _text_context(self, text_embeddings, text_mask, batch: int, device):
+    def _text_context(self, text_embeddings, text_mask, batch: int, frames: int, device):
+        """(tokens, mask, per_frame): projected tokens of every sample (B, L', C), or of every frame."""
         cfg = self.config
         if not cfg.text_dims:
             if text_embeddings is not None:
                 raise ValueError(
                     "this model has no text conditioning (config.text_dims is empty); drop text_embeddings"
                 )
-            return None, None
+            return None, None, False
         if text_embeddings is None:  # no text at all: only the null token (unconditional branch)
-            return self.null_token.expand(batch, 1, -1), None
+            return self.null_token.expand(batch, 1, -1), None, False
         embs = [text_embeddings] if torch.is_tensor(text_embeddings) else list(text_embeddings)
         masks = [text_mask] if torch.is_tensor(text_mask) or text_mask is None else list(text_mask)
         if len(masks) == 1 and len(embs) > 1:
@@ -488,16 +501,20 @@ class VideoUNet(nn.Module):
                 f"expected {len(cfg.text_dims)} text embedding(s) with widths {cfg.text_dims}, got "
                 f"{[tuple(e.shape) for e in embs]}; pass one (B, L, D) tensor per text encoder"
             )
+        per_frame = any(e.ndim == 4 for e in embs)
+        if per_frame:
+            embs, masks = _per_frame_text(embs, masks, batch, frames)
+            batch = batch * frames
         tokens = [proj(e.float()) for proj, e in zip(self.text_proj, embs, strict=True)]
         tokens.append(self.null_token.expand(batch, 1, -1))
         if all(m is None for m in masks):
-            return torch.cat(tokens, dim=1), None
+            return torch.cat(tokens, dim=1), None, per_frame
         full = [
             torch.ones(e.shape[:2], dtype=torch.bool, device=device) if m is None else m.bool()
             for e, m in zip(embs, masks, strict=True)
         ]
         full.append(torch.ones(batch, 1, dtype=torch.bool, device=device))
-        return torch.cat(tokens, dim=1), torch.cat(full, dim=1)
+        return torch.cat(tokens, dim=1), torch.cat(full, dim=1), per_frame
 
     def forward(
         self,
@@ -533,12 +550,22 @@ class VideoUNet(nn.Module):
             video_frames = 0
 
         emb = self.time_embed(sinusoidal_embedding(noise_labels.reshape(batch), cfg.model_channels))
+        labels = None
         if self.class_embed is not None:
             labels = torch.full((batch,), -1, device=x.device) if class_labels is None else class_labels
             labels = torch.where(labels < 0, cfg.num_classes, labels).long()
-            emb = emb + self.class_embed(labels)
-        text, mask = self._text_context(text_embeddings, text_mask, batch, x.device)
-        c = Context(repeat(emb, "b e -> (b f) e", f=frames), text, mask, batch, frames, video_frames)
+        if labels is not None and labels.ndim == 2:  # one label per frame (B, F)
+            if tuple(labels.shape) != (batch, frames):
+                raise ValueError(
+                    f"per-frame class_labels must be (B, F) = ({batch}, {frames}), got {tuple(labels.shape)}"
+                )
+            frame_emb = repeat(emb, "b e -> (b f) e", f=frames) + self.class_embed(labels.reshape(-1))
+        else:  # one label per sample, shared by its frames
+            if labels is not None:
+                emb = emb + self.class_embed(labels)
+            frame_emb = repeat(emb, "b e -> (b f) e", f=frames)
+        text, mask, text_per_frame = self._text_context(text_embeddings, text_mask, batch, frames, x.device)
+        c = Context(frame_emb, text, mask, batch, frames, video_frames, text_per_frame)
 
         h = rearrange(x, "b f ch h w -> (b f) ch h w") if is_video else x
         h = self.input_conv(h)
@@ -565,6 +592,25 @@ class VideoUNet(nn.Module):
         if self.config.grad_checkpointing and self.training and torch.is_grad_enabled():
             return checkpoint(stage, h, c, use_reentrant=False)
         return stage(h, c)
+
+
+def _per_frame_text(embs, masks, batch: int, frames: int):
+    """Per-frame text (B, F, L, D) / masks (B, F, L) flattened to (B*F, L, ...); a per-sample entry
+    (B, L, D) / (B, L) next to them is shared by every frame of its sample."""
+    flat_embs, flat_masks = [], []
+    for e, m in zip(embs, masks, strict=True):
+        if e.ndim == 3:
+            e = e[:, None].expand(-1, frames, -1, -1)
+        elif tuple(e.shape[:2]) != (batch, frames):
+            raise ValueError(
+                f"per-frame text embeddings must be (B, F, L, D) = ({batch}, {frames}, L, D), "
+                f"got {tuple(e.shape)}"
+            )
+        if m is not None and m.ndim == 2:
+            m = m[:, None].expand(-1, frames, -1)
+        flat_embs.append(e.reshape(batch * frames, *e.shape[2:]))
+        flat_masks.append(None if m is None else m.reshape(batch * frames, m.shape[-1]))
+    return flat_embs, flat_masks
 
 
 def _is_temporal_key(key: str) -> bool:

@@ -7,6 +7,7 @@ One module per concern, layered top to bottom (each imports only those above it)
     distributed   torchrun ranks, devices, DDP set-up, the in-sync check
     batches       datasets, the resumable data order, joint image-video batches, conditioning
     networks      the model's birth: build, inflate (A.1), fit checks
+    pretrained    image models shipped with the lab: ``pretrained:NAME``, verified by sha256
     checkpoints   run folders, atomic checkpoints, load_denoiser, fresh/resume/done
     monitoring    progress bar, log.csv + TensorBoard, periodic EMA samples
     loop          train(): the algorithm, read top to bottom
@@ -14,6 +15,7 @@ One module per concern, layered top to bottom (each imports only those above it)
 Everything other code needs is importable from here: ``from pyoco_lab.training import train``.
 """
 
+from pyoco_lab.training import pretrained
 from pyoco_lab.training.batches import CaptionBank, build_datasets, data_indices
 from pyoco_lab.training.checkpoints import (
     CONFIG_FILE,
@@ -25,6 +27,7 @@ from pyoco_lab.training.checkpoints import (
     RunFolderBusy,
     checkpoint_dir,
     default_runs_root,
+    describe_source,
     latest_checkpoint,
     load_config,
     load_denoiser,
@@ -74,12 +77,14 @@ __all__ = [
     "data_indices",
     "default_run_name",
     "default_runs_root",
+    "describe_source",
     "inflate_denoiser",
     "latest_checkpoint",
     "learning_rate",
     "load_config",
     "load_denoiser",
     "preset_config",
+    "pretrained",
     "resolve_checkpoint",
     "save_checkpoint",
     "text_specs",

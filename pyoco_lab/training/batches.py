@@ -1,5 +1,6 @@
 """Data and batches: the datasets of a config, the resumable step-indexed data order, joint
-image-video batches (A.1 (7)) and the per-step conditioning (class labels, A.2 captions).
+image-video batches (A.1 (7)) and the per-step conditioning (class labels, A.2 captions -- each
+appended image its own -- and the conditioning frames of the interpolation and SR stages).
 
 The data order is a pure function of the position in an endless shuffled stream
 (:func:`data_indices`): that is the data loader's whole resumable state, and it lets every
@@ -19,6 +20,7 @@ from einops import rearrange
 
 from pyoco_lab import data, models
 from pyoco_lab.data.prompts import captions
+from pyoco_lab.models.cascade import SR_FACTOR, interpolation_condition, interpolation_frameskip, sr_condition
 from pyoco_lab.training.config import TrainConfig, text_specs
 from pyoco_lab.training.distributed import DistEnv
 from pyoco_lab.training.randomness import (
@@ -144,13 +146,17 @@ def _loader(
 
 
 def step_batches(config: TrainConfig, dataset, image_dataset, env: DistEnv, start_step: int):
-    """Iterator of (clips or frames, labels, appended images or None), one per step from ``start_step``."""
+    """Iterator of (clips or frames, labels, appended images or None, their labels or None), one per
+    step from ``start_step``; appended images and their labels are (B * N, ...), clip by clip."""
     video = config.phase == "video"
     main = _loader(dataset, "video" if video else "image", config, env, STREAM_DATA, 1, start_step)
     if image_dataset is None:
-        return ((x, labels, None) for x, labels in main)
+        return ((x, labels, None, None) for x, labels in main)
     images = _loader(image_dataset, "image", config, env, STREAM_IMAGES, config.joint_images, start_step)
-    return ((x, labels, appended) for (x, labels), (appended, _) in zip(main, images, strict=False))
+    return (
+        (x, labels, appended, appended_labels)
+        for (x, labels), (appended, appended_labels) in zip(main, images, strict=False)
+    )
 
 
 def training_batch(
@@ -168,7 +174,8 @@ def training_batch(
 
 
 def network_conditioning(labels, num_video_frames, x) -> dict[str, Any]:
-    """Keyword arguments of the network: class labels and, for joint batches, the video length."""
+    """Keyword arguments of the network: class labels ((B,) or per frame (B, F)) and, for joint
+    batches, the video length."""
     cond = {}
     if labels is not None:
         cond["class_labels"] = labels
@@ -177,17 +184,37 @@ def network_conditioning(labels, num_video_frames, x) -> dict[str, Any]:
     return cond
 
 
-def dropped_labels(config: TrainConfig, step: int, labels: torch.Tensor, rows: slice) -> torch.Tensor:
-    """Class labels with probability ``label_dropout`` replaced by -1 (unconditional, for guidance)."""
-    keep = torch.rand(config.batch_size, generator=step_generator(config.seed, STREAM_LABELS, step))
-    return torch.where(keep[rows].to(labels.device) < config.label_dropout, -1, labels)
+def dropped_labels(
+    config: TrainConfig,
+    step: int,
+    labels: torch.Tensor,
+    rows: slice,
+    image_labels: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Class labels with probability ``label_dropout`` replaced by -1 (unconditional, for guidance).
+
+    (B,) for plain batches. A joint batch gets one label per frame, (B, F + N): the clip's label on
+    its F frames and each appended image's own label (``image_labels``, (B * N,)), each dropped on
+    its own. The images' draws follow the clips' from the step's generator, so the clips' labels
+    are those of a plain batch, and a rank draws for the whole global batch and takes its rows.
+    """
+    g = step_generator(config.seed, STREAM_LABELS, step)
+    drop = torch.rand(config.batch_size, generator=g)
+    clips = torch.where(drop[rows].to(labels.device) < config.label_dropout, -1, labels)
+    if image_labels is None:
+        return clips
+    n = config.joint_images
+    drop = torch.rand(config.batch_size * n, generator=g)[rows.start * n : rows.stop * n]
+    images = torch.where(drop.to(image_labels.device) < config.label_dropout, -1, image_labels)
+    return torch.cat([clips[:, None].expand(-1, config.num_frames), images.reshape(-1, n)], dim=1)
 
 
 class CaptionBank:
     """Pre-encoded A.2 captions of every class: ten templated captions per class name, encoded once.
 
-    A training step picks one caption per clip (from a generator seeded by the step, so resume
-    and DDP stay exact) and drops each encoder's embedding with its own probability (Table F).
+    A training step picks one caption per clip -- and one per appended image, of the image's own
+    class -- (from a generator seeded by the step, so resume and DDP stay exact) and drops each
+    encoder's embedding with its own probability (Table F), per clip and per image.
     """
 
     def __init__(self, config: TrainConfig, class_names, device):
@@ -204,10 +231,71 @@ class CaptionBank:
             self.tokens.append(tokens.to(device))
             self.masks.append(mask.to(device))
 
-    def conditioning(self, labels: torch.Tensor, config: TrainConfig, step: int, lo: int, hi: int) -> dict:
-        """``text_embeddings`` / ``text_mask`` for the rank's slice [lo, hi) of the global batch."""
+    def conditioning(
+        self,
+        labels: torch.Tensor,
+        config: TrainConfig,
+        step: int,
+        lo: int,
+        hi: int,
+        image_labels: torch.Tensor | None = None,
+    ) -> dict:
+        """``text_embeddings`` / ``text_mask`` for the rank's slice [lo, hi) of the global batch.
+
+        Per sample, (B, L, D) / (B, L), for plain batches. With ``image_labels`` (B * N,) of a joint
+        batch, per frame, (B, F + N, L, D) / (B, F + N, L): the clip's caption on its F frames, then
+        each appended image's own. The images' draws come after the clips', as in :func:`dropped_labels`.
+        """
         g = step_generator(config.seed, STREAM_TEXT, step)
-        template = torch.randint(self.per_class, (config.batch_size,), generator=g)[lo:hi]
+        total = config.batch_size
+        template = torch.randint(self.per_class, (total,), generator=g)[lo:hi]
         index = labels.cpu() * self.per_class + template
-        masks = models.drop_text([m[index] for m in self.masks], self.drop_probs, generator=g)
-        return {"text_embeddings": [t[index] for t in self.tokens], "text_mask": masks}
+        masks = [m[index] for m in self.masks]
+        masks = models.drop_text(masks, self.drop_probs, generator=g, rows=slice(lo, hi), total=total)
+        tokens = [t[index] for t in self.tokens]
+        if image_labels is None:
+            return {"text_embeddings": tokens, "text_mask": masks}
+        n, frames = config.joint_images, config.num_frames
+        rows = slice(lo * n, hi * n)
+        template = torch.randint(self.per_class, (total * n,), generator=g)[rows]
+        index = image_labels.cpu() * self.per_class + template
+        image_masks = models.drop_text(
+            [m[index] for m in self.masks], self.drop_probs, generator=g, rows=rows, total=total * n
+        )
+
+        def per_frame(clip, image):  # clip (B, L, ...) on F frames, then the (B * N, L, ...) images
+            clip = clip[:, None].expand(-1, frames, *clip.shape[1:])
+            return torch.cat([clip, image.reshape(-1, n, *image.shape[1:])], dim=1)
+
+        return {
+            "text_embeddings": [
+                per_frame(t, t_img[index]) for t, t_img in zip(tokens, self.tokens, strict=True)
+            ],
+            "text_mask": [per_frame(m, m_img) for m, m_img in zip(masks, image_masks, strict=True)],
+        }
+
+
+# ----------------------------------------------------------------------------------------------
+# The conditioning frames of the interpolation and super-resolution stages (Fig. 3, A.1 (3)),
+# built exactly as models.cascade builds them at sampling time.
+
+
+def stage_condition(config: TrainConfig, x: torch.Tensor) -> torch.Tensor | None:
+    """``cond`` of the network for clean frames x: the known frames of each clip (every k-th, zeros
+    between them) for interpolation; the frames at 1/SR_FACTOR size, upsampled back, for SR."""
+    if config.stage == "interpolation":
+        return interpolation_condition(x, interpolation_frameskip(config.num_frames))
+    if config.stage == "sr":
+        return sr_condition(x, config.resolution // SR_FACTOR)
+    return None
+
+
+def sample_condition(config: TrainConfig, dataset, device) -> torch.Tensor | None:
+    """``cond`` of the periodic samples of an interpolation / SR run: that of the first
+    ``num_samples`` items of the training data (None for the base stage)."""
+    if config.stage == "base":
+        return None
+    key = "video" if config.phase == "video" else "image"
+    items = [dataset[i % len(dataset)] for i in range(config.num_samples)]
+    x = torch.stack([torch.as_tensor(item[key], dtype=torch.float32) for item in items])
+    return stage_condition(config, x).to(device)

@@ -38,7 +38,7 @@ from safetensors.torch import load_file, save_file
 
 from pyoco_lab import edm
 from pyoco_lab.fileio import atomic_write_text, read_json
-from pyoco_lab.training import networks
+from pyoco_lab.training import networks, pretrained
 from pyoco_lab.training.config import RESUMABLE_CHANGES, TrainConfig, config_from_dict
 from pyoco_lab.training.randomness import rng_state, set_rng_state
 
@@ -73,7 +73,7 @@ def read_run_meta(run_dir: Path) -> dict[str, Any]:
 def write_run_meta(run_dir: Path, config: TrainConfig, init, num_classes: int, world_size: int) -> None:
     meta = {
         "config": asdict(config),
-        "init": str(Path(init).resolve()) if init else None,
+        "init": init_record(init),
         "num_classes": num_classes,
         "world_size": world_size,
     }
@@ -263,10 +263,30 @@ def resolve_checkpoint(path: str | os.PathLike) -> tuple[Path, Path]:
     raise FileNotFoundError(f"{path} is neither a run folder nor a checkpoint folder of `pyoco-lab train`")
 
 
+def describe_source(source: str | os.PathLike) -> tuple[TrainConfig, int]:
+    """(TrainConfig, number of classes) of a run folder, a checkpoint or ``pretrained:NAME``, cheaply
+    (no weights are read): what ``--init`` checks before any work."""
+    if pretrained.is_pretrained(source):
+        model = pretrained.get(source)
+        return model.train_config, model.num_classes
+    meta = read_run_meta(resolve_checkpoint(source)[1])
+    return config_from_dict(meta["config"]), int(meta.get("num_classes", 0))
+
+
+def init_record(init: str | os.PathLike | None) -> str | None:
+    """How config.json records ``--init``: a resolved path, or a pretrained model's name and hash."""
+    if init is None:
+        return None
+    return pretrained.init_record(init) if pretrained.is_pretrained(init) else str(Path(init).resolve())
+
+
 def load_denoiser(
     run_dir_or_checkpoint: str | os.PathLike, *, ema: bool = True, device: torch.device | str = "cpu"
 ) -> tuple[edm.Denoiser, TrainConfig]:
-    """(denoiser in eval mode, its TrainConfig) from a run folder (newest checkpoint) or a checkpoint."""
+    """(denoiser in eval mode, its TrainConfig) from a run folder (newest checkpoint), a checkpoint,
+    or a shipped model ``pretrained:NAME`` (hash verified)."""
+    if pretrained.is_pretrained(run_dir_or_checkpoint):
+        return pretrained.load_pretrained(run_dir_or_checkpoint, device=device)
     checkpoint, run_dir = resolve_checkpoint(run_dir_or_checkpoint)
     meta = read_run_meta(run_dir)
     config = config_from_dict(meta["config"])
@@ -323,7 +343,7 @@ def prepare_run(config: TrainConfig, run_dir: Path, init, resume: bool) -> RunPl
     meta = read_run_meta(run_dir)
     stored = config_from_dict(meta["config"])
     differ = {f.name for f in fields(TrainConfig) if getattr(stored, f.name) != getattr(config, f.name)}
-    same_init = meta.get("init") == (str(Path(init).resolve()) if init else None)
+    same_init = meta.get("init") == init_record(init)
     if differ - RESUMABLE_CHANGES or not same_init:
         what = ", ".join(f"{k}: {getattr(stored, k)!r} -> {getattr(config, k)!r}" for k in sorted(differ))
         raise ValueError(

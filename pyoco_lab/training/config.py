@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from pyoco_lab import edm, noise
+from pyoco_lab.models.cascade import SR_FACTOR, interpolation_frameskip
+from pyoco_lab.models.text import DEFAULT_TEXT_DROPOUT, encoder_kind
 
 
 def _opt(default, help: str, choices: tuple | None = None):
@@ -26,6 +28,12 @@ class TrainConfig:
         ("image", "video"),
     )
     model: str = _opt("tiny", "architecture: a name in pyoco_lab.models.CONFIGS (ucf-small = Table G, ...)")
+    stage: str = _opt(
+        "base",
+        "cascade stage (Fig. 3): base; interpolation (fills the frames between every k-th known frame, "
+        "A.1 (3); --init a base video run, A.1 (6)); sr (learns the clip from its 4x smaller copy)",
+        ("base", "interpolation", "sr"),
+    )
     # data
     dataset: str = _opt(
         "embedded",
@@ -50,7 +58,10 @@ class TrainConfig:
         "'t5:FOLDER', 'clip:FOLDER'; each clip's caption is one of the A.2 templates of its class name",
     )
     text_dropout: str = _opt(
-        "0.25,0.2", "per-encoder probability of dropping its text embedding (Table F: T5 0.25, CLIP 0.2)"
+        "",
+        "probability of dropping each encoder's text embedding, as NAME=P pairs, e.g. t5=0.25,clip=0.2; "
+        "an encoder not named keeps its default (Table F: t5 0.25, clip 0.2; ours: minilm 0.1); "
+        "a bare number is accepted with exactly one encoder",
     )
     # optimisation (A.3 for UCF-101, Table F for the large-scale setting)
     batch_size: int = _opt(16, "global batch size (summed over all processes)")
@@ -80,6 +91,14 @@ class TrainConfig:
     num_samples: int = _opt(4, "samples drawn each time")
     sampler: str = _opt("heun", "sampler for the periodic samples", tuple(edm.SAMPLERS))
     sample_steps: int = _opt(18, "sampler steps for the periodic samples")
+    # the stochastic sampler's options (EDM Alg. 2) for the periodic samples; churn noise follows the prior
+    sample_step: str = _opt(
+        "heun", "ODE step of --sampler stochastic (rk3: DEIS 3kutta, A.3)", ("euler", "heun", "rk3")
+    )
+    sample_churn: float = _opt(0.0, "S_churn of --sampler stochastic (0: no churn; ucf-*: 40, EDM's)")
+    sample_churn_tmin: float = _opt(0.0, "S_tmin of --sampler stochastic: churn for sigma >= S_tmin")
+    sample_churn_tmax: float = _opt(math.inf, "S_tmax of --sampler stochastic: churn for sigma <= S_tmax")
+    sample_churn_noise: float = _opt(1.0, "S_noise of --sampler stochastic (churn noise scale)")
 
     @property
     def prior(self) -> noise.NoisePrior:
@@ -102,6 +121,11 @@ RESUMABLE_CHANGES = frozenset(
         "num_samples",
         "sampler",
         "sample_steps",
+        "sample_step",
+        "sample_churn",
+        "sample_churn_tmin",
+        "sample_churn_tmax",
+        "sample_churn_noise",
         "num_workers",
         "device",
     }
@@ -155,8 +179,16 @@ _UCF_COMMON = dict(
     checkpoint_every=5000,
     sample_every=10000,
     num_samples=8,
-    sampler="deis",
+    # A.3: "stochastic DEIS sampler with 3kutta, [...] 25 steps" (the same sampler as the ucf evaluation,
+    # pyoco_lab.analysis.experiments.UCF_SAMPLER). The paper gives no churn values: EDM's ImageNet-64
+    # ones (S_churn 40, S_tmin 0.05, S_tmax 50, S_noise 1.003), see docs/metrics.md "Samplers".
+    sampler="stochastic",
     sample_steps=25,
+    sample_step="rk3",
+    sample_churn=40.0,
+    sample_churn_tmin=0.05,
+    sample_churn_tmax=50.0,
+    sample_churn_noise=1.003,
 )
 
 PRESETS: dict[str, Preset] = {
@@ -284,7 +316,10 @@ def validate_config(config: TrainConfig) -> TrainConfig:
         raise ValueError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
     if not 0.0 <= config.label_dropout <= 1.0:
         raise ValueError(f"label_dropout must be in [0, 1], got {config.label_dropout}")
-    text_specs(config)  # raises on a malformed --text-encoders / --text-dropout
+    # Raises on a malformed --text-encoders / --text-dropout; stores the rates of the encoders in use
+    # by name (t5=0.25,clip=0.2), so equal settings compare equal however they were written.
+    config = dataclasses.replace(config, text_dropout=_canonical_text_dropout(config))
+    _validate_stage(config)
     if config.phase == "image" and (config.noise != "iid" or config.alpha != 0 or config.joint_images):
         raise ValueError(
             "the image phase trains single frames with i.i.d. noise; drop --noise/--alpha/--joint-images "
@@ -299,23 +334,86 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     return config
 
 
+def _validate_stage(config: TrainConfig) -> None:
+    """An interpolation model trains on windows of 1 + 3k frames holding 4 known ones (A.1 (3)); an SR
+    model learns frames from SR_FACTOR times smaller ones."""
+    if config.stage == "interpolation":
+        try:
+            interpolation_frameskip(config.num_frames)
+            frames_ok = True
+        except ValueError:
+            frames_ok = False
+        if config.phase != "video" or config.joint_images or not frames_ok:
+            raise ValueError(
+                "--stage interpolation trains a video model on clips whose every k-th frame is known: "
+                "it needs --phase video, --joint-images 0 and --num-frames 1+3k with k >= 2 (7, 10, 13, "
+                f"16); got --phase {config.phase} --joint-images {config.joint_images} "
+                f"--num-frames {config.num_frames}"
+            )
+    if config.stage == "sr" and (config.resolution % SR_FACTOR or config.resolution < 8 * SR_FACTOR):
+        raise ValueError(
+            f"--stage sr learns {config.resolution} px frames from {SR_FACTOR}x smaller ones; pick a "
+            f"--resolution divisible by {SR_FACTOR} and at least {8 * SR_FACTOR}"
+        )
+
+
+def _text_dropout_rates(value: str, specs: tuple[str, ...]) -> dict[str, float]:
+    """Dropout rate by encoder name: the defaults, overridden by ``--text-dropout NAME=P,...``."""
+    kinds = [encoder_kind(spec) for spec in specs]
+    entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+    bad_format = ValueError(
+        "--text-dropout must be comma-separated NAME=P pairs with NAME one of "
+        f"{', '.join(DEFAULT_TEXT_DROPOUT)} and numbers P in [0, 1] (e.g. t5=0.25,clip=0.2), got {value!r}"
+    )
+    if entries and not any("=" in entry for entry in entries):  # bare numbers, by position
+        if len(entries) != 1 or len(specs) != 1:  # unambiguous only as one number for one encoder
+            raise ValueError(
+                f"a bare --text-dropout {value!r} does not say which of the {len(specs)} text encoder(s) "
+                "each number is for (a bare number needs exactly one encoder): give one probability "
+                "per encoder name, e.g. --text-dropout t5=0.25,clip=0.2"
+            )
+        entries = [f"{kinds[0]}={entries[0]}"]
+    rates = dict(DEFAULT_TEXT_DROPOUT)
+    named = set()
+    for entry in entries:
+        name, sep, number = (part.strip() for part in entry.partition("="))
+        try:
+            rate = float(number)
+        except ValueError:
+            raise bad_format from None
+        if not sep or name not in DEFAULT_TEXT_DROPOUT or not 0.0 <= rate <= 1.0 or name in named:
+            raise bad_format
+        named.add(name)
+        rates[name] = rate
+    return rates
+
+
 def text_specs(config: TrainConfig) -> tuple[tuple[str, ...], tuple[float, ...]]:
-    """The text encoders of ``--text-encoders`` and their dropout probabilities (one each)."""
+    """The text encoders of ``--text-encoders`` and their dropout probabilities (one each, by name:
+    the order of the encoders does not matter)."""
     specs = tuple(spec.strip() for spec in config.text_encoders.split(",") if spec.strip())
     if not specs:
         return (), ()
-    try:
-        probs = tuple(float(p) for p in config.text_dropout.split(","))
-    except ValueError:
-        raise ValueError(
-            f"--text-dropout must be comma-separated numbers, got {config.text_dropout!r}"
-        ) from None
-    if len(probs) < len(specs) or not all(0.0 <= p <= 1.0 for p in probs):
-        raise ValueError(
-            f"--text-dropout needs one probability in [0, 1] per text encoder ({len(specs)}), "
-            f"got {config.text_dropout!r}"
-        )
-    return specs, probs[: len(specs)]
+    rates = _text_dropout_rates(config.text_dropout, specs)
+    return specs, tuple(rates[encoder_kind(spec)] for spec in specs)
+
+
+def _canonical_text_dropout(config: TrainConfig) -> str:
+    """``--text-dropout`` as NAME=P for each encoder in use, in encoder order ("" without text)."""
+    specs, probs = text_specs(config)
+    rates = dict(zip((encoder_kind(spec) for spec in specs), probs, strict=True))
+    return ",".join(f"{name}={rate!r}" for name, rate in rates.items())
+
+
+def _legacy_text_dropout(encoders: str, value: str) -> str:
+    """A positional ``text_dropout`` of a run written before the rates were keyed by encoder name:
+    the i-th number was the i-th encoder's rate (extra numbers unused)."""
+    kinds = [spec.strip().partition(":")[0] for spec in encoders.split(",") if spec.strip()]
+    numbers = [number.strip() for number in value.split(",") if number.strip()]
+    pairs = {}
+    for kind, number in zip(kinds, numbers, strict=False):
+        pairs.setdefault(kind, number)
+    return ",".join(f"{kind}={number}" for kind, number in pairs.items())
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
@@ -326,15 +424,20 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     if values.get("noise", "iid") == "iid" and values.get("alpha", 0.0) != 0.0:
         # Runs written before iid + alpha was refused kept the preset's alpha, which had no effect.
         values = {**values, "alpha": 0.0}
+    dropout = values.get("text_dropout", "")
+    if dropout and "=" not in dropout:  # written when the rates were positional ("0.25,0.2")
+        values = {**values, "text_dropout": _legacy_text_dropout(values.get("text_encoders", ""), dropout)}
     return validate_config(TrainConfig(**values))
 
 
 def default_run_name(preset: str, config: TrainConfig, *, init: bool) -> str:
-    """``quick-image``, ``quick-video-progressive-a2`` (finetuned) or ``quick-video-iid-scratch``."""
+    """``quick-image``, ``quick-video-progressive-a2`` (finetuned) or ``quick-video-iid-scratch``;
+    a stage other than base is named after the preset (``quick-interpolation-video-...``)."""
+    name = preset if config.stage == "base" else f"{preset}-{config.stage}"
     if config.phase == "image":
-        return f"{preset}-image"
+        return f"{name}-image"
     prior = "iid" if config.noise == "iid" else f"{config.noise}-a{config.alpha:g}"
-    return f"{preset}-video-{prior}" + ("" if init else "-scratch")
+    return f"{name}-video-{prior}" + ("" if init else "-scratch")
 
 
 def config_fields() -> list[dataclasses.Field]:

@@ -10,7 +10,10 @@
 
 ``phase="image"`` trains single frames with i.i.d. noise; ``phase="video"`` trains clips with the
 run's prior, starting from ``init`` (an image run) or from scratch (the baseline of Table 5 /
-Fig. 7). Every random draw of step ``s`` comes from generators seeded by ``(seed, s)``
+Fig. 7). ``stage`` picks the cascade model (Fig. 3): the base model; the temporal interpolation
+model, given each clip's every k-th frame (A.1 (3)) and started from a base video run (A.1 (6));
+or super-resolution, given the clip at 1/4 size upsampled back. Every random draw of step ``s``
+comes from generators seeded by ``(seed, s)``
 (:mod:`pyoco_lab.training.randomness`), so a resumed run replays exactly the steps it missed.
 """
 
@@ -139,9 +142,9 @@ def train(
         )
     if init is not None and config.phase != "video":
         raise ValueError("--init inflates an image model into a video model; it needs --phase video")
+    networks.check_stage_fits(config)  # fail on a --model of another stage before any work
     if init is not None:  # fail on a bad --init before the run folder is even created
-        init_run = checkpoints.resolve_checkpoint(init)[1]
-        networks.check_init_fits(checkpoints.load_config(init_run), config, init)
+        networks.check_init_fits(checkpoints.describe_source(init)[0], config, init)
     # One writer per run folder (rank 0 holds the lock for the whole job).
     with checkpoints.RunLock(run_dir) if env.is_main else contextlib.nullcontext():
         plan = checkpoints.prepare_run(config, run_dir, init, resume)
@@ -179,20 +182,20 @@ def training_loop(
         if text_specs(config)[0]
         else None
     )
-    init_checkpoint, init_run = checkpoints.resolve_checkpoint(init) if init is not None else (None, None)
-    if init_checkpoint is not None:
-        image_meta = checkpoints.read_run_meta(init_run)
-        networks.check_architecture_fits(
-            checkpoints.load_config(init_run), int(image_meta.get("num_classes", 0)), config, num_classes
-        )
+    if init is not None:
+        image_config, image_classes = checkpoints.describe_source(init)
+        networks.check_architecture_fits(image_config, image_classes, config, num_classes)
     if config.deterministic:
         if device.type == "cuda":
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
 
     torch.manual_seed(config.seed)  # initial weights: identical on every rank
-    if init_checkpoint is not None:  # finetuning: the image model, inflated (Section 4, A.1)
-        image_denoiser, _ = checkpoints.load_denoiser(init_checkpoint, ema=True)
+    if init is not None and config.stage == "interpolation":  # the base video model (A.1 (6))
+        base_denoiser, _ = checkpoints.load_denoiser(init, ema=True)
+        model = networks.interpolation_from_base(base_denoiser, config, num_classes)
+    elif init is not None:  # finetuning: the image model, inflated (Section 4, A.1)
+        image_denoiser, _ = checkpoints.load_denoiser(init, ema=True)
         model = networks.inflate_denoiser(image_denoiser, config, num_classes)
     else:  # image pre-training, or the video model from scratch
         model = networks.build_network(config, num_classes=num_classes)
@@ -215,20 +218,31 @@ def training_loop(
         device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16" and device.type == "cuda"
     )
     logger = monitoring.RunLogger(run_dir, config, start_step, enabled=env.is_main, progress=progress)
+    sample_cond = batches.sample_condition(config, dataset, device) if env.is_main else None
     model.train()
 
     # 2. For each step: batch, prior noise, sigma, loss (eq. 1), optimiser step, EMA, log, checkpoint.
     try:
         step_data = batches.step_batches(config, dataset, image_dataset, env, start_step)
-        for step, (x, labels, appended) in zip(range(start_step, config.steps), step_data, strict=False):
+        for step, (x, labels, appended, image_labels) in zip(
+            range(start_step, config.steps), step_data, strict=False
+        ):
             x = batches.training_batch(config, x, appended, device)  # (B, F[+N], C, H, W) or (B, C, H, W)
             labels = labels.to(device)
+            image_labels = None if image_labels is None else image_labels.to(device)  # (B * N,)
             eps = prior_noise(config, step, (config.batch_size, *x.shape[1:]))[rows].to(device)
             sigma = training_sigma(config, step)[rows].to(device)
-            cond_labels = batches.dropped_labels(config, step, labels, rows) if num_classes else None
+            # Every frame its own conditioning: a joint batch's appended images keep their own
+            # labels and captions (A.1 (7)), per frame; plain batches are conditioned per clip.
+            cond_labels = (
+                batches.dropped_labels(config, step, labels, rows, image_labels) if num_classes else None
+            )
             cond = batches.network_conditioning(cond_labels, config.num_frames if video else None, x)
             if captions is not None:
-                cond.update(captions.conditioning(labels, config, step, rows.start, rows.stop))
+                cond.update(captions.conditioning(labels, config, step, rows.start, rows.stop, image_labels))
+            stage_cond = batches.stage_condition(config, x)  # interpolation / SR: conditioning frames
+            if stage_cond is not None:
+                cond["cond"] = stage_cond
             lr = learning_rate(config, step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -263,7 +277,7 @@ def training_loop(
                     distributed.check_in_sync(model, env, done, run_dir / "sync.json")
                 distributed.barrier(is_distributed)
             if env.is_main and monitoring.sample_due(config, done):
-                monitoring.save_samples(config, ema, run_dir, done, device, num_classes)
+                monitoring.save_samples(config, ema, run_dir, done, device, num_classes, cond=sample_cond)
     finally:
         logger.close()
     distributed.barrier(is_distributed)

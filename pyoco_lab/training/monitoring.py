@@ -99,8 +99,16 @@ def sample_due(config: TrainConfig, done: int) -> bool:
 
 
 @torch.no_grad()
-def save_samples(config: TrainConfig, ema: edm.Denoiser, run_dir: Path, step: int, device, num_classes: int):
-    """Draw EMA samples with the run's noise prior (video) or i.i.d. noise (image) and save them."""
+def save_samples(
+    config: TrainConfig, ema: edm.Denoiser, run_dir: Path, step: int, device, num_classes: int, *, cond=None
+):
+    """Draw EMA samples with the run's noise prior (video) or i.i.d. noise (image) and save them.
+
+    ``cond``: the conditioning frames of an interpolation / SR run's samples (``batches.sample_condition``).
+
+    The sampler is the config's (``sampler``, ``sample_steps`` and, for "stochastic", ``sample_step`` and the
+    ``sample_churn*`` options, with churn noise from the run's prior).
+    """
     g = step_generator(config.seed, STREAM_SAMPLES, 0)  # the same starting noise every time: comparable
     c, n = 3, config.num_samples
     frames = 1 if config.phase == "image" else config.num_frames
@@ -111,8 +119,22 @@ def save_samples(config: TrainConfig, ema: edm.Denoiser, run_dir: Path, step: in
 
     def denoise(x, sigma):
         x_in = x[:, 0] if config.phase == "image" else x
-        out = ema(x_in, sigma, **network_conditioning(labels, None, x_in))
+        extra = {} if cond is None else {"cond": cond}
+        out = ema(x_in, sigma, **network_conditioning(labels, None, x_in), **extra)
         return out[:, None] if config.phase == "image" else out
 
-    x0 = edm.sample(denoise, x_t, sampler=config.sampler, num_steps=config.sample_steps)
+    options = {}
+    if config.sampler == "stochastic":
+        # Churn noise follows the run's prior, from its own seeded stream on the device (as x): the same
+        # noise at every sampling round, so rounds stay comparable.
+        churn = step_generator(config.seed, STREAM_SAMPLES, 1, device=torch.device(device))
+        options = {
+            "step": config.sample_step,
+            "s_churn": config.sample_churn,
+            "s_tmin": config.sample_churn_tmin,
+            "s_tmax": config.sample_churn_tmax,
+            "s_noise": config.sample_churn_noise,
+            "noise_sampler": edm.prior_noise_sampler(config.prior, generator=churn),
+        }
+    x0 = edm.sample(denoise, x_t, sampler=config.sampler, num_steps=config.sample_steps, **options)
     return media.save_side_by_side(x0.float().cpu(), run_dir / "samples" / f"step-{step:07d}")

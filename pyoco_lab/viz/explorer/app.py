@@ -12,7 +12,7 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from pyoco_lab.training import default_runs_root
+from pyoco_lab.training import default_runs_root, pretrained
 from pyoco_lab.viz.explorer.common import find_runs
 from pyoco_lab.viz.explorer.generate import GeneratePanel
 from pyoco_lab.viz.explorer.inversion import InversionPanel
@@ -47,7 +47,10 @@ class Explorer:
         self.prior = PriorExplorer(kind, alpha, num_frames, seed)
         runs_root = runs_root or default_runs_root()
         video_runs = [Path(run_dir)] if run_dir else find_runs(runs_root, phase="video")
-        image_runs = [Path(image_run_dir)] if image_run_dir else find_runs(runs_root, phase="image")
+        # The inversion playground starts with the image models the lab ships (pretrained:NAME), then
+        # any image runs trained locally; an explicit image_run_dir is used alone.
+        shipped = [pretrained.PREFIX + name for name in pretrained.registry()]
+        image_runs = [image_run_dir] if image_run_dir else [*shipped, *find_runs(runs_root, phase="image")]
         self.generate = GeneratePanel(
             self.prior,
             video_runs,

@@ -1,9 +1,14 @@
-"""The "generate" tab: sample videos from a trained video run at the prior tab's noise prior.
+"""The "generate" tab: sample videos from trained video runs, by default with the prior each was trained with.
 
 - :func:`generate_video` -- one video (F, C, H, W) from a denoiser, starting at prior noise (no widgets).
-- :class:`GeneratePanel` -- run, sampler and steps; *Generate* shows one video at the
-  :class:`~pyoco_lab.viz.explorer.prior.PriorExplorer`'s kind, alpha and seed, *Gallery over
-  alphas* one video per alpha (same seed) tiled so they loop in sync.
+- :class:`GeneratePanel` -- run, sampler and steps, and *sample with*: **the run's own prior** (the
+  default: the noise kind and alpha the run was trained with, read from its config and shown beside the
+  toggle -- how the paper samples, one model per alpha, Fig. 6) or **the slider's prior** (the
+  :class:`~pyoco_lab.viz.explorer.prior.PriorExplorer`'s kind and alpha: a train/sample mismatch,
+  labelled as such). *Generate* shows one video; *Gallery over alphas* tiles videos that loop in sync:
+  with the run's own prior and video runs of the same kind trained at several alphas, one video per
+  run ("models trained at several α", Fig. 6); otherwise one model sampled at the gallery's alphas
+  ("one model, sampled at several α", which is not Fig. 6).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import torch
 
 from pyoco_lab import edm
 from pyoco_lab import noise as noise_lib
+from pyoco_lab.training import load_config, load_denoiser
 from pyoco_lab.viz.explorer.common import (
     TRAIN_HINT,
     ModelPanel,
@@ -62,8 +68,28 @@ def generate_video(
     return edm.sample(model, start, sampler=sampler, num_steps=num_steps, **options)[0]
 
 
+PRIOR_SOURCES = (("the run's own prior", "run"), ("the slider's prior", "slider"))
+MODELS_GALLERY = "models trained at several α, each sampled with its own prior (Fig. 6)"
+ONE_MODEL_GALLERY = "one model, sampled at several α (not Fig. 6: the paper trains one model per α)"
+
+
+def training_prior(config) -> tuple[str, float] | None:
+    """(noise kind, alpha) a run was trained with, from its TrainConfig (or dict); None if not a video run."""
+    get = (
+        config.get if isinstance(config, dict) else lambda name, default=None: getattr(config, name, default)
+    )
+    if get("phase", "video") != "video" or get("noise", None) is None:
+        return None
+    kind, alpha = str(get("noise")), parse_alpha(get("alpha", 0.0))
+    return ("iid", 0.0) if kind == "iid" or alpha == 0.0 else (kind, alpha)
+
+
+def prior_text(kind: str, alpha: float) -> str:
+    return "i.i.d." if kind == "iid" else f"{kind}, α = {format_alpha(alpha)}"
+
+
 class GeneratePanel(ModelPanel):
-    """Generate button (one video at the explorer's prior) and a synced gallery over alphas."""
+    """Generate button (one video) and a synced gallery; samples with the run's own prior by default."""
 
     def __init__(
         self,
@@ -75,12 +101,16 @@ class GeneratePanel(ModelPanel):
         num_steps: int = 18,
         gallery_alphas: Sequence[float | str] = (0.0, 0.5, 2.0, 10.0, "inf"),
         scale: int = 4,
+        prior_source: str = "run",
     ):
         message = f"No trained video checkpoint found. Train one first: {TRAIN_HINT} (then re-run this cell)."
         super().__init__(runs, loader, message)
         if sampler not in SAMPLER_CHOICES:
             raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLER_CHOICES)}")
+        if prior_source not in dict(PRIOR_SOURCES).values():
+            raise ValueError(f"prior_source must be 'run' or 'slider', got {prior_source!r}")
         self.explorer = explorer
+        self.runs = [Path(r) for r in runs]
         if isinstance(gallery_alphas, str):
             raise ValueError(
                 f"gallery_alphas must be a list of alphas, got the string {gallery_alphas!r}; "
@@ -88,10 +118,17 @@ class GeneratePanel(ModelPanel):
             )
         self.gallery_alphas = [parse_alpha(a) for a in gallery_alphas]
         self.scale = scale
+        self.label = ""  # the caption of the last video generated (what it was sampled with)
+        self.gallery_kind = ""  # MODELS_GALLERY or ONE_MODEL_GALLERY, for the last gallery
         self.sampler = w.Dropdown(options=SAMPLER_CHOICES, value=sampler, description="sampler")
         self.num_steps = w.IntSlider(value=num_steps, min=2, max=64, description="steps")
         self.class_label = w.IntText(value=0, description="class", layout=w.Layout(width="160px"))
         self.class_label.tooltip = "class label, used only by class-conditional runs"
+        self.prior_source = w.ToggleButtons(
+            options=PRIOR_SOURCES, value=prior_source, description="sample with"
+        )
+        self.run_prior = w.HTML()
+        self.run_prior.add_class("pyoco-run-prior")
         self.button = w.Button(description="Generate", button_style="primary", icon="play")
         self.gallery_button = w.Button(description="Gallery over alphas", icon="th")
         self.video = w.HTML()
@@ -101,9 +138,15 @@ class GeneratePanel(ModelPanel):
             b.disabled = not self.available
         self.button.on_click(lambda _: self.generate())
         self.gallery_button.on_click(lambda _: self.generate_gallery())
+        self.run.observe(lambda _: self._show_run_prior(), names="value")
+        self.prior_source.observe(lambda _: self._show_run_prior(), names="value")
+        explorer.kind.observe(lambda _: self._show_run_prior(), names="value")
+        explorer.alpha_control.observe(lambda _: self._show_run_prior())
+        self._show_run_prior()
         self.widget = w.VBox(
             [
                 self.run,
+                w.HBox([self.prior_source, self.run_prior]),
                 w.HBox([self.sampler, self.num_steps, self.class_label]),
                 w.HBox([self.button, self.gallery_button, self.progress]),
                 self.status,
@@ -112,15 +155,71 @@ class GeneratePanel(ModelPanel):
             ]
         )
 
-    def _sample(self, alpha: float, callback) -> torch.Tensor:
-        denoiser, config = self.load()
+    # -- which prior -----------------------------------------------------------------------------
+
+    def _config(self, run) -> object | None:
+        """A run's TrainConfig without loading weights when possible (config.json), else via the loader."""
+        if not run:
+            return None
+        try:
+            return load_config(run)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        if self.loader is None:
+            return None
+        try:
+            return self._load_run(run)[1]
+        except Exception:  # shown as "unknown"; Generate reports the error itself
+            return None
+
+    def run_training_prior(self, run=None) -> tuple[str, float] | None:
+        """(kind, alpha) the selected run (or ``run``) was trained with; None when unknown."""
+        config = self._config(run if run is not None else self.run.value)
+        return training_prior(config) if config is not None else None
+
+    def sampling_prior(self) -> tuple[str, float, str]:
+        """(kind, alpha, "run" | "slider"): what Generate samples with now."""
+        trained = self.run_training_prior() if self.prior_source.value == "run" else None
+        if trained is not None:
+            return trained[0], trained[1], "run"
+        return self.explorer.kind.value, self.explorer.alpha, "slider"
+
+    def _show_run_prior(self) -> None:
+        trained = self.run_training_prior() if self.available else None
+        slider = (self.explorer.kind.value, self.explorer.alpha)
+        if trained is None:
+            text = f"trained with: unknown (no run config) — sampling with the slider's {prior_text(*slider)}"
+        else:
+            text = f"trained with: {prior_text(*trained)}"
+            if (
+                self.prior_source.value == "slider"
+                and training_prior({"noise": slider[0], "alpha": slider[1]}) != trained
+            ):
+                text += f" — sampling with the slider's {prior_text(*slider)}: a train/sample mismatch"
+        self.run_prior.value = f'<span class="pyoco-run-prior-text">{html.escape(text)}</span>'
+
+    # -- sampling --------------------------------------------------------------------------------
+
+    def _load_run(self, run):
+        """(denoiser, config) of ``run``, loaded once (the same cache as :meth:`load`)."""
+        run = str(run)
+        if run not in self._cache:
+            loader = self.loader if self.loader is not None else load_denoiser
+            denoiser, config = loader(run)
+            if isinstance(denoiser, torch.nn.Module):
+                denoiser.eval()
+            self._cache[run] = (denoiser, config)
+        return self._cache[run]
+
+    def _sample(self, kind: str, alpha: float, callback, run=None) -> torch.Tensor:
+        denoiser, config = self._load_run(run if run is not None else self.run.value)
         e = self.explorer
         # The model's own clip length: the video U-Net was trained on that many frames.
         shape = model_video_shape(config)
         conditional = bool(getattr(config, "class_conditional", False))
         return generate_video(
             denoiser,
-            e.kind.value,
+            kind,
             alpha,
             shape,
             seed=e.seed.value,
@@ -130,15 +229,25 @@ class GeneratePanel(ModelPanel):
             callback=callback,
         )
 
+    def _caption(self, kind: str, alpha: float, source: str) -> str:
+        steps = f"{self.sampler.value} × {self.num_steps.value}"
+        if source == "run":
+            return f"the run's own prior: {prior_text(kind, alpha)}, {steps}"
+        trained = self.run_training_prior()
+        trained_text = f"; trained with {prior_text(*trained)}" if trained is not None else ""
+        return f"the slider's prior: {prior_text(kind, alpha)}{trained_text}, {steps}"
+
     def generate(self) -> torch.Tensor | None:
-        """Sample one video at the explorer's current prior and show it; returns it (F, C, H, W)."""
+        """Sample one video with :meth:`sampling_prior` and show it, captioned; returns it (F, C, H, W)."""
         e = self.explorer
-        label = f"{e.kind.value}, α = {format_alpha(e.alpha)}, {self.sampler.value} × {self.num_steps.value}"
         self.button.disabled = True
-        self.status.value = f"sampling {html.escape(label)} ..."
         try:
+            kind, alpha, source = self.sampling_prior()
+            label = self._caption(kind, alpha, source)
+            self.status.value = f"sampling {html.escape(label)} ..."
             start = time.perf_counter()
-            video = self._sample(e.alpha, self._progress_callback(self.num_steps.value))
+            video = self._sample(kind, alpha, self._progress_callback(self.num_steps.value))
+            self.label = label
             self.video.value = video_html(video, fps=e.fps, scale=self.scale, caption=label)
             self.status.value = f"done in {time.perf_counter() - start:.1f} s"
             return video
@@ -148,20 +257,64 @@ class GeneratePanel(ModelPanel):
         finally:
             self.button.disabled = not self.available
 
+    def gallery_runs(self) -> list[tuple[float, Path]]:
+        """(training alpha, run) of the runs trained with the selected run's prior kind (and i.i.d.) at
+        distinct alphas, same clip shape, sorted by alpha: a Fig. 6 gallery ([] when fewer than two)."""
+        selected = self._config(self.run.value)
+        trained = training_prior(selected) if selected is not None else None
+        if trained is None:
+            return []
+        shape = model_video_shape(selected)
+        found: dict[float, Path] = {}
+        for run in self.runs:
+            config = self._config(run)
+            prior = training_prior(config) if config is not None else None
+            if prior is None or model_video_shape(config) != shape or prior[0] not in (trained[0], "iid"):
+                continue
+            if trained[0] == "iid" and prior[0] != "iid":
+                continue
+            found.setdefault(prior[1], run)
+        if str(self.run.value) and trained[1] in found:
+            found[trained[1]] = Path(self.run.value)  # the selected run stands for its alpha
+        return sorted(found.items()) if len(found) >= 2 else []
+
     def generate_gallery(self) -> list[torch.Tensor] | None:
-        """One video per alpha in ``gallery_alphas`` (same seed), tiled so they loop in sync."""
+        """Videos tiled so they loop in sync (same seed), labelled for what they are.
+
+        With the run's own prior and video runs of its kind trained at several alphas: one video per run,
+        each sampled with its own prior (:data:`MODELS_GALLERY`). Otherwise one video of the selected run
+        per alpha of ``gallery_alphas`` (:data:`ONE_MODEL_GALLERY`).
+        """
         e = self.explorer
         steps, videos = self.num_steps.value, []
         self.gallery_button.disabled = True
         try:
             start = time.perf_counter()
-            for k, alpha in enumerate(self.gallery_alphas):
-                self.status.value = f"gallery: α = {format_alpha(alpha)} ({k + 1}/{len(self.gallery_alphas)})"
-                self.progress.max = steps * len(self.gallery_alphas)
-                callback = self._progress_callback(steps * len(self.gallery_alphas), offset=k * steps)
-                videos.append(self._sample(alpha, callback))
-            labels = [f"α = {format_alpha(a)}" for a in self.gallery_alphas]
-            title = f"{e.kind.value} prior, seed {e.seed.value}, {self.sampler.value} × {steps}"
+            runs = self.gallery_runs() if self.prior_source.value == "run" else []
+            if runs:
+                trained_kind = training_prior(self._config(self.run.value))[0]
+                items = [(training_prior(self._config(run)) or (trained_kind, a)) + (run,) for a, run in runs]
+                gallery_kind, labels = MODELS_GALLERY, [f"trained at α = {format_alpha(a)}" for a, _ in runs]
+            else:
+                kind, _, _ = self.sampling_prior()
+                if kind == "iid":  # an i.i.d. run: vary the slider's kind instead
+                    kind = e.kind.value
+                items = [(kind, a, None) for a in self.gallery_alphas]
+                gallery_kind, labels = (
+                    ONE_MODEL_GALLERY,
+                    [f"α = {format_alpha(a)}" for a in self.gallery_alphas],
+                )
+            total = steps * len(items)
+            for k, (kind, alpha, run) in enumerate(items):
+                self.status.value = f"gallery: α = {format_alpha(alpha)} ({k + 1}/{len(items)})"
+                self.progress.max = total
+                callback = self._progress_callback(total, offset=k * steps)
+                videos.append(self._sample(kind, alpha, callback, run=run))
+            prior_kind = items[0][0] if items else e.kind.value
+            title = (
+                f"{gallery_kind} — {prior_kind} prior, seed {e.seed.value}, {self.sampler.value} × {steps}"
+            )
+            self.gallery_kind = gallery_kind
             self.gallery.value = video_grid(videos, labels, fps=e.fps, scale=self.scale, title=title)
             self.status.value = f"gallery done in {time.perf_counter() - start:.1f} s"
             return videos

@@ -1,0 +1,168 @@
+"""Pretrained image models that ship with the lab, loaded by name and verified by hash.
+
+PYoCo starts from a pretrained image diffusion model (Section 5; Table 5's "Image Diffusion" row),
+so the lab ships its own: EMA weights made by ``pyoco-lab train --phase image`` with a recorded
+recipe, exported into the package by ``pyoco-lab pretrained export``. A model is named
+``pretrained:NAME`` wherever a run folder is accepted (``--init``, ``load_denoiser``, the
+notebooks, the explorer)::
+
+    pyoco_lab/weights/registry.json     name -> file, sha256, TrainConfig, recipe, measured quality
+    pyoco_lab/weights/NAME.safetensors  the EMA weights (float32)
+
+The sha256 is checked on every load: a corrupted or hand-edited file is refused with the command
+that re-creates it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from pyoco_lab import edm
+from pyoco_lab.fileio import atomic_write_text, publish_file, read_json
+from pyoco_lab.training import networks
+from pyoco_lab.training.config import TrainConfig, config_from_dict
+
+PREFIX = "pretrained:"
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+REGISTRY_FILE = "registry.json"
+
+
+@dataclass(frozen=True)
+class PretrainedModel:
+    """One shipped model: its file and hash, the config it was trained with, how, and how good it is."""
+
+    name: str
+    file: str
+    sha256: str
+    config: dict[str, Any]
+    num_classes: int = 0
+    recipe: dict[str, Any] = field(default_factory=dict)  # command, steps, seed, data, wall time, machine
+    quality: dict[str, Any] = field(default_factory=dict)  # measured by notebook 02 (docs/pretrained.md)
+
+    @property
+    def train_config(self) -> TrainConfig:
+        return config_from_dict(self.config)
+
+    @property
+    def path(self) -> Path:
+        return WEIGHTS_DIR / self.file
+
+
+def is_pretrained(source: str | os.PathLike | None) -> bool:
+    return isinstance(source, str) and source.startswith(PREFIX)
+
+
+def registry(directory: Path | None = None) -> dict[str, PretrainedModel]:
+    """Every shipped model by name (empty when the package ships none)."""
+    path = (directory or WEIGHTS_DIR) / REGISTRY_FILE
+    if not path.is_file():
+        return {}
+    return {name: PretrainedModel(name=name, **entry) for name, entry in read_json(path, "registry").items()}
+
+
+def get(source: str) -> PretrainedModel:
+    """The model ``pretrained:NAME`` (or ``NAME``) names; a typo lists the names there are."""
+    name = source[len(PREFIX) :] if is_pretrained(source) else source
+    models = registry()
+    if name not in models:
+        known = ", ".join(PREFIX + n for n in models) or "none (this installation ships no weights)"
+        raise ValueError(f"unknown pretrained model {PREFIX}{name}; the lab ships: {known}")
+    return models[name]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(model: PretrainedModel) -> Path:
+    """The weights file, after checking it is there and its sha256 is the recorded one."""
+    recreate = model.recipe.get("command", "pyoco-lab pretrained export (docs/pretrained.md)")
+    if not model.path.is_file():
+        raise FileNotFoundError(
+            f"the weights of {PREFIX}{model.name} are missing ({model.path}); reinstall pyoco-lab, or "
+            f"re-create them: {recreate}"
+        )
+    found = sha256_of(model.path)
+    if found != model.sha256:
+        raise ValueError(
+            f"{model.path} is corrupted: sha256 {found[:16]}... is not the recorded {model.sha256[:16]}...; "
+            f"reinstall pyoco-lab (git checkout the file), or re-create it: {recreate}"
+        )
+    return model.path
+
+
+def load_pretrained(source: str, *, device: torch.device | str = "cpu") -> tuple[edm.Denoiser, TrainConfig]:
+    """(denoiser in eval mode, its TrainConfig) of a shipped model, hash verified."""
+    model = get(source)
+    weights = load_file(str(verify(model)))
+    denoiser = networks.build_network(model.train_config, num_classes=model.num_classes)
+    denoiser.load_state_dict({k: v.float() for k, v in weights.items()})
+    return denoiser.to(device).eval().requires_grad_(False), model.train_config
+
+
+def default_for(config: TrainConfig) -> str | None:
+    """``pretrained:NAME`` of a shipped image model that fits ``config`` (model, resolution,
+    conditioning), or None: what ``--init auto`` finetunes from when the lab ships one."""
+    for model in registry().values():
+        shipped = model.train_config
+        fields = ("model", "resolution", "class_conditional", "text_encoders", "dataset")
+        if all(getattr(shipped, f) == getattr(config, f) for f in fields):
+            return PREFIX + model.name
+    return None
+
+
+def init_record(source: str) -> str:
+    """How a run's config.json names a pretrained ``--init``: the name and the hash it had."""
+    model = get(source)
+    return f"{PREFIX}{model.name}@{model.sha256[:16]}"
+
+
+def export(
+    weights: dict[str, torch.Tensor],
+    name: str,
+    config: TrainConfig,
+    *,
+    num_classes: int = 0,
+    recipe: dict[str, Any] | None = None,
+    quality: dict[str, Any] | None = None,
+    directory: Path | None = None,
+) -> PretrainedModel:
+    """Write ``weights`` as ``NAME.safetensors`` and record them in the registry (both atomically)."""
+    if config.phase != "image":
+        raise ValueError(f"only image models are shipped as pretrained models, got a {config.phase} run")
+    directory = directory or WEIGHTS_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    file = f"{name}.safetensors"
+    tmp = directory / f".{file}.tmp-{os.getpid()}"
+    save_file({k: v.detach().float().contiguous().cpu() for k, v in weights.items()}, str(tmp))
+    publish_file(tmp, directory / file)
+    recipe = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(), **(recipe or {})}
+    model = PretrainedModel(
+        name, file, sha256_of(directory / file), asdict(config), num_classes, recipe, dict(quality or {})
+    )
+    path = directory / REGISTRY_FILE
+    entries = read_json(path, "registry") if path.is_file() else {}
+    entries[name] = {k: v for k, v in asdict(model).items() if k != "name"}
+    atomic_write_text(path, json.dumps(entries, indent=2, sort_keys=True) + "\n")
+    return model
+
+
+def record_quality(name: str, quality: dict[str, Any], directory: Path | None = None) -> None:
+    """Store measured quality numbers of a shipped model in its registry entry."""
+    path = (directory or WEIGHTS_DIR) / REGISTRY_FILE
+    entries = read_json(path, "registry")
+    entries[name]["quality"] = {**entries[name].get("quality", {}), **quality}
+    atomic_write_text(path, json.dumps(entries, indent=2, sort_keys=True) + "\n")

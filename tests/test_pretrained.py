@@ -1,0 +1,94 @@
+"""Shipped image models: exported from a run, loaded by name, refused when the file is not the one
+recorded; finetuning starts from them; the lab's own shipped models verify."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from tiny_training import install_test_pieces, small_config
+
+from pyoco_lab import cli
+from pyoco_lab import training as T
+from pyoco_lab.commands import pretrained as command
+from pyoco_lab.training import pretrained
+
+
+@pytest.fixture(autouse=True)
+def _pieces(monkeypatch):
+    install_test_pieces(monkeypatch)
+
+
+@pytest.fixture
+def shipped(tmp_path, monkeypatch):
+    """A tiny image run exported as pretrained:tiny-test into a temporary weights folder."""
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path / "weights")
+    run = T.train(small_config("image", steps=4), tmp_path / "image", progress=False)
+    argv = ["pretrained", "export", str(run), "tiny-test", "--command", "pyoco-lab train ... (test)"]
+    assert cli.main(argv) == 0
+    return run, pretrained.get("pretrained:tiny-test")
+
+
+def test_export_records_hash_config_and_recipe(shipped):
+    run, model = shipped
+    assert model.path.is_file() and model.sha256 == pretrained.sha256_of(model.path)
+    assert model.train_config == T.load_config(run)
+    assert model.recipe["steps"] == 4 and model.recipe["seed"] == 0 and model.recipe["command"]
+    assert model.recipe["wall_seconds"] > 0 and "machine" in model.recipe
+    ema = load_file(str(T.latest_checkpoint(run) / T.EMA_FILE))
+    assert all(torch.equal(ema[k], v) for k, v in load_file(str(model.path)).items())
+
+
+def test_load_by_name_gives_the_runs_ema_weights(shipped):
+    run, _ = shipped
+    by_name, config = T.load_denoiser("pretrained:tiny-test")
+    by_run, _ = T.load_denoiser(run)
+    assert config.phase == "image" and not by_name.training
+    for (k, a), (_, b) in zip(by_name.state_dict().items(), by_run.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k
+
+
+def test_a_corrupted_weights_file_is_refused_naming_the_fix(shipped, capsys):
+    _, model = shipped
+    data = bytearray(model.path.read_bytes())
+    data[-3] ^= 0x01
+    model.path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="corrupted.*sha256.*re-create it: pyoco-lab train"):
+        T.load_denoiser("pretrained:tiny-test")
+    assert cli.main(["pretrained", "verify"]) == 2
+    assert "corrupted" in capsys.readouterr().err
+
+
+def test_unknown_name_lists_the_shipped_ones(shipped):
+    with pytest.raises(ValueError, match="unknown pretrained model pretrained:nope.*pretrained:tiny-test"):
+        T.load_denoiser("pretrained:nope")
+
+
+def test_finetune_from_a_shipped_model(shipped, tmp_path):
+    _, model = shipped
+    video = T.train(
+        small_config("video", steps=2), tmp_path / "video", init="pretrained:tiny-test", progress=False
+    )
+    meta = json.loads((video / "config.json").read_text())
+    assert meta["init"] == f"pretrained:tiny-test@{model.sha256[:16]}"
+    # the same call finds the finished run (the init record matches), no retraining
+    assert (
+        T.train(small_config("video", steps=2), video, init="pretrained:tiny-test", progress=False) == video
+    )
+
+
+def test_init_auto_prefers_a_shipped_model_that_fits(shipped):
+    _, model = shipped
+    assert pretrained.default_for(small_config("video")) == "pretrained:tiny-test"
+    assert pretrained.default_for(small_config("video", model="tiny-wide")) is None
+
+
+def test_the_labs_shipped_models_verify():
+    models = pretrained.registry()
+    assert "lab-tiny-32" in models, "the quick preset's image model must ship with the lab"
+    for model in models.values():
+        pretrained.verify(model)
+        assert model.recipe.get("command", "").startswith("pyoco-lab train")
+    assert command.run_verify(None) == 0
