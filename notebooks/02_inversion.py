@@ -37,7 +37,7 @@ inversion_steps = None  # ODE steps from sigma_min to sigma_max; None: the prese
 image_steps = None  # image pre-training steps (only when the image model is trained here); None: the preset's
 pretrain_image = None  # True: pre-train the image model here instead of the shipped one; None: the preset's
 frames_per_video = 16  # Table 1: frames drawn at random positions across each held-out source video
-quality_samples = 512  # image-model samples for FD-frame-lab (>= 2x the 64-d lab frame features)
+quality_samples = 512  # image-model samples for FD-frame-lab: at least twice the 64 lab frame features
 seed = 0  # which held-out frames and clips
 
 # %%

@@ -18,6 +18,8 @@ import torch
 
 from pyoco_lab.analysis import experiments
 from pyoco_lab.analysis.experiments import Settings
+from pyoco_lab.data import build_embedded_dataset
+from pyoco_lab.training import preset_config
 
 
 def start(preset: str, figures_dir: str | os.PathLike, /, **overrides) -> tuple[Settings, Path]:
@@ -28,7 +30,16 @@ def start(preset: str, figures_dir: str | os.PathLike, /, **overrides) -> tuple[
     """
     torch.set_num_threads(max(1, torch.get_num_threads()))
     s = experiments.settings(preset, **overrides)
+    ensure_data(s)
     out = Path(figures_dir)
     out.mkdir(parents=True, exist_ok=True)
     print(f"preset {s.name}: {s.description} (budget: {s.budget})")
     return s, out
+
+
+def ensure_data(s: Settings) -> None:
+    """Build the embedded dataset at the preset's resolution if it is missing (offline, about a minute;
+    a no-op check when it is there): notebooks read real frames before any training run would build it."""
+    config = preset_config(s.train_preset, "image", **s.train_overrides("image"))
+    if config.dataset == "embedded":
+        build_embedded_dataset(config.data_root, resolutions=(config.resolution,), progress=False)
