@@ -122,11 +122,15 @@ def image_model_quality(
         "FD-frame-lab": bootstrap_fd(features["test"], features["samples"], seed=seed),
         "floor": bootstrap_fd(features["test"], features["train"], seed=seed),
         "samples": samples[:16].tolist(),
-        "real": test[:16].tolist(),
+        "real": test[_spread(len(test), 16)].tolist(),  # across the split, not 16 neighbours of one source
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(result))
-    return {**result, "samples": samples[:16], "real": test[:16]}
+    return {**result, "samples": samples[:16], "real": test[_spread(len(test), 16)]}
+
+
+def _spread(length: int, count: int) -> torch.Tensor:
+    return torch.linspace(0, length - 1, min(count, length)).round().long()
 
 
 def samples_beside_real_figure(samples: torch.Tensor, real: torch.Tensor, *, title: str = ""):
