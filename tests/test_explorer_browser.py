@@ -234,7 +234,8 @@ def test_explorer_runs_and_alpha_slider_updates_correlation(jupyter_lab):
             heat = page.evaluate(
                 """() => {
                     const plots = [...document.querySelectorAll('.js-plotly-plot')];
-                    return plots.map(p => p.data && p.data[0] && p.data[0].z && p.data[0].z[0] ? p.data[0].z[0][1] : null);
+                    const first = p => p.data && p.data[0] && p.data[0].z && p.data[0].z[0];
+                    return plots.map(p => first(p) ? p.data[0].z[0][1] : null);
                 }"""
             )
             assert any(v is not None and abs(v - expected) < 1e-6 for v in heat), heat
