@@ -241,9 +241,12 @@ def test_04_alpha_sweep(tmp_path_factory):
 def test_05_strategies(tmp_path_factory):
     out, data = _run("05_strategies", tmp_path_factory)
     _png(out / "table5_strategies.png")
-    assert set(data["rows"]) == {"scratch", "finetune", "mixed", "progressive"}
+    assert set(data["rows"]) == {"image", "scratch", "finetune", "mixed", "progressive"}
     assert {"IS-lab", "FVD-lab", "FD-frame-lab"} <= set(data["metrics"])
-    for row in data["rows"].values():
+    for name, row in data["rows"].items():
+        if name == "image":  # Table 5's "Image Diffusion" row: frame metrics only
+            assert row["FD-frame-lab"] >= 0 and row["IS-lab"] is None and row["FVD-lab"] is None
+            continue
         assert row["IS-lab"] >= 1 and row["FVD-lab"] >= 0 and row["FD-frame-lab"] >= 0
 
 

@@ -38,7 +38,10 @@ from pyoco_lab.viz.video import video_html
 def load_clips(resolution: int, num_frames: int, split: str = "test"):
     """Real clips for the inversion playground (the embedded dataset), or None with a printed hint."""
     try:
-        return EmbeddedVideoDataset(resolution=resolution, split=split, num_frames=num_frames)
+        # built on first use (offline, about a minute): the shipped image model needs no training run first
+        return EmbeddedVideoDataset(
+            resolution=resolution, split=split, num_frames=num_frames, build_if_missing=True
+        )
     except (FileNotFoundError, ValueError) as error:
         print(f"inversion playground: no clips ({error})")
         return None
