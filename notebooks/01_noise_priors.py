@@ -27,7 +27,7 @@
 # `pyoco-lab reproduce --only 01` or directly in Jupyter.
 
 # %% tags=["parameters"]
-preset = "quick"  # smoke | quick | standard | ucf (see docs/reproduce.md)
+preset = "quick"  # smoke | quick | cpu-long | standard | ucf (see docs/reproduce.md)
 figures_dir = "../figures/01_noise_priors"  # PNG, HTML and results.json go here
 cache_dir = "../runs/reproduce"  # trained models and inverted maps, shared by all notebooks
 alphas = None  # list of alphas to compare; None: the preset's

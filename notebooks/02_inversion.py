@@ -28,7 +28,7 @@
 # look like unit Gaussian noise — if they do not, the image model is undertrained and the table says little.
 
 # %% tags=["parameters"]
-preset = "quick"  # smoke | quick | standard | ucf (see docs/reproduce.md)
+preset = "quick"  # smoke | quick | cpu-long | standard | ucf (see docs/reproduce.md)
 figures_dir = "../figures/02_inversion"  # PNG, HTML and results.json go here
 cache_dir = "../runs/reproduce"  # trained models and inverted maps, shared by all notebooks
 inversion_videos = None  # held-out clips to invert; None: the preset's

@@ -22,7 +22,7 @@
 # Interactive versions (hover: video and frame) are written as HTML next to the PNGs.
 
 # %% tags=["parameters"]
-preset = "quick"  # smoke | quick | standard | ucf (see docs/reproduce.md)
+preset = "quick"  # smoke | quick | cpu-long | standard | ucf (see docs/reproduce.md)
 figures_dir = "../figures/03_tsne"  # PNG, HTML and results.json go here
 cache_dir = "../runs/reproduce"  # trained models and inverted maps, shared by all notebooks
 pretrain_image = None  # True: pre-train the image model here instead of the shipped one

@@ -17,7 +17,7 @@
 # # 04 · Alpha sweep (Fig. 7)
 #
 # Finetune the image model into a video model with mixed and with progressive noise over a grid of α, for
-# several seeds, next to the from-scratch baseline, and rank them by FVD. The paper (UCF-small, 3 seeds,
+# several seeds, next to the from-scratch baseline, and rank them by FVD with 95% intervals. The paper (UCF-small, 3 seeds,
 # α ∈ {0, 0.1, 0.2, 0.5, 1, 2, 5, 10, ∞}) finds: finetuning almost always beats training from scratch, both
 # extremes of α are worse than the middle, and α = 1 (mixed) / α = 2 (progressive) work best.
 # α = 0 is i.i.d. finetuning and α = ∞ identical noise in every frame; both are the same run for the two
@@ -25,7 +25,7 @@
 # Without the paper's I3D weights the metric is the lab's FVD (`FVD-lab`, see docs/metrics.md).
 
 # %% tags=["parameters"]
-preset = "quick"  # smoke | quick | standard | ucf (see docs/reproduce.md)
+preset = "quick"  # smoke | quick | cpu-long | standard | ucf (see docs/reproduce.md)
 figures_dir = "../figures/04_alpha_sweep"  # PNG, HTML and results.json go here
 cache_dir = "../runs/reproduce"  # trained models and inverted maps, shared by all notebooks
 pretrain_image = None  # True: pre-train the image model here instead of the shipped one
@@ -60,20 +60,41 @@ plan = experiments.alpha_sweep_runs(s)
 metric = experiments.SWEEP_METRIC
 groups = {(kind, alpha): runs for kind, per_alpha in plan.items() for alpha, runs in per_alpha.items()}
 scores = experiments.train_and_evaluate(groups, s, cache_dir)
+# The metric's controls (held-out real, frozen, shuffled, flickering clips): same N, same reference
+controls = experiments.metric_controls(s, cache_dir)
+
+# %% [markdown]
+# Every point is a mean over the seeds with its 95% interval (t over seeds; with one seed, the bootstrap
+# interval of that evaluation's clips). `motion-ratio` is motion energy over the real clips' (1 = real motion,
+# 0 = frozen, ≫ 1 = flicker). The grey band is held-out real clips: the best score the metric can give at this N.
 
 # %%
+temporal = ("motion-ratio", "frame-cosine")
 curves = {
-    kind: {
-        results.alpha_key(alpha): experiments.mean_std([m[metric] for m in scores[(kind, alpha)]])
-        for alpha in s.alphas
+    name: {
+        kind: {results.alpha_key(a): experiments.summarise(scores[(kind, a)], name) for a in s.alphas}
+        for kind in s.kinds
     }
-    for kind in s.kinds
+    for name in (metric, *temporal)
 }
-scratch = experiments.mean_std([m[metric] for m in scores[("scratch", 0.0)]])
+scratch = {name: experiments.summarise(scores[("scratch", 0.0)], name) for name in (metric, *temporal)}
+control_table = experiments.summarise_controls(controls, (metric, "FD-frame-lab", *temporal))
 sign = 1 if experiments.LOWER_IS_BETTER[metric] else -1
-best = {kind: min(curve, key=lambda a, c=curve: sign * c[a]["mean"]) for kind, curve in curves.items()}
-fig = plots.metric_vs_alpha_figure(curves, metric=metric, scratch=scratch)
+best = {
+    kind: min(curve, key=lambda a, c=curve: sign * c[a]["mean"]) for kind, curve in curves[metric].items()
+}
+fig = plots.metric_vs_alpha_figure(
+    curves[metric], metric=metric, scratch=scratch[metric], floor=control_table["real"][metric]
+)
 viz.save_figure(fig, out / "fig7_alpha_sweep.png")
+plt.show()
+fig = plots.metric_vs_alpha_figure(
+    curves["motion-ratio"], metric="motion-ratio", scratch=scratch["motion-ratio"]
+)
+viz.save_figure(fig, out / "fig7_motion_ratio.png")
+plt.show()
+fig = plots.controls_figure(control_table, (metric, "motion-ratio"))
+viz.save_figure(fig, out / "metric_controls.png")
 plt.show()
 
 # %%
@@ -82,8 +103,14 @@ payload = {
     "metric": metric,
     "lower_is_better": experiments.LOWER_IS_BETTER[metric],
     "seeds": list(s.seeds),
-    "curves": curves,
-    "scratch": scratch,
+    "eval_samples": s.eval_samples,
+    "video_steps": experiments.video_run(s, "iid", 0.0).config.steps,
+    "paper_alphas": {"mixed": s.strategy_alphas[0], "progressive": s.strategy_alphas[1]},
+    "curves": curves[metric],
+    "temporal": {name: curves[name] for name in temporal},
+    "scratch": scratch[metric],
+    "scratch_temporal": {name: scratch[name] for name in temporal},
+    "controls": control_table,
     "best_alpha": best,
     "all_metrics": {f"{kind} {results.alpha_key(a)}": runs for (kind, a), runs in scores.items()},
 }

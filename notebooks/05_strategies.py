@@ -22,7 +22,7 @@
 # `evaluate_run` adds the paper's metrics too. The runs are shared with notebook 04 through the cache.
 
 # %% tags=["parameters"]
-preset = "quick"  # smoke | quick | standard | ucf (see docs/reproduce.md)
+preset = "quick"  # smoke | quick | cpu-long | standard | ucf (see docs/reproduce.md)
 figures_dir = "../figures/05_strategies"  # PNG, HTML and results.json go here
 cache_dir = "../runs/reproduce"  # trained models and inverted maps, shared by all notebooks
 pretrain_image = None  # True: pre-train the image model here instead of the shipped one
@@ -30,13 +30,14 @@ strategy_alphas = None  # [mixed alpha, progressive alpha]; None: the preset's (
 image_steps = None  # image pre-training steps; None: the preset's
 video_steps = None  # steps of every video run; None: the preset's
 eval_samples = None  # generated clips per evaluation; None: the preset's
+seeds = None  # list of seeds per condition; None: the preset's
 
 # %%
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from pyoco_lab import viz
-from pyoco_lab.analysis import experiments, notebook, results
+from pyoco_lab.analysis import experiments, notebook, plots, results
 
 s, out = notebook.start(
     preset,
@@ -45,6 +46,7 @@ s, out = notebook.start(
     image_steps=image_steps,
     video_steps=video_steps,
     eval_samples=eval_samples,
+    seeds=seeds,
     pretrain_image=pretrain_image,
 )
 
@@ -52,32 +54,34 @@ s, out = notebook.start(
 from pyoco_lab.analysis.summary import render_section
 
 runs = experiments.strategy_runs(s)
-scores = experiments.train_and_evaluate({name: [spec] for name, spec in runs.items()}, s, cache_dir)
-rows = {name: values[0] for name, values in scores.items()}
+scores = experiments.train_and_evaluate(runs, s, cache_dir)
 # Table 5's "Image Diffusion" row: frame metrics of the image model every finetune starts from
 image_row = experiments.image_model_scores(s, cache_dir)
 
 # %%
-names = [m for m in (*experiments.TABLE5_METRICS, *experiments.PAPER_METRICS) if m in rows["scratch"]]
+names = [m for m in (*experiments.TABLE5_METRICS, *experiments.PAPER_METRICS) if m in scores["scratch"][0]]
 paper_column = {**experiments.TABLE5_METRICS, **experiments.PAPER_METRICS}
-temporal_keys = ("frame-cosine", "motion-energy", "diversity")
+temporal_keys = ("motion-ratio", "frame-cosine", "diversity")
+# every cell: mean over seeds with its 95% interval (experiments.summarise)
+rows = {
+    name: {m: experiments.summarise(values, m) for m in (*names, *temporal_keys)}
+    for name, values in scores.items()
+}
 payload = {
     "metrics": names,
     "paper_column": {m: paper_column[m] for m in names},
     "lower_is_better": {m: experiments.LOWER_IS_BETTER[m] for m in names},
     "strategy_alphas": {"mixed": s.strategy_alphas[0], "progressive": s.strategy_alphas[1]},
+    "seeds": list(s.seeds),
+    "eval_samples": s.eval_samples,
     "rows": {
         "image": {m: image_row.get(m) for m in names},
         **{name: {m: row[m] for m in names} for name, row in rows.items()},
     },
     "sampler": s.sampler.record(),
-    "temporal": {name: {k: row.get(k) for k in temporal_keys} for name, row in rows.items()},
+    "temporal": {name: {k: row[k] for k in temporal_keys} for name, row in rows.items()},
 }
-fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3), layout="constrained", squeeze=False)
-for ax, m in zip(axes[0], names, strict=True):
-    ax.bar(list(rows), [rows[r][m] for r in rows], color=["grey", "tab:blue", "tab:orange", "tab:green"])
-    ax.set_title(f"{m} ({'lower' if experiments.LOWER_IS_BETTER[m] else 'higher'} is better)", fontsize=9)
-    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+fig = plots.controls_figure({name: row for name, row in rows.items()}, names)
 viz.save_figure(fig, out / "table5_strategies.png")
 plt.show()
 results.save_results(out, "05_strategies", s.name, payload)

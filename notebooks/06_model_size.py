@@ -22,7 +22,7 @@
 # correlated prior beats training from scratch at every size.
 
 # %% tags=["parameters"]
-preset = "quick"  # smoke | quick | standard | ucf (see docs/reproduce.md)
+preset = "quick"  # smoke | quick | cpu-long | standard | ucf (see docs/reproduce.md)
 figures_dir = "../figures/06_model_size"  # PNG, HTML and results.json go here
 cache_dir = "../runs/reproduce"  # trained models and inverted maps, shared by all notebooks
 pretrain_image = None  # True: pre-train the image model here instead of the shipped one
@@ -30,6 +30,7 @@ size_models = None  # list of model config names, small to large; None: the pres
 image_steps = None  # image pre-training steps; None: the preset's
 video_steps = None  # steps of every video run; None: the preset's
 eval_samples = None  # generated clips per evaluation; None: the preset's
+seeds = None  # list of seeds per condition; None: the preset's
 
 # %%
 import matplotlib.pyplot as plt
@@ -45,6 +46,7 @@ s, out = notebook.start(
     image_steps=image_steps,
     video_steps=video_steps,
     eval_samples=eval_samples,
+    seeds=seeds,
     pretrain_image=pretrain_image,
 )
 
@@ -54,11 +56,15 @@ from pyoco_lab.models import count_parameters, get_config
 
 plan = experiments.model_size_runs(s)
 metric = experiments.SWEEP_METRIC
-groups = {(model, name): [spec] for model, runs in plan.items() for name, spec in runs.items()}
+groups = {(model, name): runs for model, per_model in plan.items() for name, runs in per_model.items()}
 scores = experiments.train_and_evaluate(groups, s, cache_dir)
 sizes = list(plan)
 parameters_count = [count_parameters(get_config(m)) for m in sizes]
-table = {name: [scores[(m, name)][0][metric] for m in sizes] for name in ("scratch", "mixed", "progressive")}
+# every point: mean over seeds with its 95% interval (experiments.summarise)
+table = {
+    name: [experiments.summarise(scores[(m, name)], metric) for m in sizes]
+    for name in ("scratch", "mixed", "progressive")
+}
 fig = plots.model_size_figure(sizes, parameters_count, table, metric=metric)
 viz.save_figure(fig, out / "fig8_model_size.png")
 plt.show()
@@ -68,6 +74,8 @@ payload = {
     "sampler": s.sampler.record(),
     "metric": metric,
     "lower_is_better": experiments.LOWER_IS_BETTER[metric],
+    "seeds": list(s.seeds),
+    "eval_samples": s.eval_samples,
     "sizes": sizes,
     "parameters": parameters_count,
     "strategy_alphas": {"mixed": s.strategy_alphas[0], "progressive": s.strategy_alphas[1]},

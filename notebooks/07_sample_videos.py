@@ -23,7 +23,7 @@
 # (similarity of consecutive frames; 1 = frozen), next to the same statistics of real held-out clips.
 
 # %% tags=["parameters"]
-preset = "quick"  # smoke | quick | standard | ucf (see docs/reproduce.md)
+preset = "quick"  # smoke | quick | cpu-long | standard | ucf (see docs/reproduce.md)
 figures_dir = "../figures/07_sample_videos"  # PNG, HTML and results.json go here
 cache_dir = "../runs/reproduce"  # trained models and inverted maps, shared by all notebooks
 pretrain_image = None  # True: pre-train the image model here instead of the shipped one
@@ -40,7 +40,7 @@ import torch
 from IPython.display import HTML, Markdown, display
 
 from pyoco_lab import viz
-from pyoco_lab.analysis import experiments, notebook, results
+from pyoco_lab.analysis import experiments, notebook, plots, results
 
 s, out = notebook.start(
     preset,
@@ -73,14 +73,13 @@ for alpha, videos in shown.items():
 
 # %%
 keys = ("diversity", "motion-energy", "frame-cosine")
-stats = {results.alpha_key(a): {k: e["generated"][k] for k in keys} for a, e in evaluations.items()}
-real = {k: next(iter(evaluations.values()))["real-test"][k] for k in keys}
-fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3), layout="constrained")
-for ax, k in zip(axes, keys, strict=True):
-    ax.bar([f"α={a}" for a in stats], [v[k] for v in stats.values()], color="tab:blue")
-    ax.axhline(real[k], color="black", linestyle=":", label="real clips")
-    ax.set_title(k, fontsize=9)
-axes[0].legend(fontsize=8)
+# one run per alpha: each value with the bootstrap interval over its clips (none for diversity, a pairwise mean)
+stats = {
+    results.alpha_key(a): {k: experiments.summarise([e["generated"]], k) for k in keys}
+    for a, e in evaluations.items()
+}
+real = {k: experiments.summarise([next(iter(evaluations.values()))["real-test"]], k) for k in keys}
+fig = plots.controls_figure({**{f"α={a}": v for a, v in stats.items()}, "real clips": real}, keys)
 viz.save_figure(fig, out / "fig6_temporal_stats.png")
 plt.show()
 payload = {

@@ -36,7 +36,7 @@ from pyoco_lab.analysis.summary import write_summary
 from pyoco_lab.fileio import umask
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PRESETS = ("smoke", "quick", "standard", "ucf")
+PRESETS = ("smoke", "quick", "cpu-long", "standard", "ucf")
 # Parameters every figure notebook declares; reproduce() sets them itself.
 RESERVED_PARAMETERS = ("preset", "figures_dir", "cache_dir")
 
@@ -76,8 +76,10 @@ def default_notebooks_dir() -> Path:
     return REPO_ROOT / "notebooks"
 
 
-def default_figures_dir() -> Path:
-    return REPO_ROOT / "figures"
+def default_figures_dir(preset: str = "quick") -> Path:
+    """``figures/`` for the README's main job (``quick``), ``figures/<preset>/`` for every other preset, so a
+    smoke or long run never overwrites the committed quick figures."""
+    return REPO_ROOT / "figures" if preset == "quick" else REPO_ROOT / "figures" / preset
 
 
 def default_cache_dir() -> Path:
@@ -268,7 +270,7 @@ def reproduce(
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     paths = select_notebooks(list_notebooks(notebooks_dir), only)
-    figures_dir = Path(figures_dir or default_figures_dir())
+    figures_dir = Path(figures_dir or default_figures_dir(preset))
     cache_dir = Path(cache_dir or default_cache_dir())
     per_notebook = parameters_by_notebook(paths, parameters or {})  # refuses unknown names up front
     bar = tqdm(paths, desc="reproduce", unit="notebook", disable=not progress)

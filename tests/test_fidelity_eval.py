@@ -418,7 +418,7 @@ def test_image_model_row_is_measured_and_cached(image_run, monkeypatch):
     # The real row is FD-frame-lab of held-out frames against the train split's frames, as for video runs.
     classifier = lab.lab_classifier()
     reference = lab.lab_features(classifier, _Clips("train"))
-    test_frames = E._subset(_Clips("test"), 2, 0).flatten(0, 1)  # 8 frames = 2 clips of 4
+    test_frames = E.subset_clips(_Clips("test"), 2, 0).flatten(0, 1)  # 8 frames = 2 clips of 4
     expected = lab.frame_distance(reference.frame, lab.lab_frame_features(classifier, test_frames))
     assert result["real-test"]["FD-frame-lab"] == pytest.approx(expected)
     assert result["generated"]["FD-frame-lab"] > result["real-test"]["FD-frame-lab"]  # noise-like samples

@@ -223,18 +223,34 @@ def test_03_tsne(tmp_path_factory):
     assert 0 < data["progressive_spread_ratio"] < 1
 
 
+def _interval(record) -> None:
+    assert set(record) >= {"mean", "low", "high", "n", "method", "values"}
+    assert math.isfinite(record["mean"]) and len(record["values"]) == record["n"]
+
+
 @pytest.mark.slow
 def test_04_alpha_sweep(tmp_path_factory):
     out, data = _run("04_alpha_sweep", tmp_path_factory)
-    _png(out / "fig7_alpha_sweep.png")
+    for name in ("fig7_alpha_sweep", "fig7_motion_ratio", "metric_controls"):
+        _png(out / f"{name}.png")
     assert set(data["curves"]) == {"mixed", "progressive"}
     for curve in data["curves"].values():
         assert set(curve) == {"0", "1", "inf"}
-        assert all(math.isfinite(p["mean"]) and p["mean"] >= 0 for p in curve.values())
+        for point in curve.values():
+            _interval(point)
+            assert point["mean"] >= 0
+            assert point["low"] <= point["mean"] <= point["high"]  # one seed: the bootstrap interval
     # alpha = 0 and alpha = inf are one shared run for both priors
     assert data["curves"]["mixed"]["0"] == data["curves"]["progressive"]["0"]
     assert data["curves"]["mixed"]["inf"] == data["curves"]["progressive"]["inf"]
     assert data["best_alpha"]["mixed"] in data["curves"]["mixed"]
+    # the metric controls, scored like every generated run; frozen clips do not move at all
+    assert set(data["controls"]) == {"real", "frozen", "shuffled", "flicker"}
+    assert data["controls"]["frozen"]["motion-ratio"]["mean"] == 0.0
+    assert data["controls"]["real"]["motion-ratio"]["mean"] == pytest.approx(1.0)
+    assert data["temporal"]["motion-ratio"]["mixed"]["inf"]["mean"] < 0.05  # identical noise: near frozen
+    text = (out.parent / "04_alpha_sweep" / "results.json").read_text()
+    assert "std" not in json.loads(text)["curves"]["mixed"]["1"]  # intervals, not a single seed's "± 0"
 
 
 @pytest.mark.slow
@@ -247,7 +263,9 @@ def test_05_strategies(tmp_path_factory):
         if name == "image":  # Table 5's "Image Diffusion" row: frame metrics only
             assert row["FD-frame-lab"] >= 0 and row["IS-lab"] is None and row["FVD-lab"] is None
             continue
-        assert row["IS-lab"] >= 1 and row["FVD-lab"] >= 0 and row["FD-frame-lab"] >= 0
+        for metric in ("IS-lab", "FVD-lab", "FD-frame-lab"):
+            _interval(row[metric])
+        assert row["IS-lab"]["mean"] >= 1 and row["FVD-lab"]["mean"] >= 0
 
 
 @pytest.mark.slow
@@ -255,7 +273,11 @@ def test_06_model_size(tmp_path_factory):
     out, data = _run("06_model_size", tmp_path_factory)
     _png(out / "fig8_model_size.png")
     assert len(data["sizes"]) == len(data["parameters"]) >= 1 and all(p > 1e5 for p in data["parameters"])
-    assert all(len(v) == len(data["sizes"]) and all(x >= 0 for x in v) for v in data["results"].values())
+    for values in data["results"].values():
+        assert len(values) == len(data["sizes"])
+        for record in values:
+            _interval(record)
+            assert record["mean"] >= 0
 
 
 @pytest.mark.slow
@@ -265,10 +287,26 @@ def test_07_sample_videos(tmp_path_factory):
     assert set(data["stats"]) == {"0", "1", "10"}
     assert len(list(out.glob("samples_*.gif"))) == 3 and len(list(out.glob("samples_*.mp4"))) == 3
     for stats in (*data["stats"].values(), data["real"]):
-        assert -1 <= stats["frame-cosine"] <= 1 and stats["motion-energy"] >= 0 and stats["diversity"] >= 0
+        assert -1 <= stats["frame-cosine"]["mean"] <= 1 and stats["motion-energy"]["mean"] >= 0
+        assert stats["diversity"]["mean"] >= 0
     executed = nbformat.read(str(out / "07_sample_videos.ipynb"), as_version=4)
     html = json.dumps([c.get("outputs", []) for c in executed.cells])
     assert "image/gif;base64" in html  # the samples play inline, also in a static viewer
+
+
+@pytest.mark.slow
+def test_08_finetune_length(tmp_path_factory):
+    out, data = _run("08_finetune_length", tmp_path_factory)
+    _png(out / "finetune_length.png")
+    curves = data["curves"]
+    assert set(curves) == {"motion-ratio", "FVD-lab"}
+    assert set(curves["motion-ratio"]) == {"iid α=0", "progressive α=2", "mixed α=inf"}
+    for per_prior in curves.values():
+        for points in per_prior.values():
+            assert list(points) == ["3"]  # smoke: the runs' final step
+            _interval(points["3"])
+    summary_md = (out.parent / "SUMMARY.md") if (out.parent / "SUMMARY.md").exists() else None
+    assert summary_md is None or "Finetune length" in summary_md.read_text()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -347,3 +385,33 @@ def test_cached_training_runs_are_resumed_not_refused(monkeypatch, tmp_path):
     experiments.ensure_run(experiments.video_run(s, "progressive", 2.0), tmp_path, progress=False)
     assert len(calls) == 2  # the image model, then the finetune
     assert all(call.get("resume") is True for call in calls), calls
+
+
+def test_reproduce_p_passes_yaml_parameters_to_the_notebooks_that_declare_them(monkeypatch, tmp_path, capsys):
+    from pyoco_lab.cli import main
+    from pyoco_lab.commands import reproduce as command
+
+    assert command.parse_parameters([["seeds", "[0, 1, 2]"], ["eval_samples", "64"], ["x", "null"]]) == {
+        "seeds": [0, 1, 2],
+        "eval_samples": 64,
+        "x": None,
+    }
+    with pytest.raises(ValueError, match="Python identifier"):
+        command.parse_parameters([["eval-samples", "3"]])
+    seen = {}
+
+    def fake_reproduce(preset, **kwargs):
+        seen.update(kwargs, preset=preset)
+        return tmp_path / "SUMMARY.md"
+
+    monkeypatch.setattr(command, "reproduce", fake_reproduce)
+    argv = ["reproduce", "--preset", "smoke", "-p", "seeds", "[0, 1]", "--parameter", "video_steps", "7"]
+    assert main([*argv, "--pretrain-image"]) == 0
+    assert seen["parameters"] == {"seeds": [0, 1], "video_steps": 7, "pretrain_image": True}
+    # through the real reproduce: a name no notebook declares is refused before anything runs (exit 2)
+    monkeypatch.setattr(command, "reproduce", rp.reproduce)
+    monkeypatch.setattr(rp, "run_notebook", lambda *a, **k: pytest.fail("a notebook ran"))
+    code = main(["reproduce", "--figures", str(tmp_path / "f"), "-p", "alpah", "2"])
+    assert code == 2 and "alpah" in capsys.readouterr().err
+    assert rp.default_figures_dir("quick").name == "figures"
+    assert rp.default_figures_dir("cpu-long") == rp.default_figures_dir("quick") / "cpu-long"

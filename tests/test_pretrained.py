@@ -87,7 +87,8 @@ def test_init_auto_prefers_a_shipped_model_that_fits(shipped):
 
 def test_the_labs_shipped_models_verify():
     models = pretrained.registry()
-    assert "lab-tiny-32" in models, "the quick preset's image model must ship with the lab"
+    assert "lab-tiny-16" in models, "the quick preset's image model must ship with the lab"
+    assert "lab-tiny-32" in models
     for model in models.values():
         pretrained.verify(model)
         assert model.recipe.get("command", "").startswith("pyoco-lab train")

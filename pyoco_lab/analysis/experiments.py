@@ -25,7 +25,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from pyoco_lab import edm
+from pyoco_lab import edm, stats
+from pyoco_lab.metrics.controls import evaluate_controls
 from pyoco_lab.metrics.evaluate import evaluate_image_run, evaluate_run, sample_videos
 from pyoco_lab.training import TrainConfig, load_denoiser, preset_config, pretrained, train
 
@@ -173,6 +174,12 @@ class Settings:
     strategy_alphas: tuple[float, float] = (1.0, 2.0)  # Table 5: mixed alpha, progressive alpha
     size_models: tuple[str, ...] = ()
     sample_alphas: tuple[float, ...] = (0.0, 1.0, 10.0)  # Fig. 6
+    # The finetune-length curve (notebook 08): motion energy and FVD-lab of these priors' Fig. 7 runs at each
+    # of ``curve_steps`` (checkpoints the runs keep: train_extra's checkpoint_every / keep_checkpoints),
+    # ``curve_samples`` clips per point. Empty curve_steps: the runs' final step only.
+    curve_priors: tuple[tuple[str, float], ...] = (("iid", 0.0), ("progressive", 2.0), ("mixed", INF))
+    curve_steps: tuple[int, ...] = ()
+    curve_samples: int = 32
     sample_prior: str = "mixed"
     eval_samples: int = 64  # generated clips per metric evaluation
     # How every evaluation and Fig. 6 sample (kind, steps, options); settings(..., sample_steps=N) sets steps
@@ -194,6 +201,8 @@ class Settings:
     tsne_frames: int = 8
     tsne_perplexity: float = 10.0
     train_extra: dict[str, Any] = field(default_factory=dict)  # any other TrainConfig overrides
+    # overrides of image runs only, applied last (the recipe of the shipped image models, for other sizes)
+    image_extra: dict[str, Any] = field(default_factory=dict)
 
     def train_overrides(self, phase: str) -> dict[str, Any]:
         """TrainConfig overrides common to every run of this preset (None = keep the train preset's)."""
@@ -204,6 +213,7 @@ class Settings:
             "resolution": self.resolution,
             "steps": self.image_steps if phase == "image" else self.video_steps,
             **self.train_extra,
+            **(self.image_extra if phase == "image" else {}),
         }
         return {k: v for k, v in values.items() if v is not None}
 
@@ -245,22 +255,61 @@ SETTINGS: dict[str, Settings] = {
     ),
     "quick": Settings(
         "quick",
-        "2 CPU cores: tiny models at 32x32, 8-frame clips of the embedded data, a few hundred steps",
-        "all seven notebooks < 20 minutes on 2 CPU cores, from a fresh clone",
+        "2 CPU cores: the shipped tiny image model at 16x16, 8-frame clips of the embedded data, 100-step "
+        "finetunes, one seed (bootstrap intervals over the clips)",
+        "all eight notebooks < 20 minutes on 2 CPU cores, from a fresh clone",
         train_preset="quick",
-        image_model="pretrained:lab-tiny-32",
-        # Measured on 2 idle cores: ~60 s per 100-step video finetune + ~20 s per evaluation, ~150 s
-        # per image model. 11 video runs (alpha sweep 7, Fig. 6's mixed alpha = 10, Fig. 8's lab-s 3)
-        # and 2 image models keep all seven notebooks under 20 minutes, data build included.
+        # 16 px: measured on this machine (2026-12-01) a 32 px video step costs 1.1 s and sampling 1 s per
+        # clip, so quick's 12 runs did not fit 20 minutes at 32 px (~33 min); at 16 px a step is 0.3 s and
+        # a clip 0.38 s. pretrained:lab-tiny-32 stays shipped for 32 px studies (docs/pretrained.md).
+        image_model="pretrained:lab-tiny-16",
+        resolution=16,
         video_steps=100,
         alphas=(0.0, 1.0, 2.0, INF),
         seeds=(0,),
-        # the larger size is the sweep's own model, so its runs are shared with Fig. 7 / Table 5
+        # the larger size is the sweep's own model, so its runs are shared with Fig. 7 / Table 5; lab-s's
+        # image model is pre-trained here with the train preset's 300 steps (cpu-long uses the shipped recipe)
         size_models=("lab-s", "tiny"),
-        eval_samples=32,
-        # Heun, as before: the stochastic 3kutta sampler costs 3 network calls per step instead of 2 and its
-        # churn values are EDM's for large models; the quick budget and cached evaluations stay as they are.
+        eval_samples=64,
+        # the finetune-length curve (notebook 08) reads the checkpoints at 50 and 100 steps
+        train_extra={"checkpoint_every": 50},
+        curve_steps=(50, 100),
+        curve_samples=64,
+        # Heun: the stochastic 3kutta sampler costs 3 network calls per step instead of 2 and its churn values
+        # are EDM's for large models.
         sampler=SamplerSpec("heun", 8),
+        inversion_videos=16,
+        inversion_frames=8,
+        inversion_steps=24,
+    ),
+    # The lab's reference result for the paper's main claim (Fig. 7, Table 5, Fig. 8) on 2 CPU cores in
+    # under two hours (docs/reproduce.md, figures/cpu-long/). The claim is about the prior, not the pixel
+    # count: 16x16 8-frame clips buy 3 seeds, the paper's alpha grid, three model sizes and N = 256 clips per
+    # evaluation (2x the 128-dim FVD-lab features). The tiny model starts from the shipped lab-tiny-16; the
+    # other two sizes' image models are pre-trained here with the same recipe (image_extra).
+    "cpu-long": Settings(
+        "cpu-long",
+        "2 CPU cores, < 2 hours: 16x16 8-frame clips, 3 seeds, alpha in {0, 0.5, 1, 2, 5, inf} for both "
+        "priors + from scratch, 3 model sizes, metric controls, N = 256 clips per evaluation",
+        "about 2 hours on 2 idle CPU cores (runs cached per folder: resumable, and runnable in parts)",
+        train_preset="quick",
+        image_model="pretrained:lab-tiny-16",
+        resolution=16,
+        image_steps=1500,
+        # the shipped models' recipe (pyoco_lab/weights/registry.json), for the sizes not shipped
+        image_extra={"batch_size": 16, "lr": 1e-3, "warmup_steps": 500, "ema_decay": 0.9995},
+        video_steps=200,
+        alphas=(0.0, 0.5, 1.0, 2.0, 5.0, INF),
+        seeds=(0, 1, 2),
+        size_models=("lab-s", "tiny", "lab-m"),
+        sample_alphas=(0.0, 1.0, 5.0),
+        eval_samples=256,
+        # DEIS tAB order 3, 6 steps: 6 network calls per clip (Heun 8 needs 15), so N = 256 fits the budget
+        sampler=SamplerSpec("deis", 6),
+        # checkpoints every 50 steps, all kept: the finetune-length curve reads them (notebook 08)
+        train_extra={"checkpoint_every": 50, "keep_checkpoints": 4},
+        curve_steps=(50, 100, 200),
+        curve_samples=128,
         inversion_videos=16,
         inversion_frames=8,
         inversion_steps=24,
@@ -323,6 +372,8 @@ def settings(preset: str, **overrides) -> Settings:
             continue
         if name == "sampler":
             value = SamplerSpec.coerce(value)
+        elif name == "curve_priors":
+            value = tuple((str(kind), float(alpha)) for kind, alpha in value)
         elif isinstance(value, list):
             value = tuple(float(v) if name.endswith("alphas") else v for v in value)
         chosen[name] = value
@@ -439,25 +490,34 @@ def alpha_sweep_runs(s: Settings) -> dict[str, dict[float, list[RunSpec]]]:
     return plan
 
 
-def strategy_runs(s: Settings, *, model: str | None = None) -> dict[str, RunSpec]:
-    """Table 5: from scratch, finetune i.i.d., + mixed, + progressive (first seed)."""
+def strategy_runs(s: Settings, *, model: str | None = None) -> dict[str, list[RunSpec]]:
+    """Table 5: from scratch, finetune i.i.d., + mixed, + progressive; one run per seed of ``s.seeds``."""
     mixed_alpha, progressive_alpha = s.strategy_alphas
-    seed = s.seeds[0]
     return {
-        "scratch": video_run(s, "iid", 0.0, finetune=False, model=model, seed=seed),
-        "finetune": video_run(s, "iid", 0.0, model=model, seed=seed),
-        "mixed": video_run(s, "mixed", mixed_alpha, model=model, seed=seed),
-        "progressive": video_run(s, "progressive", progressive_alpha, model=model, seed=seed),
+        "scratch": [video_run(s, "iid", 0.0, finetune=False, model=model, seed=seed) for seed in s.seeds],
+        "finetune": [video_run(s, "iid", 0.0, model=model, seed=seed) for seed in s.seeds],
+        "mixed": [video_run(s, "mixed", mixed_alpha, model=model, seed=seed) for seed in s.seeds],
+        "progressive": [
+            video_run(s, "progressive", progressive_alpha, model=model, seed=seed) for seed in s.seeds
+        ],
     }
 
 
-def model_size_runs(s: Settings) -> dict[str, dict[str, RunSpec]]:
-    """Fig. 8: {model: {"scratch"|"mixed"|"progressive": run}} at the preset's model sizes."""
+def model_size_runs(s: Settings) -> dict[str, dict[str, list[RunSpec]]]:
+    """Fig. 8: {model: {"scratch"|"mixed"|"progressive": [run per seed]}} at the preset's model sizes."""
     plan = {}
     for model in s.size_models or (s.model,):
         runs = {k: v for k, v in strategy_runs(s, model=model).items() if k != "finetune"}
-        plan[runs["scratch"].config.model] = runs
+        plan[runs["scratch"][0].config.model] = runs
     return plan
+
+
+def curve_runs(s: Settings) -> dict[tuple[str, float], list[RunSpec]]:
+    """The finetune-length curve: {(kind, alpha): [run per seed]} of ``s.curve_priors`` (Fig. 7's runs)."""
+    return {
+        (kind, float(alpha)): [video_run(s, kind, alpha, seed=seed) for seed in s.seeds]
+        for kind, alpha in s.curve_priors
+    }
 
 
 def sample_runs(s: Settings) -> dict[float, RunSpec]:
@@ -471,9 +531,13 @@ def all_runs(s: Settings) -> list[RunSpec]:
     for per_alpha in alpha_sweep_runs(s).values():
         for runs in per_alpha.values():
             specs.extend(runs)
-    specs.extend(strategy_runs(s).values())
+    for runs in strategy_runs(s).values():
+        specs.extend(runs)
     for per_model in model_size_runs(s).values():
-        specs.extend(per_model.values())
+        for runs in per_model.values():
+            specs.extend(runs)
+    for runs in curve_runs(s).values():
+        specs.extend(runs)
     specs.extend(sample_runs(s).values())
     unique: dict[str, RunSpec] = {}
     for spec in specs:
@@ -597,6 +661,9 @@ def train_and_evaluate(
 ) -> dict[Any, list[dict]]:
     """Train (or find) and evaluate every run of ``groups``; {key: [generated-sample metrics per run]}.
 
+    Each row is the evaluation's "generated" row plus ``motion-ratio`` (its motion energy over the real
+    clips' of the same evaluation).
+
     One progress bar over all runs; a run shared between groups is trained and evaluated once.
     """
     total = sum(len(runs) for runs in groups.values())
@@ -607,15 +674,107 @@ def train_and_evaluate(
         for spec in runs:
             bar.set_postfix_str(spec.label)
             run_dir = ensure_run(spec, cache_dir, progress=False)
-            scores[key].append(evaluate(run_dir, s, progress=False)["generated"])
+            result = evaluate(run_dir, s, progress=False)
+            scores[key].append(with_motion_ratio(result["generated"], result["real-test"]))
             bar.update()
     bar.close()
     return scores
 
 
-def mean_std(values: list[float]) -> dict[str, float | list[float]]:
-    """Mean and sample standard deviation over seeds (std 0 for a single seed)."""
-    n = len(values)
-    mean = sum(values) / n
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
-    return {"mean": mean, "std": std, "values": list(values)}
+def summarise(rows: Sequence[Mapping], metric: str) -> dict:
+    """One condition's ``metric`` over its seeds: ``stats.condition_interval`` record + the per-seed values.
+
+    Several seeds: a t interval over them; one seed: that evaluation's bootstrap interval (``<metric>-ci``)
+    when it has one. The values stay in the record, in seed order, so conditions can be compared paired.
+    """
+    values = [float(row[metric]) for row in rows]
+    single_ci = rows[0].get(f"{metric}-ci") if len(rows) == 1 else None
+    interval = stats.condition_interval(values, single_ci)
+    return {**interval.record(), "values": values}
+
+
+def motion_ratio(row: Mapping, real: Mapping) -> float:
+    """Motion energy of a set relative to real clips' (1 = real motion; 0 frozen; >> 1 flicker)."""
+    return float(row["motion-energy"]) / float(real["motion-energy"])
+
+
+def with_motion_ratio(row: Mapping, real: Mapping) -> dict:
+    """``row`` plus ``motion-ratio`` (and its interval, from ``motion-energy-ci``, real motion held fixed)."""
+    out = {**row, "motion-ratio": motion_ratio(row, real)}
+    if row.get("motion-energy-ci") is not None:
+        out["motion-ratio-ci"] = [float(v) / float(real["motion-energy"]) for v in row["motion-energy-ci"]]
+    return out
+
+
+def metric_controls(
+    s: Settings, cache_dir: str | os.PathLike, *, progress: bool = True
+) -> dict[str, list[dict]]:
+    """``metrics.controls.evaluate_controls`` for this preset's clips: {control: [row per seed]}, cached.
+
+    Same N (``eval_samples``) and reference as every generated evaluation of the preset, one subset of
+    held-out clips per seed of ``s.seeds``; stored in ``cache_dir/controls.json``.
+    """
+    config = video_run(s, "iid", 0.0).config
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    return evaluate_controls(
+        config,
+        s.eval_samples,
+        seeds=tuple(s.seeds),
+        reference_split=s.reference_split,
+        reference_seed=s.reference_seed,
+        store=Path(cache_dir) / "controls.json",
+        progress=progress,
+    )
+
+
+def summarise_controls(controls: Mapping[str, Sequence[Mapping]], metrics: Sequence[str]) -> dict[str, dict]:
+    """{control: {metric: :func:`summarise` record}} of :func:`metric_controls`' rows (``motion-ratio``:
+    each seed's control over that seed's real clips)."""
+    table = {}
+    for kind, rows in controls.items():
+        rows = [with_motion_ratio(row, real) for row, real in zip(rows, controls["real"], strict=True)]
+        table[kind] = {m: summarise(rows, m) for m in metrics if m in rows[0]}
+    return table
+
+
+def finetune_curve(
+    s: Settings, cache_dir: str | os.PathLike, *, progress: bool = True
+) -> dict[tuple[str, float], dict[int, list[dict]]]:
+    """{(kind, alpha): {step: [evaluation row per seed]}} of :func:`curve_runs` at ``s.curve_steps``.
+
+    Each point evaluates that step's checkpoint (``curve_samples`` clips, the preset's sampler); its row
+    also holds ``motion-ratio`` (motion energy over the same evaluation's real clips'). Runs are trained
+    (or found) first; a step the run did not keep raises, naming the checkpoint settings to change.
+    """
+    plan = curve_runs(s)
+    total = sum(len(runs) for runs in plan.values())
+    bar = tqdm(total=total, desc="finetune curve", unit="run", disable=not progress)
+    curve: dict[tuple[str, float], dict[int, list[dict]]] = {}
+    for condition, runs in plan.items():
+        curve[condition] = {}
+        for spec in runs:
+            bar.set_postfix_str(spec.label)
+            run_dir = ensure_run(spec, cache_dir, progress=False)
+            for step in s.curve_steps or (spec.config.steps,):
+                checkpoint = run_dir / "checkpoints" / f"step-{int(step):07d}"
+                if not checkpoint.is_dir():
+                    raise FileNotFoundError(
+                        f"{checkpoint} was not kept: the curve needs checkpoint_every dividing {step} and "
+                        f"keep_checkpoints covering every curve step (Settings.train_extra)"
+                    )
+                result = evaluate_run(
+                    checkpoint,
+                    num_samples=s.curve_samples,
+                    sampler=s.sampler.kind,
+                    num_steps=s.sampler.steps,
+                    sampler_options=s.sampler.options(),
+                    reference_split=s.reference_split,
+                    reference_seed=s.reference_seed,
+                    progress=False,
+                    reuse=True,
+                )
+                row = with_motion_ratio(result["generated"], result["real-test"])
+                curve[condition].setdefault(int(step), []).append(row)
+            bar.update()
+    bar.close()
+    return curve

@@ -81,41 +81,129 @@ def similarity_by_distance_figure(distances, same_video, fits: Mapping[str, Sequ
     return fig
 
 
-def metric_vs_alpha_figure(curves: Mapping[str, Mapping[str, Mapping]], *, metric: str, scratch=None):
-    """Fig. 7: metric vs alpha (mean ± std over seeds) per prior; alpha = 0 and inf drawn at the ends."""
+def _error(records: Sequence[Mapping]) -> np.ndarray:
+    """(2, N) asymmetric error bars of interval records; an unbounded interval draws no bar."""
+    lows, highs = [], []
+    for r in records:
+        low, high, mean = float(r["low"]), float(r["high"]), float(r["mean"])
+        bounded = math.isfinite(low) and math.isfinite(high)
+        lows.append(mean - low if bounded else 0.0)
+        highs.append(high - mean if bounded else 0.0)
+    return np.array([lows, highs])
+
+
+def metric_vs_alpha_figure(
+    curves: Mapping[str, Mapping[str, Mapping]],
+    *,
+    metric: str,
+    scratch: Mapping | None = None,
+    floor: Mapping | None = None,
+):
+    """Fig. 7: metric vs alpha per prior with 95% intervals; alpha = 0 and inf drawn at the ends.
+
+    ``curves``: {prior: {alpha key: interval record}}; ``scratch``/``floor`` (held-out real clips): records
+    drawn as a line with their interval as a band.
+    """
     keys = sorted({k for c in curves.values() for k in c}, key=float)
     positions = {k: i for i, k in enumerate(keys)}
     fig, ax = plt.subplots(figsize=(5.2, 3.6), layout="constrained")
-    for name, curve in curves.items():
-        xs = [positions[k] for k in sorted(curve, key=float)]
-        points = [curve[k] for k in sorted(curve, key=float)]
+    for shift, (name, curve) in zip(np.linspace(-0.08, 0.08, len(curves)), curves.items(), strict=True):
+        order = sorted(curve, key=float)
+        points = [curve[k] for k in order]
         ax.errorbar(
-            xs, [p["mean"] for p in points], yerr=[p["std"] for p in points], fmt="o-", capsize=3, label=name
+            [positions[k] + shift for k in order],
+            [p["mean"] for p in points],
+            yerr=_error(points),
+            fmt="o-",
+            capsize=3,
+            label=name,
         )
-    if scratch is not None:
-        ax.axhline(scratch["mean"], color="black", linestyle=":", label="from scratch")
+    for record, style, label in ((scratch, ":", "from scratch"), (floor, "--", "real clips (floor)")):
+        if record is not None:
+            ax.axhline(record["mean"], color="black", linestyle=style, label=label)
+            if math.isfinite(float(record["low"])) and math.isfinite(float(record["high"])):
+                ax.axhspan(float(record["low"]), float(record["high"]), color="black", alpha=0.08)
     ax.set_xticks(range(len(keys)), ["∞" if k == "inf" else k for k in keys])
     ax.set_xlabel("α (categorical axis, as in the paper's Fig. 7)")
-    ax.set_ylabel(metric)
+    ax.set_ylabel(f"{metric} (95% interval)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
 
 
 def model_size_figure(
-    sizes: Sequence[str], parameters: Sequence[int], results: Mapping[str, Sequence[float]], *, metric: str
+    sizes: Sequence[str], parameters: Sequence[int], results: Mapping[str, Sequence[Mapping]], *, metric: str
 ):
-    """Fig. 8: metric vs number of parameters, one line per training strategy."""
+    """Fig. 8: metric vs number of parameters, one line per training strategy, with 95% intervals."""
     fig, ax = plt.subplots(figsize=(4.8, 3.5), layout="constrained")
-    millions = [p / 1e6 for p in parameters]
-    for name, values in results.items():
-        ax.plot(millions, values, "o-", label=name)
+    millions = np.array([p / 1e6 for p in parameters])
+    spread = 0.01 * (millions.max() - millions.min() or 1.0)
+    for shift, (name, records) in zip((-spread, 0.0, spread), results.items(), strict=False):
+        ax.errorbar(
+            millions + shift,
+            [r["mean"] for r in records],
+            yerr=_error(records),
+            fmt="o-",
+            capsize=3,
+            label=name,
+        )
     for x, label in zip(millions, sizes, strict=True):
         ax.annotate(label, (x, 0), xycoords=("data", "axes fraction"), fontsize=7, ha="center", va="bottom")
     ax.set_xlabel("parameters (millions)")
-    ax.set_ylabel(metric)
+    ax.set_ylabel(f"{metric} (95% interval)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return fig
+
+
+def controls_figure(rows: Mapping[str, Mapping[str, Mapping]], metrics: Sequence[str]):
+    """Metric controls: one panel per metric, a bar (95% interval) per control or generated condition."""
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(3.3 * len(metrics), 3.2), layout="constrained", squeeze=False
+    )
+    names = list(rows)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        records = [rows[n][metric] for n in names]
+        ax.bar(
+            range(len(names)), [r["mean"] for r in records], yerr=_error(records), capsize=3, color="tab:grey"
+        )
+        ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
+        ax.set_title(metric, fontsize=9)
+        if metric == "motion-ratio":
+            ax.axhline(1.0, color="black", linestyle="--", linewidth=0.8)
+            ax.set_yscale("symlog", linthresh=0.1)
+        ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
+def finetune_curve_figure(curves: Mapping[str, Mapping[str, Mapping[int, Mapping]]], metrics: Sequence[str]):
+    """Metrics vs finetune steps, one line per prior, with 95% intervals.
+
+    ``curves``: {metric: {prior: {step: interval record}}}.
+    """
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(4.2 * len(metrics), 3.4), layout="constrained", squeeze=False
+    )
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for name, points in curves[metric].items():
+            steps = sorted(points, key=int)
+            records = [points[k] for k in steps]
+            ax.errorbar(
+                [int(k) for k in steps],
+                [r["mean"] for r in records],
+                yerr=_error(records),
+                fmt="o-",
+                capsize=3,
+                label=name,
+            )
+        if metric == "motion-ratio":
+            ax.axhline(1.0, color="black", linestyle="--", linewidth=0.8, label="real motion")
+            ax.axhline(2.0, color="black", linestyle=":", linewidth=0.8, label="2× real")
+            ax.set_yscale("symlog", linthresh=0.01)
+        ax.set_xlabel("finetune steps")
+        ax.set_ylabel(f"{metric} (95% interval)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     return fig
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pyoco_lab.analysis.results import load_results
 from pyoco_lab.fileio import atomic_write_text
+from pyoco_lab.stats import AGREES, DISAGREES, INCONCLUSIVE, all_agree, compare_records, format_record
 
 SUMMARY_FILE = "SUMMARY.md"
 
@@ -74,23 +75,6 @@ def table1_gap(same: Mapping, different: Mapping) -> tuple[bool, float]:
     )
     z = diff / se if se > 0 else math.inf
     return bool(z > 3 and diff >= 0.05), z
-
-
-def fig7_shape(curve: Mapping[str, float], lower_is_better: bool = True) -> tuple[bool | None, str]:
-    """Are both extremes of alpha worse than the best interior alpha? ``curve``: alpha key -> metric."""
-    sign = 1 if lower_is_better else -1
-    items = sorted(((float(k), v) for k, v in curve.items() if v is not None), key=lambda kv: kv[0])
-    if len(items) < 3:
-        return None, "needs at least three alphas"
-    lo, hi, middle = items[0], items[-1], items[1:-1]
-    best_mid = min(middle, key=lambda kv: sign * kv[1])
-    ok = sign * lo[1] > sign * best_mid[1] and sign * hi[1] > sign * best_mid[1]
-    name = {lo[0]: f"{lo[0]:g}", hi[0]: "∞" if math.isinf(hi[0]) else f"{hi[0]:g}"}
-    text = (
-        f"alpha={name[lo[0]]}: {lo[1]:.2f}, best middle alpha={best_mid[0]:g}: {best_mid[1]:.2f}, "
-        f"alpha={name[hi[0]]}: {hi[1]:.2f}"
-    )
-    return ok, text
 
 
 def _section_noise_priors(r: Mapping) -> list[str]:
@@ -247,56 +231,172 @@ def _metric_label(r: Mapping) -> str:
     )
 
 
+def _v(text: str) -> str:
+    return f"**{text}**"
+
+
+def _rec(record: Mapping | None, digits: int = 2) -> str:
+    return "–" if record is None else format_record(record, digits)
+
+
+def _is_interval(record) -> bool:
+    return isinstance(record, Mapping) and "low" in record and "high" in record
+
+
+def _controls_lines(r: Mapping, metric: str, lower: bool) -> list[str]:
+    """The metric-controls table and whether the metric ranks real clips best (interval verdicts)."""
+    controls = r.get("controls")
+    if not controls:
+        return []
+    names = [m for m in (metric, "FD-frame-lab", "motion-ratio", "frame-cosine") if m in controls["real"]]
+    lines = [
+        "Metric controls (held-out real clips made frozen / shuffled / flickering; "
+        f"N = {r.get('eval_samples')} "
+        "clips each, the same reference and N as every generated row; 95% intervals):",
+        "",
+        "| clips | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for kind, row in controls.items():
+        lines.append(f"| {kind} | " + " | ".join(_rec(row.get(m), 3) for m in names) + " |")
+    lines.append("")
+    verdicts = []
+    for kind in controls:
+        if kind == "real":
+            continue
+        v, why = compare_records(controls["real"][metric], controls[kind][metric], lower_is_better=lower)
+        verdicts.append(v)
+        lines.append(f"- {metric} ranks real clips above {kind} clips: {_v(v)} ({why})")
+    separates = all_agree(verdicts)
+    lines.append(
+        f"- the metric separates real motion from frozen, shuffled and flickering video: {_v(separates)}"
+        + ("" if separates == AGREES else " — read the generated rankings below with that in mind")
+    )
+    lines.append("")
+    return lines
+
+
 def _section_alpha_sweep(r: Mapping) -> list[str]:
     lower = r.get("lower_is_better", True)
-    sign = 1 if lower else -1
+    metric = r.get("metric", "metric")
+    if not all(_is_interval(p) for curve in r["curves"].values() for p in curve.values()):
+        return ["(results.json predates intervals: re-run notebook 04)"]
     lines = [
-        f"Fig. 7 — {_metric_label(r)} vs alpha, mean over seeds {r.get('seeds')}.",
+        f"Fig. 7 — {_metric_label(r)} vs alpha: mean over seeds {r.get('seeds')} with 95% intervals "
+        f"({next(iter(next(iter(r['curves'].values())).values()))['method']}); "
+        f"{r.get('eval_samples', '?')} generated clips per evaluation, "
+        f"{r.get('video_steps', '?')} finetune steps.",
         "",
         sampler_line(r),
         "",
     ]
-    scratch = r.get("scratch", {}).get("mean")
+    lines += _controls_lines(r, metric, lower)
+    temporal = r.get("temporal", {}).get("motion-ratio", {})
     alphas = sorted({k for curve in r["curves"].values() for k in curve}, key=float)
-    lines.append("| alpha | " + " | ".join(r["curves"]) + " |")
-    lines.append("|---|" + "---|" * len(r["curves"]))
+    kinds = list(r["curves"])
+    lines.append("| alpha | " + " | ".join(f"{k} {metric} | {k} motion-ratio" for k in kinds) + " |")
+    lines.append("|---|" + "---|---|" * len(kinds))
     for a in alphas:
-        cells = []
-        for curve in r["curves"].values():
-            point = curve.get(a)
-            cells.append("–" if point is None else f"{point['mean']:.2f} ± {point['std']:.2f}")
+        cells = [f"{_rec(r['curves'][k].get(a))} | {_rec(temporal.get(k, {}).get(a))}" for k in kinds]
         lines.append(f"| {'∞' if a == 'inf' else a} | " + " | ".join(cells) + " |")
+    scratch = r.get("scratch")
     if scratch is not None:
-        lines.append(f"| from scratch | {scratch:.2f} | |")
-    lines.append("")
+        motion = r.get("scratch_temporal", {}).get("motion-ratio")
+        lines.append(f"| from scratch | {_rec(scratch)} | {_rec(motion)} |" + " | |" * (len(kinds) - 1))
+    lines += [
+        "",
+        "Verdicts (rule: paired seed differences whose 95% interval excludes 0, else non-overlapping "
+        "intervals; otherwise inconclusive):",
+        "",
+    ]
+    paper_alphas = r.get("paper_alphas") or PAPER["fig7"]["best_alpha"]
     for kind, curve in r["curves"].items():
-        ok, text = fig7_shape({a: p["mean"] for a, p in curve.items()}, lower)
-        best = float(r["best_alpha"][kind])
-        paper_best = PAPER["fig7"]["best_alpha"].get(kind)
-        lines.append(f"- {kind}: both extremes of alpha worse than the middle: {_verdict(ok)} ({text})")
-        lines.append(
-            f"  - best alpha {_fmt(best, 2)} vs paper's {paper_best:g} → {_verdict(best == paper_best)}"
-        )
-        if scratch is not None:
-            beats = sum(sign * p["mean"] < sign * scratch for p in curve.values())
-            lines.append(
-                f"  - finetuning beats from-scratch at {beats}/{len(curve)} alphas (paper: almost all)"
+        keys = sorted(curve, key=float)
+        if len(keys) >= 3:
+            middle = keys[1:-1]
+            best_mid = min(middle, key=lambda a: (1 if lower else -1) * curve[a]["mean"])
+            parts = [
+                compare_records(curve[best_mid], curve[end], lower_is_better=lower)
+                for end in (keys[0], keys[-1])
+            ]
+            why = "; ".join(
+                f"vs α={_alpha_name(end)}: {w}"
+                for end, (_, w) in zip((keys[0], keys[-1]), parts, strict=True)
             )
-    if any(math.isinf(float(best)) for best in r["best_alpha"].values()):
-        # alpha = inf samples frozen videos (Section 5.2); if they win, the metric rewards stillness.
-        lines.append(
-            "- caveat: alpha = ∞ (the same noise in every frame, i.e. frozen videos) scores best, so the "
-            "metric rewards stillness here: compare the real clips' frame-cosine and motion-energy in "
-            "section 07. With models this undertrained, read the sweep as a check of the pipeline, not as "
-            "evidence for or against Fig. 7."
-        )
+            lines.append(
+                f"- {kind}: both extremes of alpha worse than the best middle alpha "
+                f"({_alpha_name(best_mid)}): "
+                f"{_v(all_agree([v for v, _ in parts]))} ({why})"
+            )
+        paper_key = results_alpha_key(paper_alphas.get(kind))
+        if paper_key in curve:
+            beaten = [
+                a
+                for a in keys
+                if a != paper_key
+                and compare_records(curve[a], curve[paper_key], lower_is_better=lower)[0] == AGREES
+            ]
+            wins = [
+                a
+                for a in keys
+                if a != paper_key
+                and compare_records(curve[paper_key], curve[a], lower_is_better=lower)[0] == AGREES
+            ]
+            if beaten:
+                state = DISAGREES
+            elif len(wins) == len(keys) - 1:
+                state = AGREES
+            else:
+                state = INCONCLUSIVE
+            lines.append(
+                f"  - the paper's best alpha ({paper_key}) is the best here: {_v(state)} "
+                "(conclusively beaten by "
+                f"α ∈ {{{', '.join(map(_alpha_name, beaten)) or 'none'}}}; conclusively beats "
+                f"{len(wins)}/{len(keys) - 1} others; best mean at α={_alpha_name(r['best_alpha'][kind])})"
+            )
+            motion = temporal.get(kind, {}).get(paper_key)
+            if motion is not None:
+                within = (
+                    AGREES
+                    if float(motion["high"]) <= 2
+                    else DISAGREES
+                    if float(motion["low"]) > 2
+                    else INCONCLUSIVE
+                )
+                lines.append(
+                    f"  - motion at the paper's alpha within 2× real motion energy: {_v(within)} "
+                    f"(motion-ratio {_rec(motion)})"
+                )
+        if scratch is not None:
+            outcome = [compare_records(p, scratch, lower_is_better=lower)[0] for p in curve.values()]
+            lines.append(
+                f"  - finetuning beats from-scratch: agrees at {outcome.count(AGREES)}, does not agree at "
+                f"{outcome.count(DISAGREES)}, inconclusive at {outcome.count(INCONCLUSIVE)} of "
+                f"{len(curve)} alphas "
+                "(paper: almost all)"
+            )
     return lines
+
+
+def _alpha_name(key) -> str:
+    return "∞" if str(key) == "inf" else str(key)
+
+
+def results_alpha_key(alpha) -> str | None:
+    if alpha is None:
+        return None
+    return "inf" if math.isinf(float(alpha)) else f"{float(alpha):g}"
 
 
 def _section_strategies(r: Mapping) -> list[str]:
     rows, names = r["rows"], r["metrics"]
+    if not all(
+        _is_interval(v) for key, row in rows.items() if key != "image" for v in row.values() if v is not None
+    ):
+        return ["(results.json predates intervals: re-run notebook 05)"]
     lines = [
-        "Table 5 — training strategies (paper: UCF-101; reproduced: lab metrics on this preset's data).",
+        "Table 5 — training strategies (paper: UCF-101; reproduced: lab metrics on this preset's data), "
+        f"mean over seeds {r.get('seeds')} with 95% intervals.",
         "",
         sampler_line(r),
         "",
@@ -310,31 +410,40 @@ def _section_strategies(r: Mapping) -> list[str]:
             continue
         ours = rows.get(key, {})
         paper = PAPER["table5"][key]
-        cells = [f"{_fmt(paper.get(r['paper_column'][m]), 2)} | {_fmt(ours.get(m), 2)}" for m in names]
+        cells = []
+        for m in names:
+            value = ours.get(m)
+            text = _rec(value) if _is_interval(value) else _fmt(value, 2)
+            cells.append(f"{_fmt(paper.get(r['paper_column'][m]), 2)} | {text}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("")
     lower = r["lower_is_better"]
     for m in names:
-        value = {k: rows[k][m] for k in rows if rows[k].get(m) is not None}
+        value = {k: rows[k][m] for k in rows if _is_interval(rows[k].get(m))}
         if not {"scratch", "finetune", "mixed", "progressive"} <= set(value):
             continue
-        s = 1 if lower[m] else -1
-        ft = s * value["finetune"] < s * value["scratch"]
-        corr = all(s * value[k] < s * value["finetune"] for k in ("mixed", "progressive"))
+        ft, why_ft = compare_records(value["finetune"], value["scratch"], lower_is_better=lower[m])
+        parts = [
+            compare_records(value[k], value["finetune"], lower_is_better=lower[m])
+            for k in ("mixed", "progressive")
+        ]
+        lines.append(f"- {m}: finetuning beats from scratch {_v(ft)} ({why_ft})")
         lines.append(
-            f"- {m}: finetuning beats from scratch {_verdict(ft)}; "
-            f"correlated noise beats i.i.d. finetuning {_verdict(corr)}"
+            f"- {m}: correlated noise (mixed and progressive) beats i.i.d. finetuning "
+            f"{_v(all_agree([v for v, _ in parts]))} (mixed: {parts[0][1]}; progressive: {parts[1][1]})"
         )
     return lines
 
 
 def _section_model_size(r: Mapping) -> list[str]:
     lower = r.get("lower_is_better", True)
-    s = 1 if lower else -1
     sizes = r["sizes"]
+    if not all(_is_interval(v) for values in r["results"].values() for v in values):
+        return ["(results.json predates intervals: re-run notebook 06)"]
     lines = [
         f"Fig. 8 — {_metric_label(r)} vs model size (paper: {', '.join(PAPER['fig8']['sizes'])}; "
-        f"here: {', '.join(f'{n} ({p / 1e6:.2f}M)' for n, p in zip(sizes, r['parameters'], strict=True))}).",
+        f"here: {', '.join(f'{n} ({p / 1e6:.2f}M)' for n, p in zip(sizes, r['parameters'], strict=True))}), "
+        f"mean over seeds {r.get('seeds')} with 95% intervals.",
         "",
         sampler_line(r),
         "",
@@ -342,31 +451,92 @@ def _section_model_size(r: Mapping) -> list[str]:
         "|---|" + "---|" * len(r["results"]),
     ]
     for i, name in enumerate(sizes):
-        lines.append(f"| {name} | " + " | ".join(f"{v[i]:.2f}" for v in r["results"].values()) + " |")
+        lines.append(f"| {name} | " + " | ".join(_rec(v[i]) for v in r["results"].values()) + " |")
     lines.append("")
     scratch = r["results"].get("scratch")
     if scratch:
         for kind in ("mixed", "progressive"):
             if kind in r["results"]:
-                wins = sum(s * a < s * b for a, b in zip(r["results"][kind], scratch, strict=True))
+                outcome = [
+                    compare_records(a, b, lower_is_better=lower)[0]
+                    for a, b in zip(r["results"][kind], scratch, strict=True)
+                ]
                 lines.append(
-                    f"- {kind} finetuning beats from scratch at {wins}/{len(sizes)} sizes "
-                    f"(paper: all) → {_verdict(wins == len(sizes))}"
+                    f"- {kind} finetuning beats from scratch at every size (paper: all): "
+                    f"{_v(all_agree(outcome))} "
+                    f"(agrees at {outcome.count(AGREES)}, inconclusive at "
+                    f"{outcome.count(INCONCLUSIVE)}, does not "
+                    f"agree at {outcome.count(DISAGREES)} of {len(sizes)})"
                 )
     for kind, values in r["results"].items():
-        monotone = (
-            all(s * b <= s * a for a, b in zip(values, values[1:], strict=False)) if len(values) > 1 else None
-        )
-        lines.append(f"- {kind}: larger models better at every step {_verdict(monotone)}")
+        if len(values) > 1:
+            steps = [
+                compare_records(b, a, lower_is_better=lower)[0]
+                for a, b in zip(values, values[1:], strict=False)
+            ]
+            lines.append(f"- {kind}: each larger model better than the next smaller {_v(all_agree(steps))}")
+    return lines
+
+
+def _section_finetune_length(r: Mapping) -> list[str]:
+    curves = r["curves"]
+    real = r.get("real_motion_energy")
+    lines = [
+        f"Motion and {r.get('metric', 'FVD-lab')} vs finetune steps (seeds {r.get('seeds')}, "
+        f"{r.get('curve_samples')} clips per point, 95% intervals). "
+        "motion-ratio = motion energy / real clips' "
+        "(1 = real motion, ≫ 1 = flicker, 0 = frozen)"
+        + (f"; real clips' motion energy {real:.4f}." if real is not None else "."),
+        "",
+        sampler_line(r),
+        "",
+    ]
+    steps = sorted({int(k) for metric in curves.values() for prior in metric.values() for k in prior})
+    priors = list(curves["motion-ratio"])
+    lines.append(
+        "| steps | " + " | ".join(f"{p} motion-ratio | {p} {r.get('metric')}" for p in priors) + " |"
+    )
+    lines.append("|---|" + "---|---|" * len(priors))
+    for step in steps:
+        cells = [
+            f"{_rec(curves['motion-ratio'][p].get(str(step)))} | "
+            f"{_rec(curves[r.get('metric')][p].get(str(step)))}"
+            for p in priors
+        ]
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for prior in priors:
+        points = curves["motion-ratio"][prior]
+        below = [int(k) for k, rec in points.items() if float(rec["high"]) <= 2]
+        last = points.get(str(steps[-1]))
+        frozen = last is not None and float(last["high"]) < 0.5
+        if frozen:
+            lines.append(
+                f"- {prior}: no flicker, but frozen: motion below half of real at the last step "
+                f"({_rec(last)})"
+            )
+        elif below:
+            lines.append(
+                f"- {prior}: flicker ends (whole interval ≤ 2× real motion) from step {min(below)} on"
+            )
+        elif last is not None:
+            lines.append(
+                f"- {prior}: still flickers at every measured step (last: {_rec(last)} × real motion at step "
+                f"{steps[-1]}): more finetuning is needed than this budget holds"
+            )
     return lines
 
 
 def _section_samples(r: Mapping) -> list[str]:
     stats, real = r["stats"], r.get("real", {})
     keys = list(next(iter(stats.values())))
+    if not all(_is_interval(v) for values in stats.values() for v in values.values()):
+        return ["(results.json predates intervals: re-run notebook 07)"]
     lines = [
         f"Fig. 6 — samples finetuned with {r.get('prior', 'mixed')} noise at alpha = {', '.join(stats)}: "
-        "temporal statistics (real clips for reference).",
+        f"temporal statistics of {r.get('num_samples')} clips per alpha "
+        "(one seed; 95% bootstrap intervals over "
+        "the clips; diversity, a pairwise mean, has none), real clips for reference.",
         "",
         sampler_line(r),
         "",
@@ -374,22 +544,22 @@ def _section_samples(r: Mapping) -> list[str]:
         "|---|" + "---|" * len(keys),
     ]
     for a, values in stats.items():
-        lines.append(f"| {a} | " + " | ".join(f"{values[k]:.4f}" for k in keys) + " |")
+        lines.append(f"| {a} | " + " | ".join(_rec(values[k], 4) for k in keys) + " |")
     if real:
-        lines.append("| real clips | " + " | ".join(f"{real.get(k, float('nan')):.4f}" for k in keys) + " |")
+        lines.append("| real clips | " + " | ".join(_rec(real.get(k), 4) for k in keys) + " |")
     lines.append("")
     a_lo, a_mid, a_hi = list(stats)[0], list(stats)[len(stats) // 2], list(stats)[-1]
     if "motion-energy" in keys and len(stats) >= 2:
-        ok = stats[a_hi]["motion-energy"] < stats[a_mid]["motion-energy"]
+        v, why = compare_records(stats[a_hi]["motion-energy"], stats[a_mid]["motion-energy"])
         lines.append(
             f"- large alpha ({a_hi}) moves less than alpha {a_mid} (paper: 'difficulty generating proper "
-            f"motions') → {_verdict(ok)}"
+            f"motions'): {_v(v)} ({why})"
         )
     if "diversity" in keys and len(stats) >= 2:
-        ok = stats[a_lo]["diversity"] < stats[a_mid]["diversity"]
+        v, why = compare_records(stats[a_lo]["diversity"], stats[a_mid]["diversity"])
         lines.append(
-            f"- alpha {a_lo} gives less diverse samples than alpha {a_mid} "
-            f"(paper: 'reduced diversity') → {_verdict(ok)}"
+            f"- alpha {a_lo} gives less diverse samples than alpha {a_mid} (paper: 'reduced diversity'): "
+            f"{_v(v)} ({why})"
         )
     return lines
 
@@ -402,6 +572,7 @@ SECTIONS: dict[str, tuple[str, Callable[[Mapping], list[str]]]] = {
     "strategies": ("Training strategies (Table 5)", _section_strategies),
     "model_size": ("Model size (Fig. 8)", _section_model_size),
     "sample_videos": ("Sample videos (Fig. 6)", _section_samples),
+    "finetune_length": ("Finetune length and flicker", _section_finetune_length),
 }
 
 

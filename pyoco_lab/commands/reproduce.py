@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import yaml
+
 from pyoco_lab.reproduce import PRESETS, RERUN_HINT, NotebookFailed, default_cache_dir, parse_only, reproduce
 
 
@@ -26,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--preset",
         choices=PRESETS,
         default="quick",
-        help="smoke (CI, ~1 min each), quick (2 CPU cores, < 20 min), standard (1 GPU hour), ucf (GPU-days)",
+        help="smoke (CI, ~1 min each), quick (2 CPU cores, < 20 min), cpu-long (2 CPU cores, ~2 h: the lab's "
+        "reference result for Fig. 7 / Table 5 / Fig. 8), standard (1 GPU hour), ucf (GPU-days)",
     )
     parser.add_argument(
         "--only",
@@ -34,7 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="comma-separated notebooks to run, by number or name (e.g. 01,inversion); default: all "
         "(an --only that names none is an error)",
     )
-    parser.add_argument("--figures", default=None, help="output folder (default: the repository's figures/)")
+    parser.add_argument(
+        "--figures",
+        default=None,
+        help="output folder (default: the repository's figures/ for quick, figures/<preset>/ otherwise)",
+    )
     parser.add_argument(
         "--cache",
         default=None,
@@ -49,11 +56,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="pre-train the image model in the cache instead of starting from the one the lab ships "
         "(the whole chain, as before the lab shipped pretrained weights)",
     )
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a notebook parameter, papermill's convention: -p seeds '[0, 1, 2]' -p eval_samples 64 "
+        "(VALUE is read as YAML: numbers, lists, true/false, null); it goes to the notebooks whose "
+        "parameters cell declares NAME, and a name none declares is refused before anything runs",
+    )
     parser.set_defaults(func=run)
+
+
+def parse_parameters(pairs: list[list[str]]) -> dict:
+    """{NAME: value} of ``-p NAME VALUE`` pairs, each VALUE parsed as YAML (as papermill's ``-y`` would)."""
+    parameters = {}
+    for name, text in pairs:
+        if not name.isidentifier():
+            raise ValueError(f"-p {name!r}: a parameter name must be a Python identifier (e.g. eval_samples)")
+        try:
+            parameters[name] = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ValueError(
+                f"-p {name} {text!r} is not a YAML value ({error}); quote lists: '[0, 1]'"
+            ) from None
+    return parameters
 
 
 def run(args: argparse.Namespace) -> int:
     only = parse_only(args.only)  # None: all; `--only ,` is refused (ValueError: exit 2, one line)
+    parameters = parse_parameters(args.parameter)
+    if args.pretrain_image:
+        parameters["pretrain_image"] = True
     try:
         summary = reproduce(
             args.preset,
@@ -61,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             figures_dir=args.figures,
             cache_dir=args.cache,
             timeout=args.timeout,
-            parameters={"pretrain_image": True} if args.pretrain_image else None,
+            parameters=parameters,
         )
     except NotebookFailed as failure:
         print(f"pyoco-lab reproduce: {failure}", file=sys.stderr)

@@ -46,7 +46,7 @@ from pyoco_lab.metrics.temporal import temporal_statistics
 
 EVAL_FILE = "eval.json"
 # Bump when the key's contents change: entries under older keys then simply stop matching (recomputed).
-KEY_FORMAT = 2  # 2: protocol holds phase, reference split and reference seed
+KEY_FORMAT = 3  # 2: protocol holds phase, reference split and reference seed; 3: bootstrap *-ci intervals
 _DEVICE = re.compile(r"(cpu|cuda)(?::(\d+))?")
 
 
@@ -411,10 +411,10 @@ def evaluate_run(
     sampling_s = time.time() - started
     # The same number of held-out real clips as samples, so both rows carry the same small-N bias. Real
     # subsets follow reference_seed, not the sampling seed: every seed of a sweep meets the same real clips.
-    test_clips = _subset(real_test, num_samples, reference_seed)
+    test_clips = subset_clips(real_test, num_samples, reference_seed)
     results: dict = {
-        "generated": temporal_statistics(generated),
-        "real-test": temporal_statistics(test_clips),
+        "generated": temporal_statistics(generated, intervals=True),
+        "real-test": temporal_statistics(test_clips, intervals=True),
         "skipped": {},
     }
 
@@ -438,7 +438,7 @@ def evaluate_run(
     num_real = min(max_real, len(real_train))
     if present:
         # Up to 2,048 real clips in memory (1.6 GB at 64 px, 16 frames): only when a network will use them.
-        train_clips = _subset(real_train, max_real, reference_seed)
+        train_clips = subset_clips(real_train, max_real, reference_seed)
         num_real = len(train_clips)
         for row, clips in (("generated", generated), ("real-test", test_clips)):
             values, skipped = networks.standard_metrics(
@@ -563,7 +563,7 @@ def evaluate_image_run(
     )[:, 0]
     sampling_s = time.time() - started
     # Held-out frames: all frames of just enough test clips, the first num_samples of them.
-    test_frames = _subset(real_test, math.ceil(num_samples / frames), reference_seed).flatten(0, 1)
+    test_frames = subset_clips(real_test, math.ceil(num_samples / frames), reference_seed).flatten(0, 1)
     test_frames = test_frames[:num_samples]
     no_clips = "an image model samples single frames"
     results: dict = {
@@ -593,7 +593,7 @@ def evaluate_image_run(
     num_real = min(max_real, len(real_train))
     if checks:
         detector = networks.load_detector(networks.INCEPTION, weights, device)
-        train_clips = _subset(real_train, max_real, reference_seed)
+        train_clips = subset_clips(real_train, max_real, reference_seed)
         num_real = len(train_clips)
         options = dict(batch_size=batch_size, progress=progress)
         ref = networks.inception_frame_features(detector, train_clips, **options)
@@ -690,7 +690,8 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _subset(dataset, count: int, seed: int) -> torch.Tensor:
+def subset_clips(dataset, count: int, seed: int) -> torch.Tensor:
+    """``count`` clips (fewer if the dataset is smaller) drawn without replacement, seeded, in index order."""
     count = min(count, len(dataset))
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:count]
     return torch.stack(

@@ -36,12 +36,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from pyoco_lab.data import EmbeddedVideoDataset, default_data_root
-from pyoco_lab.metrics.frechet import frechet_distance_from_features
+from pyoco_lab.metrics.frechet import FeatureStats, frechet_distance, frechet_distance_from_features
 from pyoco_lab.metrics.scores import inception_score, splits_for
+from pyoco_lab.stats import bootstrap_interval
 
 # Bump when the architecture, the training recipe or the features change: old caches are then ignored.
 LAB_CLASSIFIER_VERSION = 2
 LAB_METRIC_NAMES = ("FVD-lab", "IS-lab", "FD-frame-lab")
+BOOTSTRAP_RESAMPLES = 100  # resamples of the generated clips behind each *-ci interval
 
 
 def _encoder(width: int) -> nn.Sequential:
@@ -165,17 +167,54 @@ def frame_distance(real_frames: np.ndarray, generated_frames: np.ndarray) -> flo
     return frechet_distance_from_features(real_frames, generated_frames).distance
 
 
-def lab_metrics(real: LabFeatures, generated: LabFeatures, *, num_splits: int = 10) -> dict[str, float]:
-    """FVD-lab, IS-lab (± std over splits, of ``generated``) and FD-frame-lab between two feature sets."""
+def lab_metrics(
+    real: LabFeatures,
+    generated: LabFeatures,
+    *,
+    num_splits: int = 10,
+    num_resamples: int = BOOTSTRAP_RESAMPLES,
+) -> dict[str, float]:
+    """FVD-lab, IS-lab (± std over splits, of ``generated``) and FD-frame-lab between two feature sets.
+
+    ``FVD-lab-ci`` and ``FD-frame-lab-ci`` are 95% bootstrap intervals over the generated clips (the
+    reference set fixed, as every run of a sweep shares it): the sampling spread of one evaluation, what a
+    single-seed table row reports (``pyoco_lab.stats.condition_interval``). Frames are resampled clip by
+    clip, so a clip's frames stay together.
+    """
     is_mean, is_std = inception_score(
         generated.probabilities, num_splits=splits_for(len(generated.probabilities), num_splits)
     )
-    return {
-        "FVD-lab": frechet_distance_from_features(real.video, generated.video).distance,
+    video_ref = FeatureStats.from_features(real.video)
+    frame_ref = FeatureStats.from_features(real.frame)
+    num_clips = len(generated.video)
+    frames_per_clip = len(generated.frame) // num_clips
+    clip_frames = generated.frame.reshape(num_clips, frames_per_clip, -1)
+
+    def fvd(video: np.ndarray) -> float:
+        return _distance_to(video_ref, video)
+
+    def fd_frame(clips: np.ndarray) -> float:
+        return _distance_to(frame_ref, clips.reshape(-1, clips.shape[-1]))
+
+    results = {
+        "FVD-lab": fvd(generated.video),
         "IS-lab": is_mean,
         "IS-lab-std": is_std,
-        "FD-frame-lab": frechet_distance_from_features(real.frame, generated.frame).distance,
+        "FD-frame-lab": fd_frame(clip_frames),
     }
+    if num_resamples and num_clips >= 2:
+        for name, statistic, samples in (
+            ("FVD-lab", fvd, generated.video),
+            ("FD-frame-lab", fd_frame, clip_frames),
+        ):
+            interval = bootstrap_interval(statistic, samples, num_resamples=num_resamples)
+            results[f"{name}-ci"] = [interval.low, interval.high]
+    return results
+
+
+def _distance_to(reference: FeatureStats, features: np.ndarray) -> float:
+    other = FeatureStats.from_features(features)
+    return frechet_distance(reference.mean, reference.cov, other.mean, other.cov).distance
 
 
 # ----------------------------------------------------------------------------------------------------

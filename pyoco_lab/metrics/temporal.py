@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from einops import rearrange
 
+from pyoco_lab.stats import bootstrap_interval
+
 
 def consecutive_frame_similarity(videos: torch.Tensor) -> torch.Tensor:
     """Per-video mean cosine similarity of frames t and t+1 (after removing each frame's mean), shape (B,).
@@ -46,13 +48,23 @@ def sample_diversity(videos: torch.Tensor) -> float:
     return float(dist2[off_diagonal].clamp_min(0).sqrt().mean())
 
 
-def temporal_statistics(videos: torch.Tensor) -> dict[str, float]:
-    """All three statistics as floats (means over the set), keyed by the names used in tables and plots."""
-    return {
-        "frame-cosine": float(consecutive_frame_similarity(videos).mean()),
-        "motion-energy": float(motion_energy(videos).mean()),
+def temporal_statistics(videos: torch.Tensor, *, intervals: bool = False) -> dict[str, float]:
+    """All three statistics as floats (means over the set), keyed by the names used in tables and plots.
+
+    With ``intervals``, ``frame-cosine-ci`` and ``motion-energy-ci`` add 95% bootstrap intervals over the
+    videos (what a single-seed row reports, ``pyoco_lab.stats.condition_interval``).
+    """
+    cosine, energy = consecutive_frame_similarity(videos), motion_energy(videos)
+    result = {
+        "frame-cosine": float(cosine.mean()),
+        "motion-energy": float(energy.mean()),
         "diversity": sample_diversity(videos),
     }
+    if intervals and len(videos) >= 2:
+        for name, values in (("frame-cosine", cosine), ("motion-energy", energy)):
+            interval = bootstrap_interval(lambda x: float(x.mean()), values.numpy(), num_resamples=200)
+            result[f"{name}-ci"] = [interval.low, interval.high]
+    return result
 
 
 def _check_video(videos: torch.Tensor) -> torch.Tensor:

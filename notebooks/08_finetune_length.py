@@ -1,0 +1,80 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 08 · Finetune length and flicker
+#
+# Finetuning an image model into a video model starts from frames that know nothing of each other: with
+# i.i.d. noise (α = 0) every frame is sampled from its own noise, so an undertrained video model *flickers*
+# (frames change far more than real video does), while α = ∞ (the same noise in every frame) freezes. This
+# notebook measures, on the checkpoints of notebook 04's runs, how motion energy (relative to real clips) and
+# FVD-lab evolve with the number of finetune steps for α = 0, the paper's α and ∞ — i.e. how much finetuning
+# the sweep needs before its ranking is about the prior rather than about flicker.
+
+# %% tags=["parameters"]
+preset = "quick"  # smoke | quick | cpu-long | standard | ucf (see docs/reproduce.md)
+figures_dir = "../figures/08_finetune_length"  # PNG and results.json go here
+cache_dir = "../runs/reproduce"  # trained models, shared by all notebooks
+pretrain_image = None  # True: pre-train the image model here instead of the shipped one
+seeds = None  # list of seeds per prior; None: the preset's
+curve_steps = None  # list of finetune steps (checkpoints the runs keep); None: the preset's
+curve_samples = None  # generated clips per point; None: the preset's
+
+# %%
+import matplotlib.pyplot as plt
+from IPython.display import Markdown, display
+
+from pyoco_lab import viz
+from pyoco_lab.analysis import experiments, notebook, plots, results
+from pyoco_lab.analysis.summary import render_section
+
+s, out = notebook.start(
+    preset,
+    figures_dir,
+    seeds=seeds,
+    curve_steps=curve_steps,
+    curve_samples=curve_samples,
+    pretrain_image=pretrain_image,
+)
+
+# %%
+metric = experiments.SWEEP_METRIC
+curve = experiments.finetune_curve(s, cache_dir)
+names = {condition: f"{condition[0]} α={results.alpha_key(condition[1])}" for condition in curve}
+curves = {
+    m: {
+        names[condition]: {str(step): experiments.summarise(rows, m) for step, rows in points.items()}
+        for condition, points in curve.items()
+    }
+    for m in ("motion-ratio", metric)
+}
+fig = plots.finetune_curve_figure(curves, ("motion-ratio", metric))
+viz.save_figure(fig, out / "finetune_length.png")
+plt.show()
+
+# %%
+payload = {
+    "sampler": s.sampler.record(),
+    "metric": metric,
+    "seeds": list(s.seeds),
+    "curve_samples": s.curve_samples,
+    "curves": curves,
+    "all_metrics": {
+        names[condition]: {str(step): rows for step, rows in points.items()}
+        for condition, points in curve.items()
+    },
+}
+results.save_results(out, "08_finetune_length", s.name, payload)
+display(Markdown(render_section("08_finetune_length", payload)))
