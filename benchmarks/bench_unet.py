@@ -105,14 +105,17 @@ def worker(args) -> dict:
             torch.cuda.synchronize()
 
     flops = None
-    if device.type == "cuda":
+    if device.type == "cuda" or args.count_flops:  # counted eagerly: inductor's kernels hide from the counter
         from torch.utils.flop_counter import FlopCounterMode
 
         counter = FlopCounterMode(display=False)
         with counter:
             step()
         flops = counter.get_total_flops()
+    if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
+    if args.compile:
+        fwd = torch.compile(fwd)  # step() reads fwd when called, so it now runs the compiled one
     for _ in range(args.warmup):
         step()
     sync()
@@ -147,6 +150,9 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast")
     p.add_argument("--checkpointing", action="store_true", help="gradient checkpointing in our model")
+    p.add_argument("--compile", action="store_true", help="torch.compile the forward (inductor)")
+    p.add_argument("--count-flops", action="store_true", help="count FLOPs on CPU too (always on CUDA)")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON line at the end")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     p.add_argument("--theirs-dim", type=int, default=None, help="Unet3D width (default: match our params)")
     p.add_argument("--peak-tflops", type=float, default=989.0, help="GPU dense bf16 peak for MFU")
@@ -179,7 +185,10 @@ def main(argv=None) -> int:
             "theirs", ["--target-params", str(results["ours"]["params"])]
         )
     shape = f"{args.batch}x{args.frames}x3x{args.resolution}x{args.resolution}"
-    print(f"training step, input {shape}, device {args.device}, bf16={args.bf16}")
+    print(
+        f"training step, input {shape}, device {args.device}, bf16={args.bf16}, compile={args.compile}, "
+        f"checkpointing={args.checkpointing}"
+    )
     print(f"{'model':<32} {'params':>9} {'clips/s':>9} {'step s':>8} {'peak MiB':>9} {'MFU':>6}")
     for name, r in results.items():
         mfu = "-"
@@ -192,6 +201,8 @@ def main(argv=None) -> int:
     if len(results) == 2:
         theirs = results["video-diffusion-pytorch Unet3D"]
         print(f"speed ratio ours / Unet3D: {results['ours']['clips_per_s'] / theirs['clips_per_s']:.2f}x")
+    if args.json:
+        print("JSON " + json.dumps(results))
     return 0
 
 

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from pyoco_lab.analysis.summary import write_summary
 from pyoco_lab.fileio import umask
+from pyoco_lab.training.checkpoints import default_runs_root
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("smoke", "quick", "cpu-long", "standard", "ucf")
@@ -79,11 +80,12 @@ def default_notebooks_dir() -> Path:
 def default_figures_dir(preset: str = "quick") -> Path:
     """``figures/`` for the README's main job (``quick``), ``figures/<preset>/`` for every other preset, so a
     smoke or long run never overwrites the committed quick figures."""
-    return REPO_ROOT / "figures" if preset == "quick" else REPO_ROOT / "figures" / preset
+    home = REPO_ROOT if (REPO_ROOT / "pyproject.toml").is_file() else Path.cwd()  # never site-packages
+    return home / "figures" if preset == "quick" else home / "figures" / preset
 
 
 def default_cache_dir() -> Path:
-    return REPO_ROOT / "runs" / "reproduce"
+    return default_runs_root() / "reproduce"
 
 
 def list_notebooks(notebooks_dir: str | os.PathLike | None = None) -> list[Path]:

@@ -151,23 +151,27 @@ def test_summary_reports_agreement_and_is_atomic(tmp_path):
         "fitted_alpha": {"mixed": 0.6, "progressive": 1.1},
     }
     results.save_results(tmp_path / "02_inversion", "02_inversion", "quick", payload)
+
+    def rec(values):
+        return experiments.summarise([{"m": v} for v in values], "m")
+
     sweep = {
         "metric": "FVD-lab",
         "lower_is_better": True,
-        "seeds": [0],
-        "curves": {
-            "mixed": {"0": {"mean": 9, "std": 1}, "1": {"mean": 5, "std": 1}, "inf": {"mean": 12, "std": 1}}
-        },
-        "scratch": {"mean": 20, "std": 0},
+        "seeds": [0, 1, 2],
+        "curves": {"mixed": {"0": rec([9, 9.5, 8.5]), "1": rec([5, 5.5, 4.5]), "inf": rec([12, 12.5, 11])}},
+        "scratch": rec([20, 21, 19]),
         "best_alpha": {"mixed": "1"},
+        "paper_alphas": {"mixed": 1.0},
     }
     results.save_results(tmp_path / "04_alpha_sweep", "04_alpha_sweep", "quick", sweep)
     path = summary.write_summary(tmp_path, preset="quick")
     text = path.read_text()
     assert "0.206 ± 0.156" in text and "0.250 ± 0.100" in text
     assert "Table 1's gap (same ≫ different): **agrees**" in text
-    assert "both extremes of alpha worse than the middle: **agrees**" in text
-    assert "best alpha 1.00 vs paper's 1 → **agrees**" in text
+    assert "both extremes of alpha worse than the best middle alpha (1): **agrees**" in text
+    assert "the paper's best alpha (1) is the best here: **agrees**" in text
+    assert "finetuning beats from-scratch: agrees at 3" in text
     assert not list(tmp_path.glob(".*tmp"))
     # non-Gaussian maps make the Table 1 verdict inconclusive instead of "agrees"
     payload["gaussianity"] = {**payload["gaussianity"], "looks_gaussian": False, "message": "undertrained"}

@@ -136,3 +136,27 @@ def test_raw_json_and_os_errors_never_reach_the_user_as_tracebacks(monkeypatch, 
     monkeypatch.setattr(noise_command, "run", raise_(RuntimeError("a bug")))
     with pytest.raises(RuntimeError, match="a bug"):  # not a user error: the traceback shows
         cli.main(["noise"])
+
+
+def test_runs_never_default_into_an_installed_package(tmp_path, monkeypatch):
+    """A non-editable install (the package outside a clone) writes runs and caches under the current
+    directory, not into site-packages; a clone keeps its runs/; $PYOCO_RUNS wins over both."""
+    from pyoco_lab import reproduce
+    from pyoco_lab.training import checkpoints
+
+    clone_runs = checkpoints.default_runs_root()
+    assert clone_runs == Path(checkpoints.__file__).resolve().parents[2] / "runs"
+    site = tmp_path / "site-packages"
+    (site / "pyoco_lab" / "training").mkdir(parents=True)
+    installed = site / "pyoco_lab" / "training" / "checkpoints.py"
+    monkeypatch.setattr(checkpoints, "__file__", str(installed))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("PYOCO_RUNS", raising=False)
+    assert checkpoints.default_runs_root() == work / "runs"
+    monkeypatch.setattr(reproduce, "REPO_ROOT", site)
+    assert reproduce.default_cache_dir() == work / "runs" / "reproduce"
+    assert reproduce.default_figures_dir("quick") == work / "figures"
+    monkeypatch.setenv("PYOCO_RUNS", str(tmp_path / "mine"))
+    assert checkpoints.default_runs_root() == tmp_path / "mine"

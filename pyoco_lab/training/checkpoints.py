@@ -53,10 +53,15 @@ _STEP_NAME = re.compile(r"step-(\d{7})")
 
 
 def default_runs_root() -> Path:
-    """Default home of runs: ``$PYOCO_RUNS``, else ``runs/`` in the repository (where the explorer looks)."""
+    """Default home of runs: ``$PYOCO_RUNS``; else ``runs/`` of the repository when the package runs from a
+    clone (an editable install, where the explorer and the notebooks look); else ``./runs`` in the current
+    directory -- never inside an installed package (``site-packages/runs``)."""
     if os.environ.get("PYOCO_RUNS"):
         return Path(os.environ["PYOCO_RUNS"]).expanduser()
-    return Path(__file__).resolve().parents[2] / "runs"
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / "pyproject.toml").is_file() and (repo / "pyoco_lab").is_dir():
+        return repo / "runs"
+    return Path.cwd() / "runs"
 
 
 # ----------------------------------------------------------------------------------------------
