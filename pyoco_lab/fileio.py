@@ -8,8 +8,10 @@ makes them 0600).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -61,3 +63,26 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
         raise FileNotFoundError(f"{what} {path} not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{what} {path} is not valid JSON ({error}); restore it or remove it") from None
+
+
+@contextlib.contextmanager
+def staged_folder(target: str | os.PathLike):
+    """Write a folder whole or not at all: yields a staging folder beside ``target``; on success it
+    replaces ``target`` (an older one is removed only after the new one is in place), on an error it is
+    deleted and ``target`` is untouched."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        yield staging
+        os.chmod(staging, 0o777 & ~umask())
+        if target.exists():
+            old = target.with_name(f".{target.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            target.rename(old)
+            staging.rename(target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

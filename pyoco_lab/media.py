@@ -141,18 +141,24 @@ def tile_videos(videos: Sequence, *, padding: int = 2, value_range=(-1.0, 1.0)) 
     return np.concatenate(pieces, axis=2)
 
 
+def encode_png(rgb: np.ndarray) -> bytes:
+    """PNG bytes of one uint8 image (H, W, 3)."""
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[-1] != 3:
+        raise ValueError(f"an image must be uint8 (height, width, 3), got {rgb.dtype} {rgb.shape}")
+    return iio.imwrite("<bytes>", rgb, extension=".png")
+
+
 def save_image(rgb: np.ndarray, path: str | os.PathLike) -> Path:
     """Write one uint8 image (H, W, 3) to ``path`` (.png) atomically; return the path."""
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"cannot save an image as {path.name!r}; use a .png file name")
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[-1] != 3:
-        raise ValueError(f"save_image takes uint8 (height, width, 3), got {rgb.dtype} {rgb.shape}")
+    data = encode_png(rgb)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
     ) as f:
-        f.write(iio.imwrite("<bytes>", rgb, extension=".png"))
+        f.write(data)
         tmp = f.name
     publish_file(tmp, path)
     return path
@@ -176,3 +182,28 @@ def save_side_by_side(videos, path_stem: str | os.PathLike, *, suffixes=(".gif",
         except Exception as error:  # deliberately broad: encoders fail in many ways; a preview is optional
             print(f"warning: could not write {path_stem.name}{suffix}: {error}")
     return written
+
+
+def contact_sheet(videos, *, padding: int = 2, value_range=(-1.0, 1.0)) -> np.ndarray:
+    """One uint8 image (H, W, 3) of videos (N, F, C, H, W): a row per video, a column per frame."""
+    if len(videos) == 0:
+        raise ValueError("contact_sheet needs at least one video")
+    rows = []
+    for video in videos:
+        frames = to_uint8_frames(video, value_range)  # (F, H, W, 3)
+        gap = np.full((frames.shape[1], padding, 3), 255, dtype=np.uint8)
+        pieces = [piece for frame in frames for piece in (frame, gap)][:-1]
+        rows.append(np.concatenate(pieces, axis=1))
+    band = np.full((padding, rows[0].shape[1], 3), 255, dtype=np.uint8)
+    return np.concatenate([piece for row in rows for piece in (row, band)][:-1], axis=0)
+
+
+def stack_images(images: Sequence[np.ndarray], *, padding: int = 4) -> np.ndarray:
+    """uint8 images (H_i, W_i, 3) one below the other, left-aligned on white, ``padding`` rows apart."""
+    if len(images) == 0:
+        raise ValueError("stack_images needs at least one image")
+    width = max(image.shape[1] for image in images)
+    rows = [
+        np.pad(im, ((0, padding), (0, width - im.shape[1]), (0, 0)), constant_values=255) for im in images
+    ]
+    return np.concatenate(rows)[: -padding or None]

@@ -466,3 +466,48 @@ def test_verify_compares_sha256_and_a_damaged_index_is_named(small_root, tmp_pat
     (directory / "index.json").unlink()
     with pytest.raises(ValueError, match=r"index\.json is missing"):
         EmbeddedVideoDataset(root, resolution=32)
+
+
+# ----------------------------------------------------------------------------------------------
+# Video decoding without decord (no ARM64 wheels): PyAV reads the same frames
+
+
+@pytest.fixture
+def pyav_backend(monkeypatch):
+    monkeypatch.setenv("PYOCO_VIDEO_BACKEND", "pyav")
+
+
+def test_pyav_fallback_reads_the_same_frames_as_decord(ucf_root):
+    from pyoco_lab.data import video_io
+
+    path = next((ucf_root / "UCF-101" / "Archery").glob("*.avi"))
+    indices = [0, 3, 7, 20]
+    ours = {b: video_io.VideoFile(path, backend=b) for b in video_io.BACKENDS}
+    assert len(ours["decord"]) == len(ours["pyav"]) == video_io.frame_count(path, backend="pyav")
+    a, b = ours["decord"].frames(indices), ours["pyav"].frames(indices)
+    assert a.shape == b.shape and a.dtype == b.dtype == np.uint8
+    # the same frames (each decoder converts YUV to RGB its own way: a few levels apart, not another frame)
+    assert np.abs(a.astype(int) - b.astype(int)).mean() < 3
+    neighbour = ours["pyav"].frames([1, 4, 8, 21])
+    assert np.abs(a.astype(int) - neighbour.astype(int)).mean() > np.abs(a.astype(int) - b.astype(int)).mean()
+    resized = video_io.VideoFile(path, width=48, height=36, backend="pyav")
+    assert resized.frames([0]).shape == (1, 36, 48, 3) and resized.size == (36, 48)
+    with pytest.raises(IndexError, match="outside"):
+        ours["pyav"].frames([len(ours["pyav"])])
+
+
+def test_ucf101_protocol_and_broken_videos_with_the_pyav_fallback(pyav_backend, ucf_root, broken_root):
+    from pyoco_lab.data import video_io
+
+    assert video_io.default_backend() == "pyav"
+    test_ucf101_clips_follow_the_protocol(ucf_root)
+    test_broken_videos_are_skipped_named_and_counted(broken_root)
+    test_validate_drops_broken_videos_up_front(broken_root)
+
+
+def test_unknown_backend_is_named(monkeypatch):
+    from pyoco_lab.data import video_io
+
+    monkeypatch.setenv("PYOCO_VIDEO_BACKEND", "opencv")
+    with pytest.raises(ValueError, match="PYOCO_VIDEO_BACKEND='opencv'; choose one of decord, pyav"):
+        video_io.default_backend()

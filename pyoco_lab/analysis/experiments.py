@@ -295,7 +295,7 @@ SETTINGS: dict[str, Settings] = {
         train_preset="quick",
         image_model="pretrained:lab-tiny-16",
         resolution=16,
-        image_steps=4000,
+        image_steps=1500,
         # lab-tiny-16's recipe (pyoco_lab/weights/registry.json), for the sizes not shipped
         image_extra={"batch_size": 16, "lr": 1e-3, "warmup_steps": 500, "ema_decay": 0.9995},
         video_steps=200,

@@ -351,3 +351,72 @@ def gaussianity(maps: torch.Tensor, *, different_video_std: float | None = None,
         "looks_gaussian": not problems,
         "message": message,
     }
+
+
+# ----------------------------------------------------------------------------------------------
+# Any video: `pyoco-lab invert` (frames of the user's files, inverted by a shipped image model)
+
+
+def within_shot_similarity(maps: torch.Tensor, shots: torch.Tensor) -> dict[str, list[float]]:
+    """Cosine similarity of frames i < j of one video vs their distance j - i, over pairs in the same shot.
+
+    ``maps`` (F, C, H, W), ``shots`` (F,) shot index per frame. Distances are in frames *of the selection*
+    (a stride of 2 makes distance 1 two source frames apart). ``count`` is the number of pairs.
+    """
+    cos = cosine_similarity_matrix(maps)
+    f = len(maps)
+    out = {"distance": [], "mean": [], "std": [], "sem": [], "count": []}
+    for d in range(1, f):
+        i = torch.arange(f - d)
+        keep = shots[i] == shots[i + d]
+        values = cos[i[keep], i[keep] + d]
+        if values.numel() == 0:
+            continue
+        std = float(values.std()) if values.numel() > 1 else 0.0
+        out["distance"].append(d)
+        out["mean"].append(float(values.mean()))
+        out["std"].append(std)
+        out["sem"].append(std / math.sqrt(values.numel()))
+        out["count"].append(int(values.numel()))
+    return out
+
+
+def video_inversion_report(maps: list[torch.Tensor], shots: list[torch.Tensor]) -> dict:
+    """The numbers of ``pyoco-lab invert``: per video its within-shot similarity vs distance with the
+    fitted mixed / progressive alpha, the similarity across shot cuts, and for several videos the
+    between-video row; Gaussianity of all maps (with the between-video spread when there is one)."""
+    videos = []
+    for video_maps, video_shots in zip(maps, shots, strict=True):
+        cos = cosine_similarity_matrix(video_maps)
+        upper = torch.triu(torch.ones_like(cos, dtype=torch.bool), diagonal=1)
+        same_shot = video_shots[:, None] == video_shots[None, :]
+        curve = within_shot_similarity(video_maps, video_shots)
+        fitted = (
+            {
+                kind: noise.fit_alpha(kind, curve["distance"], curve["mean"])
+                for kind in ("mixed", "progressive")
+            }
+            if curve["distance"]
+            else {}
+        )
+        videos.append(
+            {
+                "num_frames": len(video_maps),
+                "num_shots": int(video_shots.max()) + 1,
+                "within_shot": _mean_std(cos[upper & same_shot]),
+                "across_cut": _mean_std(cos[upper & ~same_shot]) if (upper & ~same_shot).any() else None,
+                "by_distance": curve,
+                "fitted_alpha": fitted,
+            }
+        )
+    report = {"videos": videos, "iid_floor_std": 1.0 / math.sqrt(maps[0][0].numel())}
+    between_std = None
+    if len(maps) > 1:
+        flat = torch.cat(maps)
+        owner = torch.cat([torch.full((len(m),), i) for i, m in enumerate(maps)])
+        cos = cosine_similarity_matrix(flat)
+        upper = torch.triu(torch.ones_like(cos, dtype=torch.bool), diagonal=1)
+        report["between_videos"] = _mean_std(cos[upper & (owner[:, None] != owner[None, :])])
+        between_std = report["between_videos"]["std"]
+    report["gaussianity"] = gaussianity(torch.cat(maps), different_video_std=between_std)
+    return report

@@ -236,3 +236,19 @@ def table1_figure(table: Mapping[str, Mapping[str, float]], paper: Mapping[str, 
     ax.legend(fontsize=8)
     ax.set_title("Table 1 (mean ± std over pairs)", fontsize=10)
     return fig
+
+
+def cosine_matrix_figure(
+    matrix, boundaries: Sequence[int] = (), *, title: str = "cosine similarity of noise maps"
+):
+    """A frames x frames similarity heatmap; ``boundaries``: frame indices where a new video starts."""
+    fig, ax = plt.subplots(figsize=(4.6, 4.0), layout="constrained")
+    image = ax.imshow(np.asarray(matrix), cmap=CMAP, vmin=-1, vmax=1)
+    for b in boundaries:
+        ax.axhline(b - 0.5, color="black", linewidth=1.2)
+        ax.axvline(b - 0.5, color="black", linewidth=1.2)
+    ax.set_xlabel("frame")
+    ax.set_ylabel("frame")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    return fig

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pyoco_lab.edm import SAMPLERS
+from pyoco_lab.commands._sampling import add_sampler_arguments, sampler_options
 from pyoco_lab.metrics.evaluate import EVAL_FILE, evaluate_run, format_table, validate_device
 
 
@@ -28,24 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--num-samples", type=int, default=64, help="videos to generate (paper: 2048; default 64)"
     )
-    parser.add_argument("--sampler", choices=tuple(SAMPLERS), default="heun", help="sampler (default: heun)")
-    parser.add_argument("--steps", type=int, default=18, help="sampler steps (default: 18)")
-    stochastic = parser.add_argument_group(
-        "stochastic sampler (EDM Alg. 2; the paper's UCF sampler: --sampler stochastic --churn-step rk3)"
-    )
-    stochastic.add_argument("--s-churn", type=float, default=0.0, help="S_churn (default 0: no churn)")
-    stochastic.add_argument("--s-tmin", type=float, default=0.0, help="churn only for sigma >= S_tmin")
-    stochastic.add_argument(
-        "--s-tmax", type=float, default=float("inf"), help="churn only for sigma <= S_tmax"
-    )
-    stochastic.add_argument("--s-noise", type=float, default=1.0, help="S_noise (default 1)")
-    stochastic.add_argument(
-        "--churn-step",
-        choices=("heun", "rk3"),
-        default="heun",
-        help="ODE step after churning (default: heun)",
-    )
-    parser.add_argument("--deis-order", type=int, choices=(1, 2, 3), default=3, help="DEIS order (default 3)")
+    add_sampler_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=16, help="videos per sampling batch (default: 16)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise and real subsets")
     parser.add_argument(
@@ -62,22 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _sampler_options(args: argparse.Namespace) -> dict:
-    if args.sampler == "stochastic":
-        if args.s_churn < 0 or args.s_noise <= 0:
-            raise ValueError("--s-churn must be >= 0 and --s-noise > 0")
-        return {
-            "s_churn": args.s_churn,
-            "s_tmin": args.s_tmin,
-            "s_tmax": args.s_tmax,
-            "s_noise": args.s_noise,
-            "step": args.churn_step,
-        }
-    if args.sampler == "deis":
-        return {"order": args.deis_order}
-    return {}
-
-
 def run(args: argparse.Namespace) -> int:
     validate_device(args.device)  # at the door: before the run, the data or any weights are read
     if args.steps < 1 or args.batch_size < 1:
@@ -92,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         weights_dir=args.weights_dir,
         write=not args.no_write,
-        sampler_options=_sampler_options(args),
+        sampler_options=sampler_options(args),
     )
     settings = results["settings"]
     print(

@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import decord
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -37,6 +36,7 @@ from einops import rearrange
 from tqdm.auto import tqdm
 
 from pyoco_lab.data.sources import PHOTOS, VIDEOS, Source, load_photo, package_file
+from pyoco_lab.data.video_io import VideoFile
 from pyoco_lab.fileio import read_json
 
 __all__ = [
@@ -267,15 +267,14 @@ def render_photo_clip(image: torch.Tensor, motion: str, rng: np.random.Generator
 
 
 def _decode_video(source: Source, short_side: int) -> np.ndarray:
-    """All frames (T, H, W, 3) uint8, decoded by decord at no more than ``short_side``."""
+    """All frames (T, H, W, 3) uint8, decoded (decord, or PyAV without it) at no more than ``short_side``."""
     path = str(package_file(source))
-    probe = decord.VideoReader(path, num_threads=1)
-    height, width = probe[0].shape[:2]
+    height, width = VideoFile(path).size
     scale = min(1.0, short_side / min(height, width))
     # even sizes keep the decoder's scaler happy
     w, h = (2 * round(width * scale / 2), 2 * round(height * scale / 2)) if scale < 1 else (width, height)
-    reader = decord.VideoReader(path, width=w, height=h, num_threads=1)
-    return reader.get_batch(list(range(len(reader)))).asnumpy()
+    reader = VideoFile(path, width=w, height=h)
+    return reader.frames(range(len(reader)))
 
 
 def detect_shots(frames: np.ndarray, threshold: float = 0.1, min_length: int = NUM_FRAMES) -> list[range]:

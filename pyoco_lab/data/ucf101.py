@@ -29,7 +29,6 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
-import decord
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -37,6 +36,7 @@ from einops import rearrange
 from tqdm.auto import tqdm
 
 from pyoco_lab.data.embedded import default_data_root
+from pyoco_lab.data.video_io import VideoFile, frame_count
 
 __all__ = [
     "UCF101_URL",
@@ -122,7 +122,7 @@ def _read_split(video_dir: Path, split_dir: Path, split: str, fold: int):
 
 
 def read_video_frames(path, frame_indices=None, *, num_frames=None, stride: int = 1, generator=None):
-    """Frames (F, H, W, 3) uint8 of a video through decord, plus the frame indices read.
+    """Frames (F, H, W, 3) uint8 of a video (decord, or PyAV without it), plus the frame indices read.
 
     Either pass ``frame_indices``, or ``num_frames`` (and ``stride``) to read a clip from a random
     start drawn with ``generator`` (torch's global RNG when None). Raises VideoReadError with a
@@ -132,9 +132,9 @@ def read_video_frames(path, frame_indices=None, *, num_frames=None, stride: int 
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
         raise VideoReadError(path, "empty" if os.path.isfile(path) else "missing", "no bytes to decode")
     try:
-        reader = decord.VideoReader(path, num_threads=1)
+        reader = VideoFile(path)
         length = len(reader)
-    except Exception as error:  # decord raises DECORDError/RuntimeError for undecodable containers
+    except Exception as error:  # decord: DECORDError/RuntimeError; PyAV: av.error.* for undecodable files
         raise VideoReadError(path, "unreadable", str(error).splitlines()[0][:200]) from None
     if length == 0:
         raise VideoReadError(path, "empty", "0 frames")
@@ -147,8 +147,7 @@ def read_video_frames(path, frame_indices=None, *, num_frames=None, stride: int 
         start = int(torch.randint(0, length - span + 1, (1,), generator=generator))
         frame_indices = list(range(start, start + span, stride))
     try:
-        batch = reader.get_batch(list(frame_indices))
-        frames = batch.asnumpy() if hasattr(batch, "asnumpy") else np.asarray(batch)
+        frames = reader.frames(list(frame_indices))
     except Exception as error:
         # the container index promised frames that the stream does not hold
         raise VideoReadError(path, "truncated", str(error).splitlines()[0][:200]) from None
@@ -233,7 +232,7 @@ class _UCF101Base(torch.utils.data.Dataset):
                 if os.path.getsize(path) == 0:
                     raise VideoReadError(path, "empty", "no bytes to decode")
                 try:
-                    length = len(decord.VideoReader(str(path), num_threads=1))
+                    length = frame_count(path)
                 except Exception as error:
                     raise VideoReadError(path, "unreadable", str(error).splitlines()[0][:200]) from None
                 if length < self._min_frames():

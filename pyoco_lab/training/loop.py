@@ -277,7 +277,10 @@ def training_loop(
                     distributed.check_in_sync(model, env, done, run_dir / "sync.json")
                 distributed.barrier(is_distributed)
             if env.is_main and monitoring.sample_due(config, done):
-                monitoring.save_samples(config, ema, run_dir, done, device, num_classes, cond=sample_cond)
+                samples = monitoring.save_samples(
+                    config, ema, run_dir, done, device, num_classes, cond=sample_cond
+                )
+                logger.add_samples(done, samples)
     finally:
         logger.close()
     distributed.barrier(is_distributed)

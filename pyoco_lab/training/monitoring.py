@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 import torch
+from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from pyoco_lab import edm, media
+from pyoco_lab import edm, media, noise
 from pyoco_lab.training.batches import network_conditioning
 from pyoco_lab.training.config import TrainConfig
 from pyoco_lab.training.randomness import STREAM_SAMPLES, step_generator
@@ -88,6 +89,28 @@ class RunLogger:
             if key != "step":
                 self.tb.add_scalar(f"train/{key}", value, row["step"])
 
+    def add_samples(self, step: int, videos: torch.Tensor, *, fps: float = 8.0) -> None:
+        """The periodic samples in TensorBoard: the videos side by side as an animated image (what
+        ``SummaryWriter.add_video`` writes, encoded here so that it needs no moviepy 1.x), and for clips the
+        measured correlation of consecutive sample frames (``samples/frame_correlation_lag1``, mean-centred
+        frames) next to the training prior's closed form (``samples/prior_correlation_lag1``, eq. 3 / 4)."""
+        if not self.enabled:
+            return
+        grid = media.tile_videos(list(videos))  # uint8 (F, H, W, 3)
+        encoded = media.encode_video(grid, "gif", fps) if grid.shape[0] > 1 else media.encode_png(grid[0])
+        image = Summary.Image(
+            height=grid.shape[1], width=grid.shape[2], colorspace=3, encoded_image_string=encoded
+        )
+        self.tb.file_writer.add_summary(
+            Summary(value=[Summary.Value(tag="samples/video", image=image)]), step
+        )
+        if videos.shape[1] > 1:
+            centred = videos - videos.mean(dim=(2, 3, 4), keepdim=True)  # content, not shared brightness
+            measured = noise.empirical_frame_correlation(centred).diagonal(offset=1).mean()
+            prior = noise.frame_correlation(self.config.prior.kind, videos.shape[1], self.config.prior.alpha)
+            self.tb.add_scalar("samples/frame_correlation_lag1", float(measured), step)
+            self.tb.add_scalar("samples/prior_correlation_lag1", float(prior.diagonal(offset=1).mean()), step)
+
     def close(self) -> None:
         self.bar.close()
         if self.enabled:
@@ -102,7 +125,8 @@ def sample_due(config: TrainConfig, done: int) -> bool:
 def save_samples(
     config: TrainConfig, ema: edm.Denoiser, run_dir: Path, step: int, device, num_classes: int, *, cond=None
 ):
-    """Draw EMA samples with the run's noise prior (video) or i.i.d. noise (image) and save them.
+    """Draw EMA samples with the run's noise prior (video) or i.i.d. noise (image), save them as
+    ``samples/step-NNNNNNN.{gif,mp4}`` (PNG for images) and return them (N, F, C, H, W) on CPU.
 
     ``cond``: the conditioning frames of an interpolation / SR run's samples (``batches.sample_condition``).
 
@@ -136,5 +160,10 @@ def save_samples(
             "s_noise": config.sample_churn_noise,
             "noise_sampler": edm.prior_noise_sampler(config.prior, generator=churn),
         }
-    x0 = edm.sample(denoise, x_t, sampler=config.sampler, num_steps=config.sample_steps, **options)
-    return media.save_side_by_side(x0.float().cpu(), run_dir / "samples" / f"step-{step:07d}")
+    x0 = (
+        edm.sample(denoise, x_t, sampler=config.sampler, num_steps=config.sample_steps, **options)
+        .float()
+        .cpu()
+    )
+    media.save_side_by_side(x0, run_dir / "samples" / f"step-{step:07d}")
+    return x0

@@ -1,0 +1,49 @@
+"""The sampler arguments shared by ``evaluate`` and ``generate`` (one home: same flags, same meaning)."""
+
+from __future__ import annotations
+
+import argparse
+
+from pyoco_lab.edm import SAMPLERS
+
+
+def add_sampler_arguments(parser: argparse.ArgumentParser, *, sampler: str = "heun", steps: int = 18) -> None:
+    parser.add_argument(
+        "--sampler", choices=tuple(SAMPLERS), default=sampler, help=f"sampler (default: {sampler})"
+    )
+    parser.add_argument("--steps", type=int, default=steps, help=f"sampler steps (default: {steps})")
+    stochastic = parser.add_argument_group(
+        "stochastic sampler (EDM Alg. 2; the paper's UCF sampler: --sampler stochastic --churn-step rk3)"
+    )
+    stochastic.add_argument("--s-churn", type=float, default=0.0, help="S_churn (default 0: no churn)")
+    stochastic.add_argument("--s-tmin", type=float, default=0.0, help="churn only for sigma >= S_tmin")
+    stochastic.add_argument(
+        "--s-tmax", type=float, default=float("inf"), help="churn only for sigma <= S_tmax"
+    )
+    stochastic.add_argument("--s-noise", type=float, default=1.0, help="S_noise (default 1)")
+    stochastic.add_argument(
+        "--churn-step",
+        choices=("heun", "rk3"),
+        default="heun",
+        help="ODE step after churning (default: heun)",
+    )
+    parser.add_argument("--deis-order", type=int, choices=(1, 2, 3), default=3, help="DEIS order (default 3)")
+
+
+def sampler_options(args: argparse.Namespace) -> dict:
+    """``sampler_options`` of ``edm.sample`` from the parsed flags (only the chosen sampler's)."""
+    if args.steps < 1:
+        raise ValueError(f"--steps must be at least 1, got {args.steps}")
+    if args.sampler == "stochastic":
+        if args.s_churn < 0 or args.s_noise <= 0:
+            raise ValueError("--s-churn must be >= 0 and --s-noise > 0")
+        return {
+            "s_churn": args.s_churn,
+            "s_tmin": args.s_tmin,
+            "s_tmax": args.s_tmax,
+            "s_noise": args.s_noise,
+            "step": args.churn_step,
+        }
+    if args.sampler == "deis":
+        return {"order": args.deis_order}
+    return {}
