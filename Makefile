@@ -12,7 +12,7 @@ PRESET ?= quick
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,text]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,text,diffusers]"
 	touch $(STAMP)
 
 install: $(STAMP)

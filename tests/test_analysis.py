@@ -112,20 +112,24 @@ def test_run_plan_shares_identical_runs():
     assert {r.key() for runs in experiments.strategy_runs(s).values() for r in runs} <= sweep
     # the finetune-length curve evaluates checkpoints of the sweep's own runs
     assert {r.key() for runs in experiments.curve_runs(s).values() for r in runs} <= sweep
-    # Fig. 6's runs at alphas of the sweep grid are the sweep's runs (quick adds alpha = 10 on its own)
+    # Fig. 6's runs are the sweep's runs (alphas of the grid); an alpha off the grid gets its own run
     fig6 = experiments.sample_runs(s)
-    assert {r.key() for a, r in fig6.items() if a in s.alphas} <= sweep
-    assert {r.key() for a, r in fig6.items() if a not in s.alphas}.isdisjoint(sweep)
-    # the quick preset's whole plan: 7 sweep runs + Fig. 6's alpha = 10 + 3 lab-s runs and lab-s's image
-    # model; the tiny image model is the shipped one (finetunes start from it, nothing pre-trains it)
+    assert {r.key() for r in fig6.values()} <= sweep
+    off_grid = experiments.sample_runs(experiments.settings("quick", sample_alphas=[0, 10]))
+    assert off_grid[10.0].key() not in sweep and off_grid[0.0].key() in sweep
+    # the quick preset's whole plan: the 7 sweep runs, nothing else; the tiny image model is the shipped
+    # one (finetunes start from it, nothing pre-trains it)
     assert finetune.init == "pretrained:lab-tiny-16"
-    assert sum(r.config.phase == "image" for r in experiments.all_runs(s)) == 1
-    assert len(experiments.all_runs(s)) == 12
-    # the documented switch re-trains the whole chain: both image models are in the plan again
+    assert sum(r.config.phase == "image" for r in experiments.all_runs(s)) == 0
+    assert len(experiments.all_runs(s)) == 7
+    # the documented switch re-trains the whole chain: the image model is in the plan again
     whole = experiments.settings("quick", pretrain_image=True)
-    assert sum(r.config.phase == "image" for r in experiments.all_runs(whole)) == 2
-    assert len(experiments.all_runs(whole)) == 13
+    assert sum(r.config.phase == "image" for r in experiments.all_runs(whole)) == 1
+    assert len(experiments.all_runs(whole)) == 8
     assert experiments.video_run(whole, "iid", 0).key() != finetune.key()
+    # cpu-long: 11 Fig. 7 conditions x 3 seeds + 2 more sizes x 3 strategies x 3 seeds + their image models
+    long = experiments.settings("cpu-long")
+    assert len(experiments.all_runs(long)) == 33 + 18 + 2
     keys = [r.key() for r in experiments.all_runs(s)]
     assert len(keys) == len(set(keys))
     assert list(experiments.model_size_runs(s)) == list(s.size_models)
