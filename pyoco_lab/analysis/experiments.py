@@ -268,7 +268,7 @@ SETTINGS: dict[str, Settings] = {
         alphas=(0.0, 1.0, 2.0, INF),
         seeds=(0,),
         # One size only: a second one (lab-s: its image model and 3 runs, ~4.5 minutes) and Fig. 6's own
-        # alpha = 10 run (~1.3 minutes) took a fresh-clone reproduce to ~23.5 minutes; cpu-long has three sizes.
+        # alpha = 10 run (~1.3 minutes) took a fresh-clone reproduce to ~23.5 minutes; cpu-long has 3 sizes.
         size_models=("tiny",),
         sample_alphas=(0.0, 1.0, INF),
         eval_samples=64,
