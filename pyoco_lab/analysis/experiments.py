@@ -565,18 +565,26 @@ LOWER_IS_BETTER = {
 }
 
 
-def evaluate(run_dir: str | os.PathLike, s: Settings, *, seed: int = 0, progress: bool = True) -> dict:
+def evaluate(
+    run_dir: str | os.PathLike,
+    s: Settings,
+    *,
+    seed: int = 0,
+    num_samples: int | None = None,
+    progress: bool = True,
+) -> dict:
     """``evaluate_run``'s result for a video run ({"generated": {...}, "real-test": {...}, ...}), cached.
 
     Samples with the preset's sampler (``s.sampler``: kind, steps and options) and compares with the preset's
     real clips (``s.reference_split``, ``s.reference_seed``). ``evaluate_run`` stores every evaluation in
     ``RUN/eval.json`` under its key (checkpoint, sampler and its options, sample count, seed, weights and
     protocol: ``metrics.evaluate.evaluation_key``); with ``reuse=True`` an evaluation stored under the very
-    same key is read back instead of sampling again.
+    same key is read back instead of sampling again. ``run_dir`` may be one checkpoint folder, and
+    ``num_samples`` replaces ``s.eval_samples`` (the finetune-length curve's ``curve_samples``).
     """
     return evaluate_run(
         run_dir,
-        num_samples=s.eval_samples,
+        num_samples=num_samples or s.eval_samples,
         sampler=s.sampler.kind,
         num_steps=s.sampler.steps,
         sampler_options=s.sampler.options(),
@@ -763,17 +771,7 @@ def finetune_curve(
                         f"{checkpoint} was not kept: the curve needs checkpoint_every dividing {step} and "
                         f"keep_checkpoints covering every curve step (Settings.train_extra)"
                     )
-                result = evaluate_run(
-                    checkpoint,
-                    num_samples=s.curve_samples,
-                    sampler=s.sampler.kind,
-                    num_steps=s.sampler.steps,
-                    sampler_options=s.sampler.options(),
-                    reference_split=s.reference_split,
-                    reference_seed=s.reference_seed,
-                    progress=False,
-                    reuse=True,
-                )
+                result = evaluate(checkpoint, s, num_samples=s.curve_samples, progress=False)
                 row = with_motion_ratio(result["generated"], result["real-test"])
                 curve[condition].setdefault(int(step), []).append(row)
             bar.update()
