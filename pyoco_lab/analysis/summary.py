@@ -18,6 +18,26 @@ from pyoco_lab.stats import AGREES, DISAGREES, INCONCLUSIVE, all_agree, compare_
 
 SUMMARY_FILE = "SUMMARY.md"
 
+# Read before any verdict below: what each preset's design can answer (docs/reproduce.md "Presets").
+SCOPE = {
+    "smoke": "Nothing: CI's check that every notebook runs; a few steps and a handful of clips.",
+    "quick": (
+        "One seed per condition, so every interval is the bootstrap interval over the 64 clips of one "
+        "evaluation: sampling noise, not training noise (two seeds of one condition can differ by more). "
+        "100-step finetunes still flicker far beyond real motion (section 08), so the Fig. 7 / Table 5 / "
+        "Fig. 8 rankings compare flickering models, and a frozen model (α = ∞) scores best by default; they "
+        "check the pipeline, not the paper's claims. One model size only (Fig. 8 needs cpu-long). The lab's "
+        "reference result for the main claim is the `cpu-long` preset (figures/cpu-long/SUMMARY.md)."
+    ),
+    "cpu-long": (
+        "Three seeds per condition (t intervals over seeds, paired by seed for verdicts), N = 256 clips per "
+        "evaluation (2× the 128-d FVD-lab features), α ∈ {0, 0.5, 1, 2, 5, ∞} for both priors, three model "
+        "sizes, the metric controls — at 16×16, 8 frames, 200-step finetunes of 1.5M-parameter models on the "
+        "embedded data. It can say whether the *ordering* of priors holds at this scale; it cannot say "
+        "anything about UCF-101 numbers, and section 08 says whether 200 steps are enough to stop flicker."
+    ),
+}
+
 # Ge et al. (2023). Table 1: cosine similarity of noise maps from inverting real UCF-101 frames.
 # Table 5: UCF-101 training strategies (IS up, FVD down, frame FID down). Fig. 7: best alphas.
 PAPER = {
@@ -593,6 +613,8 @@ def render_summary(
         "lab metrics, so compare *shapes and orderings*, not absolute values.",
         "",
     ]
+    if preset in SCOPE:
+        lines += [f"**What this preset can and cannot show.** {SCOPE[preset]}", ""]
     for stem, r in results.items():
         key = stem[3:]
         title, render = SECTIONS.get(key, (stem, None))
