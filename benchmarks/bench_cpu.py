@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -29,17 +30,26 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+import torch
 
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import bench_unet  # noqa: E402  (its torchvision stub must precede video_diffusion_pytorch)
+
+from pyoco_lab import edm  # noqa: E402
+from pyoco_lab.analysis import experiments  # noqa: E402
+from pyoco_lab.analysis.notebook import ensure_data  # noqa: E402
+from pyoco_lab.metrics import lab  # noqa: E402
+from pyoco_lab.metrics.evaluate import sample_videos  # noqa: E402
+from pyoco_lab.models import VideoUNet, count_parameters, get_config  # noqa: E402
+from pyoco_lab.noise import NoisePrior  # noqa: E402
+from pyoco_lab.training import train  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------
 # Workers (run in a subprocess; print one "RESULT {json}" line)
 
 
 def loop_worker(spec: dict) -> dict:
-    from pyoco_lab.analysis import experiments
-    from pyoco_lab.analysis.notebook import ensure_data
-    from pyoco_lab.training import train
 
     s = experiments.settings(spec["preset"], resolution=spec.get("resolution"))
     ensure_data(s)
@@ -53,12 +63,13 @@ def loop_worker(spec: dict) -> dict:
     config = replace(
         config,
         steps=spec["steps"],
-        log_every=10,
+        log_every=spec.get("log_every", 10),
         checkpoint_every=10**6,
         sample_every=0,
         num_samples=1,
         sample_steps=2,
         warmup_steps=0,
+        device=spec.get("device", "auto"),
     )
     with tempfile.TemporaryDirectory() as tmp:
         if init:  # a few image steps to inflate from (the weights do not change the cost of a step)
@@ -69,6 +80,7 @@ def loop_worker(spec: dict) -> dict:
                 num_samples=1,
                 sample_steps=2,
                 warmup_steps=0,
+                device=spec.get("device", "auto"),
             )
             train(image, Path(tmp) / "image", progress=False)
             init = Path(tmp) / "image"
@@ -83,11 +95,6 @@ def loop_worker(spec: dict) -> dict:
 
 
 def step_worker(spec: dict) -> dict:
-    import torch
-
-    sys.path.insert(0, str(HERE))
-    import bench_unet
-
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
     args = argparse.Namespace(
@@ -133,13 +140,6 @@ def step_worker(spec: dict) -> dict:
 
 
 def eval_worker(spec: dict) -> dict:
-    import torch
-
-    from pyoco_lab import edm
-    from pyoco_lab.metrics import lab
-    from pyoco_lab.metrics.evaluate import sample_videos
-    from pyoco_lab.models import VideoUNet, get_config
-    from pyoco_lab.noise import NoisePrior
 
     torch.manual_seed(0)
     res, n = spec["resolution"], spec["num"]
@@ -171,8 +171,6 @@ def eval_worker(spec: dict) -> dict:
 
 
 def _peak() -> dict:
-    import resource
-
     return {"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # Linux: KiB
 
 
@@ -298,15 +296,10 @@ def main(argv=None) -> int:
     if args.worker:
         spec = json.loads(args.spec)
         if spec.get("peer"):
-            import bench_unet  # noqa: F401  (its torchvision stub must precede video_diffusion_pytorch)
-
-            from pyoco_lab.models import count_parameters, get_config
-
             spec["target_params"] = count_parameters(get_config("tiny"))
         print("RESULT " + json.dumps(WORKERS[args.worker](spec)))
         return 0
 
-    sys.path.insert(0, str(HERE))
     wanted = args.only.split("|") if args.only else None
     rows = [r for r in plan(args.quick) if wanted is None or any(text in r[1] for text in wanted)]
     print(f"{'kind':<5} {'row':<52} {'s/step':>8} {'items/s':>9} {'peak MiB':>9} {'vs first of kind':>17}")
@@ -330,5 +323,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(HERE))
     sys.exit(main())

@@ -28,7 +28,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+
+from pyoco_lab.progress import tqdm
 
 SIGMA_DATA = 0.5
 P_MEAN, P_STD = -1.2, 1.2

@@ -18,26 +18,29 @@ intact checkpoint. After an interruption or a fixed failure, rerun the same comm
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import nbformat
 import papermill
 from papermill.exceptions import PapermillExecutionError
 from tqdm.auto import tqdm
 
+from pyoco_lab.analysis import experiments
 from pyoco_lab.analysis.summary import write_summary
-from pyoco_lab.fileio import umask
+from pyoco_lab.fileio import atomic_write_text, umask
 from pyoco_lab.training.checkpoints import default_runs_root
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PRESETS = ("smoke", "quick", "cpu-long", "standard", "ucf")
+PRESETS = tuple(experiments.SETTINGS)  # smoke, quick, cpu-long, standard, ucf
 # Parameters every figure notebook declares; reproduce() sets them itself.
 RESERVED_PARAMETERS = ("preset", "figures_dir", "cache_dir")
 
@@ -167,8 +170,13 @@ def run_notebook(
     kernel_name: str | None = None,
     timeout: float | None = None,
     progress: bool = False,
+    stream: TextIO | None = None,
 ) -> NotebookRun:
-    """Execute one notebook into ``figures_dir/<stem>/`` (atomically; see the module docstring)."""
+    """Execute one notebook into ``figures_dir/<stem>/`` (atomically; see the module docstring).
+
+    ``stream`` (e.g. ``sys.stderr``) receives the kernel's output as it is produced: every training run's,
+    inversion's and evaluation's own progress bar, live, instead of one silent cell for minutes.
+    """
     path = Path(path).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"notebook {path} not found")
@@ -197,6 +205,8 @@ def run_notebook(
             kernel_name=kernel_name,
             progress_bar=progress,
             log_output=False,
+            stdout_file=stream,
+            stderr_file=stream,
             execution_timeout=timeout,
         )
     except PapermillExecutionError as error:
@@ -263,6 +273,7 @@ def reproduce(
     kernel_name: str | None = None,
     timeout: float | None = None,
     progress: bool = True,
+    stream: TextIO | None = None,
 ) -> Path:
     """Run the figure notebooks in order, then write ``figures/SUMMARY.md``; return its path.
 
@@ -275,6 +286,8 @@ def reproduce(
     figures_dir = Path(figures_dir or default_figures_dir(preset))
     cache_dir = Path(cache_dir or default_cache_dir())
     per_notebook = parameters_by_notebook(paths, parameters or {})  # refuses unknown names up front
+    if stream is not None:  # the kernels inherit the environment: text bars, which the stream can show
+        os.environ["PYOCO_PROGRESS"] = "text"
     bar = tqdm(paths, desc="reproduce", unit="notebook", disable=not progress)
     timings = {}
     for path in bar:
@@ -287,7 +300,80 @@ def reproduce(
             parameters=per_notebook[path],
             kernel_name=kernel_name,
             timeout=timeout,
+            stream=stream,
         )
         timings[run.name] = run.seconds
         tqdm.write(f"  {run.name}: {run.seconds:.0f} s -> {run.output_dir}")
     return write_summary(figures_dir, preset=preset, timings=timings)
+
+
+SLURM_ARRAY = """#!/usr/bin/env bash
+#SBATCH --job-name=pyoco-lab
+#SBATCH --gpus-per-task=1
+#SBATCH --output=%x-%A_%a.out
+# One array task = one line of the run list given as $1 (written by `pyoco-lab reproduce --plan`).
+# Adapt the #SBATCH lines (partition, time, GPUs) to your cluster; GPUS is torchrun's --nproc_per_node.
+set -euo pipefail
+line=$(sed -n "${SLURM_ARRAY_TASK_ID}p" "$1")
+echo "$line"
+eval "$line"
+"""
+
+
+def write_plan(
+    preset: str, out_dir: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None
+) -> dict:
+    """Write the preset's run graph for a cluster into ``out_dir`` and return what was written.
+
+    ``image_runs.txt`` / ``video_runs.txt``: one ready ``torchrun`` line per run (``GPUS`` processes, default
+    1), image runs first since finetunes start from them; ``slurm_array.sh``: a job-array script running line
+    ``$SLURM_ARRAY_TASK_ID`` of a list; ``submit.sh``: submits the image array, then the video array with
+    ``--dependency=afterok`` on it; ``plan.json``: every run's folder, phase and init. Runs finished elsewhere
+    into the shared ``cache_dir`` are found by ``pyoco-lab reproduce`` (same config hash, same folder), which
+    then only executes the notebooks.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    cache_dir = Path(cache_dir or default_cache_dir()).resolve()
+    plan = experiments.study_plan(experiments.settings(preset), cache_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lists = {}
+    for phase in ("image", "video"):
+        lines = [
+            "torchrun --standalone --nproc_per_node ${GPUS:-1} -m pyoco_lab.cli train "
+            + " ".join(shlex.quote(a) for a in run["train_args"])
+            for run in plan
+            if run["phase"] == phase
+        ]
+        lists[phase] = lines
+        atomic_write_text(out / f"{phase}_runs.txt", "".join(line + "\n" for line in lines))
+    atomic_write_text(out / "slurm_array.sh", SLURM_ARRAY)
+    submit = [
+        "#!/usr/bin/env bash",
+        "# Submit the study: image runs first, finetunes when they all succeeded.",
+        "set -euo pipefail",
+        'cd "$(dirname "$0")"',
+    ]
+    if lists["image"]:
+        submit.append(
+            f"image=$(sbatch --parsable --array=1-{len(lists['image'])} slurm_array.sh image_runs.txt)"
+        )
+        after = " --dependency=afterok:$image"
+    else:
+        after = ""
+    if lists["video"]:
+        submit.append(f"sbatch{after} --array=1-{len(lists['video'])} slurm_array.sh video_runs.txt")
+    atomic_write_text(out / "submit.sh", "\n".join(submit) + "\n")
+    for script in ("slurm_array.sh", "submit.sh"):
+        os.chmod(out / script, 0o755 & ~umask())
+    atomic_write_text(
+        out / "plan.json",
+        json.dumps({"preset": preset, "cache_dir": str(cache_dir), "runs": plan}, indent=2) + "\n",
+    )
+    return {
+        "runs": plan,
+        "files": [
+            out / n for n in ("image_runs.txt", "video_runs.txt", "slurm_array.sh", "submit.sh", "plan.json")
+        ],
+    }

@@ -201,7 +201,7 @@ def test_evaluation_loads_the_newest_intact_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_a_second_writer_is_refused_and_a_killed_one_leaves_no_lock(tmp_path):
     run = tmp_path / "run"
-    args = [*run_args(steps=400, checkpoint_every=2), "--out", str(run)]
+    args = [*run_args(steps=100_000, checkpoint_every=2), "--out", str(run)]
     first = run_cli(*args, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120

@@ -56,10 +56,14 @@ def test_ucf_preset_samples_with_stochastic_deis_3kutta_25_steps():
     assert (ucf.s_churn, ucf.s_tmin, ucf.s_tmax, ucf.s_noise) == (40.0, 0.05, 50.0, 1.003)  # EDM ImageNet-64
     assert ucf.options() == {"step": "rk3", "s_churn": 40.0, "s_tmin": 0.05, "s_tmax": 50.0, "s_noise": 1.003}
     assert "stochastic DEIS 3kutta" in ucf.describe() and "25 steps" in ucf.describe()
-    # The CPU/GPU presets keep what they used before (Heun; no options, so their eval.json keys hold none).
-    for name, steps in (("smoke", 4), ("quick", 8), ("standard", 18)):
+    # smoke and standard keep Heun (no options, so their eval.json keys hold none); the two CPU presets
+    # sample with DEIS tAB order 3 in 6 steps (6 network calls per clip, docs/reproduce.md "Presets")
+    for name, steps in (("smoke", 4), ("standard", 18)):
         s = experiments.SETTINGS[name]
         assert (s.sampler.kind, s.sample_steps, s.sampler.options()) == ("heun", steps, {})
+    for name in ("quick", "cpu-long"):
+        s = experiments.SETTINGS[name]
+        assert (s.sampler.kind, s.sample_steps, s.sampler.options()) == ("deis", 6, {"order": 3})
     # sample_steps stays a knob: it sets the steps of the preset's sampler, other fields kept.
     more = experiments.settings("ucf", sample_steps=60)
     assert more.sampler == experiments.SamplerSpec(**{**more.sampler.__dict__, "steps": 60})
@@ -132,8 +136,12 @@ def test_experiments_evaluate_passes_the_presets_sampler_and_reference(monkeypat
     assert seen["sampler_options"] == experiments.UCF_SAMPLER.options()
     assert seen["reference_split"] == "all" and seen["reference_seed"] == 0
     experiments.evaluate("some/run", experiments.settings("quick"), progress=False)
-    assert (seen["sampler"], seen["num_steps"], seen["sampler_options"]) == ("heun", 8, {})
+    assert (seen["sampler"], seen["num_steps"], seen["sampler_options"]) == ("deis", 6, {"order": 3})
     assert seen["reference_split"] == "train"
+
+
+def _record(value: float) -> dict:
+    return experiments.summarise([{"m": value}], "m")
 
 
 def _sweep_payload():
@@ -141,17 +149,15 @@ def _sweep_payload():
         "metric": "FVD-lab",
         "lower_is_better": True,
         "seeds": [0],
-        "curves": {
-            "mixed": {"0": {"mean": 9, "std": 1}, "1": {"mean": 5, "std": 1}, "inf": {"mean": 12, "std": 1}}
-        },
-        "scratch": {"mean": 20, "std": 0},
+        "curves": {"mixed": {"0": _record(9.0), "1": _record(5.0), "inf": _record(12.0)}},
+        "scratch": _record(20.0),
         "best_alpha": {"mixed": "1"},
     }
 
 
 def test_summary_states_the_sampler_of_fig7_table5_and_fig8(tmp_path):
     rows = {
-        k: {"FVD-lab": v}
+        k: {"FVD-lab": _record(v)}
         for k, v in (("scratch", 9.0), ("finetune", 7.0), ("mixed", 5.0), ("progressive", 6.0))
     }
     strategies = {
@@ -160,7 +166,12 @@ def test_summary_states_the_sampler_of_fig7_table5_and_fig8(tmp_path):
         "lower_is_better": {"FVD-lab": True},
         "rows": rows,
     }
-    sizes = {"metric": "FVD-lab", "sizes": ["tiny"], "parameters": [1e6], "results": {"scratch": [3.0]}}
+    sizes = {
+        "metric": "FVD-lab",
+        "sizes": ["tiny"],
+        "parameters": [1e6],
+        "results": {"scratch": [_record(3.0)]},
+    }
     results.save_results(tmp_path / "04_alpha_sweep", "04_alpha_sweep", "ucf", _sweep_payload())
     results.save_results(tmp_path / "05_strategies", "05_strategies", "ucf", strategies)
     recorded = {**sizes, "sampler": experiments.SamplerSpec("euler", 3).record()}

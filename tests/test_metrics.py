@@ -525,3 +525,28 @@ def test_sample_videos_passes_stochastic_options_with_prior_churn():
     torch.testing.assert_close(no_churn, heun)
     assert not torch.allclose(churned, heun)
     torch.testing.assert_close(churned, again)  # seeded churn noise
+
+
+def test_reference_statistics_are_computed_once_per_weights_and_real_set(tmp_path):
+    from pyoco_lab.metrics import networks
+
+    _save_scripted(_StandInI3D(), tmp_path / networks.I3D.filename)
+    _save_scripted(_StandInInception(), tmp_path / networks.INCEPTION.filename)
+    real, generated = _ramp_videos(12, 16, seed=2), _ramp_videos(12, 16, seed=3)
+    cache, key = tmp_path / "cache", {"dataset": "embedded", "split": "train", "clip_seed": 0, "count": 12}
+    calls = []
+
+    def load():
+        calls.append(1)
+        return real
+
+    kwargs = dict(directory=tmp_path, progress=False, reference_cache=cache, reference_key=key)
+    first, _ = networks.standard_metrics(load, generated, **kwargs)
+    assert len(calls) == 1 and len(list(cache.glob("reference-*.npz"))) == 2  # FVD and FID-frame
+    plain, _ = networks.standard_metrics(real, generated, directory=tmp_path, progress=False)
+    assert first == pytest.approx(plain)  # the cache changes nothing but the cost
+    again, _ = networks.standard_metrics(lambda: pytest.fail("real clips reloaded"), generated, **kwargs)
+    assert again == first
+    # another real set (or other weights) is another entry
+    networks.standard_metrics(load, generated, **{**kwargs, "reference_key": {**key, "clip_seed": 1}})
+    assert len(calls) == 2 and len(list(cache.glob("reference-*.npz"))) == 4

@@ -415,3 +415,67 @@ def test_reproduce_p_passes_yaml_parameters_to_the_notebooks_that_declare_them(m
     assert code == 2 and "alpah" in capsys.readouterr().err
     assert rp.default_figures_dir("quick").name == "figures"
     assert rp.default_figures_dir("cpu-long") == rp.default_figures_dir("quick") / "cpu-long"
+
+
+def test_reproduce_streams_the_kernels_progress_as_it_runs(tmp_path, monkeypatch):
+    """Each notebook's own output -- the lab's progress bars included, as text -- reaches the terminal."""
+    import io
+
+    monkeypatch.setenv("PYOCO_PROGRESS", "")  # restored (unset) after the test; reproduce sets it
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    progress = (
+        "import os\nfrom pyoco_lab.progress import tqdm\n"
+        "print('hello from the kernel', os.environ.get('PYOCO_PROGRESS'))\n"
+        "for _ in tqdm(range(3), desc='inner training run'):\n    pass"
+    )
+    _notebook(notebooks / "01_ok.ipynb", PARAMS, progress, WRITE_OK.replace("NAME", "01_ok"))
+    stream = io.StringIO()
+    rp.reproduce("smoke", figures_dir=tmp_path / "f", notebooks_dir=notebooks, progress=False, stream=stream)
+    text = stream.getvalue()
+    assert "hello from the kernel text" in text  # text bars in the kernel, not widgets
+    assert "inner training run: 100%" in text
+
+
+@pytest.mark.slow
+def test_plan_lines_run_with_torchrun_and_reproduce_then_reuses_the_runs(tmp_path):
+    """`reproduce --plan` for the smoke preset: every line runs as written (torchrun, 1 CPU process), into
+    the shared cache, and the study then finds each run finished (same config hash, same folder)."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    from pyoco_lab.analysis import experiments
+    from pyoco_lab.cli import main
+    from pyoco_lab.training import checkpoints
+
+    cache, plan_dir = tmp_path / "cache", tmp_path / "plan"
+    assert main(["reproduce", "--preset", "smoke", "--cache", str(cache), "--plan", str(plan_dir)]) == 0
+    image_lines = (plan_dir / "image_runs.txt").read_text().splitlines()
+    video_lines = (plan_dir / "video_runs.txt").read_text().splitlines()
+    s = experiments.settings("smoke")
+    assert len(image_lines) + len(video_lines) == len(experiments.all_runs(s))
+    assert all(
+        line.startswith("torchrun --standalone --nproc_per_node ${GPUS:-1} -m pyoco_lab.cli train")
+        for line in image_lines + video_lines
+    )
+    submit = (plan_dir / "submit.sh").read_text()
+    assert "--dependency=afterok:$image" in submit and f"--array=1-{len(video_lines)}" in submit
+    env = {
+        **os.environ,
+        "GPUS": "1",
+        "OMP_NUM_THREADS": "1",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    for line in image_lines + video_lines:
+        subprocess.run(["bash", "-c", line], check=True, env=env, capture_output=True, timeout=300)
+    for spec in experiments.all_runs(s):  # every run of the study is finished in its own folder
+        folder = spec.folder(cache)
+        assert checkpoints.latest_checkpoint(folder) is not None, spec.label
+        assert checkpoints.load_config(folder) == spec.config, spec.label
+    before = {p: p.stat().st_mtime_ns for p in cache.rglob("*.safetensors")}
+    for spec in experiments.all_runs(s):
+        experiments.ensure_run(spec, cache, progress=False)  # found finished: nothing is trained again
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.safetensors")} == before
+    assert shlex.split(image_lines[0])[-1] == "--no-progress"

@@ -23,12 +23,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from pyoco_lab import edm, stats
 from pyoco_lab.metrics.controls import evaluate_controls
 from pyoco_lab.metrics.evaluate import evaluate_image_run, evaluate_run, sample_videos
-from pyoco_lab.training import TrainConfig, load_denoiser, preset_config, pretrained, train
+from pyoco_lab.progress import tqdm
+from pyoco_lab.training import TrainConfig, config_cli_args, load_denoiser, preset_config, pretrained, train
 
 INF = math.inf
 
@@ -524,6 +523,41 @@ def curve_runs(s: Settings) -> dict[tuple[str, float], list[RunSpec]]:
 def sample_runs(s: Settings) -> dict[float, RunSpec]:
     """Fig. 6: one finetuned run per alpha of ``sample_alphas`` with ``sample_prior``."""
     return {float(a): video_run(s, s.sample_prior, a, seed=s.seeds[0]) for a in s.sample_alphas}
+
+
+def study_plan(s: Settings, cache_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The preset's run graph as ready commands: per run (image runs first) its label, phase, folder in
+    ``cache_dir``, what it starts from and the ``pyoco-lab train`` arguments that make exactly it.
+
+    Run a line anywhere that shares ``cache_dir`` (``torchrun`` on a cluster, a laptop); ``reproduce`` then
+    finds the finished folder by its config hash and only executes the notebooks.
+    """
+    plan = []
+    for spec in all_runs(s):
+        if isinstance(spec.init, RunSpec):
+            init, start = ["--init", str(spec.init.folder(cache_dir))], str(spec.init.folder(cache_dir))
+        elif spec.init:
+            init, start = ["--init", str(spec.init)], str(spec.init)
+        else:
+            init, start = (["--from-scratch"] if spec.config.phase == "video" else []), None
+        args = [
+            "--preset",
+            s.train_preset,
+            *config_cli_args(spec.config),
+            "--out",
+            str(spec.folder(cache_dir)),
+        ]
+        plan.append(
+            {
+                "label": spec.label,
+                "phase": spec.config.phase,
+                "folder": str(spec.folder(cache_dir)),
+                "init": start,
+                "depends_on_image_run": isinstance(spec.init, RunSpec),
+                "train_args": [*args, *init, "--resume", "--no-progress"],
+            }
+        )
+    return sorted(plan, key=lambda run: run["phase"] != "image")  # image runs first
 
 
 def all_runs(s: Settings) -> list[RunSpec]:

@@ -26,10 +26,10 @@ from pathlib import Path
 import torch
 from einops import rearrange
 from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
 
 from pyoco_lab import edm, noise
 from pyoco_lab.data import EmbeddedVideoDataset
+from pyoco_lab.progress import tqdm
 from pyoco_lab.training import latest_checkpoint, load_denoiser, pretrained
 from pyoco_lab.viz.figures import cosine_similarity_matrix
 

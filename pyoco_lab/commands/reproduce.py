@@ -7,7 +7,15 @@ import sys
 
 import yaml
 
-from pyoco_lab.reproduce import PRESETS, RERUN_HINT, NotebookFailed, default_cache_dir, parse_only, reproduce
+from pyoco_lab.reproduce import (
+    PRESETS,
+    RERUN_HINT,
+    NotebookFailed,
+    default_cache_dir,
+    parse_only,
+    reproduce,
+    write_plan,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,6 +65,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(the whole chain, as before the lab shipped pretrained weights)",
     )
     parser.add_argument(
+        "--plan",
+        metavar="DIR",
+        default=None,
+        help="write the study's run graph to DIR instead of running it: one torchrun line per run (image "
+        "runs first), a Slurm job-array script and submit.sh (finetunes after the image runs); runs finished "
+        "into the shared --cache are then reused by `pyoco-lab reproduce`, which only runs the notebooks",
+    )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="do not stream the notebooks' own output (the progress of each training run, inversion and "
+        "evaluation)",
+    )
+    parser.add_argument(
         "-p",
         "--parameter",
         nargs=2,
@@ -86,6 +108,17 @@ def parse_parameters(pairs: list[list[str]]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.plan:
+        written = write_plan(args.preset, args.plan, cache_dir=args.cache)
+        phases = [run["phase"] for run in written["runs"]]
+        print(
+            f"{len(phases)} runs of preset {args.preset} ({phases.count('image')} image, "
+            f"{phases.count('video')} video) -> GPUS=1 bash {written['files'][0]} line by line, or "
+            f"sbatch via {written['files'][3]}:"
+        )
+        for path in written["files"]:
+            print(f"  {path}")
+        return 0
     only = parse_only(args.only)  # None: all; `--only ,` is refused (ValueError: exit 2, one line)
     parameters = parse_parameters(args.parameter)
     if args.pretrain_image:
@@ -98,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             cache_dir=args.cache,
             timeout=args.timeout,
             parameters=parameters,
+            stream=None if args.quiet else sys.stderr,
         )
     except NotebookFailed as failure:
         print(f"pyoco-lab reproduce: {failure}", file=sys.stderr)

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from tqdm.auto import tqdm
+from pyoco_lab.progress import tqdm
 
 from pyoco_lab.data.sources import PHOTOS, VIDEOS, Source, load_photo, package_file
 from pyoco_lab.data.video_io import VideoFile

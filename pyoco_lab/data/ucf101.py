@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from tqdm.auto import tqdm
+from pyoco_lab.progress import tqdm
 
 from pyoco_lab.data.embedded import default_data_root
 from pyoco_lab.data.video_io import VideoFile, frame_count

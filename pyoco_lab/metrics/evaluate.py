@@ -36,13 +36,13 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from pyoco_lab import edm, training
-from pyoco_lab.data import EmbeddedVideoDataset, UCF101Clips
+from pyoco_lab.data import EmbeddedVideoDataset, UCF101Clips, default_data_root
 from pyoco_lab.metrics import lab, networks
 from pyoco_lab.metrics.frechet import frechet_distance_from_features
 from pyoco_lab.metrics.temporal import temporal_statistics
+from pyoco_lab.progress import tqdm
 
 EVAL_FILE = "eval.json"
 # Bump when the key's contents change: entries under older keys then simply stop matching (recomputed).
@@ -437,12 +437,19 @@ def evaluate_run(
             results["skipped"][spec.metric] = networks.missing_message(spec, weights)
     num_real = min(max_real, len(real_train))
     if present:
-        # Up to 2,048 real clips in memory (1.6 GB at 64 px, 16 frames): only when a network will use them.
-        train_clips = subset_clips(real_train, max_real, reference_seed)
-        num_real = len(train_clips)
+        # Up to 2,048 real clips in memory (1.6 GB at 64 px, 16 frames): loaded only if a network's reference
+        # statistics are not cached yet (per weights file, dataset, split, clip seed and count).
+        cache, key = _reference_cache(config, reference_split, reference_seed, num_real, config.num_frames)
         for row, clips in (("generated", generated), ("real-test", test_clips)):
             values, skipped = networks.standard_metrics(
-                train_clips, clips, directory=weights, device=device, batch_size=batch_size, progress=progress
+                lambda: subset_clips(real_train, max_real, reference_seed),
+                clips,
+                directory=weights,
+                device=device,
+                batch_size=batch_size,
+                progress=progress,
+                reference_cache=cache,
+                reference_key=key,
             )
             results[row].update(values)
             results["skipped"].update(skipped)
@@ -645,6 +652,22 @@ def _common_settings(plan: EvaluationKey, run_dir, checkpoint, config, checks, d
         "metric_weights": {name: check.record() for name, check in checks.items()},
         "device": str(device),
     }
+
+
+def _reference_cache(config, split: str, seed: int, count: int, num_frames: int) -> tuple[Path, dict]:
+    """Where the literature networks' real-set statistics are cached, and what decides them."""
+    root = Path(config.data_root) if config.data_root else default_data_root()
+    key = {
+        "format": KEY_FORMAT,
+        "dataset": config.dataset,
+        "data_root": str(root.resolve()),
+        "split": split,
+        "clip_seed": int(seed),
+        "resolution": config.resolution,
+        "num_frames": int(num_frames),
+        "count": int(count),
+    }
+    return root / "cache" / "reference-stats", key
 
 
 def _reference_settings(

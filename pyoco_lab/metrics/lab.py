@@ -33,11 +33,11 @@ from einops import rearrange
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
-from tqdm.auto import tqdm
 
 from pyoco_lab.data import EmbeddedVideoDataset, default_data_root
 from pyoco_lab.metrics.frechet import FeatureStats, frechet_distance, frechet_distance_from_features
 from pyoco_lab.metrics.scores import inception_score, splits_for
+from pyoco_lab.progress import tqdm
 from pyoco_lab.stats import bootstrap_interval
 
 # Bump when the architecture, the training recipe or the features change: old caches are then ignored.

@@ -39,6 +39,8 @@ with the file's hash, to be recorded once verified.
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
 import warnings
 from collections.abc import Callable
@@ -48,11 +50,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from einops import rearrange
-from tqdm.auto import tqdm
 
 from pyoco_lab.data import default_data_root
-from pyoco_lab.metrics.frechet import frechet_distance_from_features
+from pyoco_lab.fileio import atomic_write_bytes
+from pyoco_lab.metrics.frechet import FeatureStats, frechet_distance
 from pyoco_lab.metrics.scores import inception_score, splits_for
+from pyoco_lab.progress import tqdm
 
 
 @dataclass(frozen=True)
@@ -389,8 +392,16 @@ def standard_metrics(
     batch_size: int = 16,
     num_splits: int = 10,
     progress: bool = True,
+    reference_cache: str | Path | None = None,
+    reference_key: dict | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """FVD, IS (of ``generated``) and FID-frame for every network whose file is present.
+
+    ``real`` may be a tensor or a zero-argument callable returning one, called only if some statistic is
+    not cached. With ``reference_cache`` (a folder) and ``reference_key`` (what decides the real set: dataset,
+    split, clip seed, resolution, frames, count, protocol), each network's Gaussian fit of the real features
+    is stored once per (network, weights file sha256, key) as ``reference-<metric>-<hash>.npz`` -- as
+    clean-fid and EDM keep their reference ``.npz`` files -- so a sweep does not recompute it for every run.
 
     Returns ``(values, skipped)``: ``values`` maps metric names ("FVD", "IS", "IS-std", "FID-frame") to
     numbers, ``skipped`` maps each metric that could not be computed to the one-line reason. Only missing
@@ -401,6 +412,37 @@ def standard_metrics(
     values: dict[str, float] = {}
     skipped: dict[str, str] = {}
     options = dict(batch_size=batch_size, progress=progress)
+    loaded: list[torch.Tensor] = []
+
+    def real_clips() -> torch.Tensor:
+        if not loaded:
+            loaded.append(real() if callable(real) else real)
+        return loaded[0]
+
+    def reference(spec: DetectorSpec, features: Callable) -> FeatureStats:
+        """The real set's Gaussian fit for ``spec``, from the cache when it holds it."""
+        path = None
+        if reference_cache is not None and reference_key is not None:
+            payload = {
+                "metric": spec.metric,
+                "weights": file_sha256(directory / spec.filename),
+                **reference_key,
+            }
+            digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[
+                :16
+            ]
+            path = Path(reference_cache) / f"reference-{spec.metric}-{digest}.npz"
+            if path.is_file():
+                with np.load(path) as stored:
+                    return FeatureStats(stored["mean"], stored["cov"], int(stored["count"]))
+        stats = FeatureStats.from_features(features(real_clips()))
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            buffer = io.BytesIO()
+            np.savez(buffer, mean=stats.mean, cov=stats.cov, count=stats.count)
+            atomic_write_bytes(path, buffer.getvalue())
+        return stats
+
     for spec in DETECTORS:
         try:
             detector = load_detector(spec, directory, device)
@@ -408,9 +450,12 @@ def standard_metrics(
             skipped[spec.metric] = str(missing)
             continue
         if spec.metric == "FVD":
-            fake, ref = i3d_features(detector, generated, **options), i3d_features(detector, real, **options)
+            fake = FeatureStats.from_features(i3d_features(detector, generated, **options))
+            ref = reference(spec, lambda clips, d=detector: i3d_features(d, clips, **options))
             # FVD is defined on 16 frames: at another length the number gets a name that says so.
-            values[fvd_name(generated.shape[1])] = frechet_distance_from_features(ref, fake).distance
+            values[fvd_name(generated.shape[1])] = frechet_distance(
+                ref.mean, ref.cov, fake.mean, fake.cov
+            ).distance
             if generated.shape[1] != PROTOCOL_FRAMES:
                 skipped["FVD"] = fvd_length_message(generated.shape[1])
         elif spec.metric == "IS":
@@ -422,9 +467,9 @@ def standard_metrics(
                 num_splits=splits_for(len(generated), num_splits),
             )
         else:
-            fake = inception_frame_features(detector, generated, **options)
-            ref = inception_frame_features(detector, real, **options)
-            values["FID-frame"] = frechet_distance_from_features(ref, fake).distance
+            fake = FeatureStats.from_features(inception_frame_features(detector, generated, **options))
+            ref = reference(spec, lambda clips, d=detector: inception_frame_features(d, clips, **options))
+            values["FID-frame"] = frechet_distance(ref.mean, ref.cov, fake.mean, fake.cov).distance
     return values, skipped
 
 

@@ -443,3 +443,19 @@ def default_run_name(preset: str, config: TrainConfig, *, init: bool) -> str:
 def config_fields() -> list[dataclasses.Field]:
     """The TrainConfig fields, in order (the CLI builds one option per field)."""
     return list(fields(TrainConfig))
+
+
+def config_cli_args(config: TrainConfig) -> list[str]:
+    """``pyoco-lab train`` flags that rebuild exactly ``config`` (whatever the preset): ``--phase`` and one
+    flag per field (``--x``/``--no-x`` for booleans); fields at None are omitted (None is their default)."""
+    args = ["--phase", config.phase]
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(config, f.name)
+        if f.name == "phase" or value is None:
+            continue
+        option = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(option if value else "--no-" + f.name.replace("_", "-"))
+        else:
+            args += [option, str(value)]
+    return args

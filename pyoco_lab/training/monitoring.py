@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
-from tqdm.auto import tqdm
 
 from pyoco_lab import edm, media, noise
+from pyoco_lab.progress import tqdm
 from pyoco_lab.training.batches import network_conditioning
 from pyoco_lab.training.config import TrainConfig
 from pyoco_lab.training.randomness import STREAM_SAMPLES, step_generator
