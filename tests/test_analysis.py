@@ -183,6 +183,19 @@ def test_summary_reports_agreement_and_is_atomic(tmp_path):
     assert "**inconclusive**" in summary.write_summary(tmp_path, preset="quick").read_text()
 
 
+def test_summary_run_time_keeps_every_part(tmp_path):
+    """A study run in parts: notebooks run earlier keep the wall time papermill recorded for them."""
+    results.save_results(tmp_path / "01_noise_priors", "01_noise_priors", "quick", {"max_error": 0.0})
+    results.save_results(tmp_path / "08_finetune_length", "08_finetune_length", "quick", {})
+    papermill = {"papermill": {"duration": 1866.1, "end_time": "2026-12-01T13:34:23.5+00:00"}}
+    executed = tmp_path / "08_finetune_length" / "08_finetune_length.ipynb"
+    executed.write_text(json.dumps({"cells": [], "metadata": papermill, "nbformat": 4, "nbformat_minor": 5}))
+    text = summary.write_summary(tmp_path, preset="quick", timings={"01_noise_priors": 12.4}).read_text()
+    assert "| 08_finetune_length | 1866 | 2026-12-01 13:34 |" in text
+    assert "| 01_noise_priors | 12 | this run |" in text
+    assert "| total | 1878 | |" in text
+
+
 def test_results_json_is_strict_json(tmp_path):
     path = results.save_results(
         tmp_path, "01_x", "smoke", {"a": math.inf, "b": math.nan, "t": torch.tensor([1.5])}

@@ -7,6 +7,7 @@ statistical yardstick stated next to it rather than eyeballing.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -632,20 +633,47 @@ def render_summary(
                 lines.append(f"(results.json is incomplete: {type(error).__name__}: {error})")
         lines.append("")
     if timings:
-        lines += ["## Run time", "", "| notebook | seconds |", "|---|---|"]
-        lines += [f"| {name} | {sec:.0f} |" for name, sec in timings.items()]
-        lines += [f"| total | {sum(timings.values()):.0f} |", ""]
+        lines += ["## Run time", "", "| notebook | seconds | finished (UTC) |", "|---|---|---|"]
+        for name, timing in timings.items():
+            seconds, finished = timing if isinstance(timing, tuple) else (timing, None)
+            lines.append(f"| {name} | {seconds:.0f} | {finished or 'this run'} |")
+        total = sum(t[0] if isinstance(t, tuple) else t for t in timings.values())
+        lines += [f"| total | {total:.0f} | |", ""]
     return "\n".join(lines)
+
+
+def recorded_timings(figures_dir: str | os.PathLike) -> dict[str, tuple[float, str | None]]:
+    """{notebook: (seconds, finished)} from papermill's record in each executed ``<nb>/<nb>.ipynb``.
+
+    A study run in parts (``--only``) keeps every part's wall time this way, not only the last part's.
+    """
+    found = {}
+    for path in sorted(Path(figures_dir).glob("[0-9][0-9]_*/[0-9][0-9]_*.ipynb")):
+        if path.stem != path.parent.name:
+            continue
+        try:
+            record = json.loads(path.read_text())["metadata"]["papermill"]
+            seconds, end = float(record["duration"]), record.get("end_time")
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a papermill-executed notebook: nothing recorded to report
+        found[path.stem] = (seconds, end[:16].replace("T", " ") if end else None)
+    return found
 
 
 def write_summary(
     figures_dir: str | os.PathLike, *, preset: str, timings: Mapping[str, float] | None = None
 ) -> Path:
-    """Render ``figures_dir/SUMMARY.md`` from every ``figures_dir/<notebook>/results.json``."""
+    """Render ``figures_dir/SUMMARY.md`` from every ``figures_dir/<notebook>/results.json``.
+
+    ``timings`` are this run's seconds per notebook; the others' come from their executed notebooks.
+    """
     figures_dir = Path(figures_dir)
     results = load_results(figures_dir)
     if not results:
         raise FileNotFoundError(f"no results.json under {figures_dir}; run `pyoco-lab reproduce` first")
+    # Notebooks this call did not run keep the wall time their executed notebook recorded.
+    merged = {name: recorded for name, recorded in recorded_timings(figures_dir).items() if name in results}
+    merged.update({name: (seconds, None) for name, seconds in (timings or {}).items()})
     return atomic_write_text(
-        figures_dir / SUMMARY_FILE, render_summary(results, preset=preset, timings=timings)
+        figures_dir / SUMMARY_FILE, render_summary(results, preset=preset, timings=merged or None)
     )
