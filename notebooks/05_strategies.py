@@ -75,7 +75,8 @@ payload = {
     "seeds": list(s.seeds),
     "eval_samples": s.eval_samples,
     "rows": {
-        "image": {m: image_row.get(m) for m in names},
+        # one image model: its cells carry that evaluation's bootstrap interval
+        "image": {m: experiments.summarise([image_row], m) if m in image_row else None for m in names},
         **{name: {m: row[m] for m in names} for name, row in rows.items()},
     },
     "sampler": s.sampler.record(),

@@ -418,7 +418,8 @@ def test_image_model_row_is_measured_and_cached(image_run, monkeypatch):
         result = E.evaluate_run(run, 8, "heun", 2, device="cpu", progress=False)
         again = E.evaluate_run(run, 8, "heun", 2, device="cpu", progress=False, reuse=True)
     assert len(calls) == 1 and again == json.loads(json.dumps(result))  # the second one is read back
-    assert set(result["generated"]) == {"FD-frame-lab", "FID-frame"} == set(result["real-test"])
+    assert set(result["generated"]) == {"FD-frame-lab", "FD-frame-lab-ci", "FID-frame"}
+    assert set(result["real-test"]) == {"FD-frame-lab", "FID-frame"}  # the floor row: no interval kept
     assert {"FVD", "IS", "FVD-lab", "IS-lab"} <= set(result["skipped"])
     settings = result["settings"]
     assert settings["kind"] == "image" and settings["key"].startswith(
@@ -442,12 +443,21 @@ def test_experiments_image_model_scores_use_the_presets_sampler_and_frame_count(
     monkeypatch.setattr(experiments, "ensure_image_model", lambda s, cache_dir, progress=True: run)
     s = experiments.settings("smoke", eval_samples=2, sampler={"kind": "euler", "steps": 2})
     scores = experiments.image_model_scores(s, tmp_path, progress=False)
-    assert set(scores) == {"FD-frame-lab"}  # no Inception file: FID-frame is skipped
+    assert set(scores) == {"FD-frame-lab", "FD-frame-lab-ci"}  # no Inception file: FID-frame is skipped
+    low, high = scores["FD-frame-lab-ci"]
+    assert low <= scores["FD-frame-lab"] <= high
     (kwargs,) = calls
     assert (kwargs["sampler"], kwargs["num_steps"]) == ("euler", 2)
     entry = next(iter(json.loads((run / E.EVAL_FILE).read_text()).values()))
     assert entry["settings"]["num_samples"] == 2 * experiments.clip_length(s) == 2 * FRAMES
     assert experiments.image_model_scores(s, tmp_path, progress=False) == scores and len(calls) == 1
+    # an entry stored before rows carried their interval is measured again, not reused without one
+    store = json.loads((run / E.EVAL_FILE).read_text())
+    for entry in store.values():
+        del entry["generated"]["FD-frame-lab-ci"]
+    (run / E.EVAL_FILE).write_text(json.dumps(store))
+    assert "FD-frame-lab-ci" in experiments.image_model_scores(s, tmp_path, progress=False)
+    assert len(calls) == 2
 
 
 def test_a_shipped_image_model_keeps_its_evaluations_in_a_given_folder(tmp_path):

@@ -534,8 +534,10 @@ def evaluate_image_run(
     frames = int(plan.parts["protocol"]["num_frames"])
     store = run_dir / EVAL_FILE
     stored = _read_store(store) if write or reuse else {}
-    if reuse and isinstance(stored.get(plan.key), dict) and "generated" in stored[plan.key]:
-        return stored[plan.key]
+    entry = stored.get(plan.key)
+    # entries stored before FD-frame-lab carried its interval are measured again rather than reused
+    if reuse and isinstance(entry, dict) and "generated" in entry and _has_intervals(entry["generated"]):
+        return entry
 
     weights = Path(weights_dir) if weights_dir is not None else networks.weights_dir()
     checks = {}
@@ -587,9 +589,10 @@ def evaluate_image_run(
         )
         reference = lab.cached_lab_features(classifier, real_train, reference_split, progress=progress)
         for row, x in (("generated", images), ("real-test", test_frames)):
-            results[row]["FD-frame-lab"] = lab.frame_distance(
-                reference.frame, lab.lab_frame_features(classifier, x)
-            )
+            features = lab.lab_frame_features(classifier, x)
+            results[row]["FD-frame-lab"] = lab.frame_distance(reference.frame, features)
+            if row == "generated" and len(features) >= 2:  # the row's spread, as every video row has
+                results[row]["FD-frame-lab-ci"] = lab.frame_distance_interval(reference.frame, features)
         for name in ("FVD-lab", "IS-lab"):
             results["skipped"][name] = f"{name} skipped: {no_clips}, the lab's {name} needs clips"
     else:
@@ -634,6 +637,11 @@ def evaluate_image_run(
     if write:
         _store(store, plan.key, results)
     return results
+
+
+def _has_intervals(row: dict) -> bool:
+    """Whether a stored image-evaluation row carries the bootstrap interval of its FD-frame-lab."""
+    return "FD-frame-lab" not in row or "FD-frame-lab-ci" in row
 
 
 def _common_settings(plan: EvaluationKey, run_dir, checkpoint, config, checks, device) -> dict:

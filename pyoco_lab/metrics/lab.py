@@ -167,6 +167,18 @@ def frame_distance(real_frames: np.ndarray, generated_frames: np.ndarray) -> flo
     return frechet_distance_from_features(real_frames, generated_frames).distance
 
 
+def frame_distance_interval(
+    real_frames: np.ndarray, generated_frames: np.ndarray, *, num_resamples: int = BOOTSTRAP_RESAMPLES
+) -> list[float]:
+    """95% bootstrap interval [low, high] of :func:`frame_distance` over the generated frames (reference
+    fixed), for independently sampled frames such as an image model's (Table 5's "Image Diffusion" row)."""
+    reference = FeatureStats.from_features(real_frames)
+    interval = bootstrap_interval(
+        lambda frames: _distance_to(reference, frames), generated_frames, num_resamples=num_resamples
+    )
+    return [interval.low, interval.high]
+
+
 def lab_metrics(
     real: LabFeatures,
     generated: LabFeatures,
