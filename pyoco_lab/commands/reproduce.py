@@ -36,8 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--preset",
         choices=PRESETS,
         default="quick",
-        help="smoke (CI, ~1 min each), quick (2 CPU cores, < 20 min), cpu-long (2 CPU cores, ~2 h: the lab's "
-        "reference result for Fig. 7 / Table 5 / Fig. 8), standard (1 GPU hour), ucf (GPU-days)",
+        help="smoke (CI, ~1 min each), quick (2 CPU cores, < 20 min), cpu-long (2 CPU cores, ~2.7 h: the "
+        "lab's reference result for Fig. 7 / Table 5 / Fig. 8), standard (1 GPU hour), ucf (GPU-days)",
     )
     parser.add_argument(
         "--only",
