@@ -604,8 +604,12 @@ def render_section(notebook: str, results: Mapping) -> str:
 
 
 def render_summary(
-    results: Mapping[str, Mapping], *, preset: str, timings: Mapping[str, float] | None = None
+    results: Mapping[str, Mapping],
+    *,
+    preset: str,
+    timings: Mapping[str, tuple[float, str | None]] | None = None,
 ) -> str:
+    """SUMMARY.md's text; ``timings``: {notebook: (seconds, finished or None for this run)}."""
     lines = [
         "# Reproduction summary",
         "",
@@ -634,11 +638,9 @@ def render_summary(
         lines.append("")
     if timings:
         lines += ["## Run time", "", "| notebook | seconds | finished (UTC) |", "|---|---|---|"]
-        for name, timing in timings.items():
-            seconds, finished = timing if isinstance(timing, tuple) else (timing, None)
+        for name, (seconds, finished) in timings.items():
             lines.append(f"| {name} | {seconds:.0f} | {finished or 'this run'} |")
-        total = sum(t[0] if isinstance(t, tuple) else t for t in timings.values())
-        lines += [f"| total | {total:.0f} | |", ""]
+        lines += [f"| total | {sum(seconds for seconds, _ in timings.values()):.0f} | |", ""]
     return "\n".join(lines)
 
 
