@@ -418,8 +418,14 @@ def test_image_model_row_is_measured_and_cached(image_run, monkeypatch):
         result = E.evaluate_run(run, 8, "heun", 2, device="cpu", progress=False)
         again = E.evaluate_run(run, 8, "heun", 2, device="cpu", progress=False, reuse=True)
     assert len(calls) == 1 and again == json.loads(json.dumps(result))  # the second one is read back
-    assert set(result["generated"]) == {"FD-frame-lab", "FD-frame-lab-ci", "FID-frame"}
-    assert set(result["real-test"]) == {"FD-frame-lab", "FID-frame"}  # the floor row: no interval kept
+    yardstick_keys = {
+        "KID-app", "KID-app-ci", "FD-app", "C2ST-frame", "C2ST-frame-ci", "precision-app", "recall-app",
+        "density-app", "coverage-app", "NN-ratio", "copy-fraction",
+    }  # fmt: skip
+    assert set(result["generated"]) == {"FD-frame-lab", "FD-frame-lab-ci", "FID-frame"} | yardstick_keys
+    # the held-out row: no FD-frame-lab interval kept; the real-train row (the floor) has the yardsticks only
+    assert set(result["real-test"]) == {"FD-frame-lab", "FID-frame"} | yardstick_keys
+    assert set(result["real-train"]) == yardstick_keys
     assert {"FVD", "IS", "FVD-lab", "IS-lab"} <= set(result["skipped"])
     settings = result["settings"]
     assert settings["kind"] == "image" and settings["key"].startswith(
@@ -443,7 +449,8 @@ def test_experiments_image_model_scores_use_the_presets_sampler_and_frame_count(
     monkeypatch.setattr(experiments, "ensure_image_model", lambda s, cache_dir, progress=True: run)
     s = experiments.settings("smoke", eval_samples=2, sampler={"kind": "euler", "steps": 2})
     scores = experiments.image_model_scores(s, tmp_path, progress=False)
-    assert set(scores) == {"FD-frame-lab", "FD-frame-lab-ci"}  # no Inception file: FID-frame is skipped
+    assert {"FD-frame-lab", "FD-frame-lab-ci", "KID-app", "KID-app-ci"} <= set(scores)
+    assert "FID-frame" not in scores  # no Inception file: FID-frame is skipped
     low, high = scores["FD-frame-lab-ci"]
     assert low <= scores["FD-frame-lab"] <= high
     (kwargs,) = calls

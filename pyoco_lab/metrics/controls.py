@@ -7,11 +7,18 @@ clips, so it has real appearance and only its time axis is broken:
 * ``real``: the held-out clips as they are (the floor a perfect generator reaches at this N);
 * ``frozen``: frame 0 repeated (what α = ∞ tends to);
 * ``shuffled``: each clip's frames in a random order (right frames, wrong motion);
-* ``flicker``: frame t of clip i taken from clip i + t (every frame from a different clip: i.i.d. flicker).
+* ``flicker``: frame t of clip i taken from clip i + t (every frame from a different clip: i.i.d. flicker);
+* ``blurred``: every frame 4×4-blurred (``corruptions.blur``): the real clip's coarse motion, no detail;
+* ``motion on noise``: a Gaussian noise image (the clips' channel mean and std) plus each real clip's change
+  since its first frame, x_t = n + (r_t − r_0): *exactly* the real frame differences — the input of the lab
+  classifier's motion stream, and the motion energy — with no content. The content-free smooth motion a
+  motion-driven clip metric cannot see, and the clip yardstick's content score must.
 
 :func:`evaluate_controls` scores them with exactly what ``evaluate_run`` gives a generated set (temporal
-statistics; FVD-lab, IS-lab, FD-frame-lab with their bootstrap intervals against the same reference), one
-evaluation per seed (each seed draws its own subset of held-out clips), cached in a JSON file.
+statistics; FVD-lab, IS-lab, FD-frame-lab, FD-motion-lab with their bootstrap intervals against the same
+reference; the yardsticks of ``metrics.yardsticks``: content KID-app, C2ST-frame, C2ST-clip, precision,
+recall, density, coverage, memorisation), one evaluation per seed (each seed draws its own subset of
+held-out clips), cached in a JSON file.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import torch
 
 from pyoco_lab import training
 from pyoco_lab.fileio import atomic_write_text, read_json
-from pyoco_lab.metrics import lab
+from pyoco_lab.metrics import appearance, corruptions, lab, yardsticks
 from pyoco_lab.metrics.evaluate import real_datasets, subset_clips, validate_device
 from pyoco_lab.metrics.temporal import temporal_statistics
 
@@ -34,8 +41,10 @@ CONTROLS = {
     "frozen": "frame 0 repeated",
     "shuffled": "frames of each clip in random order",
     "flicker": "frame t from a different clip for every t",
+    "blurred": "every frame 4x4-blurred: coarse real motion, no detail",
+    "motion on noise": "a noise image plus the real clip's change since frame 0: real motion, no content",
 }
-CONTROLS_FORMAT = 1
+CONTROLS_FORMAT = 2  # 2: the blurred control and the yardsticks of metrics.yardsticks
 
 
 def control_clips(clips: torch.Tensor, kind: str, *, seed: int = 0) -> torch.Tensor:
@@ -49,6 +58,12 @@ def control_clips(clips: torch.Tensor, kind: str, *, seed: int = 0) -> torch.Ten
         return clips.clone()
     if kind == "frozen":
         return clips[:, :1].expand_as(clips).clone()
+    if kind == "blurred":
+        return corruptions.blur(clips)
+    if kind == "motion on noise":
+        first = clips[:, :1]
+        noise = corruptions.corrupt_frames(first.flatten(0, 1), "noise", seed=seed).reshape(first.shape)
+        return noise + (clips - first)  # not clamped: the frame differences stay exactly the real ones
     if kind == "shuffled":
         generator = torch.Generator().manual_seed(seed)
         order = torch.stack([_non_identity_permutation(f, generator) for _ in range(b)])
@@ -86,31 +101,23 @@ def evaluate_controls(
     if num_samples < 2:
         raise ValueError(f"controls need at least 2 clips, got {num_samples}")
     device = validate_device(device)
-    reference, test = real_datasets(config, reference_split, reference_seed=reference_seed)
-    classifier = None
+    store = Path(store) if store is not None else None
+    cached = read_json(store, "metric controls") if store is not None and store.is_file() else {}
+    classifier = net = None
     if config.dataset == "embedded":
         classifier = lab.lab_classifier(
             config.resolution, config.num_frames, root=config.data_root, device=device, progress=progress
         )
-    key = _controls_key(config, num_samples, reference_split, reference_seed, classifier)
-    store = Path(store) if store is not None else None
-    cached = read_json(store, "metric controls") if store is not None and store.is_file() else {}
+        net = appearance.appearance_net(
+            config.resolution, root=config.data_root, device=device, progress=progress
+        )
+    key = _controls_key(config, num_samples, reference_split, reference_seed, classifier, net)
     entries = cached.get(key, {})
-    features = None
     results: dict[str, list[dict]] = {kind: [] for kind in CONTROLS}
     for seed in seeds:
         entry = entries.get(str(seed))
         if entry is None:
-            clips = subset_clips(test, num_samples, seed)
-            if classifier is not None and features is None:
-                features = lab.cached_lab_features(classifier, reference, reference_split, progress=progress)
-            entry = {}
-            for kind in CONTROLS:
-                videos = control_clips(clips, kind, seed=seed)
-                row = temporal_statistics(videos, intervals=True)
-                if classifier is not None:
-                    row.update(lab.lab_metrics(features, lab.lab_features(classifier, videos)))
-                entry[kind] = row
+            entry = _control_rows(config, num_samples, seed, reference_split, reference_seed, classifier, net)
             entries[str(seed)] = entry
             if store is not None:
                 cached[key] = entries
@@ -120,10 +127,37 @@ def evaluate_controls(
     return results
 
 
-def _controls_key(config, num_samples, reference_split, reference_seed, classifier) -> str:
-    classifier_hash = None
-    if classifier is not None and classifier.cache_path is not None:
-        classifier_hash = hashlib.sha256(Path(classifier.cache_path).read_bytes()).hexdigest()[:16]
+def _control_rows(config, num_samples, seed, reference_split, reference_seed, classifier, net) -> dict:
+    """One seed's controls. Embedded data: made from ``num_samples`` clips of train half B (the yardsticks'
+    real row; each seed its own draw) and measured against half A, as ``evaluate_run`` measures a
+    generated set; other datasets: held-out clips, temporal statistics only."""
+    if classifier is None:
+        _, test = real_datasets(config, reference_split, reference_seed=reference_seed)
+        clips = subset_clips(test, num_samples, seed)
+        return {
+            kind: temporal_statistics(control_clips(clips, kind, seed=seed), intervals=True)
+            for kind in CONTROLS
+        }
+    sets = yardsticks.real_sets(
+        net, config.resolution, num_samples, num_frames=config.num_frames, root=config.data_root, seed=seed
+    )
+    reference = lab.lab_features(classifier, sets.reference_clips)
+    entry = {}
+    for kind in CONTROLS:
+        videos = control_clips(sets.real, kind, seed=seed)
+        row = temporal_statistics(videos, intervals=True)
+        row.update(lab.lab_metrics(reference, lab.lab_features(classifier, videos)))
+        row.update(yardsticks.clip_scores(sets, net, videos, seed=seed))
+        entry[kind] = row
+    return entry
+
+
+def _controls_key(config, num_samples, reference_split, reference_seed, classifier, net) -> str:
+    def file_hash(model):
+        path = getattr(model, "cache_path", None)
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16] if path is not None else None
+
+    classifier_hash = file_hash(classifier)
     parts = {
         "format": CONTROLS_FORMAT,
         "dataset": config.dataset,
@@ -134,6 +168,7 @@ def _controls_key(config, num_samples, reference_split, reference_seed, classifi
         "reference_split": reference_split,
         "reference_seed": int(reference_seed),
         "lab_classifier": classifier_hash,
+        "appearance_net": file_hash(net),
         "lab_classifier_version": lab.LAB_CLASSIFIER_VERSION,
         "bootstrap_resamples": lab.BOOTSTRAP_RESAMPLES,
     }

@@ -39,14 +39,16 @@ import torch
 
 from pyoco_lab import edm, training
 from pyoco_lab.data import EmbeddedVideoDataset, UCF101Clips, default_data_root
-from pyoco_lab.metrics import lab, networks
+from pyoco_lab.metrics import appearance, lab, networks, yardsticks
 from pyoco_lab.metrics.frechet import frechet_distance_from_features
 from pyoco_lab.metrics.temporal import temporal_statistics
 from pyoco_lab.progress import tqdm
 
 EVAL_FILE = "eval.json"
 # Bump when the key's contents change: entries under older keys then simply stop matching (recomputed).
-KEY_FORMAT = 3  # 2: protocol holds phase, reference split and reference seed; 3: bootstrap *-ci intervals
+# 2: protocol holds phase, reference split and reference seed; 3: bootstrap *-ci intervals; 4: the yardsticks
+# (appearance network, two-sample tests, ...) and one reference for every lab metric (train clips, half A)
+KEY_FORMAT = 4
 _DEVICE = re.compile(r"(cpu|cuda)(?::(\d+))?")
 
 
@@ -306,6 +308,46 @@ def real_datasets(
     return reference, test
 
 
+def embedded_clip_scores(
+    config: training.TrainConfig,
+    rows: dict[str, torch.Tensor],
+    num_samples: int,
+    reference_seed: int,
+    device,
+    progress: bool,
+) -> dict[str, dict]:
+    """Lab metrics and yardsticks of each row's clips (embedded data), plus the ``real-train`` row.
+
+    Every row is measured against the same reference, half A of the train clips (``yardsticks.real_sets``,
+    seeded by ``reference_seed``): the lab classifier's FVD-lab / FD-frame-lab / FD-motion-lab / IS-lab, and
+    the appearance yardsticks (content KID-app, C2ST-frame, C2ST-clip, precision/recall, density/coverage,
+    memorisation). ``real-train`` is ``num_samples`` clips of the other half B: the floor a perfect model
+    of the training data reaches at this N (``real-test``, the held-out scenes, is generalisation).
+    """
+    classifier = lab.lab_classifier(
+        config.resolution, config.num_frames, root=config.data_root, device=device, progress=progress
+    )
+    net = appearance.appearance_net(
+        config.resolution, root=config.data_root, device=device, progress=progress
+    )
+    sets = yardsticks.real_sets(
+        net,
+        config.resolution,
+        num_samples,
+        num_frames=config.num_frames,
+        root=config.data_root,
+        seed=reference_seed,
+    )
+    reference = lab.lab_features(classifier, sets.reference_clips)
+    out = {}
+    for name, clips in {**rows, "real-train": sets.real}.items():
+        row = temporal_statistics(clips, intervals=True) if name == "real-train" else {}
+        row.update(lab.lab_metrics(reference, lab.lab_features(classifier, clips)))
+        row.update(yardsticks.clip_scores(sets, net, clips, seed=reference_seed))
+        out[name] = row
+    return out
+
+
 def _check_arguments(num_samples: int, sampler: str) -> None:
     if num_samples < 2:
         raise ValueError(
@@ -419,16 +461,15 @@ def evaluate_run(
     }
 
     if config.dataset == "embedded":
-        classifier = lab.lab_classifier(
-            config.resolution, config.num_frames, root=config.data_root, device=device, progress=progress
-        )
-        reference = lab.cached_lab_features(classifier, real_train, reference_split, progress=progress)
-        results["generated"].update(lab.lab_metrics(reference, lab.lab_features(classifier, generated)))
-        results["real-test"].update(lab.lab_metrics(reference, lab.lab_features(classifier, test_clips)))
+        rows = {"generated": generated, "real-test": test_clips}
+        for row, values in embedded_clip_scores(
+            config, rows, num_samples, reference_seed, device, progress
+        ).items():
+            results.setdefault(row, {}).update(values)
     else:
-        for name in lab.LAB_METRIC_NAMES:
+        for name in (*lab.LAB_METRIC_NAMES, *yardsticks.LOWER_IS_BETTER):
             results["skipped"][name] = (
-                f"{name} skipped: the lab classifier is trained on the embedded dataset only"
+                f"{name} skipped: the lab's networks are trained on the embedded dataset only"
             )
 
     present = [spec for spec in networks.DETECTORS if spec.filename in checks]
@@ -593,10 +634,21 @@ def evaluate_image_run(
             results[row]["FD-frame-lab"] = lab.frame_distance(reference.frame, features)
             if row == "generated" and len(features) >= 2:  # the row's spread, as every video row has
                 results[row]["FD-frame-lab-ci"] = lab.frame_distance_interval(reference.frame, features)
-        for name in ("FVD-lab", "IS-lab"):
+        for name in ("FVD-lab", "IS-lab", "FD-motion-lab", "C2ST-clip"):
             results["skipped"][name] = f"{name} skipped: {no_clips}, the lab's {name} needs clips"
+        # The yardsticks (metrics.yardsticks): the same reference frames (train clips, half A) as the video
+        # rows' content scores, and the real-train row (half B) as the floor.
+        net = appearance.appearance_net(
+            config.resolution, root=config.data_root, device=device, progress=progress
+        )
+        sets = yardsticks.real_sets(
+            net, config.resolution, num_samples, root=config.data_root, seed=reference_seed
+        )
+        results["real-train"] = {}
+        for row, x in (("generated", images), ("real-test", test_frames), ("real-train", sets.real)):
+            results[row].update(yardsticks.frame_scores(sets, net, x, seed=reference_seed))
     else:
-        for name in lab.LAB_METRIC_NAMES:
+        for name in (*lab.LAB_METRIC_NAMES, *yardsticks.LOWER_IS_BETTER):
             results["skipped"][name] = (
                 f"{name} skipped: the lab classifier is trained on the embedded dataset only"
             )
