@@ -61,6 +61,7 @@ class AppearanceNet(nn.Module):
     def __init__(self, num_scenes: int, widths: tuple[int, ...] = STAGE_WIDTHS):
         super().__init__()
         self.num_scenes, self.widths = int(num_scenes), tuple(widths)
+        self.cache_path: Path | None = None  # the file appearance_net() loaded or wrote, if any
         stages, previous = [], 3
         for i, width in enumerate(self.widths):
             stride = 1 if i == 0 else 2

@@ -39,6 +39,7 @@ import torch
 
 from pyoco_lab import edm, training
 from pyoco_lab.data import EmbeddedVideoDataset, UCF101Clips, default_data_root
+from pyoco_lab.fileio import atomic_write_text, read_json
 from pyoco_lab.metrics import appearance, lab, networks, yardsticks
 from pyoco_lab.metrics.frechet import frechet_distance_from_features
 from pyoco_lab.metrics.temporal import temporal_statistics
@@ -339,13 +340,40 @@ def embedded_clip_scores(
         seed=reference_seed,
     )
     reference = lab.lab_features(classifier, sets.reference_clips)
+    # The real rows are the same for every run of a sweep (same data, N, seed and networks): measured once.
+    cache = _real_rows_cache(config, num_samples, reference_seed, classifier, net)
+    stored = read_json(cache, "real-rows cache") if cache.is_file() else {}
     out = {}
     for name, clips in {**rows, "real-train": sets.real}.items():
+        if name in REAL_ROWS and name in stored:
+            out[name] = stored[name]
+            continue
         row = temporal_statistics(clips, intervals=True) if name == "real-train" else {}
         row.update(lab.lab_metrics(reference, lab.lab_features(classifier, clips)))
         row.update(yardsticks.clip_scores(sets, net, clips, seed=reference_seed))
         out[name] = row
+    if any(name in REAL_ROWS and name not in stored for name in out):
+        atomic_write_text(cache, json.dumps({k: v for k, v in out.items() if k in REAL_ROWS}))
     return out
+
+
+REAL_ROWS = ("real-test", "real-train")
+
+
+def _real_rows_cache(config, num_samples, reference_seed, classifier, net) -> Path:
+    """Where the real rows of an embedded evaluation are kept: keyed by everything that decides them."""
+    parts = {
+        "format": KEY_FORMAT,
+        "data_root": str(Path(config.data_root or default_data_root()).resolve()),
+        "resolution": config.resolution,
+        "num_frames": config.num_frames,
+        "num_samples": int(num_samples),
+        "reference_seed": int(reference_seed),
+        "networks": [networks.file_sha256(m.cache_path) if m.cache_path else None for m in (classifier, net)],
+        "bootstrap_resamples": lab.BOOTSTRAP_RESAMPLES,
+    }
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(config.data_root or default_data_root()) / "cache" / "real-rows" / f"{digest}.json"
 
 
 def _check_arguments(num_samples: int, sampler: str) -> None:

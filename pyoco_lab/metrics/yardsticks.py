@@ -64,6 +64,18 @@ FRAME_MEASURES = (
     "density-app",
     "coverage-app",
 )
+# Which clip controls (``metrics.controls.CONTROLS``) each clip measure must rank below real: a content
+# measure is blind to the time axis by construction (frozen / shuffled / flicker keep real frames), a motion
+# measure to content (motion on noise has exactly the real frame differences); the combined ones see both.
+CONTENT_CONTROLS = ("blurred", "motion on noise")
+TIME_CONTROLS = ("frozen", "shuffled", "flicker")
+CLIP_CONTROL_TARGETS = {
+    "KID-app": CONTENT_CONTROLS,
+    "C2ST-frame": CONTENT_CONTROLS,
+    "FD-motion-lab": TIME_CONTROLS,
+    "C2ST-clip": CONTENT_CONTROLS + TIME_CONTROLS,
+    "FVD-lab": CONTENT_CONTROLS + TIME_CONTROLS,
+}
 REAL_ROW = "real (other train clips)"
 HELD_OUT_ROW = "held-out scenes (test split)"
 COPIES_ROW = "copies of reference frames"
