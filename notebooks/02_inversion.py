@@ -37,7 +37,7 @@ inversion_steps = None  # ODE steps from sigma_min to sigma_max; None: the prese
 image_steps = None  # image pre-training steps (only when the image model is trained here); None: the preset's
 pretrain_image = None  # True: pre-train the image model here instead of the shipped one; None: the preset's
 frames_per_video = 16  # Table 1: frames drawn at random positions across each held-out source video
-quality_samples = 512  # image-model samples for FD-frame-lab: at least twice the 64 lab frame features
+quality_samples = 512  # image-model samples for the frame yardsticks (the controls separate at this N)
 seed = 0  # which held-out frames and clips
 
 # %%
@@ -60,20 +60,21 @@ s, out = notebook.start(
 # %% [markdown]
 # ## The image model (shipped with the lab, or trained once into the cache)
 #
-# Its samples beside real held-out frames, and FD-frame-lab of its samples vs held-out frames next to the
-# floor a perfect model of the train split would reach (train frames vs held-out frames), with bootstrap 95%
-# intervals.
+# Its samples beside real training frames, measured against the training distribution with the frame
+# yardsticks (`pyoco_lab.metrics.yardsticks`, docs/metrics.md) — KID-app (0 = real), the two-sample test
+# (0.5 = indistinguishable from real frames), precision / recall and density / coverage in the appearance
+# space, and the memorisation check — next to the controls that prove each measure ranks real frames above
+# noise, shuffled pixels, flat colour and blur. 95% intervals: bootstrap (KID-app), binomial (two-sample test).
 
 # %%
 from pyoco_lab.analysis import image_model, inversion
-from pyoco_lab.analysis.summary import PAPER, render_section
+from pyoco_lab.analysis.summary import PAPER, image_quality_lines, render_section
 
 source = experiments.ensure_image_model(s, cache_dir)
 print("image model:", source)
 quality = image_model.image_model_quality(
     source,
     cache_dir,
-    num_frames=s.inversion_frames,
     num_samples=quality_samples,
     sampler="heun",
     num_steps=s.sample_steps,
@@ -82,12 +83,7 @@ quality = image_model.image_model_quality(
 fig = image_model.samples_beside_real_figure(quality["samples"], quality["real"], title=str(source))
 viz.save_figure(fig, out / "image_model_samples.png")
 plt.show()
-fd, floor = quality["FD-frame-lab"], quality["floor"]
-print(
-    f"FD-frame-lab samples vs held-out frames {fd['value']:.2f} [{fd['ci95'][0]:.2f}, {fd['ci95'][1]:.2f}]; "
-    f"floor (train vs held-out frames) {floor['value']:.2f} [{floor['ci95'][0]:.2f}, {floor['ci95'][1]:.2f}]; "
-    f"N = {fd['n'][1]} vs {fd['n'][0]}, {quality['feature_dim']}-d features"
-)
+display(Markdown("\n".join(image_quality_lines(quality, str(source)))))
 
 # %% [markdown]
 # ## Table 1: frames at random positions across each held-out video, inverted

@@ -200,10 +200,14 @@ def test_02_inversion(tmp_path_factory):
         assert -1 <= row["mean"] <= 1 and 0 <= row["std"] <= 1
     assert set(data["controls"]) == {"raw pixels", "i.i.d. noise"}
     assert data["controls"]["i.i.d. noise"]["same_video"]["count"] == same["count"]
-    quality = data["image_quality"]
-    assert quality["FD-frame-lab"]["value"] >= 0 and quality["floor"]["value"] >= 0
-    low, high = quality["floor"]["ci95"]
-    assert low <= quality["floor"]["value"] <= high
+    quality = data["image_quality"]  # the frame yardsticks on the samples, beside their controls
+    rows = quality["rows"]
+    assert {"image model samples", "real (other train clips)", "noise", "blur 4x4"} <= set(rows)
+    for row in rows.values():
+        low, high = row["KID-app-ci"]
+        assert low <= row["KID-app"] <= high and 0 <= row["C2ST-frame"] <= 1
+    assert rows["noise"]["KID-app-ci"][0] > rows["real (other train clips)"]["KID-app-ci"][1]
+    assert set(quality["controls_pass"]) >= {"KID-app", "C2ST-frame", "copy-fraction"}
     assert data["by_distance"]["mean"][0] == pytest.approx(1.0)  # a map is identical to itself
     assert all(0 <= a < 1e6 for a in data["fitted_alpha"].values())
     gauss = data["gaussianity"]

@@ -1,12 +1,12 @@
-"""How good is the image model every finetune starts from? Samples beside real frames, and
-FD-frame-lab of its samples against held-out real frames next to the real-vs-real floor.
+"""How good is the image model every finetune starts from? Samples beside training frames, measured
+with the frame yardsticks next to their controls.
 
 PYoCo's evidence stands on the image model (Section 5; Table 5's "Image Diffusion" row): Table 1
-inverts real frames with it, and every Fig. 7 / Table 5 / Fig. 8 finetune starts from it. The lab's
-yardstick here is FD-frame-lab -- the Fréchet distance between the lab classifier's appearance
-features of two sets of frames (``pyoco_lab.metrics.lab``): samples vs test frames, beside train
-frames vs test frames (what a perfect model of the train split would score with this many frames).
-Intervals are bootstrap 95% intervals over the frames of both sets.
+inverts real frames with it, and every Fig. 7 / Table 5 / Fig. 8 finetune starts from it. Its samples are
+compared with the training distribution, as FID compares a generator with its training set, by the
+yardsticks of ``pyoco_lab.metrics.yardsticks`` (KID-app, the two-sample test, precision / recall, density /
+coverage, memorisation), and every measure is shown beside the controls that prove it can tell real frames
+from noise, shuffled pixels, flat colour and blur (issue #22).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 from einops import rearrange
 
@@ -25,8 +24,7 @@ from pyoco_lab import edm
 from pyoco_lab.analysis.inversion import model_identity
 from pyoco_lab.data import EmbeddedFramesDataset
 from pyoco_lab.fileio import atomic_write_text, read_json
-from pyoco_lab.metrics import lab
-from pyoco_lab.metrics.frechet import frechet_distance_from_features
+from pyoco_lab.metrics import appearance, yardsticks
 from pyoco_lab.training import load_denoiser
 
 
@@ -63,81 +61,72 @@ def real_frames(count: int, *, resolution: int, split: str, seed: int = 0, root=
     return torch.stack([torch.as_tensor(dataset[int(i)]["image"]).float() for i in order.sort().values])
 
 
-def bootstrap_fd(real: np.ndarray, other: np.ndarray, *, rounds: int = 200, seed: int = 0) -> dict:
-    """Fréchet distance with a bootstrap 95% interval (both sets resampled with replacement)."""
-    rng = np.random.default_rng(seed)
-    distance = frechet_distance_from_features(real, other).distance
-    draws = [
-        frechet_distance_from_features(
-            real[rng.integers(0, len(real), len(real))], other[rng.integers(0, len(other), len(other))]
-        ).distance
-        for _ in range(rounds)
-    ]
-    low, high = np.percentile(draws, [2.5, 97.5])
-    return {"value": float(distance), "ci95": [float(low), float(high)], "n": [len(real), len(other)]}
-
-
 def image_model_quality(
     image_model: str | os.PathLike,
     cache_dir: str | os.PathLike,
     *,
-    num_frames: int,
     num_samples: int = 512,
     sampler: str = "heun",
     num_steps: int = 18,
     seed: int = 0,
     progress: bool = True,
 ) -> dict:
-    """FD-frame-lab of the model's samples vs test frames and of train vs test frames (the floor),
-    each with a bootstrap interval, plus 16 samples and 16 test frames for a picture. Cached."""
-    key = json.dumps([model_identity(image_model), num_frames, num_samples, sampler, num_steps, seed])
+    """The image model's samples measured with the frame yardsticks, beside the controls. Cached.
+
+    ``rows``: {row name: frame scores} for the samples and for every control of
+    ``metrics.yardsticks.frame_controls`` (real frames of other train clips — the floor —, held-out scenes,
+    noise, shuffled pixels, flat colour, 4×4 blur, copies of reference frames), all against the same
+    training-distribution reference at the same N; ``controls_pass``: which measures rank every corruption
+    below real (:func:`yardsticks.control_verdicts`); 16 samples and 16 training frames for a picture.
+    """
+    key = json.dumps(
+        [model_identity(image_model), num_samples, sampler, num_steps, seed, appearance.APPEARANCE_VERSION]
+    )
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    path = Path(cache_dir) / "image_quality" / f"{digest}.json"
+    path = Path(cache_dir) / "image_quality" / f"yardsticks-{digest}.json"
     if path.is_file():
         stored = read_json(path, "image-model quality cache")
-        stored["samples"] = torch.tensor(stored["samples"])
-        stored["real"] = torch.tensor(stored["real"])
-        return stored
+        return {**stored, "samples": torch.tensor(stored["samples"]), "real": torch.tensor(stored["real"])}
     denoiser, config = load_denoiser(image_model)
+    net = appearance.appearance_net(config.resolution, root=config.data_root, progress=progress)
+    sets = yardsticks.real_sets(net, config.resolution, num_samples, root=config.data_root, seed=seed)
     samples = sample_images(
         denoiser, num_samples, config.resolution, sampler=sampler, num_steps=num_steps, seed=seed
     )
-    test = real_frames(
-        num_samples, resolution=config.resolution, split="test", seed=seed, root=config.data_root
-    )
-    train = real_frames(
-        num_samples, resolution=config.resolution, split="train", seed=seed, root=config.data_root
-    )
-    classifier = lab.lab_classifier(config.resolution, num_frames, root=config.data_root, progress=progress)
-    features = {
-        name: lab.lab_frame_features(classifier, x)
-        for name, x in (("samples", samples), ("test", test), ("train", train))
-    }
+    rows = {SAMPLES_ROW: yardsticks.frame_scores(sets, net, samples, seed=seed)}
+    rows.update(yardsticks.frame_controls(sets, net, seed=seed))
+    real = sets.real[
+        _spread(len(sets.real), 16)
+    ]  # training frames across the split, as the samples should be
     result = {
         "image_model": model_identity(image_model),
         "resolution": config.resolution,
         "sampler": sampler,
         "num_steps": num_steps,
-        "feature_dim": int(features["test"].shape[1]),
-        "FD-frame-lab": bootstrap_fd(features["test"], features["samples"], seed=seed),
-        "floor": bootstrap_fd(features["test"], features["train"], seed=seed),
+        "num_samples": num_samples,
+        "num_reference": len(sets.reference),
+        "rows": rows,
+        "controls_pass": yardsticks.control_verdicts(rows),
         "samples": samples[:16].tolist(),
-        "real": test[_spread(len(test), 16)].tolist(),  # across the split, not 16 neighbours of one source
+        "real": real.tolist(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(result))
-    return {**result, "samples": samples[:16], "real": test[_spread(len(test), 16)]}
+    return {**result, "samples": samples[:16], "real": real}
 
 
 def _spread(length: int, count: int) -> torch.Tensor:
     return torch.linspace(0, length - 1, min(count, length)).round().long()
 
 
+SAMPLES_ROW = "image model samples"
+
+
 def samples_beside_real_figure(samples: torch.Tensor, real: torch.Tensor, *, title: str = ""):
-    """Two rows of images: the image model's samples above, real held-out frames below."""
+    """Two rows of images: the image model's samples above, real training frames below."""
     count = min(len(samples), len(real), 16)
     fig, axes = plt.subplots(2, count, figsize=(count * 0.9, 2.2), layout="constrained")
-    for row, (images, name) in enumerate(((samples, "samples"), (real, "real frames"))):
+    for row, (images, name) in enumerate(((samples, "samples"), (real, "training frames"))):
         for i in range(count):
             ax = axes[row, i]
             ax.imshow(rearrange((images[i].clamp(-1, 1) + 1) / 2, "c h w -> h w c").numpy())

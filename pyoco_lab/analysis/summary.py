@@ -115,6 +115,64 @@ def _stat_row(name: str, g: Mapping, key: str, target: str) -> str:
     return f"| {name} | {g[key]:.3f} ± {g.get(key + '_std', 0):.3f} | {target} |"
 
 
+# Targets for a shipped image model's samples (issue #23), judged on the frame yardsticks.
+IMAGE_TARGETS = {"C2ST-frame": ("≤", 0.75), "precision-app": ("≥", 0.6), "recall-app": ("≥", 0.3)}
+IMAGE_MEASURES = (
+    ("KID-app", 3),
+    ("C2ST-frame", 3),
+    ("precision-app", 2),
+    ("recall-app", 2),
+    ("density-app", 2),
+    ("coverage-app", 2),
+    ("NN-ratio", 2),
+    ("copy-fraction", 2),
+)
+
+
+def _measure_cell(row: Mapping, name: str, digits: int) -> str:
+    if name not in row:
+        return "–"
+    interval = row.get(f"{name}-ci")
+    text = f"{row[name]:.{digits}f}"
+    return f"{text} [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]" if interval else text
+
+
+def image_quality_lines(quality: Mapping, image_model: str) -> list[str]:
+    """The image model's samples and the frame controls, measure by measure, with the controls' verdicts."""
+    rows = quality["rows"]
+    names = [m for m, _ in IMAGE_MEASURES]
+    lines = [
+        f"The image model `{image_model}` at {quality.get('resolution', '?')} px: "
+        f"{quality.get('num_samples', '?')} samples ({quality.get('sampler')}, "
+        f"{quality.get('num_steps')} steps) "
+        f"vs {quality.get('num_reference', '?')} training frames (half A of the train clips); the controls "
+        "are made from frames of the other half at the same N (samples beside training frames: "
+        "`02_inversion/image_model_samples.png`; measures: docs/metrics.md). KID-app: 95% bootstrap "
+        "interval; C2ST-frame: 95% binomial interval (0.5 = indistinguishable from training frames).",
+        "",
+        "| frames | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for name, row in rows.items():
+        lines.append(f"| {name} | " + " | ".join(_measure_cell(row, m, d) for m, d in IMAGE_MEASURES) + " |")
+    lines.append("")
+    for measure, verdict in (quality.get("controls_pass") or {}).items():
+        state = "passes every control" if verdict["passes"] else f"**fails** {', '.join(verdict['failures'])}"
+        use = "" if verdict["passes"] else " — not used for verdicts"
+        lines.append(f"- {measure}: {state}{use}")
+    samples = rows.get("image model samples")
+    if samples:
+        met = []
+        for measure, (op, target) in IMAGE_TARGETS.items():
+            if measure in samples:
+                ok = samples[measure] <= target if op == "≤" else samples[measure] >= target
+                met.append(f"{measure} {samples[measure]:.2f} {op} {target}: {'met' if ok else '**missed**'}")
+        if met:
+            lines.append("- the shipped-model targets (issue #23): " + "; ".join(met))
+    lines.append("")
+    return lines
+
+
 def _section_inversion(r: Mapping) -> list[str]:
     same, different = r["same_video"], r["different_video"]
     (ps_m, ps_s), (pd_m, pd_s) = PAPER["table1"]["same"], PAPER["table1"]["different"]
@@ -126,7 +184,9 @@ def _section_inversion(r: Mapping) -> list[str]:
         verdict = "**inconclusive** (the inverted maps are not Gaussian noise; see below)"
     lines = []
     quality = r.get("image_quality")
-    if quality:
+    if quality and "rows" in quality:
+        lines += image_quality_lines(quality, r.get("image_model", "?"))
+    elif quality:  # results.json written before the yardsticks (e.g. cpu-long's record)
         fd, floor = quality["FD-frame-lab"], quality["floor"]
         lines += [
             f"The image model: `{r.get('image_model', '?')}` "
@@ -138,6 +198,10 @@ def _section_inversion(r: Mapping) -> list[str]:
             f"{fd['ci95'][1]:.2f}] | {fd['n'][1]} vs {fd['n'][0]} |",
             f"| floor: train vs held-out frames | {floor['value']:.2f} [{floor['ci95'][0]:.2f}, "
             f"{floor['ci95'][1]:.2f}] | {floor['n'][1]} vs {floor['n'][0]} |",
+            "",
+            "- FD-frame-lab **fails its controls** (issue #22: Gaussian noise, shuffled pixels and flat "
+            "colour score closer to real frames than real training frames do); this row is kept as the "
+            "record of its run, not as a verdict on the image model.",
             "",
         ]
     sampled = r.get("num_frames_sampled")
