@@ -87,10 +87,12 @@ def check_in_sync(model: torch.nn.Module, env: DistEnv, step: int, record: Path)
     Rank 0 records every rank's weight checksum in ``record`` (JSON) before any verdict, so a
     divergence leaves evidence behind.
     """
-    checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1).cpu()
+    # The checksum stays on the weights' device: NCCL only moves CUDA tensors, so a CPU tensor here
+    # would crash the first checkpoint of every multi-GPU run. Only the gathered result comes back.
+    checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
     gathered = [torch.zeros_like(checksum) for _ in range(env.world_size)]
     dist.all_gather(gathered, checksum)
-    values = [float(v) for v in gathered]
+    values = torch.cat(gathered).cpu().tolist()
     if env.is_main:
         atomic_write_text(record, json.dumps({"step": step, "checksums": values}))
     if len(set(values)) != 1:
