@@ -348,11 +348,22 @@ def sample_deis(
     )
 
 
+def draw_device(generator: torch.Generator | None, device: torch.device | str | None) -> torch.device | None:
+    """Where noise from ``generator`` is drawn: on the generator's own device, else on ``device``.
+
+    The one rule for every sampler's noise: a CUDA generator draws on the GPU (no copy), a CPU
+    generator draws on the CPU (the same numbers whatever device samples) and the noise then moves to
+    the sample's device -- never a generator asked to draw on a device it does not live on.
+    """
+    return generator.device if generator is not None else device
+
+
 def iid_noise_sampler(generator: torch.Generator | None = None) -> NoiseSampler:
     """The default fresh-noise source of the stochastic sampler: i.i.d. N(0, I) like x."""
 
     def draw(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        where = draw_device(generator, x.device)
+        return torch.randn(x.shape, generator=generator, device=where, dtype=x.dtype).to(x.device)
 
     return draw
 
@@ -363,7 +374,8 @@ def prior_noise_sampler(prior, generator: torch.Generator | None = None) -> Nois
     def draw(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         if x.ndim != 5:
             raise ValueError(f"a video noise prior needs x shaped (B, F, C, H, W), got {tuple(x.shape)}")
-        return prior.sample(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        where = draw_device(generator, x.device)
+        return prior.sample(x.shape, generator=generator, device=where, dtype=x.dtype).to(x.device)
 
     return draw
 

@@ -8,12 +8,18 @@ mismatch or a wrong recorded device, exactly as it would on ``cuda``.
 
 from __future__ import annotations
 
+import ast
 import functools
+from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
 
+import pyoco_lab
+from pyoco_lab import edm
+from pyoco_lab.models.cascade import Cascade
+from pyoco_lab.noise import NoisePrior
 from pyoco_lab.training import distributed
 
 COLLECTIVES = ("all_gather", "all_reduce", "broadcast", "reduce", "all_gather_into_tensor", "reduce_scatter")
@@ -85,3 +91,86 @@ def test_sync_check_and_loss_mean_run_under_gloo(collectives_on, tmp_path):
         dist.destroy_process_group()
     assert (tmp_path / "sync.json").is_file()
     assert [name for name, _ in calls] == ["all_gather", "all_reduce"]
+
+
+# ----------------------------------------------------------------------------------------------
+# models/cascade.py: one device for start and churn noise; models never import training.
+
+
+class _DeviceShrink(torch.nn.Module):
+    """D(x; sigma) = x / (1 + sigma^2) with one weight, on ``device``; refuses input from elsewhere."""
+
+    def __init__(self, device):
+        super().__init__()
+        self.one = torch.nn.Parameter(torch.ones((), device=device), requires_grad=False)
+        self.seen = set()
+
+    def forward(self, x, sigma, **cond):
+        tensors = [x, sigma, *(v for v in cond.values() if torch.is_tensor(v))]
+        self.seen |= {t.device for t in tensors if t.ndim > 0 or t.device.type != "cpu"}
+        assert all(t.device == self.one.device for t in tensors if t.ndim > 0), [t.device for t in tensors]
+        return x * self.one / (1 + edm.expand_sigma(sigma, x) ** 2)
+
+
+@pytest.fixture
+def strict_generators(monkeypatch):
+    """torch.randn / torch.rand as CUDA has them: a generator draws only on its own device. (On the CPU,
+    a meta tensor drawn with a CPU generator passes silently; a CUDA one drawn so raises.)"""
+    for name in ("randn", "rand"):
+        real = getattr(torch, name)
+
+        def strict(*args, _real=real, generator=None, device=None, **kwargs):
+            if generator is not None:
+                where = torch.device(device) if device is not None else torch.device("cpu")
+                assert where == generator.device, f"a {generator.device} generator asked to draw on {where}"
+            return _real(*args, generator=generator, device=device, **kwargs)
+
+        monkeypatch.setattr(torch, name, strict)
+
+
+@pytest.mark.parametrize("sampler", ["heun", "stochastic"])
+def test_cascade_samples_on_its_models_device_with_a_cpu_generator(sampler, strict_generators):
+    # The models on a non-CPU device (meta for cuda) and the generator on the CPU, as a notebook
+    # seeds it: start noise and churn noise both reach the models on their device.
+    d = _DeviceShrink("meta")
+    cascade = Cascade(d, d, d, None, base_size=8, sr_sizes=(16,))
+    out = cascade(
+        1,
+        prior=NoisePrior("progressive", 2.0),
+        generator=torch.Generator().manual_seed(0),
+        num_steps=(2, 2, 2),
+        sampler=sampler,
+        sampler_options={"s_churn": 10.0} if sampler == "stochastic" else None,
+    )
+    assert {v.device.type for v in out.values()} == {"meta"}
+    assert d.seen == {torch.device("meta")}
+
+
+def test_churn_noise_from_a_cpu_generator_is_the_same_on_any_device(strict_generators):
+    prior, x = NoisePrior("mixed", 1.0), torch.zeros(2, 4, 3, 4, 4)
+    cpu = edm.prior_noise_sampler(prior, torch.Generator().manual_seed(3))(x, torch.tensor(1.0))
+    meta = edm.prior_noise_sampler(prior, torch.Generator().manual_seed(3))(x.to("meta"), torch.tensor(1.0))
+    again = edm.prior_noise_sampler(prior, torch.Generator().manual_seed(3))(x, torch.tensor(1.0))
+    assert meta.device.type == "meta" and meta.shape == cpu.shape and torch.equal(cpu, again)
+
+
+def _imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):  # every import, also those hidden inside functions
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def test_models_never_import_training():
+    # models -> training -> models was the package's one import circle (Cascade.from_runs).
+    package = Path(pyoco_lab.__file__).parent
+    offenders = {
+        path.name: sorted(n for n in _imports_of(path) if n.startswith("pyoco_lab.training"))
+        for path in sorted((package / "models").glob("*.py"))
+    }
+    assert not any(offenders.values()), offenders

@@ -44,7 +44,7 @@ class DistEnv:
         return slice(self.rank * per_rank, (self.rank + 1) * per_rank)
 
 
-def resolve_device(requested: str, env: DistEnv) -> torch.device:
+def resolve_device(requested: str | torch.device, env: DistEnv) -> torch.device:
     """``auto`` -> ``cuda:LOCAL_RANK`` when CUDA is available, else CPU; refuse CUDA that is not there."""
     if requested == "auto":
         return torch.device(f"cuda:{env.local_rank}") if torch.cuda.is_available() else torch.device("cpu")
