@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pyoco_lab import devices
 from pyoco_lab.progress import tqdm
 
 SIGMA_DATA = 0.5
@@ -348,21 +349,11 @@ def sample_deis(
     )
 
 
-def draw_device(generator: torch.Generator | None, device: torch.device | str | None) -> torch.device | None:
-    """Where noise from ``generator`` is drawn: on the generator's own device, else on ``device``.
-
-    The one rule for every sampler's noise: a CUDA generator draws on the GPU (no copy), a CPU
-    generator draws on the CPU (the same numbers whatever device samples) and the noise then moves to
-    the sample's device -- never a generator asked to draw on a device it does not live on.
-    """
-    return generator.device if generator is not None else device
-
-
 def iid_noise_sampler(generator: torch.Generator | None = None) -> NoiseSampler:
     """The default fresh-noise source of the stochastic sampler: i.i.d. N(0, I) like x."""
 
     def draw(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        where = draw_device(generator, x.device)
+        where = devices.draw_device(generator, x.device)
         return torch.randn(x.shape, generator=generator, device=where, dtype=x.dtype).to(x.device)
 
     return draw
@@ -374,7 +365,7 @@ def prior_noise_sampler(prior, generator: torch.Generator | None = None) -> Nois
     def draw(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         if x.ndim != 5:
             raise ValueError(f"a video noise prior needs x shaped (B, F, C, H, W), got {tuple(x.shape)}")
-        where = draw_device(generator, x.device)
+        where = devices.draw_device(generator, x.device)
         return prior.sample(x.shape, generator=generator, device=where, dtype=x.dtype).to(x.device)
 
     return draw

@@ -11,16 +11,18 @@ from __future__ import annotations
 import ast
 import functools
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.distributed as dist
 
 import pyoco_lab
-from pyoco_lab import edm
+from pyoco_lab import devices, edm
+from pyoco_lab.analysis import experiments, image_model, inversion
 from pyoco_lab.models.cascade import Cascade
 from pyoco_lab.noise import NoisePrior
-from pyoco_lab.training import distributed
+from pyoco_lab.training import distributed, load_denoiser
 
 COLLECTIVES = ("all_gather", "all_reduce", "broadcast", "reduce", "all_gather_into_tensor", "reduce_scatter")
 
@@ -174,3 +176,74 @@ def test_models_never_import_training():
         for path in sorted((package / "models").glob("*.py"))
     }
     assert not any(offenders.values()), offenders
+
+
+# ----------------------------------------------------------------------------------------------
+# One device rule through load_denoiser and the notebook helpers (notebooks 02, 03, 07).
+
+
+@pytest.fixture
+def gpu_as_meta(monkeypatch):
+    """``auto`` resolves to meta (a stand-in for this machine's GPU), and the denoiser records what
+    reaches it: each helper must load its model there and feed it there, then stops with _Reached."""
+    seen = []
+    real = devices.resolve_device
+    monkeypatch.setattr(
+        devices,
+        "resolve_device",
+        lambda requested="auto", local_rank=None: (
+            torch.device("meta") if str(requested) == "auto" else real(requested, local_rank)
+        ),
+    )
+
+    real_generator = torch.Generator
+
+    class Generator(real_generator):  # meta has no generators: a device generator there is a CPU one
+        def __new__(cls, device="cpu"):
+            return real_generator("cpu" if torch.device(device).type == "meta" else device)
+
+    monkeypatch.setattr(torch, "Generator", Generator)
+
+    def forward(self, x, sigma, **cond):
+        seen.append((devices.device_of(self), x.device))
+        raise _Reached("denoiser called")
+
+    monkeypatch.setattr(edm.Denoiser, "forward", forward)
+    return seen
+
+
+PRETRAINED = "pretrained:lab-tiny-32"  # 32 px: the embedded data CI builds
+
+
+def _helpers(tmp_path):
+    sampler = SimpleNamespace(kind="stochastic", steps=2, options=lambda: {"s_churn": 5.0})
+    return {
+        "inversion (02, 03)": lambda: inversion.cached_inversion(
+            PRETRAINED, tmp_path, count=2, num_frames=4, num_steps=2, progress=False
+        ),
+        "frame inversion (02)": lambda: inversion.cached_frame_inversion(
+            PRETRAINED, tmp_path, per_source=1, num_steps=2, progress=False
+        ),
+        "image-model samples (07)": lambda: image_model.image_model_quality(
+            PRETRAINED, tmp_path, num_frames=4, num_samples=2, sampler="heun", num_steps=2
+        ),
+        "video samples (07)": lambda: experiments.draw_samples(
+            PRETRAINED, SimpleNamespace(sampler=sampler), 1
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "helper", ["inversion (02, 03)", "frame inversion (02)", "image-model samples (07)", "video samples (07)"]
+)
+def test_notebook_helpers_load_and_compute_on_the_runs_device(helper, gpu_as_meta, tmp_path):
+    with pytest.raises(_Reached):
+        _helpers(tmp_path)[helper]()
+    assert gpu_as_meta and all(model == x == torch.device("meta") for model, x in gpu_as_meta), gpu_as_meta
+
+
+def test_load_denoiser_follows_the_device_rule(gpu_as_meta):
+    denoiser, _ = load_denoiser(PRETRAINED)
+    assert devices.device_of(denoiser) == torch.device("meta")
+    denoiser, _ = load_denoiser(PRETRAINED, device="cpu")
+    assert devices.device_of(denoiser) == torch.device("cpu")

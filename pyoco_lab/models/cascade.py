@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange, repeat
 
-from pyoco_lab import edm
+from pyoco_lab import devices, edm
 from pyoco_lab.noise import NoisePrior
 
 KNOWN_PER_WINDOW = 4  # A.1 (3): 4 real frames infilled with zero frames in a 16-frame window
@@ -186,11 +186,8 @@ class Cascade:
         """
         text, null_text = text or {}, null_text or {}
         # Sampling runs where the models are (``device`` overrides); noise is drawn where the
-        # generator lives and moved there (edm.draw_device), start and churn noise alike.
-        if device is None:
-            weights = next(self.base.parameters(), None)
-            device = weights.device if weights is not None else torch.device("cpu")
-        device = torch.device(device)
+        # generator lives and moved there (devices.draw_device), start and churn noise alike.
+        device = devices.device_of(self.base) if device is None else torch.device(device)
         stages = 4 if self.sr_high is not None else 3
         priors = self._stage_priors(prior, stages)
         options = dict(sampler_options or {})
@@ -202,7 +199,7 @@ class Cascade:
             if cond is not None:
                 kwargs, uncond = {**kwargs, "cond": cond}, {**uncond, "cond": cond}
             fn = edm.guided_denoiser(denoiser, guidance_scale, kwargs, uncond)
-            where = edm.draw_device(generator, device)
+            where = devices.draw_device(generator, device)
             x = priors[stage].sample(shape, generator=generator, device=where).to(device)
             stage_options = dict(options)
             if sampler == "stochastic":

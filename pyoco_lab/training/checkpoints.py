@@ -36,10 +36,10 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from pyoco_lab import edm
+from pyoco_lab import devices, edm
 from pyoco_lab.fileio import atomic_write_text, read_json
 from pyoco_lab.models.cascade import KNOWN_PER_WINDOW, SR_FACTOR, Cascade, interpolation_frameskip
-from pyoco_lab.training import distributed, networks, pretrained
+from pyoco_lab.training import networks, pretrained
 from pyoco_lab.training.config import RESUMABLE_CHANGES, TrainConfig, config_from_dict
 from pyoco_lab.training.randomness import rng_state, set_rng_state
 
@@ -292,10 +292,10 @@ def load_denoiser(
     """(denoiser in eval mode, its TrainConfig) from a run folder (newest checkpoint), a checkpoint,
     or a shipped model ``pretrained:NAME`` (hash verified).
 
-    ``device`` follows the run's one device rule (:func:`distributed.resolve_device`): ``auto`` is this
+    ``device`` follows the one device rule (:func:`pyoco_lab.devices.resolve_device`): ``auto`` is this
     rank's GPU when there is one, so every helper that loads a model computes where training would.
     """
-    device = distributed.resolve_device(device, distributed.DistEnv.from_env())
+    device = devices.resolve_device(device)
     if pretrained.is_pretrained(run_dir_or_checkpoint):
         return pretrained.load_pretrained(run_dir_or_checkpoint, device=device)
     checkpoint, run_dir = resolve_checkpoint(run_dir_or_checkpoint)

@@ -44,18 +44,6 @@ class DistEnv:
         return slice(self.rank * per_rank, (self.rank + 1) * per_rank)
 
 
-def resolve_device(requested: str | torch.device, env: DistEnv) -> torch.device:
-    """``auto`` -> ``cuda:LOCAL_RANK`` when CUDA is available, else CPU; refuse CUDA that is not there."""
-    if requested == "auto":
-        return torch.device(f"cuda:{env.local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(requested)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {requested!r} requested but CUDA is not available; pass --device cpu")
-    if device.type == "cuda" and device.index is None:
-        device = torch.device(f"cuda:{env.local_rank}")
-    return device
-
-
 def init_distributed(env: DistEnv, device: torch.device) -> bool:
     """Join the process group when launched by torchrun with more than one process."""
     if env.world_size == 1:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from pyoco_lab import edm, noise
+from pyoco_lab import devices, edm, noise
 from pyoco_lab.training import batches, checkpoints, distributed, monitoring, networks
 from pyoco_lab.training.config import TrainConfig, text_specs, validate_config
 from pyoco_lab.training.randomness import (
@@ -171,7 +171,7 @@ def training_loop(
 ) -> None:
     """Section 5 / A.3 as code: build, then for each step batch, noise, sigma, loss, update, EMA, log."""
     # 1. Build. Everything that can fail on bad input happens before any training work.
-    device = distributed.resolve_device(config.device, env)
+    device = devices.resolve_device(config.device, env.local_rank)
     # Single-process runs build the embedded data on first use; ranks of a DDP job must not race.
     dataset, image_dataset = batches.build_datasets(config, build_missing=env.world_size == 1)
     num_classes = batches.num_classes_of(dataset) if config.class_conditional else 0
