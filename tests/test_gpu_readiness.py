@@ -9,20 +9,27 @@ mismatch or a wrong recorded device, exactly as it would on ``cuda``.
 from __future__ import annotations
 
 import ast
+import copy
 import functools
+import os
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.distributed as dist
+from tiny_training import install_test_pieces, small_config
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import pyoco_lab
-from pyoco_lab import devices, edm
+from pyoco_lab import devices, edm, noise
 from pyoco_lab.analysis import experiments, image_model, inversion
+from pyoco_lab.models import build_denoiser, get_config
 from pyoco_lab.models.cascade import Cascade
 from pyoco_lab.noise import NoisePrior
-from pyoco_lab.training import distributed, load_denoiser
+from pyoco_lab.training import distributed, load_denoiser, loop, monitoring, networks, preset_config, train
+from pyoco_lab.training.randomness import step_generator, step_seed
 
 COLLECTIVES = ("all_gather", "all_reduce", "broadcast", "reduce", "all_gather_into_tensor", "reduce_scatter")
 
@@ -247,3 +254,140 @@ def test_load_denoiser_follows_the_device_rule(gpu_as_meta):
     assert devices.device_of(denoiser) == torch.device("meta")
     denoiser, _ = load_denoiser(PRETRAINED, device="cpu")
     assert devices.device_of(denoiser) == torch.device("cpu")
+
+
+# ----------------------------------------------------------------------------------------------
+# training/loop.py: noise on the device, a launch-light update, host syncs only at sync points,
+# determinism switched per run.
+
+
+def test_training_noise_and_sigma_are_drawn_on_the_runs_device(monkeypatch):
+    requested = []
+
+    def recording(seed, stream, step, device="cpu"):
+        requested.append(torch.device(device))
+        return torch.Generator().manual_seed(step_seed(seed, stream, step))  # meta has no generators
+
+    config = preset_config("quick", "video", resolution=8, num_frames=4, joint_images=1, alpha=1.0)
+    monkeypatch.setattr(loop, "step_generator", recording)
+    eps = loop.prior_noise(config, 3, (config.batch_size, 5, 3, 8, 8), torch.device("meta"))
+    sigma = loop.training_sigma(config, 3, torch.device("meta"))
+    assert eps.device.type == sigma.device.type == "meta"
+    assert requested == [torch.device("meta")] * 2
+
+
+def test_training_noise_on_the_cpu_is_the_seeded_stream_it_always_was():
+    # Bitwise resume on the CPU rests on these being the (seed, step) streams of a CPU generator.
+    config = preset_config("quick", "video", resolution=8, num_frames=4, joint_images=1, alpha=1.0)
+    shape = (config.batch_size, 5, 3, 8, 8)
+    expected = noise.sample_joint_noise(
+        config.noise, shape, config.alpha, num_video_frames=4, generator=step_generator(config.seed, 3, 7)
+    )
+    assert torch.equal(loop.prior_noise(config, 7, shape), expected)
+    z = torch.randn(config.batch_size, generator=step_generator(config.seed, 2, 7))
+    assert torch.equal(loop.training_sigma(config, 7), (z * config.p_std + config.p_mean).exp())
+
+
+def _update_ops(config, model, ema) -> int:
+    """aten ops of one optimiser update as the loop does it: clip, Adam, EMA."""
+    optimizer = loop.build_optimizer(config, model)
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 1e-3)
+    optimizer.step()  # the first step creates Adam's state (two zero tensors per parameter): once a run
+    ops = []
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            ops.append(func)
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        loop.clip_gradients(model, config.grad_clip)
+        optimizer.step()
+        loop.update_ema(ema, model, 5, config.ema_decay)
+    return len(ops)
+
+
+def test_one_optimiser_update_launches_a_bounded_number_of_ops():
+    # The per-parameter Adam, clip and EMA launched ~20 ops per parameter tensor: ~2,900 of the
+    # ~4,100 ops of an image step, launch-bound on a GPU. Fused Adam + foreach clip and EMA launch a
+    # handful whatever the parameter count.
+    config = preset_config("quick", "image", resolution=16, grad_clip=1.0)
+    model = build_denoiser(get_config("tiny"))
+    ema = copy.deepcopy(model).requires_grad_(False)
+    tensors = len(list(model.parameters()))
+    assert tensors > 100
+    assert _update_ops(config, model, ema) <= 40, f"{tensors} parameter tensors"
+
+
+def test_training_syncs_with_the_host_only_at_log_checkpoint_and_sample_steps(tmp_path, monkeypatch):
+    install_test_pieces(monkeypatch)
+    syncs = []
+    watched = {loop.__file__, monitoring.__file__}
+    for name in ("item", "__float__", "__bool__", "__int__", "tolist"):
+        real = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _real=real, _name=name, **kwargs):
+            if sys._getframe(1).f_code.co_filename in watched:
+                syncs.append(_name)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    config = small_config("image", steps=8, log_every=4, checkpoint_every=8, sample_every=0)
+    train(config, tmp_path, progress=False)
+    # Two sync points (steps 4 and 8), each: the divergence flag, the interval's loss and grad norm.
+    assert len(syncs) <= 6, syncs
+
+
+def test_a_run_switches_determinism_on_for_itself_only(tmp_path, monkeypatch):
+    install_test_pieces(monkeypatch)
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    seen = []
+    build = networks.build_network
+
+    def recording(config, num_classes=0):
+        seen.append((torch.are_deterministic_algorithms_enabled(), os.environ.get("CUBLAS_WORKSPACE_CONFIG")))
+        return build(config, num_classes)
+
+    monkeypatch.setattr(networks, "build_network", recording)
+    before = torch.are_deterministic_algorithms_enabled()
+    train(small_config("image", steps=2, deterministic=True), tmp_path, progress=False)
+    # During the run: deterministic kernels, and the cuBLAS workspace set before any CUDA work
+    # (on any device: a run that later moves to CUDA must not find it missing).
+    assert seen == [(True, ":4096:8")]
+    assert torch.are_deterministic_algorithms_enabled() == before  # a notebook kernel gets its state back
+
+
+# ----------------------------------------------------------------------------------------------
+# Sampling: TF32 and cuDNN autotuning on CUDA, for sampling only.
+
+
+def test_sampling_mode_turns_on_tf32_and_autotuning_on_cuda_and_restores_them():
+    flags = ("allow_tf32", "benchmark")
+    before = (
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cudnn.benchmark,
+    )
+    with devices.sampling_mode("cuda"):  # the flags are plain settings: no GPU needed to set them
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.benchmark, flags
+        assert torch.backends.cudnn.allow_tf32
+    with devices.sampling_mode("cpu"):
+        assert torch.backends.cuda.matmul.allow_tf32 == before[0]
+    after = (
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cudnn.benchmark,
+    )
+    assert after == before
+
+
+def test_periodic_and_notebook_sampling_run_in_sampling_mode(tmp_path, monkeypatch):
+    entered = []
+    real = devices.sampling_mode
+    monkeypatch.setattr(devices, "sampling_mode", lambda device: entered.append(str(device)) or real(device))
+    config = preset_config("quick", "video", resolution=8, num_frames=4, num_samples=1, sample_steps=2)
+    d = _DeviceShrink("cpu")
+    monitoring.save_samples(config, d, tmp_path, 1, "cpu", 0)
+    image_model.sample_images(d, 1, 8, num_steps=2)
+    assert entered == ["cpu", "cpu"]

@@ -23,6 +23,7 @@ import contextlib
 import copy
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -47,27 +48,37 @@ class TrainingDiverged(RuntimeError):
 # The pieces of one step, each named after what the paper calls it.
 
 
-def prior_noise(config: TrainConfig, step: int, global_shape: tuple[int, ...]) -> torch.Tensor:
+def prior_noise(
+    config: TrainConfig, step: int, global_shape: tuple[int, ...], device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """The training noise eps of the whole global batch of ``step`` (every rank takes its slice).
 
     Images get i.i.d. noise; clips get the run's prior (eq. 3 / eq. 4), with i.i.d. noise for
-    frames appended after the ``num_frames`` video frames of a joint batch.
+    frames appended after the ``num_frames`` video frames of a joint batch. Drawn on ``device`` by a
+    generator there, seeded by (seed, step): on a GPU no host-side draw and copy per step (0.1-0.2 s
+    a video step), on the CPU the very numbers of a CPU run, so resume stays bitwise.
     """
-    g = step_generator(config.seed, STREAM_NOISE, step)
+    g = step_generator(config.seed, STREAM_NOISE, step, device=device)
     if len(global_shape) == 4:  # images
-        return torch.randn(global_shape, generator=g)
+        return torch.randn(global_shape, generator=g, device=device)
     return noise.sample_joint_noise(
-        config.noise, global_shape, config.alpha, num_video_frames=config.num_frames, generator=g
+        config.noise,
+        global_shape,
+        config.alpha,
+        num_video_frames=config.num_frames,
+        generator=g,
+        device=device,
     )
 
 
-def training_sigma(config: TrainConfig, step: int) -> torch.Tensor:
-    """sigma of the whole global batch: ln(sigma) ~ N(P_mean, P_std^2) (EDM, Section 3)."""
+def training_sigma(config: TrainConfig, step: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """sigma of the whole global batch: ln(sigma) ~ N(P_mean, P_std^2) (EDM, Section 3), on ``device``."""
     return edm.sample_training_sigma(
         config.batch_size,
         p_mean=config.p_mean,
         p_std=config.p_std,
-        generator=step_generator(config.seed, STREAM_SIGMA, step),
+        generator=step_generator(config.seed, STREAM_SIGMA, step, device=device),
+        device=device,
     )
 
 
@@ -79,16 +90,27 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 
 def build_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """Adam (A.3, UCF-101) or AdamW (Table F) with the config's betas and weight decay."""
+    """Adam (A.3, UCF-101) or AdamW (Table F) with the config's betas and weight decay.
+
+    ``fused=True``: one kernel updates every parameter (CPU and CUDA alike), where the per-parameter
+    loop launched ~10 ops per tensor -- most of a GPU step's launches. Each run takes the same path
+    every step, so a resumed CPU run stays bitwise identical to an uninterrupted one.
+    """
     cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    # foreach=False: the per-parameter loop has one fixed summation order on every device.
     return cls(
         model.parameters(),
         lr=config.lr,
         betas=(config.beta1, config.beta2),
         weight_decay=config.weight_decay,
-        foreach=False,
+        fused=True,
     )
+
+
+def clip_gradients(model: torch.nn.Module, grad_clip: float) -> torch.Tensor:
+    """The total gradient norm (a device tensor, no host sync), gradients scaled to ``grad_clip`` if
+    positive. foreach: one norm and one scale over all gradients, not two ops per parameter."""
+    max_norm = grad_clip if grad_clip > 0 else float("inf")
+    return torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm, foreach=True)
 
 
 @torch.no_grad()
@@ -96,19 +118,45 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: f
     """ema <- d ema + (1 - d) model with d = min(decay, (1 + t) / (10 + t)).
 
     The ramp keeps short runs from averaging in the random initialisation (a fixed 0.9999
-    needs ~10^4 steps before the average forgets it).
+    needs ~10^4 steps before the average forgets it). One foreach lerp over all parameters.
     """
     d = min(decay, (1.0 + step) / (10.0 + step))
-    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
-        e.lerp_(p.detach(), 1.0 - d)
-    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
-        e.copy_(b)
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - d)  # no_grad: no detach
+    buffers = list(ema.buffers())
+    if buffers:
+        torch._foreach_copy_(buffers, list(model.buffers()))
 
 
-def _diverged(loss: torch.Tensor, step: int, run_dir: Path) -> TrainingDiverged:
+@contextlib.contextmanager
+def run_determinism(config: TrainConfig) -> Iterator[None]:
+    """The run's determinism, switched on for the run and back to what it was afterwards.
+
+    ``deterministic`` runs use deterministic kernels (and no cuDNN autotuning); the others may autotune.
+    A notebook kernel that trains and then samples gets its previous settings back, not a process
+    left in deterministic mode. ``CUBLAS_WORKSPACE_CONFIG`` is set by :func:`train` before any CUDA
+    work, since cuBLAS reads it only when it first creates a handle.
+    """
+    saved = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.deterministic,
+    )
+    torch.use_deterministic_algorithms(config.deterministic, warn_only=True)
+    torch.backends.cudnn.benchmark = not config.deterministic
+    torch.backends.cudnn.deterministic = config.deterministic
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[2:]
+
+
+def _diverged(bad_step: int, checked_at: int, run_dir: Path) -> TrainingDiverged:
     last = checkpoints.latest_checkpoint(run_dir)
     return TrainingDiverged(
-        f"loss became {loss.item()} at step {step}; stopped without updating the weights. "
+        f"loss became non-finite (NaN or inf) at step {bad_step + 1}; stopped at step {checked_at}, the "
+        "next log, checkpoint or sample, before writing anything from those steps. "
         f"The last good checkpoint is {last or 'none (none written yet)'}. Lower --lr, "
         "raise --warmup-steps or set --grad-clip, then rerun with --resume"
     )
@@ -134,6 +182,9 @@ def train(
     so notebooks can call ``train`` unconditionally.
     """
     config = validate_config(config)
+    if config.deterministic:
+        # Before any CUDA work of the run: cuBLAS reads it only when it creates its first handle.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     run_dir = Path(out_dir)
     env = distributed.DistEnv.from_env()
     if config.batch_size % env.world_size:
@@ -156,7 +207,8 @@ def train(
                 if folder.is_dir():
                     checkpoints.quarantine(folder, "unreadable")
             print(f"note: resuming {run_dir} from {plan.checkpoint.name} instead", file=sys.stderr)
-        training_loop(config, run_dir, plan, env=env, init=init, progress=progress)
+        with run_determinism(config):
+            training_loop(config, run_dir, plan, env=env, init=init, progress=progress)
     return run_dir
 
 
@@ -185,11 +237,6 @@ def training_loop(
     if init is not None:
         image_config, image_classes = checkpoints.describe_source(init)
         networks.check_architecture_fits(image_config, image_classes, config, num_classes)
-    if config.deterministic:
-        if device.type == "cuda":
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-
     torch.manual_seed(config.seed)  # initial weights: identical on every rank
     if init is not None and config.stage == "interpolation":  # the base video model (A.1 (6))
         base_denoiser, _ = checkpoints.load_denoiser(init, ema=True)
@@ -220,6 +267,8 @@ def training_loop(
     logger = monitoring.RunLogger(run_dir, config, start_step, enabled=env.is_main, progress=progress)
     sample_cond = batches.sample_condition(config, dataset, device) if env.is_main else None
     model.train()
+    # The first step whose loss was not finite (-1: none), kept on the device: checked at sync points only.
+    first_bad = torch.full((), -1, dtype=torch.long, device=device)
 
     # 2. For each step: batch, prior noise, sigma, loss (eq. 1), optimiser step, EMA, log, checkpoint.
     try:
@@ -230,8 +279,8 @@ def training_loop(
             x = batches.training_batch(config, x, appended, device)  # (B, F[+N], C, H, W) or (B, C, H, W)
             labels = labels.to(device)
             image_labels = None if image_labels is None else image_labels.to(device)  # (B * N,)
-            eps = prior_noise(config, step, (config.batch_size, *x.shape[1:]))[rows].to(device)
-            sigma = training_sigma(config, step)[rows].to(device)
+            eps = prior_noise(config, step, (config.batch_size, *x.shape[1:]), device)[rows]
+            sigma = training_sigma(config, step, device)[rows]
             # Every frame its own conditioning: a joint batch's appended images keep their own
             # labels and captions (A.1 (7)), per frame; plain batches are conditioned per clip.
             cond_labels = (
@@ -251,18 +300,24 @@ def training_loop(
             with autocast:  # eq. 1: lambda(sigma) |D(x + sigma eps; sigma) - x|^2
                 loss = edm.edm_loss(ddp_model, x, eps, sigma, model.sigma_data, **cond).mean()
             reported = distributed.mean_over_ranks(loss, is_distributed)
-            if not torch.isfinite(reported):
-                raise _diverged(reported, step, run_dir)
+            # No host sync per step: a non-finite loss is noted on the device and acted on at the next
+            # log row, checkpoint or sample (every rank sees the same all-reduced loss and stops there).
+            first_bad = torch.where(torch.isfinite(reported) | (first_bad >= 0), first_bad, step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            max_norm = config.grad_clip if config.grad_clip > 0 else float("inf")
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm, foreach=False)
+            grad_norm = clip_gradients(model, config.grad_clip)
             optimizer.step()
             update_ema(ema, model, step, config.ema_decay)
 
             done = step + 1
-            logger.step(done, reported.item(), lr, float(grad_norm))
-            if done % config.checkpoint_every == 0 or done == config.steps:
+            checkpoint_due = done % config.checkpoint_every == 0 or done == config.steps
+            samples_due = env.is_main and monitoring.sample_due(config, done)
+            if checkpoint_due or samples_due or monitoring.log_due(config, done):
+                bad_step = int(first_bad)  # the host sync of these steps
+                if bad_step >= 0:
+                    raise _diverged(bad_step, done, run_dir)
+            logger.step(done, reported.detach(), lr, grad_norm.detach())
+            if checkpoint_due:
                 if env.is_main:
                     checkpoints.save_checkpoint(
                         run_dir,
@@ -276,7 +331,7 @@ def training_loop(
                 if is_distributed:
                     distributed.check_in_sync(model, env, done, run_dir / "sync.json")
                 distributed.barrier(is_distributed)
-            if env.is_main and monitoring.sample_due(config, done):
+            if samples_due:
                 samples = monitoring.save_samples(
                     config, ema, run_dir, done, device, num_classes, cond=sample_cond
                 )
