@@ -12,6 +12,7 @@ import ast
 import copy
 import functools
 import os
+import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,7 +26,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import pyoco_lab
 from pyoco_lab import devices, edm, noise
 from pyoco_lab.analysis import experiments, image_model, inversion
-from pyoco_lab.models import build_denoiser, get_config
+from pyoco_lab.models import build_denoiser, count_parameters, get_config
 from pyoco_lab.models.cascade import Cascade
 from pyoco_lab.noise import NoisePrior
 from pyoco_lab.training import distributed, load_denoiser, loop, monitoring, networks, preset_config, train
@@ -391,3 +392,31 @@ def test_periodic_and_notebook_sampling_run_in_sampling_mode(tmp_path, monkeypat
     monitoring.save_samples(config, d, tmp_path, 1, "cpu", 0)
     image_model.sample_images(d, 1, 8, num_steps=2)
     assert entered == ["cpu", "cpu"]
+
+
+# ----------------------------------------------------------------------------------------------
+# models/configs.py: lab-l at 64 px (the standard preset) is the documented model.
+
+
+def _documented_lab_params() -> dict[str, float]:
+    docs = (Path(pyoco_lab.__file__).parents[1] / "docs" / "models.md").read_text()
+    row = next(line for line in docs.splitlines() if line.startswith("| lab-s / lab-m / lab-l |"))
+    counts = re.findall(r"([\d.]+)M", row.split("|")[3])
+    return dict(zip(("lab-s", "lab-m", "lab-l"), (float(c) * 1e6 for c in counts), strict=True))
+
+
+@pytest.mark.parametrize("preset", ["standard"])
+def test_the_presets_video_model_at_its_resolution_is_the_documented_one(preset):
+    config = preset_config(preset, "video")
+    unet = networks.unet_config(config, 0)
+    documented = _documented_lab_params()[config.model]
+    assert count_parameters(unet) == pytest.approx(documented, rel=0.005)  # docs round to 0.01M
+    # Spatial self-attention at the lowest U-Net level, as at 32 px, not only in the middle block.
+    lowest = config.resolution // 2 ** (len(unet.channel_mult) - 1)
+    assert unet.attention_resolutions == (lowest,)
+
+
+def test_smaller_inputs_keep_the_listed_attention():
+    # cpu-long's 16 px models and the shipped lab-tiny-16 were trained with the listed resolutions.
+    config = preset_config("quick", "image", resolution=16)
+    assert networks.unet_config(config, 0).attention_resolutions == get_config("tiny").attention_resolutions
