@@ -39,14 +39,16 @@ def per_item(config) -> tuple[float, float]:
         saved[0] += t.numel() * t.element_size()
         return t
 
-    with FlopCounterMode(display=False) as counter, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+    with FlopCounterMode(display=False) as counter, hooks:
         loss = edm.edm_loss(denoiser, x, eps, sigma, denoiser.sigma_data, **cond).mean()
         loss.backward()
     return float(counter.get_total_flops()), float(saved[0])
 
 
 def main() -> int:
-    print("| preset | phase | model | item | batch | TFLOP / step | GiB saved per item (fp32) | GiB per batch |")
+    print("| preset | phase | model | item | batch | TFLOP / step | GiB saved per item (fp32) |", end="")
+    print(" GiB per batch (fp32) |")
     print("|---|---|---|---|---|---|---|---|")
     for preset in PRESETS:
         for phase in ("image", "video"):
