@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
@@ -29,7 +30,16 @@ from pyoco_lab.analysis import experiments, image_model, inversion
 from pyoco_lab.models import build_denoiser, count_parameters, get_config
 from pyoco_lab.models.cascade import Cascade
 from pyoco_lab.noise import NoisePrior
-from pyoco_lab.training import distributed, load_denoiser, loop, monitoring, networks, preset_config, train
+from pyoco_lab.training import (
+    batches,
+    distributed,
+    load_denoiser,
+    loop,
+    monitoring,
+    networks,
+    preset_config,
+    train,
+)
 from pyoco_lab.training.randomness import step_generator, step_seed
 
 COLLECTIVES = ("all_gather", "all_reduce", "broadcast", "reduce", "all_gather_into_tensor", "reduce_scatter")
@@ -420,3 +430,102 @@ def test_smaller_inputs_keep_the_listed_attention():
     # cpu-long's 16 px models and the shipped lab-tiny-16 were trained with the listed resolutions.
     config = preset_config("quick", "image", resolution=16)
     assert networks.unet_config(config, 0).attention_resolutions == get_config("tiny").attention_resolutions
+
+
+# ----------------------------------------------------------------------------------------------
+# training/batches.py: batches travel as the stored uint8 bytes, pinned for a CUDA run, copied
+# without blocking, and become floats on the device -- the very floats the workers made before.
+
+
+class _StoredBytes(torch.utils.data.Dataset):
+    """Items as the embedded datasets hold them with ``uint8=True``: bytes, a function of the index."""
+
+    num_classes = 3
+
+    def __init__(self, key: str, frames: int = 4):
+        self.key, self.frames = key, frames
+
+    def __len__(self) -> int:
+        return 24
+
+    def __getitem__(self, index: int) -> dict:
+        g = torch.Generator().manual_seed(index)
+        shape = (self.frames, 3, 8, 8) if self.key == "video" else (3, 8, 8)
+        return {self.key: torch.randint(0, 256, shape, generator=g, dtype=torch.uint8), "label": index % 3}
+
+
+def _old_worker_floats(stored: torch.Tensor) -> torch.Tensor:
+    # What the embedded datasets computed in the workers before (EmbeddedVideoDataset._to_float).
+    return torch.from_numpy(np.array(stored.numpy(), dtype=np.float32)) / 127.5 - 1.0
+
+
+def test_the_device_side_conversion_gives_the_workers_old_floats_bit_for_bit():
+    every_byte = torch.arange(256, dtype=torch.uint8)
+    old, new = _old_worker_floats(every_byte), batches.to_device(every_byte, "cpu")
+    assert new.dtype == torch.float32
+    assert torch.equal(new.view(torch.int32), old.view(torch.int32))  # the bits, not just the values
+    assert new.min() == -1 and new.max() == 1
+    # Floats (UCF-101's resized frames) pass through as float32, unchanged.
+    floats = torch.rand(2, 3, 4, 4, dtype=torch.float64) * 2 - 1
+    assert torch.equal(batches.to_device(floats, "cpu"), floats.float())
+
+
+def test_batches_leave_the_loader_as_stored_bytes_and_reach_the_step_as_the_old_floats():
+    config = small_config("video", joint_images=2, steps=2)
+    steps = batches.step_batches(
+        config, _StoredBytes("video"), _StoredBytes("image"), distributed.DistEnv(), 0
+    )
+    for x, _, appended, _ in steps:
+        assert x.dtype == appended.dtype == torch.uint8  # a quarter of float32's bytes to move
+        batch = batches.training_batch(config, x, appended, "cpu")
+        old_x = torch.cat(
+            [_old_worker_floats(x), _old_worker_floats(appended).reshape(x.shape[0], 2, *x.shape[2:])], dim=1
+        )
+        assert batch.dtype == torch.float32 and torch.equal(batch, old_x)
+
+
+def test_the_embedded_data_is_loaded_as_stored_bytes_for_training(monkeypatch):
+    opened = []
+    monkeypatch.setattr(pyoco_lab.data, "EmbeddedVideoDataset", lambda *a, **kw: opened.append(kw))
+    monkeypatch.setattr(pyoco_lab.data, "EmbeddedFramesDataset", lambda *a, **kw: opened.append(kw))
+    batches.build_datasets(small_config("video", joint_images=1))
+    assert [kw.get("uint8") for kw in opened] == [True, True]
+
+
+@pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true but no accelerator")
+@pytest.mark.parametrize(("device", "pinned"), [("cuda:0", True), ("cuda", True), ("cpu", False)])
+def test_the_loaders_pin_their_batches_for_a_cuda_run(monkeypatch, device, pinned):
+    created = []
+    real = torch.utils.data.DataLoader
+
+    def recording(*args, **kwargs):
+        created.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.utils.data, "DataLoader", recording)
+    config = small_config("video", joint_images=1)
+    env = distributed.DistEnv()
+    batches.step_batches(config, _StoredBytes("video"), _StoredBytes("image"), env, 0, device)  # no transfer
+    assert [kwargs["pin_memory"] for kwargs in created] == [pinned, pinned]  # the clips and the images
+
+
+class _Copies(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.copies = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.ops.aten._to_copy.default and kwargs.get("device") is not None:
+            self.copies.append((args[0].dtype, kwargs["device"].type, kwargs.get("non_blocking", False)))
+        return func(*args, **kwargs)
+
+
+def test_a_batch_moves_to_the_device_as_bytes_without_blocking_and_is_converted_there():
+    config = small_config("video", joint_images=2)
+    x, appended = torch.zeros(4, 4, 3, 8, 8, dtype=torch.uint8), torch.zeros(8, 3, 8, 8, dtype=torch.uint8)
+    with _Copies() as seen:
+        batch = batches.training_batch(config, x, appended, torch.device("meta"))  # meta: the GPU's stand-in
+    assert batch.device.type == "meta" and batch.dtype == torch.float32 and batch.shape == (4, 6, 3, 8, 8)
+    batch_copies = [c for c in seen.copies if c[0] == torch.uint8]
+    assert batch_copies == [(torch.uint8, "meta", True)] * 2  # clips and images, each on its own

@@ -272,13 +272,14 @@ def training_loop(
 
     # 2. For each step: batch, prior noise, sigma, loss (eq. 1), optimiser step, EMA, log, checkpoint.
     try:
-        step_data = batches.step_batches(config, dataset, image_dataset, env, start_step)
+        step_data = batches.step_batches(config, dataset, image_dataset, env, start_step, device)
         for step, (x, labels, appended, image_labels) in zip(
             range(start_step, config.steps), step_data, strict=False
         ):
             x = batches.training_batch(config, x, appended, device)  # (B, F[+N], C, H, W) or (B, C, H, W)
-            labels = labels.to(device)
-            image_labels = None if image_labels is None else image_labels.to(device)  # (B * N,)
+            labels = labels.to(device, non_blocking=True)
+            if image_labels is not None:  # (B * N,)
+                image_labels = image_labels.to(device, non_blocking=True)
             eps = prior_noise(config, step, (config.batch_size, *x.shape[1:]), device)[rows]
             sigma = training_sigma(config, step, device)[rows]
             # Every frame its own conditioning: a joint batch's appended images keep their own
