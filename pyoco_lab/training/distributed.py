@@ -3,6 +3,11 @@
 Ranks are read from ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK``; the global batch is fixed and every
 rank takes its own slice of it (:meth:`DistEnv.batch_slice`), so the same command gives the same
 optimisation single-process or on several GPUs. A run started directly is rank 0 of 1.
+
+Gradient accumulation splits a rank's slice further into micro-batches (:meth:`DistEnv.micro_batches`):
+the global batch is cut into ``world_size x accumulation`` equal shards, and a rank's micro-batch m
+is shard ``rank x accumulation + m`` -- the very rows (and per-shard draws) that process of a run with
+``world_size x accumulation`` processes and no accumulation gets.
 """
 
 from __future__ import annotations
@@ -42,6 +47,23 @@ class DistEnv:
         """This rank's rows [lo, hi) of a global batch."""
         per_rank = global_batch // self.world_size
         return slice(self.rank * per_rank, (self.rank + 1) * per_rank)
+
+    def micro_batches(self, global_batch: int, accumulation: int = 1) -> list[tuple[int, slice]]:
+        """(shard, rows [lo, hi) of the global batch) of each of this rank's ``accumulation`` micro-batches.
+
+        Raises ValueError when the global batch does not split into ``world_size x accumulation``
+        equal shards (checked by :func:`~pyoco_lab.training.loop.train` before any work).
+        """
+        shards = self.world_size * accumulation
+        if global_batch % shards:
+            raise ValueError(
+                f"batch_size {global_batch} must be divisible by the {self.world_size} process(es) x "
+                f"{accumulation} micro-batch(es) of --grad-accumulation; pick a batch size that is a "
+                f"multiple of {shards}"
+            )
+        size = global_batch // shards
+        mine = range(self.rank * accumulation, (self.rank + 1) * accumulation)
+        return [(shard, slice(shard * size, (shard + 1) * size)) for shard in mine]
 
 
 def init_distributed(env: DistEnv, device: torch.device) -> bool:

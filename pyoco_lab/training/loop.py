@@ -82,6 +82,38 @@ def training_sigma(config: TrainConfig, step: int, device: torch.device | str = 
     )
 
 
+def micro_batch_inputs(
+    config: TrainConfig,
+    step: int,
+    rows: slice,
+    local: slice,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    image_labels: torch.Tensor | None,
+    class_conditional: bool,
+    captions: batches.CaptionBank | None,
+) -> tuple[torch.Tensor, dict]:
+    """(clean x, network conditioning) of one micro-batch: ``rows`` of the global batch, which are
+    ``local`` of this rank's ``x`` / ``labels`` (and ``image_labels``, N per clip). Every frame its own
+    conditioning: a joint batch's appended images keep their own labels and captions (A.1 (7)), per
+    frame; plain batches are conditioned per clip. Dropout draws are the global batch's, at ``rows``."""
+    x, labels = x[local], labels[local]
+    if image_labels is not None:
+        n = config.joint_images
+        image_labels = image_labels[local.start * n : local.stop * n]
+    cond_labels = (
+        batches.dropped_labels(config, step, labels, rows, image_labels) if class_conditional else None
+    )
+    video_frames = config.num_frames if config.phase == "video" else None
+    cond = batches.network_conditioning(cond_labels, video_frames, x)
+    if captions is not None:
+        cond.update(captions.conditioning(labels, config, step, rows.start, rows.stop, image_labels))
+    stage_cond = batches.stage_condition(config, x)  # interpolation / SR: conditioning frames
+    if stage_cond is not None:
+        cond["cond"] = stage_cond
+    return x, cond
+
+
 def learning_rate(config: TrainConfig, step: int) -> float:
     """Linear warm-up to the base rate over ``warmup_steps`` (A.3), constant afterwards."""
     if config.warmup_steps == 0:
@@ -187,10 +219,7 @@ def train(
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     run_dir = Path(out_dir)
     env = distributed.DistEnv.from_env()
-    if config.batch_size % env.world_size:
-        raise ValueError(
-            f"batch_size {config.batch_size} must be divisible by the {env.world_size} processes"
-        )
+    env.micro_batches(config.batch_size, config.grad_accumulation)  # raises if the batch does not split
     if init is not None and config.phase != "video":
         raise ValueError("--init inflates an image model into a video model; it needs --phase video")
     networks.check_stage_fits(config)  # fail on a --model of another stage before any work
@@ -259,8 +288,9 @@ def training_loop(
     distributed.barrier(is_distributed)
 
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if is_distributed else model
-    rows = env.batch_slice(config.batch_size)  # this rank's rows of every global batch
-    video = config.phase == "video"
+    rank_rows = env.batch_slice(config.batch_size)  # this rank's rows of every global batch
+    # ... run as micro-batches (gradient accumulation): (shard, rows of the global batch) each.
+    micro_batches = env.micro_batches(config.batch_size, config.grad_accumulation)
     autocast = torch.autocast(
         device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16" and device.type == "cuda"
     )
@@ -280,32 +310,37 @@ def training_loop(
             labels = labels.to(device, non_blocking=True)
             if image_labels is not None:  # (B * N,)
                 image_labels = image_labels.to(device, non_blocking=True)
-            eps = prior_noise(config, step, (config.batch_size, *x.shape[1:]), device)[rows]
-            sigma = training_sigma(config, step, device)[rows]
-            # Every frame its own conditioning: a joint batch's appended images keep their own
-            # labels and captions (A.1 (7)), per frame; plain batches are conditioned per clip.
-            cond_labels = (
-                batches.dropped_labels(config, step, labels, rows, image_labels) if num_classes else None
-            )
-            cond = batches.network_conditioning(cond_labels, config.num_frames if video else None, x)
-            if captions is not None:
-                cond.update(captions.conditioning(labels, config, step, rows.start, rows.stop, image_labels))
-            stage_cond = batches.stage_condition(config, x)  # interpolation / SR: conditioning frames
-            if stage_cond is not None:
-                cond["cond"] = stage_cond
+            # Drawn for the whole global batch: every rank and micro-batch takes its rows.
+            eps_all = prior_noise(config, step, (config.batch_size, *x.shape[1:]), device)
+            sigma_all = training_sigma(config, step, device)
             lr = learning_rate(config, step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            torch.manual_seed(step_seed(config.seed, STREAM_DROPOUT, step) + env.rank)  # network dropout
-
-            with autocast:  # eq. 1: lambda(sigma) |D(x + sigma eps; sigma) - x|^2
-                loss = edm.edm_loss(ddp_model, x, eps, sigma, model.sigma_data, **cond).mean()
-            reported = distributed.mean_over_ranks(loss, is_distributed)
+            optimizer.zero_grad(set_to_none=True)
+            total = None  # this rank's loss: the sum of its micro-batches' scaled losses
+            for shard, rows in micro_batches:
+                local = slice(rows.start - rank_rows.start, rows.stop - rank_rows.start)
+                x_part, cond = micro_batch_inputs(
+                    config, step, rows, local, x, labels, image_labels, bool(num_classes), captions
+                )
+                torch.manual_seed(step_seed(config.seed, STREAM_DROPOUT, step) + shard)  # network dropout
+                # DDP all-reduces the gradient in the last micro-batch's backward only, once summed
+                # over all of them; no_sync must hold the forward too (DDP prepares the hook there).
+                sync = not is_distributed or shard == micro_batches[-1][0]
+                with contextlib.nullcontext() if sync else ddp_model.no_sync():
+                    with autocast:  # eq. 1: lambda(sigma) |D(x + sigma eps; sigma) - x|^2
+                        loss = edm.edm_loss(
+                            ddp_model, x_part, eps_all[rows], sigma_all[rows], model.sigma_data, **cond
+                        ).mean()
+                    # Scaled by 1/N: the gradients accumulate to the mean over the rank's rows, as
+                    # one micro-batch of all of them (N = 1: divided by 1, the very same numbers).
+                    loss = loss / config.grad_accumulation
+                    loss.backward()
+                total = loss.detach() if total is None else total + loss.detach()
+            reported = distributed.mean_over_ranks(total, is_distributed)
             # No host sync per step: a non-finite loss is noted on the device and acted on at the next
             # log row, checkpoint or sample (every rank sees the same all-reduced loss and stops there).
             first_bad = torch.where(torch.isfinite(reported) | (first_bad >= 0), first_bad, step)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
             grad_norm = clip_gradients(model, config.grad_clip)
             optimizer.step()
             update_ema(ema, model, step, config.ema_decay)
