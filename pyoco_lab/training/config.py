@@ -67,9 +67,8 @@ class TrainConfig:
     batch_size: int = _opt(16, "global batch size (summed over all processes)")
     grad_accumulation: int = _opt(
         1,
-        "micro-batches per optimiser step (gradient accumulation): each process runs batch_size / "
-        "(processes x N) rows at a time, the global batch stays --batch-size; N processes or one "
-        "accumulating N micro-batches give the same rows, noise and dropout (bitwise for N = 2)",
+        "micro-batches per optimiser step (gradient accumulation, to fit memory): each process runs "
+        "batch_size / (processes x N) rows at a time, gradients summed; the global batch stays --batch-size",
     )
     steps: int = _opt(1000, "total optimiser steps")
     optimizer: str = _opt("adam", "optimiser", ("adam", "adamw"))

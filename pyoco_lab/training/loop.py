@@ -5,8 +5,9 @@
    (Section 4 / A.1) -- its EMA copy and the optimiser (Adam / AdamW, A.3 / Table F);
 2. for each step: take a batch (clips, optionally with appended images, A.1 (7)), draw the
    training noise from the run's prior (i.i.d., mixed eq. 3 or progressive eq. 4), draw
-   sigma from EDM's log-normal, take the denoising loss of eq. 1, step the optimiser (linear
-   warm-up, A.3), update the EMA, log, checkpoint and save samples.
+   sigma from EDM's log-normal, take the denoising loss of eq. 1 (over ``grad_accumulation``
+   micro-batches, gradients summed), step the optimiser (linear warm-up, A.3), update the EMA,
+   log, checkpoint and save samples.
 
 ``phase="image"`` trains single frames with i.i.d. noise; ``phase="video"`` trains clips with the
 run's prior, starting from ``init`` (an image run) or from scratch (the baseline of Table 5 /
