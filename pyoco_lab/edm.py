@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pyoco_lab import devices
 from pyoco_lab.progress import tqdm
 
 SIGMA_DATA = 0.5
@@ -352,7 +353,8 @@ def iid_noise_sampler(generator: torch.Generator | None = None) -> NoiseSampler:
     """The default fresh-noise source of the stochastic sampler: i.i.d. N(0, I) like x."""
 
     def draw(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        where = devices.draw_device(generator, x.device)
+        return torch.randn(x.shape, generator=generator, device=where, dtype=x.dtype).to(x.device)
 
     return draw
 
@@ -363,7 +365,8 @@ def prior_noise_sampler(prior, generator: torch.Generator | None = None) -> Nois
     def draw(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         if x.ndim != 5:
             raise ValueError(f"a video noise prior needs x shaped (B, F, C, H, W), got {tuple(x.shape)}")
-        return prior.sample(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        where = devices.draw_device(generator, x.device)
+        return prior.sample(x.shape, generator=generator, device=where, dtype=x.dtype).to(x.device)
 
     return draw
 

@@ -34,6 +34,7 @@ def test_gpu_check_dry_run_on_cpu():
         "== (b)",
         "== (c)",
         "== (d)",
+        "== summary",
         "== done",
     ):
         assert section in out, section

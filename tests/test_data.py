@@ -28,6 +28,7 @@ from pyoco_lab.data import (
     make_dataloader,
     plan_clips,
     resize_center_crop,
+    to_unit_range,
     ucf101_prompt,
 )
 from pyoco_lab.data.embedded import _prepare_photo, render_photo_clip
@@ -129,6 +130,20 @@ def test_embedded_items_and_split_by_identity(small_root):
     assert image["image"].shape == (3, 32, 32)
     assert torch.equal(image["image"], train[1]["video"][1])
     assert image["video_id"] == train[1]["video_id"]
+
+
+def test_embedded_items_as_stored_bytes_convert_to_the_float_items(small_root):
+    # Training loads the bytes (a quarter of the transfer) and converts on the device: the floats
+    # must be the very ones the float items hold, which are x / 127.5 - 1 of the stored bytes.
+    floats = EmbeddedVideoDataset(small_root, resolution=32, split="train")
+    stored = EmbeddedVideoDataset(small_root, resolution=32, split="train", uint8=True)
+    frames = EmbeddedFramesDataset(small_root, resolution=32, split="train", uint8=True)
+    for i in (0, len(floats) - 1):
+        raw = stored[i]["video"]
+        assert raw.dtype == torch.uint8 and raw.shape == (16, 3, 32, 32)
+        old = torch.from_numpy(raw.numpy().astype(np.float32)) / 127.5 - 1.0
+        assert torch.equal(floats[i]["video"], old) and torch.equal(to_unit_range(raw), old)
+        assert torch.equal(frames[16 * i + 3]["image"], raw[3])
 
 
 def test_embedded_missing_build_names_the_command(tmp_path):

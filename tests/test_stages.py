@@ -17,7 +17,7 @@ import torch
 from pyoco_lab import cli
 from pyoco_lab import training as T
 from pyoco_lab.data import EmbeddedBuildConfig, build_embedded_dataset
-from pyoco_lab.models.cascade import Cascade, interpolation_condition, sr_condition
+from pyoco_lab.models.cascade import interpolation_condition, sr_condition
 from pyoco_lab.noise import NoisePrior
 from pyoco_lab.training import batches, networks
 
@@ -131,7 +131,7 @@ def test_wrong_stage_inits_and_shapes_fail_before_work(runs, data_root, tmp_path
 
 
 def test_cascade_samples_end_to_end_from_the_trained_runs(runs):
-    cascade = Cascade.from_runs(runs / "base", runs / "interp", runs / "sr")
+    cascade = T.load_cascade(runs / "base", runs / "interp", runs / "sr")
     assert (cascade.base_frames, cascade.base_size, cascade.frameskip) == (4, 8, 2)
     assert cascade.priors == (NoisePrior("progressive", 2.0),) * 3  # each run's own (quick preset)
     out = cascade(1, generator=torch.Generator().manual_seed(0), num_steps=(2, 2, 2))
@@ -145,7 +145,7 @@ def test_cascade_samples_end_to_end_from_the_trained_runs(runs):
     out = cascade(1, num_steps=(2, 2, 2), sampler="stochastic", sampler_options=options)
     assert all(torch.isfinite(v).all() for v in out.values())
     with pytest.raises(ValueError, match="--stage interpolation"):
-        Cascade.from_runs(runs / "base", runs / "base", runs / "sr")
+        T.load_cascade(runs / "base", runs / "base", runs / "sr")
 
 
 def test_sr_image_pretraining_inflates_into_a_video_sr_model(data_root, tmp_path):

@@ -80,6 +80,7 @@ def test_presets_follow_the_paper():
         ),
         (lambda: T.preset_config("quick", "image", alpha=2.0), "image phase.*drop --noise/--alpha"),
         (lambda: T.validate_config(T.TrainConfig(phase="image", alpha=0.5)), "image phase"),
+        (lambda: T.preset_config("quick", "image", grad_accumulation=0), "grad_accumulation must be >= 1"),
     ],
 )
 def test_bad_configs_fail_with_a_fix(call, message):
@@ -125,6 +126,11 @@ def test_cli_reports_bad_input_in_one_line(capsys, tmp_path):
     )
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()  # failed before any work
+    # quick's batch of 8 does not split into 3 micro-batches
+    assert cli.main(["train", "--out", str(tmp_path / "g"), "--grad-accumulation", "3"]) == 2
+    error = capsys.readouterr().err
+    assert "batch_size 8 must be divisible" in error and "multiple of 3" in error and error.count("\n") == 1
+    assert not (tmp_path / "g").exists()
 
 
 def test_cli_default_run_folders_and_init_auto(tmp_path, monkeypatch):
@@ -206,6 +212,9 @@ def test_finished_run_is_cached_and_conflicts_are_refused(tmp_path):
         T.train(replace_config(config, lr=1e-2), tmp_path, progress=False)
     with pytest.raises(ValueError, match="--resume"):
         T.train(replace_config(config, steps=4), tmp_path, progress=False)  # extending needs --resume
+    # Accumulation changes the gradient's rounding: a run is resumed only with the micro-batches it had.
+    with pytest.raises(ValueError, match="different config.*grad_accumulation: 1 -> 2"):
+        T.train(replace_config(config, steps=4, grad_accumulation=2), tmp_path, resume=True, progress=False)
     T.train(replace_config(config, steps=4), tmp_path, resume=True, progress=False)
     assert T.latest_checkpoint(run).name == "step-0000004"
 
@@ -323,9 +332,13 @@ def test_two_process_ddp_matches_one_process(tmp_path):
         "0",
         "--joint-images",
         "1",
+        "--class-conditional",  # label dropout drawn for the global batch: each shard must get its rows
+        "--label-dropout",
+        "0.5",
         "--from-scratch",
     ]
     single = run_cli(*args, "--out", str(tmp_path / "single"))
+    accumulated = run_cli(*args, "--grad-accumulation", "2", "--out", str(tmp_path / "accumulated"))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     ddp = subprocess.run(
         [
@@ -346,20 +359,44 @@ def test_two_process_ddp_matches_one_process(tmp_path):
         timeout=300,
     )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-    assert single.wait(timeout=300) == 0
+    assert single.wait(timeout=300) == 0 and accumulated.wait(timeout=300) == 0
     sync = json.loads((tmp_path / "ddp" / "sync.json").read_text())
     assert sync["step"] == steps and len(set(sync["checksums"])) == 1  # ranks in sync
     assert json.loads((tmp_path / "ddp" / "config.json").read_text())["world_size"] == 2
 
-    def losses(run):
+    def logged(run, column):
         rows = (run / "log.csv").read_text().strip().splitlines()[1:]
-        return torch.tensor([float(r.split(",")[1]) for r in rows], dtype=torch.float64)
+        return torch.tensor([float(r.split(",")[column]) for r in rows], dtype=torch.float64)
 
-    # Same global batch, same noise, same sigma: only the float32 summation order differs
-    # (two half-batch means averaged by all-reduce vs one mean), ~1e-7 relative per step.
-    assert torch.allclose(losses(tmp_path / "ddp"), losses(tmp_path / "single"), rtol=1e-5, atol=0)
+    # Bitwise: one process accumulating 2 micro-batches of 2 clips and 2 processes of 2 clips each.
+    # Every micro-batch gets its rank's rows, noise, sigma and label dropout; its gradient is that of
+    # the loss scaled by 1/2 (exact: a power of two), and DDP halves each rank's gradient and
+    # all-reduces a two-term sum: g1/2 + g2/2 either way, and a + b == b + a. The logged loss is
+    # likewise l1/2 + l2/2 vs the all-reduced mean (l1 + l2)/2, equal in binary floating point.
+    # Compared: every weight and EMA tensor (torch.equal), the logged losses and gradient norms (==).
+    for name in (T.MODEL_FILE, T.EMA_FILE):
+        a = load_file(str(T.latest_checkpoint(tmp_path / "ddp") / name))
+        b = load_file(str(T.latest_checkpoint(tmp_path / "accumulated") / name))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    for column in (1, 3):  # loss, grad_norm (exact: read back from the same decimal text)
+        assert torch.equal(logged(tmp_path / "ddp", column), logged(tmp_path / "accumulated", column))
+
+    # One process without accumulation is not bitwise: every row's data, noise and sigma are the same,
+    # only the batch reduction differs -- it sums the gradient over all 4 clips, two processes sum 2
+    # each and all-reduce. The step-1 gradient norm of each run is bitwise that of its reduction,
+    # computed here in-process:
+    config = T.load_config(tmp_path / "single")
+    whole, halves = (
+        _first_step_grad_norms(config, [slice(0, 4)]),
+        _first_step_grad_norms(config, [slice(0, 2), slice(2, 4)]),
+    )
+    assert logged(tmp_path / "single", 3)[0] == whole and logged(tmp_path / "ddp", 3)[0] == halves
+    # From there the runs stay a rounding apart (measured: gradient norms 1 ulp apart, weights <= 4.1e-7).
+    assert torch.allclose(logged(tmp_path / "ddp", 1), logged(tmp_path / "single", 1), rtol=1e-6, atol=0)
+    assert torch.allclose(logged(tmp_path / "ddp", 3), logged(tmp_path / "single", 3), rtol=1e-6, atol=0)
     a, b = final_weights(tmp_path / "ddp"), final_weights(tmp_path / "single")
-    start = networks.build_network(small_config("video")).state_dict()
+    torch.manual_seed(config.seed)  # the runs' initial weights
+    start = networks.build_network(config, num_classes=3).state_dict()
     for k in a:
         # Adam's first step is lr * g/|g| per element, so a rounding-level difference in a
         # gradient near 0 can move an element by up to 2 lr per step: bounded, never more.
@@ -368,6 +405,31 @@ def test_two_process_ddp_matches_one_process(tmp_path):
         moved = (b[k] - start[k]).abs()
         # and almost every element agrees to far better than its own movement.
         assert (diff <= 1e-5 * lr + 1e-3 * moved).float().mean() >= 0.99
+
+
+def _first_step_grad_norms(config, micro_batches) -> float:
+    """Step 1's gradient norm, the global batch's gradient summed over ``micro_batches`` of rows
+    (each loss scaled by its share, as DDP averages), in float32 as the run logs it."""
+    from pyoco_lab import edm
+    from pyoco_lab.training import batches, distributed, loop
+
+    dataset, images = batches.build_datasets(config)
+    data = batches.step_batches(config, dataset, images, distributed.DistEnv(), 0)
+    x, labels, appended, image_labels = next(iter(data))
+    x = batches.training_batch(config, x, appended, "cpu")
+    eps, sigma = loop.prior_noise(config, 0, x.shape), loop.training_sigma(config, 0)
+    torch.manual_seed(config.seed)
+    model = networks.build_network(config, num_classes=3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the runs (OMP_NUM_THREADS=1): a reduction's order follows its threads
+    try:
+        for rows in micro_batches:
+            part, cond = loop.micro_batch_inputs(config, 0, rows, rows, x, labels, image_labels, True, None)
+            loss = edm.edm_loss(model, part, eps[rows], sigma[rows], model.sigma_data, **cond).mean()
+            (loss / len(micro_batches)).backward()
+    finally:
+        torch.set_num_threads(threads)
+    return float(loop.clip_gradients(model, 0.0))
 
 
 # ----------------------------------------------------------------------------------------------

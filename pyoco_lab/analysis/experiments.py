@@ -320,7 +320,7 @@ SETTINGS: dict[str, Settings] = {
     "standard": Settings(
         "standard",
         "one GPU: 64x64, 16-frame clips of the embedded data, the A.3 optimiser",
-        "about one GPU hour for all seven notebooks",
+        "about one GPU hour of training, plus the notebooks' sampling and evaluation",
         train_preset="standard",
         model="lab-l",
         # ~25 runs must fit one GPU hour: shorter phases than pyoco_lab.training's standard preset

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import torch
 from einops import rearrange
 
-from pyoco_lab import edm
+from pyoco_lab import devices, edm
 from pyoco_lab.analysis.inversion import model_identity
 from pyoco_lab.data import EmbeddedFramesDataset
 from pyoco_lab.fileio import atomic_write_text, read_json
@@ -39,18 +39,24 @@ def sample_images(
     seed: int = 0,
     batch_size: int = 128,
 ) -> torch.Tensor:
-    """``count`` images (N, 3, H, W) in [-1, 1] from an image denoiser, i.i.d. noise, seeded."""
+    """``count`` images (N, 3, H, W) in [-1, 1] on the CPU from an image denoiser, i.i.d. noise, seeded.
+
+    Sampled on the denoiser's device; the noise comes from a CPU generator (the same images on any device).
+    """
     generator = torch.Generator().manual_seed(seed)
+    device = devices.device_of(denoiser)
     size = resolution
     out = []
     for start in range(0, count, batch_size):
         n = min(batch_size, count - start)
-        x_t = torch.randn((n, 1, 3, size, size), generator=generator)
+        x_t = torch.randn((n, 1, 3, size, size), generator=generator).to(device)
 
         def denoise(x, sigma):
             return denoiser(x[:, 0], sigma)[:, None]
 
-        out.append(edm.sample(denoise, x_t, sampler=sampler, num_steps=num_steps)[:, 0].clamp(-1, 1))
+        with devices.sampling_mode(device):
+            x0 = edm.sample(denoise, x_t, sampler=sampler, num_steps=num_steps)
+        out.append(x0[:, 0].float().clamp(-1, 1).cpu())
     return torch.cat(out)
 
 

@@ -13,6 +13,7 @@ from pyoco_lab.data.embedded import (
     embedded_dir,
     load_manifest,
     plan_clips,
+    to_unit_range,
 )
 from pyoco_lab.data.prompts import (
     UCF101_CLASSES,
@@ -57,6 +58,7 @@ __all__ = [
     "read_video_frames",
     "resize_center_crop",
     "resolve_ucf101",
+    "to_unit_range",
     "ucf101_prompt",
     "ucf101_prompts",
 ]

@@ -20,6 +20,7 @@ records every file's size and sha256; a later build checks them and rebuilds wha
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -52,6 +53,7 @@ __all__ = [
     "embedded_dir",
     "load_manifest",
     "plan_clips",
+    "to_unit_range",
 ]
 
 FORMAT_VERSION = 1
@@ -655,9 +657,31 @@ def _prepare_photo(name: str, short_side: int) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 # Datasets.
 
+# The float value of every stored byte, computed once on the CPU as the datasets always have
+# (x / 127.5 - 1 in float32). A lookup rather than the arithmetic on the device: CUDA divides by a
+# scalar as a multiplication by its reciprocal, which can differ in the last bit.
+_UNIT_RANGE = torch.arange(256, dtype=torch.float32) / 127.5 - 1.0
+
+
+@functools.lru_cache(maxsize=8)
+def _unit_range_table(device: torch.device) -> torch.Tensor:
+    return _UNIT_RANGE.to(device)
+
+
+def to_unit_range(frames: torch.Tensor) -> torch.Tensor:
+    """Stored uint8 frames (0..255) -> float32 in [-1, 1] (x / 127.5 - 1), on the frames' device.
+
+    The one conversion of the embedded data: its datasets' float items and the training loader's
+    uint8 batches (converted on the GPU after a quarter of the transfer) give the same bits.
+    Frames that are already float (UCF-101, resized in the workers) come back as float32.
+    """
+    if frames.dtype != torch.uint8:
+        return frames.to(torch.float32)
+    return _unit_range_table(frames.device)[frames.long()]
+
 
 class _EmbeddedBase(torch.utils.data.Dataset):
-    def __init__(self, root, resolution: int, split: str, build_if_missing: bool):
+    def __init__(self, root, resolution: int, split: str, build_if_missing: bool, uint8: bool = False):
         if split not in ("train", "test", "all"):
             raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
         self.root = embedded_dir(root)
@@ -691,16 +715,19 @@ class _EmbeddedBase(torch.utils.data.Dataset):
         self.videos = index["videos"]
         self.class_names = tuple(manifest["class_names"])
         self.num_classes = len(self.class_names)
+        self.uint8 = bool(uint8)
 
-    @staticmethod
-    def _to_float(frames: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.array(frames, dtype=np.float32)) / 127.5 - 1.0
+    def _frames(self, frames: np.ndarray) -> torch.Tensor:
+        # np.array copies out of the read-only memory map.
+        stored = torch.from_numpy(np.array(frames, dtype=np.uint8))
+        return stored if self.uint8 else to_unit_range(stored)
 
 
 class EmbeddedVideoDataset(_EmbeddedBase):
     """Clips of the embedded dataset: {"video": (F, 3, H, W) float32 in [-1, 1], "label", "video_id", ...}.
 
-    ``num_frames`` <= 16 takes the first frames of each clip.
+    ``num_frames`` <= 16 takes the first frames of each clip. ``uint8=True``: the stored bytes (0..255)
+    instead, for a loader that converts on the GPU with :func:`to_unit_range`.
     """
 
     def __init__(
@@ -711,12 +738,13 @@ class EmbeddedVideoDataset(_EmbeddedBase):
         num_frames: int = NUM_FRAMES,
         *,
         build_if_missing: bool = False,
+        uint8: bool = False,
     ):
         if not 1 <= num_frames <= NUM_FRAMES:
             raise ValueError(
                 f"num_frames must be in 1..{NUM_FRAMES} for the embedded dataset, got {num_frames}"
             )
-        super().__init__(root, resolution, split, build_if_missing)
+        super().__init__(root, resolution, split, build_if_missing, uint8)
         self.num_frames = int(num_frames)
 
     def __len__(self) -> int:
@@ -725,7 +753,7 @@ class EmbeddedVideoDataset(_EmbeddedBase):
     def __getitem__(self, i: int) -> dict:
         clip = int(self.indices[i])
         return {
-            "video": self._to_float(self._clips[clip, : self.num_frames]),
+            "video": self._frames(self._clips[clip, : self.num_frames]),
             "label": int(self.labels[i]),
             "video_id": int(self.video_ids[i]),
             "clip_index": clip,
@@ -735,7 +763,8 @@ class EmbeddedVideoDataset(_EmbeddedBase):
 class EmbeddedFramesDataset(_EmbeddedBase):
     """Every frame of every clip of a split, for image pre-training.
 
-    Items: {"image": (3, H, W) float32 in [-1, 1], "label", "video_id", "clip_index", "frame_index"}.
+    Items: {"image": (3, H, W) float32 in [-1, 1], "label", "video_id", "clip_index", "frame_index"};
+    ``uint8=True``: the stored bytes instead, as for :class:`EmbeddedVideoDataset`.
     """
 
     def __init__(
@@ -745,8 +774,9 @@ class EmbeddedFramesDataset(_EmbeddedBase):
         split: str = "train",
         *,
         build_if_missing: bool = False,
+        uint8: bool = False,
     ):
-        super().__init__(root, resolution, split, build_if_missing)
+        super().__init__(root, resolution, split, build_if_missing, uint8)
 
     def __len__(self) -> int:
         return len(self.indices) * NUM_FRAMES
@@ -757,7 +787,7 @@ class EmbeddedFramesDataset(_EmbeddedBase):
         item, frame = divmod(int(i), NUM_FRAMES)
         clip = int(self.indices[item])
         return {
-            "image": self._to_float(self._clips[clip, frame]),
+            "image": self._frames(self._clips[clip, frame]),
             "label": int(self.labels[item]),
             "video_id": int(self.video_ids[item]),
             "clip_index": clip,

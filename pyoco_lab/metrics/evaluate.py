@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from pyoco_lab import edm, training
+from pyoco_lab import devices, edm, training
 from pyoco_lab.data import EmbeddedVideoDataset, UCF101Clips, default_data_root
 from pyoco_lab.fileio import atomic_write_text, read_json
 from pyoco_lab.metrics import appearance, lab, networks, yardsticks
@@ -57,7 +57,7 @@ def validate_device(requested: str | torch.device) -> torch.device:
     """``auto`` (cuda if available, else cpu), ``cpu``, ``cuda`` or ``cuda:N`` → a usable device.
 
     Anything else raises ``ValueError`` naming the option and the fix, before anything is loaded.
-    (``training.distributed.resolve_device`` picks a rank's device under torchrun and lets ``gpu0`` or
+    (``pyoco_lab.devices.resolve_device`` picks a rank's device under torchrun and lets ``gpu0`` or
     ``cuda:7`` on a one-GPU machine through to torch's own errors, hence this function.)
     """
     text = str(requested).strip().lower()
@@ -248,7 +248,7 @@ def sample_videos(
     num_classes: int = 0,
     batch_size: int = 16,
     seed: int = 0,
-    device="cpu",
+    device=None,
     progress: bool = True,
     sampler_options: dict | None = None,
 ) -> torch.Tensor:
@@ -259,6 +259,8 @@ def sample_videos(
     ``sampler_options`` go to :func:`pyoco_lab.edm.sample` (e.g. ``s_churn``/``step`` for "stochastic",
     ``order``/``variant`` for "deis").
     """
+    # On the denoiser's device unless told otherwise (devices: one rule), TF32 / cuDNN autotuning on CUDA.
+    device = devices.device_of(denoiser) if device is None else torch.device(device)
     generator = torch.Generator().manual_seed(seed)
     # Churn noise of the stochastic sampler is drawn where x lives, from its own seeded stream.
     churn = torch.Generator(device=device).manual_seed(seed + 1)
@@ -271,13 +273,14 @@ def sample_videos(
         options = dict(sampler_options or {})
         if sampler == "stochastic":
             options["noise_sampler"] = edm.prior_noise_sampler(prior, generator=churn)
-        x0 = edm.sample(
-            lambda x, s, cond=cond: denoiser(x, s, **cond),
-            noise,
-            sampler=sampler,
-            num_steps=num_steps,
-            **options,
-        )
+        with devices.sampling_mode(device):
+            x0 = edm.sample(
+                lambda x, s, cond=cond: denoiser(x, s, **cond),
+                noise,
+                sampler=sampler,
+                num_steps=num_steps,
+                **options,
+            )
         out.append(x0.float().clamp(-1, 1).cpu())
     return torch.cat(out)
 

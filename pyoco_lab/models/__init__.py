@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pyoco_lab.edm import Denoiser
 from pyoco_lab.models.config import UNetConfig
-from pyoco_lab.models.configs import CONFIGS, count_parameters, get_config
+from pyoco_lab.models.configs import CONFIGS, at_resolution, count_parameters, get_config
 from pyoco_lab.models.inflate import image_state_dict_compatible, inflate
 from pyoco_lab.models.text import drop_text, encode_prompts, load_text_encoder, text_dim
 from pyoco_lab.models.unet import VideoUNet
@@ -28,6 +28,7 @@ __all__ = [
     "CONFIGS",
     "UNetConfig",
     "VideoUNet",
+    "at_resolution",
     "build_denoiser",
     "count_parameters",
     "drop_text",

@@ -12,8 +12,11 @@
   with cross-attention only, it is applied to whole frames here.
 
 Every stage draws its starting noise -- and the stochastic sampler's churn noise -- from a video
-noise prior (PYoCo's point): one given for all stages, one per stage, or (:meth:`Cascade.from_runs`)
+noise prior (PYoCo's point): one given for all stages, one per stage, or (``training.load_cascade``)
 each stage's own training prior. There is no silent i.i.d. fallback.
+
+This module takes denoisers; loading trained runs into a cascade is training's
+(``pyoco_lab.training.load_cascade``), so models never import training.
 
 Training each stage (``pyoco-lab train --stage base|interpolation|sr``) uses the conditioning built
 here, so a trained checkpoint plugs into :class:`Cascade`: :func:`interpolation_condition` is window 0
@@ -32,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange, repeat
 
-from pyoco_lab import edm
+from pyoco_lab import devices, edm
 from pyoco_lab.noise import NoisePrior
 
 KNOWN_PER_WINDOW = 4  # A.1 (3): 4 real frames infilled with zero frames in a 16-frame window
@@ -129,7 +132,7 @@ class Cascade:
     """Base, interpolation and super-resolution denoisers (``edm.Denoiser`` around ``VideoUNet``).
 
     ``sr_high=None`` stops after the first super-resolution stage. ``priors``: each stage's default
-    noise prior (set by :meth:`from_runs` to the runs' own); without it every call names its prior.
+    noise prior (set by ``training.load_cascade`` to the runs' own); without it every call names its prior.
     """
 
     base: torch.nn.Module
@@ -143,61 +146,13 @@ class Cascade:
     sr_sizes: tuple[int, ...] = (256, 1024)
     priors: tuple[NoisePrior, ...] | None = None
 
-    @classmethod
-    def from_runs(
-        cls,
-        base,
-        interpolation,
-        sr_low,
-        sr_high=None,
-        *,
-        base_frames: int | None = None,
-        ema: bool = True,
-        device: torch.device | str = "cpu",
-    ) -> Cascade:
-        """The cascade of trained ``pyoco-lab train --stage base|interpolation|sr`` runs (folders,
-        checkpoints or ``pretrained:NAME``): every stage samples with its own run's noise prior; the
-        base size and frame count, the interpolation frame skip and the SR sizes follow the configs."""
-        from pyoco_lab.training import load_denoiser  # training builds on models: imported at use
-
-        sources = [("base", base), ("interpolation", interpolation), ("sr", sr_low)]
-        sources += [("sr", sr_high)] if sr_high is not None else []
-        loaded = []
-        for stage, source in sources:
-            denoiser, config = load_denoiser(source, ema=ema, device=device)
-            if config.stage != stage or config.phase != "video":
-                raise ValueError(
-                    f"{source} is a {config.phase} run of stage {config.stage!r}; the cascade's {stage} "
-                    f"stage needs a video run trained with --stage {stage}"
-                )
-            loaded.append((denoiser, config))
-        (base_net, base_config), (interp_net, interp_config) = loaded[:2]
-        size = base_config.resolution
-        if loaded[2][1].resolution != size * SR_FACTOR:
-            raise ValueError(
-                f"the SR run {sr_low} was trained at {loaded[2][1].resolution} px from {SR_FACTOR}x smaller "
-                f"frames; the base run makes {size} px frames: train it with --resolution {size * SR_FACTOR}"
-            )
-        return cls(
-            base_net,
-            interp_net,
-            loaded[2][0],
-            loaded[3][0] if len(loaded) > 3 else None,
-            base_frames=base_frames or base_config.num_frames,
-            base_size=size,
-            frameskip=interpolation_frameskip(interp_config.num_frames),
-            known_per_window=KNOWN_PER_WINDOW,
-            sr_sizes=(size * SR_FACTOR, size * SR_FACTOR**2),
-            priors=tuple(config.prior for _, config in loaded),
-        )
-
     def _stage_priors(self, prior, stages: int) -> tuple[NoisePrior, ...]:
         if prior is None:
             prior = self.priors
         if prior is None:
             raise ValueError(
                 "the cascade needs a noise prior: pass prior=NoisePrior(kind, alpha) (or one per stage), "
-                "or build it with Cascade.from_runs to use each run's own"
+                "or load it with training.load_cascade to use each run's own"
             )
         priors = (prior,) * stages if isinstance(prior, NoisePrior) else tuple(prior)
         if len(priors) < stages or not all(isinstance(p, NoisePrior) for p in priors):
@@ -225,11 +180,14 @@ class Cascade:
         ``text``: keyword arguments carrying the text (``text_embeddings``, ``text_mask``) per sample;
         ``null_text`` the unconditional ones for classifier-free guidance (default: no text).
         ``prior``: the noise prior of every stage, or one per stage (base, interpolation, SR...);
-        required unless the cascade has ``priors`` (:meth:`from_runs`). It draws each stage's
+        required unless the cascade has ``priors`` (``training.load_cascade``). It draws each stage's
         starting noise and, with ``sampler="stochastic"``, its churn noise
         (``edm.prior_noise_sampler``). ``sampler_options`` go to the sampler (e.g. ``s_churn``).
         """
         text, null_text = text or {}, null_text or {}
+        # Sampling runs where the models are (``device`` overrides); noise is drawn where the
+        # generator lives and moved there (devices.draw_device), start and churn noise alike.
+        device = devices.device_of(self.base) if device is None else torch.device(device)
         stages = 4 if self.sr_high is not None else 3
         priors = self._stage_priors(prior, stages)
         options = dict(sampler_options or {})
@@ -241,7 +199,8 @@ class Cascade:
             if cond is not None:
                 kwargs, uncond = {**kwargs, "cond": cond}, {**uncond, "cond": cond}
             fn = edm.guided_denoiser(denoiser, guidance_scale, kwargs, uncond)
-            x = priors[stage].sample(shape, generator=generator).to(device)
+            where = devices.draw_device(generator, device)
+            x = priors[stage].sample(shape, generator=generator, device=where).to(device)
             stage_options = dict(options)
             if sampler == "stochastic":
                 stage_options["noise_sampler"] = edm.prior_noise_sampler(priors[stage], generator)

@@ -157,6 +157,23 @@ def count_parameters(config: UNetConfig) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
+def at_resolution(config: UNetConfig, resolution: int) -> UNetConfig:
+    """``config`` built for ``resolution`` px inputs, its attention at the same U-Net levels.
+
+    The ``*_resolutions`` fields list feature-map sizes for the config's own ``resolution``. A larger
+    input scales them with it: lab-l at 64 px (the standard preset) keeps its spatial attention at the
+    lowest level (16 px there, 8 px at 32 px), where the listed (8,) would match no level at all and
+    leave a smaller model than documented. A smaller input keeps them as listed: the 16 px models of
+    cpu-long and the shipped ``lab-tiny-16`` were trained so, and their attention still finds a level.
+    """
+    factor = max(1, resolution // config.resolution) if resolution % config.resolution == 0 else 1
+    scaled = {
+        name: tuple(r * factor for r in getattr(config, name))
+        for name in ("attention_resolutions", "cross_attention_resolutions", "temporal_attention_resolutions")
+    }
+    return replace(config, resolution=resolution, **scaled)
+
+
 def get_config(name: str, **overrides) -> UNetConfig:
     """A named config, optionally with fields replaced; ValueError lists the names on a typo."""
     if name not in CONFIGS:

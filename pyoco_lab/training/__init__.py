@@ -8,7 +8,7 @@ One module per concern, layered top to bottom (each imports only those above it)
     batches       datasets, the resumable data order, joint image-video batches, conditioning
     networks      the model's birth: build, inflate (A.1), fit checks
     pretrained    image models shipped with the lab: ``pretrained:NAME``, verified by sha256
-    checkpoints   run folders, atomic checkpoints, load_denoiser, fresh/resume/done
+    checkpoints   run folders, atomic checkpoints, load_denoiser / load_cascade, fresh/resume/done
     monitoring    progress bar, log.csv + TensorBoard, periodic EMA samples
     loop          train(): the algorithm, read top to bottom
 
@@ -29,6 +29,7 @@ from pyoco_lab.training.checkpoints import (
     default_runs_root,
     describe_source,
     latest_checkpoint,
+    load_cascade,
     load_config,
     load_denoiser,
     resolve_checkpoint,
@@ -83,6 +84,7 @@ __all__ = [
     "inflate_denoiser",
     "latest_checkpoint",
     "learning_rate",
+    "load_cascade",
     "load_config",
     "load_denoiser",
     "preset_config",

@@ -42,7 +42,8 @@ def build_datasets(config: TrainConfig, split: str = "train", *, build_missing: 
     """
     root, size, f = config.data_root, config.resolution, config.num_frames
     if config.dataset == "embedded":
-        opts = {"build_if_missing": build_missing}
+        # The stored bytes travel to the device, a quarter of float32's; training_batch converts there.
+        opts = {"build_if_missing": build_missing, "uint8": True}
         frames = functools.partial(data.EmbeddedFramesDataset, root, size, split, **opts)
         clips = functools.partial(data.EmbeddedVideoDataset, root, size, split, f, **opts)
     else:
@@ -125,14 +126,27 @@ class SeededItems(torch.utils.data.Dataset):
 
 
 def _collate(items: list[dict], key: str) -> tuple[torch.Tensor, torch.Tensor]:
-    x = torch.stack([torch.as_tensor(item[key], dtype=torch.float32) for item in items])
+    """(x, labels): x as the dataset stores it -- uint8 bytes (embedded data) stay uint8, anything
+    else (UCF-101's resized frames) becomes float32 in [-1, 1]; :func:`training_batch` converts."""
+    x = torch.stack([torch.as_tensor(item[key]) for item in items])
+    if x.dtype != torch.uint8:
+        x = x.to(torch.float32)
     labels = torch.tensor([int(item.get("label", 0)) for item in items], dtype=torch.long)
     return x, labels
 
 
-def _loader(
-    dataset, key: str, config: TrainConfig, env: DistEnv, stream: int, per_item: int, start_step: int
-):
+def step_loader(
+    dataset,
+    key: str,
+    config: TrainConfig,
+    env: DistEnv,
+    stream: int,
+    per_item: int,
+    start_step: int,
+    device: torch.device | str = "cpu",
+) -> torch.utils.data.DataLoader:
+    """The DataLoader of one stream of a run's batches; batches land in pinned memory when the run
+    is on CUDA, so :func:`training_batch` copies them without blocking the host."""
     sampler = StepBatches(
         len(dataset), config.batch_size, per_item, config.seed, stream, start_step, config.steps, env
     )
@@ -141,32 +155,54 @@ def _loader(
         batch_sampler=sampler,
         num_workers=config.num_workers,
         collate_fn=functools.partial(_collate, key=key),
+        pin_memory=torch.device(device).type == "cuda",
         persistent_workers=False,
     )
 
 
-def step_batches(config: TrainConfig, dataset, image_dataset, env: DistEnv, start_step: int):
+def step_batches(
+    config: TrainConfig,
+    dataset,
+    image_dataset,
+    env: DistEnv,
+    start_step: int,
+    device: torch.device | str = "cpu",
+):
     """Iterator of (clips or frames, labels, appended images or None, their labels or None), one per
-    step from ``start_step``; appended images and their labels are (B * N, ...), clip by clip."""
+    step from ``start_step``; appended images and their labels are (B * N, ...), clip by clip.
+    Pixels come as the dataset stores them (uint8 or float32, see :func:`_collate`), pinned for a
+    CUDA ``device``."""
     video = config.phase == "video"
-    main = _loader(dataset, "video" if video else "image", config, env, STREAM_DATA, 1, start_step)
+    key = "video" if video else "image"
+    main = step_loader(dataset, key, config, env, STREAM_DATA, 1, start_step, device)
     if image_dataset is None:
         return ((x, labels, None, None) for x, labels in main)
-    images = _loader(image_dataset, "image", config, env, STREAM_IMAGES, config.joint_images, start_step)
+    images = step_loader(
+        image_dataset, "image", config, env, STREAM_IMAGES, config.joint_images, start_step, device
+    )
     return (
         (x, labels, appended, appended_labels)
         for (x, labels), (appended, appended_labels) in zip(main, images, strict=False)
     )
 
 
+def to_device(x: torch.Tensor, device) -> torch.Tensor:
+    """A loader batch on ``device`` as float32 in [-1, 1]: copied as stored (non-blocking from pinned
+    memory), converted there -- the very values the workers used to produce (:func:`data.to_unit_range`)."""
+    return data.to_unit_range(x.to(device, non_blocking=True))
+
+
 def training_batch(
     config: TrainConfig, x: torch.Tensor, appended: torch.Tensor | None, device
 ) -> torch.Tensor:
-    """x (B, F[+N], C, H, W) or (B, C, H, W): a joint batch appends N frames after each clip (A.1 (7))."""
+    """x (B, F[+N], C, H, W) or (B, C, H, W) on ``device``, float32 in [-1, 1]: a joint batch appends
+    N frames after each clip (A.1 (7)). Each part is copied on its own and joined on the device: a
+    concatenation on the host would be a fresh, unpinned tensor, and its copy would block."""
+    x = to_device(x, device)
     if appended is not None:  # (B * N, C, H, W) -> appended along the frame axis
-        appended = rearrange(appended, "(b n) c h w -> b n c h w", n=config.joint_images)
+        appended = rearrange(to_device(appended, device), "(b n) c h w -> b n c h w", n=config.joint_images)
         x = torch.cat([x, appended], dim=1)
-    return x.to(device)
+    return x
 
 
 # ----------------------------------------------------------------------------------------------
@@ -297,5 +333,5 @@ def sample_condition(config: TrainConfig, dataset, device) -> torch.Tensor | Non
         return None
     key = "video" if config.phase == "video" else "image"
     items = [dataset[i % len(dataset)] for i in range(config.num_samples)]
-    x = torch.stack([torch.as_tensor(item[key], dtype=torch.float32) for item in items])
-    return stage_condition(config, x).to(device)
+    x, _ = _collate(items, key)
+    return stage_condition(config, to_device(x, device))

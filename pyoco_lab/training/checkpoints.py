@@ -36,8 +36,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from pyoco_lab import edm
+from pyoco_lab import devices, edm
 from pyoco_lab.fileio import atomic_write_text, read_json
+from pyoco_lab.models.cascade import KNOWN_PER_WINDOW, SR_FACTOR, Cascade, interpolation_frameskip
 from pyoco_lab.training import networks, pretrained
 from pyoco_lab.training.config import RESUMABLE_CHANGES, TrainConfig, config_from_dict
 from pyoco_lab.training.randomness import rng_state, set_rng_state
@@ -286,10 +287,15 @@ def init_record(init: str | os.PathLike | None) -> str | None:
 
 
 def load_denoiser(
-    run_dir_or_checkpoint: str | os.PathLike, *, ema: bool = True, device: torch.device | str = "cpu"
+    run_dir_or_checkpoint: str | os.PathLike, *, ema: bool = True, device: torch.device | str = "auto"
 ) -> tuple[edm.Denoiser, TrainConfig]:
     """(denoiser in eval mode, its TrainConfig) from a run folder (newest checkpoint), a checkpoint,
-    or a shipped model ``pretrained:NAME`` (hash verified)."""
+    or a shipped model ``pretrained:NAME`` (hash verified).
+
+    ``device`` follows the one device rule (:func:`pyoco_lab.devices.resolve_device`): ``auto`` is this
+    rank's GPU when there is one, so every helper that loads a model computes where training would.
+    """
+    device = devices.resolve_device(device)
     if pretrained.is_pretrained(run_dir_or_checkpoint):
         return pretrained.load_pretrained(run_dir_or_checkpoint, device=device)
     checkpoint, run_dir = resolve_checkpoint(run_dir_or_checkpoint)
@@ -299,6 +305,52 @@ def load_denoiser(
     weights = load_file(str(checkpoint / (EMA_FILE if ema else MODEL_FILE)))
     denoiser.load_state_dict(weights)
     return denoiser.to(device).eval().requires_grad_(False), config
+
+
+def load_cascade(
+    base,
+    interpolation,
+    sr_low,
+    sr_high=None,
+    *,
+    base_frames: int | None = None,
+    ema: bool = True,
+    device: torch.device | str = "auto",
+) -> Cascade:
+    """The :class:`~pyoco_lab.models.cascade.Cascade` of trained ``pyoco-lab train --stage
+    base|interpolation|sr`` runs (folders, checkpoints or ``pretrained:NAME``), on ``device`` (the
+    :func:`load_denoiser` rule): every stage samples with its own run's noise prior; the base size and
+    frame count, the interpolation frame skip and the SR sizes follow the configs."""
+    sources = [("base", base), ("interpolation", interpolation), ("sr", sr_low)]
+    sources += [("sr", sr_high)] if sr_high is not None else []
+    loaded = []
+    for stage, source in sources:
+        denoiser, config = load_denoiser(source, ema=ema, device=device)
+        if config.stage != stage or config.phase != "video":
+            raise ValueError(
+                f"{source} is a {config.phase} run of stage {config.stage!r}; the cascade's {stage} "
+                f"stage needs a video run trained with --stage {stage}"
+            )
+        loaded.append((denoiser, config))
+    (base_net, base_config), (interp_net, interp_config) = loaded[:2]
+    size = base_config.resolution
+    if loaded[2][1].resolution != size * SR_FACTOR:
+        raise ValueError(
+            f"the SR run {sr_low} was trained at {loaded[2][1].resolution} px from {SR_FACTOR}x smaller "
+            f"frames; the base run makes {size} px frames: train it with --resolution {size * SR_FACTOR}"
+        )
+    return Cascade(
+        base_net,
+        interp_net,
+        loaded[2][0],
+        loaded[3][0] if len(loaded) > 3 else None,
+        base_frames=base_frames or base_config.num_frames,
+        base_size=size,
+        frameskip=interpolation_frameskip(interp_config.num_frames),
+        known_per_window=KNOWN_PER_WINDOW,
+        sr_sizes=(size * SR_FACTOR, size * SR_FACTOR**2),
+        priors=tuple(config.prior for _, config in loaded),
+    )
 
 
 # ----------------------------------------------------------------------------------------------

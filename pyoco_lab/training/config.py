@@ -65,6 +65,11 @@ class TrainConfig:
     )
     # optimisation (A.3 for UCF-101, Table F for the large-scale setting)
     batch_size: int = _opt(16, "global batch size (summed over all processes)")
+    grad_accumulation: int = _opt(
+        1,
+        "micro-batches per optimiser step (gradient accumulation, to fit memory): each process runs "
+        "batch_size / (processes x N) rows at a time, gradients summed; the global batch stays --batch-size",
+    )
     steps: int = _opt(1000, "total optimiser steps")
     optimizer: str = _opt("adam", "optimiser", ("adam", "adamw"))
     lr: float = _opt(2e-4, "base learning rate (A.3: 2e-4 image, 1e-4 video)")
@@ -297,6 +302,7 @@ def validate_config(config: TrainConfig) -> TrainConfig:
         "resolution",
         "num_frames",
         "batch_size",
+        "grad_accumulation",
         "steps",
         "log_every",
         "checkpoint_every",

@@ -3,6 +3,11 @@
 Ranks are read from ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK``; the global batch is fixed and every
 rank takes its own slice of it (:meth:`DistEnv.batch_slice`), so the same command gives the same
 optimisation single-process or on several GPUs. A run started directly is rank 0 of 1.
+
+Gradient accumulation splits a rank's slice further into micro-batches (:meth:`DistEnv.micro_batches`):
+the global batch is cut into ``world_size x accumulation`` equal shards, and a rank's micro-batch m
+is shard ``rank x accumulation + m`` -- the very rows (and per-shard draws) that process of a run with
+``world_size x accumulation`` processes and no accumulation gets.
 """
 
 from __future__ import annotations
@@ -43,17 +48,22 @@ class DistEnv:
         per_rank = global_batch // self.world_size
         return slice(self.rank * per_rank, (self.rank + 1) * per_rank)
 
+    def micro_batches(self, global_batch: int, accumulation: int = 1) -> list[tuple[int, slice]]:
+        """(shard, rows [lo, hi) of the global batch) of each of this rank's ``accumulation`` micro-batches.
 
-def resolve_device(requested: str, env: DistEnv) -> torch.device:
-    """``auto`` -> ``cuda:LOCAL_RANK`` when CUDA is available, else CPU; refuse CUDA that is not there."""
-    if requested == "auto":
-        return torch.device(f"cuda:{env.local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(requested)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {requested!r} requested but CUDA is not available; pass --device cpu")
-    if device.type == "cuda" and device.index is None:
-        device = torch.device(f"cuda:{env.local_rank}")
-    return device
+        Raises ValueError when the global batch does not split into ``world_size x accumulation``
+        equal shards (checked by :func:`~pyoco_lab.training.loop.train` before any work).
+        """
+        shards = self.world_size * accumulation
+        if global_batch % shards:
+            raise ValueError(
+                f"batch_size {global_batch} must be divisible by the {self.world_size} process(es) x "
+                f"{accumulation} micro-batch(es) of --grad-accumulation; pick a batch size that is a "
+                f"multiple of {shards}"
+            )
+        size = global_batch // shards
+        mine = range(self.rank * accumulation, (self.rank + 1) * accumulation)
+        return [(shard, slice(shard * size, (shard + 1) * size)) for shard in mine]
 
 
 def init_distributed(env: DistEnv, device: torch.device) -> bool:
@@ -87,10 +97,12 @@ def check_in_sync(model: torch.nn.Module, env: DistEnv, step: int, record: Path)
     Rank 0 records every rank's weight checksum in ``record`` (JSON) before any verdict, so a
     divergence leaves evidence behind.
     """
-    checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1).cpu()
+    # The checksum stays on the weights' device: NCCL only moves CUDA tensors, so a CPU tensor here
+    # would crash the first checkpoint of every multi-GPU run. Only the gathered result comes back.
+    checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
     gathered = [torch.zeros_like(checksum) for _ in range(env.world_size)]
     dist.all_gather(gathered, checksum)
-    values = [float(v) for v in gathered]
+    values = torch.cat(gathered).cpu().tolist()
     if env.is_main:
         atomic_write_text(record, json.dumps({"step": step, "checksums": values}))
     if len(set(values)) != 1:

@@ -15,7 +15,7 @@ import torch
 from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 
-from pyoco_lab import edm, media, noise
+from pyoco_lab import devices, edm, media, noise
 from pyoco_lab.progress import tqdm
 from pyoco_lab.training.batches import network_conditioning
 from pyoco_lab.training.config import TrainConfig
@@ -25,8 +25,9 @@ from pyoco_lab.training.randomness import STREAM_SAMPLES, step_generator
 class RunLogger:
     """Progress bar + CSV + TensorBoard on rank 0. On resume, rows after the resumed step are dropped.
 
-    :meth:`step` takes each step's loss; every ``log_every`` steps (and at the end) one row with
-    the interval's mean loss and throughput is written.
+    :meth:`step` takes each step's loss and gradient norm as device tensors and sums them there;
+    every ``log_every`` steps (and at the end, :func:`log_due`) one row with the interval's mean loss
+    and throughput is written -- the only host syncs of the interval.
     """
 
     COLUMNS = ("step", "loss", "lr", "grad_norm", "samples_per_s", "elapsed_s")
@@ -57,23 +58,24 @@ class RunLogger:
         os.replace(tmp, self.path)
         self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=start_step + 1)
 
-    def step(self, done: int, loss: float, lr: float, grad_norm: float) -> None:
+    def step(self, done: int, loss: torch.Tensor, lr: float, grad_norm: torch.Tensor) -> None:
         """Record step ``done`` (1-based count of finished steps)."""
-        self.interval_loss += loss
+        self.interval_loss = self.interval_loss + loss.double()  # the sum as exact as the old float sum
         self.interval_steps += 1
         self.bar.update(1)
-        rate = self.bar.format_dict.get("rate") or 0.0
-        self.bar.set_postfix(
-            loss=f"{loss:.4f}", lr=f"{lr:.1e}", samples_per_s=f"{rate * self.config.batch_size:.1f}"
-        )
-        if done % self.config.log_every == 0 or done == self.config.steps:
-            elapsed = time.perf_counter() - self.tic
+        if log_due(self.config, done):
+            mean_loss = float(self.interval_loss) / self.interval_steps
+            elapsed = time.perf_counter() - self.tic  # after the sync: the interval's real time
+            rate = self.bar.format_dict.get("rate") or 0.0
+            self.bar.set_postfix(
+                loss=f"{mean_loss:.4f}", lr=f"{lr:.1e}", samples_per_s=f"{rate * self.config.batch_size:.1f}"
+            )
             self._write(
                 {
                     "step": done,
-                    "loss": self.interval_loss / self.interval_steps,
+                    "loss": mean_loss,
                     "lr": lr,
-                    "grad_norm": grad_norm,
+                    "grad_norm": float(grad_norm),
                     "samples_per_s": self.interval_steps * self.config.batch_size / max(elapsed, 1e-9),
                     "elapsed_s": elapsed,
                 }
@@ -115,6 +117,10 @@ class RunLogger:
         self.bar.close()
         if self.enabled:
             self.tb.close()
+
+
+def log_due(config: TrainConfig, done: int) -> bool:
+    return done % config.log_every == 0 or done == config.steps
 
 
 def sample_due(config: TrainConfig, done: int) -> bool:
@@ -160,10 +166,8 @@ def save_samples(
             "s_noise": config.sample_churn_noise,
             "noise_sampler": edm.prior_noise_sampler(config.prior, generator=churn),
         }
-    x0 = (
-        edm.sample(denoise, x_t, sampler=config.sampler, num_steps=config.sample_steps, **options)
-        .float()
-        .cpu()
-    )
+    with devices.sampling_mode(device):  # TF32 / cuDNN autotuning on CUDA: samples have no bitwise contract
+        x0 = edm.sample(denoise, x_t, sampler=config.sampler, num_steps=config.sample_steps, **options)
+    x0 = x0.float().cpu()
     media.save_side_by_side(x0, run_dir / "samples" / f"step-{step:07d}")
     return x0

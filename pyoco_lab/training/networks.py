@@ -21,10 +21,10 @@ def unet_config(config: TrainConfig, num_classes: int) -> models.UNetConfig:
     """The ``models.CONFIGS`` entry the config names, at its resolution, phase, stage and conditioning."""
     if config.model not in models.CONFIGS:
         raise ValueError(f"unknown model {config.model!r}; choose one of {', '.join(models.CONFIGS)}")
-    unet = models.CONFIGS[config.model]
+    # Attention stays at the config's levels at a larger input size (models.at_resolution).
+    unet = models.at_resolution(models.CONFIGS[config.model], config.resolution)
     check_stage_fits(config)
     wanted = {
-        "resolution": config.resolution,
         "num_classes": num_classes if config.class_conditional else 0,
         "video": config.phase == "video",
         "grad_checkpointing": config.grad_checkpointing,

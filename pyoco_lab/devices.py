@@ -1,0 +1,80 @@
+"""The one device rule: where a run, a loaded model, its noise and its sampling live.
+
+Every path a run touches goes through here, so a GPU is used wherever one is asked for (or, with
+``auto``, wherever there is one) and never silently left idle while the CPU samples:
+
+- :func:`resolve_device` turns ``auto`` / ``cpu`` / ``cuda`` / ``cuda:N`` into a device (``auto`` and a
+  bare ``cuda`` mean this ``torchrun`` rank's GPU, ``LOCAL_RANK``);
+- :func:`device_of` is where a model lives -- helpers that take a model compute there;
+- :func:`draw_device` is where noise from a generator is drawn (the generator's own device);
+- :func:`sampling_mode` switches on the fast CUDA paths (TF32 matmuls and convolutions, cuDNN
+  autotuning) for sampling only, and restores the previous settings afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import torch
+
+
+def resolve_device(requested: str | torch.device = "auto", local_rank: int | None = None) -> torch.device:
+    """``auto`` -> ``cuda:LOCAL_RANK`` when CUDA is available, else CPU; refuse CUDA that is not there."""
+    rank = int(os.environ.get("LOCAL_RANK", 0)) if local_rank is None else local_rank
+    if str(requested) == "auto":
+        return torch.device(f"cuda:{rank}") if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(requested)!r} requested but CUDA is not available; pass --device cpu")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device(f"cuda:{rank}")
+    return device
+
+
+def device_of(model) -> torch.device:
+    """The device of a model's first parameter or buffer (CPU for a plain function or a weightless module)."""
+    if isinstance(model, torch.nn.Module):
+        for tensor in (*model.parameters(), *model.buffers()):
+            return tensor.device
+    return torch.device("cpu")
+
+
+def draw_device(generator: torch.Generator | None, device: torch.device | str | None) -> torch.device | None:
+    """Where noise from ``generator`` is drawn: on the generator's own device, else on ``device``.
+
+    The one rule for every sampler's noise: a CUDA generator draws on the GPU (no copy), a CPU
+    generator draws on the CPU (the same numbers whatever device samples) and the noise then moves to
+    the sample's device -- never a generator asked to draw on a device it does not live on (CUDA
+    raises on that).
+    """
+    return generator.device if generator is not None else device
+
+
+@contextlib.contextmanager
+def sampling_mode(device: torch.device | str) -> Iterator[None]:
+    """TF32 matmuls / convolutions and cuDNN autotuning while sampling on CUDA; the previous settings after.
+
+    Sampling has no bitwise contract (training's determinism is switched per run in the training loop),
+    and fp32 with TF32 off is several times slower on Ampere and later GPUs. On the CPU nothing changes.
+    """
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    saved = (
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cudnn.benchmark,
+    )
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        (
+            torch.backends.cuda.matmul.allow_tf32,
+            torch.backends.cudnn.allow_tf32,
+            torch.backends.cudnn.benchmark,
+        ) = saved
