@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
 
 import imageio.v3 as iio
 import pytest
 
 from pyoco_lab.cli import main
+from pyoco_lab.commands import generate
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +40,8 @@ def test_generate_writes_videos_and_a_contact_sheet_with_the_runs_prior(video_ru
     gif = iio.imread(out / "samples.gif", index=None)
     assert gif.shape[0] == 4 and gif.shape[2] == 3 * 16 + 2 * 2  # 4 frames, 3 videos side by side
     record = json.loads((out / "generate.json").read_text())
-    assert record["prior"] == {"kind": "mixed", "alpha": "1"} and record["num"] == 3
-    # another prior and an explicit folder; a second run replaces the folder whole
+    assert record["prior"] == {"kind": "mixed", "alpha": 1.0} == record["run_prior"] and record["num"] == 3
+    # another prior and an explicit folder; a second run replaces its own earlier output whole
     target = video_run / "mine"
     for _ in range(2):
         assert main(["generate", str(video_run), "--num", "2", "--steps", "2", "--noise", "progressive",
@@ -50,12 +54,74 @@ def test_generate_writes_videos_and_a_contact_sheet_with_the_runs_prior(video_ru
     assert hidden == []  # no staging folder left behind (.lock is the run's writer lock)
 
 
+def test_generate_never_replaces_what_it_did_not_write(video_run, tmp_path, monkeypatch, capsys):
+    before = sorted(str(p.relative_to(video_run)) for p in video_run.rglob("*"))
+    assert main(["generate", str(video_run), "--steps", "2", "--out", str(video_run)]) == 2
+    assert "is a training run" in capsys.readouterr().err
+    assert main(["generate", str(video_run), "--steps", "2", "--out", str(video_run), "--overwrite"]) == 2
+    assert "--overwrite never replaces a run" in capsys.readouterr().err
+    assert sorted(str(p.relative_to(video_run)) for p in video_run.rglob("*")) == before  # the run is whole
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("mine")
+    some_file = tmp_path / "some_file"
+    some_file.write_text("mine too")
+    for out, says in ((precious, "notes.txt"), (some_file, "is a file")):
+        assert main(["generate", str(video_run), "--steps", "2", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert says in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert (precious / "notes.txt").read_text() == "mine" and some_file.read_text() == "mine too"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["precious", "some_file"]  # nothing hidden either
+    assert main(["generate", str(video_run), "--steps", "2", "--out", str(some_file), "--overwrite"]) == 0
+    assert (some_file / "generate.json").is_file()
+
+
+def test_generate_refuses_a_second_writer_of_the_same_out_before_sampling(video_run, tmp_path, capsys):
+    out = tmp_path / "out"
+    other = tmp_path / ".out.staging-other"  # what a live `generate --out out` holds while it samples
+    other.mkdir()
+    handle = os.open(other, os.O_RDONLY)
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        assert main(["generate", str(video_run), "--steps", "2", "--out", str(out)]) == 2
+        assert "another process is writing" in capsys.readouterr().err
+        assert not out.exists() and other.is_dir()
+    finally:
+        os.close(handle)  # that writer dies: its staging folder is stale and is cleared
+    assert main(["generate", str(video_run), "--steps", "2", "--out", str(out)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_generate_refuses_an_unwritable_out_before_sampling(video_run, tmp_path, monkeypatch, capsys):
+    def never(*args, **kwargs):
+        raise AssertionError("sampled before checking --out")
+
+    monkeypatch.setattr(generate, "sample_videos", never)
+    real_mkdir = os.mkdir
+    locked = tmp_path / "read-only"
+
+    def mkdir(path, *args, **kwargs):  # a read-only mount, simulated (tests run as root)
+        if str(path).startswith(str(locked)):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    assert main(["generate", str(video_run), "--out", str(locked / "out")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "cannot write into" in err and "Read-only file system" in err and len(err.strip().splitlines()) == 1
+    )
+
+
 def test_generate_refuses_bad_input_in_one_line_and_writes_nothing(video_run, tmp_path, capsys):
     out = tmp_path / "never"
     assert main(["generate", str(video_run), "--noise", "iid", "--alpha", "2", "--out", str(out)]) == 2
     assert "i.i.d. noise has no alpha" in capsys.readouterr().err
     assert main(["generate", str(tmp_path / "missing"), "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert main(["generate", "pretrained:lab-tiny-16", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "is a shipped image model" in err and "--init pretrained:lab-tiny-16" in err
     assert not out.exists()
 
 

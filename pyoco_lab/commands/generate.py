@@ -10,10 +10,14 @@ from pathlib import Path
 import torch
 
 from pyoco_lab import media, noise
+from pyoco_lab.analysis.results import to_jsonable
 from pyoco_lab.commands._sampling import add_sampler_arguments, sampler_options
 from pyoco_lab.fileio import staged_folder
 from pyoco_lab.metrics.evaluate import sample_videos, validate_device
-from pyoco_lab.training import load_denoiser, resolve_checkpoint
+from pyoco_lab.training import load_denoiser, pretrained, resolve_checkpoint
+
+RECORD = "generate.json"  # what marks a folder as generate's own output (it may be replaced)
+FILES = ("samples.mp4", "samples.gif", "contact_sheet.png", RECORD)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,8 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--noise/--alpha), and write OUT/samples.mp4 and samples.gif (the videos side by side, looping "
             "in sync), "
             "OUT/contact_sheet.png (a row per video, a column per frame) and OUT/generate.json (what made "
-            "them). OUT defaults to RUN/generated/<prior>-<sampler>-seed<seed>; it is written whole or not "
-            "at all. Example: pyoco-lab generate runs/quick-video --num 8 --alpha 1 --noise mixed"
+            "them). OUT defaults to RUN/generated/<prior>-a<alpha>-<sampler><steps>-seed<seed> (e.g. "
+            "mixed-a1-heun18-seed0); it is written whole or not at all, and an existing OUT is replaced only "
+            "when it is generate's own earlier output (or with --overwrite). "
+            "Example: pyoco-lab generate runs/quick-video --num 8 --alpha 1 --noise mixed"
         ),
     )
     parser.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="video run folder or one of its checkpoints")
@@ -42,7 +48,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--fps", type=float, default=8.0, help="frames per second of the MP4/GIF (default: 8)"
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    parser.add_argument("--out", default=None, help="output folder (default: RUN/generated/...)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default: RUN/generated/<prior>-a<alpha>-<sampler><steps>-seed<seed>)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing OUT that generate did not write (a training run is never replaced)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -64,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
     if args.num < 1 or args.batch_size < 1 or not args.fps > 0:
         raise ValueError("--num and --batch-size must be at least 1 and --fps positive")
     options = sampler_options(args)
+    if pretrained.is_pretrained(args.run):
+        raise ValueError(
+            f"{args.run} is a shipped image model; generate samples a video run: finetune one first "
+            f"(pyoco-lab train --phase video --init {args.run} --out RUN) and pass RUN"
+        )
     checkpoint, run_dir = resolve_checkpoint(args.run)
     denoiser, config = load_denoiser(checkpoint, ema=True, device=device)
     if config.phase != "video":
@@ -72,28 +92,29 @@ def run(args: argparse.Namespace) -> int:
     alpha_name = "inf" if math.isinf(prior.alpha) else f"{prior.alpha:g}"
     name = f"{prior.kind}-a{alpha_name}-{args.sampler}{args.steps}-seed{args.seed}"
     out = Path(args.out) if args.out else run_dir / "generated" / name
-    videos = sample_videos(
-        denoiser,
-        prior,
-        (config.num_frames, 3, config.resolution, config.resolution),
-        args.num,
-        sampler=args.sampler,
-        num_steps=args.steps,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        device=device,
-        sampler_options=options,
-        progress=True,
-    )
-    with staged_folder(out) as staging:  # OUT is replaced only by a complete set of files
+    # Entered before sampling: an OUT that is not ours, unwritable or being written fails in seconds.
+    with staged_folder(out, marker=RECORD, files=FILES, overwrite=args.overwrite) as staging:
+        videos = sample_videos(
+            denoiser,
+            prior,
+            (config.num_frames, 3, config.resolution, config.resolution),
+            args.num,
+            sampler=args.sampler,
+            num_steps=args.steps,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            device=device,
+            sampler_options=options,
+            progress=True,
+        )
         grid = torch.as_tensor(media.tile_videos(list(videos))).permute(0, 3, 1, 2)  # (F, 3, H, W) uint8
         for suffix in (".mp4", ".gif"):
             media.save_video(grid, staging / f"samples{suffix}", fps=args.fps, value_range=(0, 255))
         media.save_image(media.contact_sheet(videos), staging / "contact_sheet.png")
         record = {
             "checkpoint": str(checkpoint),
-            "prior": {"kind": prior.kind, "alpha": alpha_name},
-            "run_prior": {"kind": config.prior.kind, "alpha": config.prior.alpha},
+            "prior": {"kind": prior.kind, "alpha": to_jsonable(prior.alpha)},  # a number, "inf" for inf
+            "run_prior": {"kind": config.prior.kind, "alpha": to_jsonable(config.prior.alpha)},
             "sampler": args.sampler,
             "steps": args.steps,
             "sampler_options": options,
@@ -101,10 +122,10 @@ def run(args: argparse.Namespace) -> int:
             "num": args.num,
             "shape": list(videos.shape),
         }
-        (staging / "generate.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+        (staging / RECORD).write_text(json.dumps(to_jsonable(record), indent=2, allow_nan=False) + "\n")
     print(
         f"{args.num} videos ({prior.kind} noise, alpha {alpha_name}; {args.sampler}, {args.steps} steps) ->"
     )
-    for file in ("samples.mp4", "samples.gif", "contact_sheet.png", "generate.json"):
+    for file in FILES:
         print(f"  {out / file}")
     return 0
