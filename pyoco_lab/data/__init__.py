@@ -13,6 +13,7 @@ from pyoco_lab.data.embedded import (
     embedded_dir,
     load_manifest,
     plan_clips,
+    video_cuts,
 )
 from pyoco_lab.data.prompts import (
     UCF101_CLASSES,
@@ -50,6 +51,7 @@ __all__ = [
     "class_phrase",
     "default_data_root",
     "detect_shots",
+    "video_cuts",
     "embedded_dir",
     "load_manifest",
     "make_dataloader",
