@@ -338,8 +338,9 @@ def gaussianity(maps: torch.Tensor, *, different_video_std: float | None = None,
     message = (
         "the inverted maps look like unit Gaussian noise"
         if not problems
-        else "; ".join(problems) + " -- the image model is undertrained for this resolution; train it longer "
-        "before reading Table 1 as evidence"
+        else "; ".join(problems) + " -- either the image model is undertrained for this resolution (train it "
+        "longer) or these frames are unlike what it was trained on (then the maps describe the model, not "
+        "the footage); read the similarities as evidence only once the maps look Gaussian"
     )
     return {
         **stats,
