@@ -9,14 +9,18 @@ import os
 
 import imageio.v3 as iio
 import pytest
+import torch
 
+from pyoco_lab.analysis import inversion
 from pyoco_lab.cli import main
 from pyoco_lab.commands import generate
+from pyoco_lab.metrics import evaluate
 
 
 @pytest.fixture(scope="module")
 def video_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("generate") / "run"
+    mask = os.umask(0o022)  # the usual mask: what a shared --cache relies on (see the permissions test)
     code = main(
         [
             "train", "--preset", "quick", "--phase", "video", "--resolution", "16", "--num-frames", "4",
@@ -25,6 +29,7 @@ def video_run(tmp_path_factory):
             "--out", str(run), "--no-progress",
         ]
     )  # fmt: skip
+    os.umask(mask)
     assert code == 0
     return run
 
@@ -139,3 +144,18 @@ def test_training_writes_its_samples_and_their_frame_correlation_to_tensorboard(
     assert -1.0 <= measured <= 1.0
     # mixed alpha = 1: consecutive frames of the prior correlate by alpha^2 / (1 + alpha^2) = 0.5 (eq. 3)
     assert events.Scalars("samples/prior_correlation_lag1")[-1].value == pytest.approx(0.5)
+
+
+def test_run_files_and_caches_follow_the_umask(video_run, tmp_path):
+    """Other users of a shared --cache must be able to read checkpoints, eval.json and the inversion
+    cache: files follow the umask (0022 -> 0644), not the 0600 of safetensors and mkstemp."""
+    files = [f for f in (video_run / "checkpoints").rglob("*") if f.is_file()]
+    assert files and {oct(f.stat().st_mode & 0o777) for f in files} == {oct(0o644)}
+    mask = os.umask(0o022)
+    try:
+        evaluate._store(tmp_path / "eval.json", "key", {"fvd": 1.0})
+        inversion._save_atomic({"maps": torch.zeros(2)}, tmp_path / "inversion" / "maps.safetensors")
+    finally:
+        os.umask(mask)
+    for f in (tmp_path / "eval.json", tmp_path / "inversion" / "maps.safetensors"):
+        assert oct(f.stat().st_mode & 0o777) == oct(0o644), f

@@ -29,6 +29,7 @@ from safetensors.torch import load_file, save_file
 
 from pyoco_lab import edm, noise
 from pyoco_lab.data import EmbeddedVideoDataset
+from pyoco_lab.fileio import follow_umask
 from pyoco_lab.progress import tqdm
 from pyoco_lab.training import latest_checkpoint, load_denoiser, pretrained
 from pyoco_lab.viz.figures import cosine_similarity_matrix
@@ -123,6 +124,7 @@ def _save_atomic(tensors: dict[str, torch.Tensor], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     save_file(tensors, str(tmp))
+    follow_umask(tmp)  # safetensors writes 0600; the cache is shared (--cache)
     os.replace(tmp, path)
 
 

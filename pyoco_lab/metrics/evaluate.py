@@ -31,7 +31,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,6 +38,7 @@ import torch
 
 from pyoco_lab import edm, training
 from pyoco_lab.data import EmbeddedVideoDataset, UCF101Clips, default_data_root
+from pyoco_lab.fileio import atomic_write_text
 from pyoco_lab.metrics import lab, networks
 from pyoco_lab.metrics.frechet import frechet_distance_from_features
 from pyoco_lab.metrics.temporal import temporal_statistics
@@ -772,7 +772,4 @@ def _store(path: Path, key: str, results: dict) -> None:
     """Add ``results`` under ``key`` to the JSON file, atomically (a crash never leaves half a file)."""
     existing = _read_store(path)
     existing[key] = results
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "w") as out:
-        json.dump(existing, out, indent=2, sort_keys=True, allow_nan=True)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(existing, indent=2, sort_keys=True, allow_nan=True))

@@ -37,7 +37,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from pyoco_lab import edm
-from pyoco_lab.fileio import atomic_write_text, read_json
+from pyoco_lab.fileio import atomic_write_text, follow_umask, read_json
 from pyoco_lab.training import networks, pretrained
 from pyoco_lab.training.config import RESUMABLE_CHANGES, TrainConfig, config_from_dict
 from pyoco_lab.training.randomness import rng_state, set_rng_state
@@ -205,6 +205,8 @@ def save_checkpoint(run_dir: Path, step: int, *, model, ema, optimizer, complete
     tmp.mkdir()
     save_file(_state_dict_for_file(model), str(tmp / MODEL_FILE))
     save_file(_state_dict_for_file(ema), str(tmp / EMA_FILE))
+    for name in (MODEL_FILE, EMA_FILE):  # safetensors writes 0600: others sharing a cache could not read it
+        follow_umask(tmp / name)
     state = {"step": step, "optimizer": optimizer.state_dict(), "rng": rng_state(), "data_position": step}
     torch.save(state, tmp / STATE_FILE)
     files = {}
