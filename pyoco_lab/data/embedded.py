@@ -682,7 +682,7 @@ def _prepare_photo(name: str, short_side: int) -> torch.Tensor:
 
 
 class _EmbeddedBase(torch.utils.data.Dataset):
-    def __init__(self, root, resolution: int, split: str, build_if_missing: bool):
+    def __init__(self, root, resolution: int, split: str, build_if_missing: bool, progress: bool = True):
         if split not in ("train", "test", "all"):
             raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
         self.root = embedded_dir(root)
@@ -697,7 +697,7 @@ class _EmbeddedBase(torch.utils.data.Dataset):
                     "(offline, about a minute) or pass build_if_missing=True"
                 )
             have = manifest.get("resolutions", []) if manifest else []
-            manifest = build_embedded_dataset(root, resolutions=[*have, self.resolution], progress=True)
+            manifest = build_embedded_dataset(root, resolutions=[*have, self.resolution], progress=progress)
         self.manifest = manifest
         repair = (
             f"`pyoco-lab data build --resolutions {self.resolution}` repairs it "
@@ -736,12 +736,13 @@ class EmbeddedVideoDataset(_EmbeddedBase):
         num_frames: int = NUM_FRAMES,
         *,
         build_if_missing: bool = False,
+        progress: bool = True,
     ):
         if not 1 <= num_frames <= NUM_FRAMES:
             raise ValueError(
                 f"num_frames must be in 1..{NUM_FRAMES} for the embedded dataset, got {num_frames}"
             )
-        super().__init__(root, resolution, split, build_if_missing)
+        super().__init__(root, resolution, split, build_if_missing, progress)
         self.num_frames = int(num_frames)
 
     def __len__(self) -> int:
@@ -770,8 +771,9 @@ class EmbeddedFramesDataset(_EmbeddedBase):
         split: str = "train",
         *,
         build_if_missing: bool = False,
+        progress: bool = True,
     ):
-        super().__init__(root, resolution, split, build_if_missing)
+        super().__init__(root, resolution, split, build_if_missing, progress)
 
     def __len__(self) -> int:
         return len(self.indices) * NUM_FRAMES
