@@ -160,3 +160,11 @@ def test_runs_never_default_into_an_installed_package(tmp_path, monkeypatch):
     assert reproduce.default_figures_dir("quick") == work / "figures"
     monkeypatch.setenv("PYOCO_RUNS", str(tmp_path / "mine"))
     assert checkpoints.default_runs_root() == tmp_path / "mine"
+
+
+def test_missing_ucf101_is_refused_before_the_run_folder_exists(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--dataset", "ucf101", "--data-root", str(tmp_path / "no-data"), "--out", str(run)]
+    assert cli.main([*args, "--steps", "1", "--no-progress"]) == 2
+    assert "no UCF-101 videos" in capsys.readouterr().err
+    assert not run.exists()  # no empty folder with a .lock left behind (docs/training.md)
