@@ -457,9 +457,10 @@ def test_plan_lines_run_with_torchrun_and_reproduce_then_reuses_the_runs(tmp_pat
     video_lines = (plan_dir / "video_runs.txt").read_text().splitlines()
     s = experiments.settings("smoke")
     assert len(image_lines) + len(video_lines) == len(experiments.all_runs(s))
+    launch = f"${{PYOCO_PYTHON:-{sys.executable}}} -m torch.distributed.run --standalone --nproc_per_node"
     assert all(
-        line.startswith("torchrun --standalone --nproc_per_node ${GPUS:-1} -m pyoco_lab.cli train")
-        for line in image_lines + video_lines
+        line.startswith(f"{launch} ${{GPUS:-1}} -m pyoco_lab.cli train")
+        for line in [*image_lines, *video_lines]
     )
     submit = (plan_dir / "submit.sh").read_text()
     assert "--dependency=afterok:$image" in submit and f"--array=1-{len(video_lines)}" in submit
@@ -467,7 +468,7 @@ def test_plan_lines_run_with_torchrun_and_reproduce_then_reuses_the_runs(tmp_pat
         **os.environ,
         "GPUS": "1",
         "OMP_NUM_THREADS": "1",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PATH": "/usr/bin:/bin",  # the lines name their interpreter: no environment to activate
     }
     for line in image_lines + video_lines:
         subprocess.run(["bash", "-c", line], check=True, env=env, capture_output=True, timeout=300)

@@ -8,6 +8,7 @@ import sys
 import yaml
 
 from pyoco_lab.reproduce import (
+    DEFAULT_TIME,
     PRESETS,
     RERUN_HINT,
     NotebookFailed,
@@ -73,6 +74,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "into the shared --cache are then reused by `pyoco-lab reproduce`, which only runs the notebooks",
     )
     parser.add_argument(
+        "--python",
+        default=None,
+        metavar="PATH",
+        help="with --plan: the interpreter the plan's lines run (default: this one, "
+        f"{sys.executable}); $PYOCO_PYTHON overrides it when the lines run",
+    )
+    parser.add_argument(
+        "--time",
+        default=DEFAULT_TIME,
+        help=f"with --plan: Slurm time limit of each task (default: {DEFAULT_TIME}); a task near it requeues "
+        "itself and resumes",
+    )
+    parser.add_argument(
         "--quiet",
         action="store_true",
         help="do not stream the notebooks' own output (the progress of each training run, inversion and "
@@ -109,7 +123,9 @@ def parse_parameters(pairs: list[list[str]]) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     if args.plan:
-        written = write_plan(args.preset, args.plan, cache_dir=args.cache)
+        written = write_plan(
+            args.preset, args.plan, cache_dir=args.cache, python=args.python, time_limit=args.time
+        )
         phases = [run["phase"] for run in written["runs"]]
         print(
             f"{len(phases)} runs of preset {args.preset} ({phases.count('image')} image, "
