@@ -197,3 +197,9 @@ def test_a_slurm_plan_runs_through_bash_without_activating_the_environment(tmp_p
     done = subprocess.run(task, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage: pyoco-lab train" in done.stdout
+
+
+def test_evaluate_of_a_shipped_model_names_an_option_not_a_library_argument(capsys):
+    assert cli.main(["evaluate", "pretrained:lab-tiny-16", "--device", "cpu"]) == 2
+    line = _one_line(capsys)
+    assert "store_dir" not in line and "run folder" in line and "--init pretrained:lab-tiny-16" in line

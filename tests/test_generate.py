@@ -15,6 +15,7 @@ from pyoco_lab.analysis import inversion
 from pyoco_lab.cli import main
 from pyoco_lab.commands import generate
 from pyoco_lab.metrics import evaluate
+from pyoco_lab.training import checkpoints
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +160,18 @@ def test_run_files_and_caches_follow_the_umask(video_run, tmp_path):
         os.umask(mask)
     for f in (tmp_path / "eval.json", tmp_path / "inversion" / "maps.safetensors"):
         assert oct(f.stat().st_mode & 0o777) == oct(0o644), f
+
+
+def test_config_json_is_valid_json_and_old_files_with_infinity_still_load(video_run, tmp_path):
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    text = (video_run / "config.json").read_text()
+    stored = json.loads(text, parse_constant=refuse)["config"]  # strict: no Infinity / NaN
+    assert stored["sample_churn_tmax"] == "inf"
+    config = checkpoints.load_config(video_run)
+    assert config.sample_churn_tmax == float("inf") and config.alpha == 1.0
+    old = tmp_path / "old-run"  # written before: Python's Infinity
+    old.mkdir()
+    (old / "config.json").write_text(text.replace('"inf"', "Infinity"))
+    assert checkpoints.load_config(old) == config

@@ -29,7 +29,7 @@ import shutil
 import socket
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from safetensors.torch import load_file, save_file
 from pyoco_lab import edm
 from pyoco_lab.fileio import atomic_write_text, follow_umask, read_json
 from pyoco_lab.training import networks, pretrained
-from pyoco_lab.training.config import RESUMABLE_CHANGES, TrainConfig, config_from_dict
+from pyoco_lab.training.config import RESUMABLE_CHANGES, TrainConfig, config_from_dict, config_to_dict
 from pyoco_lab.training.randomness import rng_state, set_rng_state
 
 CONFIG_FILE = "config.json"
@@ -77,7 +77,7 @@ def read_run_meta(run_dir: Path) -> dict[str, Any]:
 
 def write_run_meta(run_dir: Path, config: TrainConfig, init, num_classes: int, world_size: int) -> None:
     meta = {
-        "config": asdict(config),
+        "config": config_to_dict(config),  # valid JSON: inf as "inf"
         "init": init_record(init),
         "num_classes": num_classes,
         "world_size": world_size,
