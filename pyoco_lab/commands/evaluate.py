@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--steps and --batch-size must be at least 1")
     if training.pretrained.is_pretrained(args.run):  # the library's store_dir= is no option of this command
         raise ValueError(
-            f"{args.run} is a shipped model with no run folder to keep eval.json in; evaluate a run folder of "
-            f"`pyoco-lab train` instead (e.g. one finetuned with --phase video --init {args.run})"
+            f"{args.run} is a shipped model with no run folder to keep eval.json in; evaluate a run folder "
+            f"of `pyoco-lab train` instead (e.g. one finetuned with --phase video --init {args.run})"
         )
     results = evaluate_run(
         args.run,
