@@ -74,30 +74,37 @@ def follow_umask(path: str | os.PathLike) -> None:
 
 
 def check_output_folder(
-    target: str | os.PathLike, *, marker: str, files: tuple[str, ...] = (), overwrite: bool = False
+    target: str | os.PathLike,
+    *,
+    marker: str,
+    files: tuple[str, ...] | None = (),
+    overwrite: bool = False,
+    option: str = "--out",
 ) -> None:
     """Refuse to replace anything this command did not write: ``target`` may be missing, an empty folder or
-    this command's own earlier output (it holds ``marker`` and nothing besides ``files``); anything else
-    needs ``overwrite``. A folder holding a training run (``checkpoints/``) is never replaced."""
+    this command's own earlier output (it holds ``marker`` and nothing besides ``files``; ``files=None``
+    for a notebook's folder, whose file names vary, known by ``marker`` alone); anything else needs
+    ``overwrite``. A folder holding a training run (``checkpoints/``) is never replaced. ``option`` is the
+    command's option that names the folder, for the error messages."""
     target = Path(target)
     if not (target.exists() or target.is_symlink()):
         return
     if target.is_symlink() or not target.is_dir():
         if not overwrite:
             raise ValueError(
-                f"{target} is a file, not an output folder; choose another --out (or --overwrite)"
+                f"{target} is a file, not an output folder; choose another {option} (or --overwrite)"
             )
         return
     if (target / "checkpoints").is_dir():
         raise ValueError(
-            f"{target} is a training run; write into another --out (--overwrite never replaces a run)"
+            f"{target} is a training run; write into another {option} (--overwrite never replaces a run)"
         )
     entries = sorted(entry.name for entry in target.iterdir())
-    own = marker in entries and set(entries) <= {marker, *files}
+    own = marker in entries and (files is None or set(entries) <= {marker, *files})
     if entries and not own and not overwrite:
         listed = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
         raise ValueError(
-            f"{target} already holds files this command did not write ({listed}); choose a new --out, or "
+            f"{target} already holds files this command did not write ({listed}); choose a new {option}, or "
             "pass --overwrite to replace the folder"
         )
 

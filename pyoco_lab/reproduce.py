@@ -36,8 +36,9 @@ from papermill.exceptions import PapermillExecutionError
 from tqdm.auto import tqdm
 
 from pyoco_lab.analysis import experiments
+from pyoco_lab.analysis.results import RESULTS_FILE
 from pyoco_lab.analysis.summary import write_summary
-from pyoco_lab.fileio import atomic_write_text, umask
+from pyoco_lab.fileio import atomic_write_text, check_output_folder, umask
 from pyoco_lab.training.checkpoints import default_runs_root
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -172,8 +173,10 @@ def run_notebook(
     timeout: float | None = None,
     progress: bool = False,
     stream: TextIO | None = None,
+    overwrite: bool = False,
 ) -> NotebookRun:
-    """Execute one notebook into ``figures_dir/<stem>/`` (atomically; see the module docstring).
+    """Execute one notebook into ``figures_dir/<stem>/`` (atomically; see the module docstring), which
+    may replace only an earlier run's output (:func:`check_figures_folder`) unless ``overwrite``.
 
     ``stream`` (e.g. ``sys.stderr``) receives the kernel's output as it is produced: every training run's,
     inversion's and evaluation's own progress bar, live, instead of one silent cell for minutes.
@@ -186,6 +189,8 @@ def run_notebook(
     if clash:
         raise ValueError(f"pass {', '.join(clash)} as arguments of reproduce, not as extra parameters")
     figures_dir = Path(figures_dir).resolve()
+    target = figures_dir / path.stem
+    check_figures_folder(target, overwrite=overwrite)  # before the notebook's minutes of work
     figures_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{path.stem}-", dir=figures_dir))
     all_parameters = {
@@ -224,10 +229,21 @@ def run_notebook(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _unpair(executed)
-    target = figures_dir / path.stem
     os.chmod(staging, 0o777 & ~umask())  # mkdtemp makes a private 0700 folder
+    try:
+        check_figures_folder(target, overwrite=overwrite)  # did someone put files there meanwhile?
+    except ValueError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     _replace_dir(staging, target)
     return NotebookRun(path.stem, target, time.perf_counter() - start)
+
+
+def check_figures_folder(target: Path, *, overwrite: bool = False) -> None:
+    """``figures/NN_name/`` may be replaced when missing, empty or a notebook run's own output: every
+    notebook ends with ``save_results``, so its folder holds results.json (the committed figures/ folders
+    too, so a fresh clone reproduces without --overwrite); anything else needs ``overwrite``."""
+    check_output_folder(target, marker=RESULTS_FILE, files=None, overwrite=overwrite, option="--figures")
 
 
 def _unpair(executed: Path) -> None:
@@ -275,6 +291,7 @@ def reproduce(
     timeout: float | None = None,
     progress: bool = True,
     stream: TextIO | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Run the figure notebooks in order, then write ``figures/SUMMARY.md``; return its path.
 
@@ -287,6 +304,8 @@ def reproduce(
     figures_dir = Path(figures_dir or default_figures_dir(preset))
     cache_dir = Path(cache_dir or default_cache_dir())
     per_notebook = parameters_by_notebook(paths, parameters or {})  # refuses unknown names up front
+    for path in paths:  # a folder that is not ours stops the run before any notebook, not after hours
+        check_figures_folder(figures_dir / path.stem, overwrite=overwrite)
     if stream is not None:  # the kernels inherit the environment: text bars, which the stream can show
         os.environ["PYOCO_PROGRESS"] = "text"
     bar = tqdm(paths, desc="reproduce", unit="notebook", disable=not progress)
@@ -302,6 +321,7 @@ def reproduce(
             kernel_name=kernel_name,
             timeout=timeout,
             stream=stream,
+            overwrite=overwrite,
         )
         timings[run.name] = run.seconds
         tqdm.write(f"  {run.name}: {run.seconds:.0f} s -> {run.output_dir}")

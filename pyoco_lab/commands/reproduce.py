@@ -25,8 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run the figure notebooks (papermill) and write figures/ + figures/SUMMARY.md",
         description=(
             "Execute notebooks/01..07 in order with papermill, write each one's PNG/HTML/JSON and executed "
-            "notebook to FIGURES/<notebook>/ (replaced only when it succeeds), share trained models "
-            "through the cache, and end with FIGURES/SUMMARY.md (every number next to the paper's). "
+            "notebook to FIGURES/<notebook>/ (replaced only when it succeeds, and only when it is an earlier "
+            "run's output, with results.json, or with --overwrite), share trained models through the cache, "
+            "and end with FIGURES/SUMMARY.md (every number next to the paper's). "
             "Resuming is the default: after an interruption or a failure, rerun the same command -- finished "
             "training runs in the cache are reused and an interrupted one continues from its newest "
             "checkpoint (there is no --resume flag to pass). "
@@ -50,6 +51,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--figures",
         default=None,
         help="output folder (default: the repository's figures/ for quick, figures/<preset>/ otherwise)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a FIGURES/<notebook>/ folder that holds no results.json, i.e. that no earlier run "
+        "wrote (a training run is never replaced)",
     )
     parser.add_argument(
         "--cache",
@@ -148,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             parameters=parameters,
             stream=None if args.quiet else sys.stderr,
+            overwrite=args.overwrite,
         )
     except NotebookFailed as failure:
         print(f"pyoco-lab reproduce: {failure}", file=sys.stderr)
