@@ -8,9 +8,11 @@ import json
 import os
 
 import imageio.v3 as iio
+import matplotlib.pyplot as plt
 import pytest
 import torch
 
+from pyoco_lab import noise
 from pyoco_lab.analysis import inversion
 from pyoco_lab.cli import main
 from pyoco_lab.commands import generate
@@ -42,7 +44,8 @@ def test_generate_writes_videos_and_a_contact_sheet_with_the_runs_prior(video_ru
     for name in ("samples.mp4", "samples.gif", "contact_sheet.png", "generate.json"):
         assert (out / name).is_file() and str(out / name) in printed
     sheet = iio.imread(out / "contact_sheet.png")
-    assert sheet.shape == (3 * 16 + 2 * 2, 4 * 16 + 3 * 2, 3)  # a row per video, a column per frame
+    # a row per video, a column per frame, each frame ~120 px (the old unlabelled sheet was 70x64 px)
+    assert sheet.shape[0] >= 3 * 110 and sheet.shape[1] >= 4 * 110, sheet.shape
     gif = iio.imread(out / "samples.gif", index=None)
     assert gif.shape[0] == 4 and gif.shape[2] == 3 * 16 + 2 * 2  # 4 frames, 3 videos side by side
     record = json.loads((out / "generate.json").read_text())
@@ -175,3 +178,24 @@ def test_config_json_is_valid_json_and_old_files_with_infinity_still_load(video_
     old.mkdir()
     (old / "config.json").write_text(text.replace('"inf"', "Infinity"))
     assert checkpoints.load_config(old) == config
+
+
+def test_the_contact_sheet_labels_each_row_with_its_prior_and_seed_and_each_column_with_its_frame():
+    videos = torch.rand(3, 5, 3, 16, 16) * 2 - 1
+    fig = generate.contact_sheet_figure(
+        videos, noise.NoisePrior("progressive", 2.0), seed=7, how="heun, 18 steps"
+    )
+    try:
+        axes = [ax for ax in fig.axes if ax.images]
+        assert len(axes) == 3 * 5  # one image per frame of each video
+        rows = [ax.get_ylabel() for ax in axes if ax.get_ylabel()]
+        assert rows == [f"video {i}\nprogressive\nα = 2\nseed 7" for i in range(3)]
+        assert [ax.get_title() for ax in axes[:5]] == [f"frame {f}" for f in range(5)]
+        assert "progressive noise α = 2, seed 7 (heun, 18 steps)" in fig.get_suptitle()
+        width, height = fig.get_size_inches() * 110  # save_figure's dpi
+        assert width / 5 >= 100 and height / 3 >= 100  # each frame large enough to see
+    finally:
+        plt.close(fig)
+    inf = generate.contact_sheet_figure(videos[:1], noise.NoisePrior("mixed", float("inf")), seed=0)
+    assert "α = ∞" in inf.axes[0].get_ylabel()
+    plt.close(inf)

@@ -7,9 +7,10 @@ import json
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import torch
 
-from pyoco_lab import media, noise
+from pyoco_lab import media, noise, viz
 from pyoco_lab.analysis.results import to_jsonable
 from pyoco_lab.commands._sampling import add_sampler_arguments, sampler_options
 from pyoco_lab.fileio import staged_folder
@@ -27,11 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Sample --num videos from a run's EMA weights with the run's own noise prior (or "
             "--noise/--alpha), and write OUT/samples.mp4 and samples.gif (the videos side by side, looping "
-            "in sync), "
-            "OUT/contact_sheet.png (a row per video, a column per frame) and OUT/generate.json (what made "
-            "them). OUT defaults to RUN/generated/<prior>-a<alpha>-<sampler><steps>-seed<seed> (e.g. "
-            "mixed-a1-heun18-seed0); it is written whole or not at all, and an existing OUT is replaced only "
-            "when it is generate's own earlier output (or with --overwrite). "
+            "in sync), OUT/contact_sheet.png (a row per video labelled with its prior, alpha and seed, a "
+            "column per numbered frame) and OUT/generate.json (what made them). OUT defaults to "
+            "RUN/generated/<prior>-a<alpha>-<sampler><steps>-seed<seed> (e.g. mixed-a1-heun18-seed0); it is "
+            "written whole or not at all, and an existing OUT is replaced only when it is generate's own "
+            "earlier output (or with --overwrite). "
             "Example: pyoco-lab generate runs/quick-video --num 8 --alpha 1 --noise mixed"
         ),
     )
@@ -74,6 +75,23 @@ def _prior(config, kind: str | None, alpha: float | None) -> noise.NoisePrior:
     return noise.NoisePrior(kind, alpha)
 
 
+def contact_sheet_figure(videos, prior: noise.NoisePrior, *, seed: int, how: str = ""):
+    """A row per video (N, F, C, H, W) in [-1, 1], a column per frame, each row labelled with the prior,
+    alpha and seed that drew it and each column with its frame number, so a sheet copied out of its
+    folder still says what it shows."""
+    alpha = "∞" if math.isinf(prior.alpha) else f"{prior.alpha:g}"
+    frames = len(videos[0])
+    rows = [media.to_uint8_frames(video) for video in videos]
+    # One --seed draws the whole batch: video i is the i-th draw of that seed's generator.
+    labels = [f"video {i}\n{prior.kind}\nα = {alpha}\nseed {seed}" for i in range(len(videos))]
+    columns = [[f"frame {f}" for f in range(frames)]] * len(videos)
+    title = f"{len(videos)} samples, {prior.kind} noise α = {alpha}, seed {seed}" + (
+        f" ({how})" if how else ""
+    )
+    # 1.1 inch a frame at save_figure's 110 dpi: ~120 px, a 16-32 px frame enlarged 4-8x, pixels kept sharp.
+    return viz.image_grid_figure(rows, labels, columns, title=title, cell=1.1)
+
+
 def run(args: argparse.Namespace) -> int:
     device = validate_device(args.device)
     if args.num < 1 or args.batch_size < 1 or not args.fps > 0:
@@ -110,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
         grid = torch.as_tensor(media.tile_videos(list(videos))).permute(0, 3, 1, 2)  # (F, 3, H, W) uint8
         for suffix in (".mp4", ".gif"):
             media.save_video(grid, staging / f"samples{suffix}", fps=args.fps, value_range=(0, 255))
-        media.save_image(media.contact_sheet(videos), staging / "contact_sheet.png")
+        fig = contact_sheet_figure(videos, prior, seed=args.seed, how=f"{args.sampler}, {args.steps} steps")
+        viz.save_figure(fig, staging / "contact_sheet.png")
+        plt.close(fig)
         record = {
             "checkpoint": str(checkpoint),
             "prior": {"kind": prior.kind, "alpha": to_jsonable(prior.alpha)},  # a number, "inf" for inf
