@@ -9,6 +9,8 @@ makes them 0600).
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import glob
 import json
 import os
 import shutil
@@ -65,24 +67,120 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
         raise ValueError(f"{what} {path} is not valid JSON ({error}); restore it or remove it") from None
 
 
-@contextlib.contextmanager
-def staged_folder(target: str | os.PathLike):
-    """Write a folder whole or not at all: yields a staging folder beside ``target``; on success it
-    replaces ``target`` (an older one is removed only after the new one is in place), on an error it is
-    deleted and ``target`` is untouched."""
+def follow_umask(path: str | os.PathLike) -> None:
+    """Give a file written by a library that makes it private (safetensors, ``mkstemp``: 0600) the usual
+    permissions, so other users of a shared cache can read it."""
+    os.chmod(path, 0o666 & ~umask())
+
+
+def check_output_folder(
+    target: str | os.PathLike,
+    *,
+    marker: str,
+    files: tuple[str, ...] | None = (),
+    overwrite: bool = False,
+    option: str = "--out",
+) -> None:
+    """Refuse to replace anything this command did not write: ``target`` may be missing, an empty folder or
+    this command's own earlier output (it holds ``marker`` and nothing besides ``files``; ``files=None``
+    for a notebook's folder, whose file names vary, known by ``marker`` alone); anything else needs
+    ``overwrite``. A folder holding a training run (``checkpoints/``) is never replaced. ``option`` is the
+    command's option that names the folder, for the error messages."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    if not (target.exists() or target.is_symlink()):
+        return
+    if target.is_symlink() or not target.is_dir():
+        if not overwrite:
+            raise ValueError(
+                f"{target} is a file, not an output folder; choose another {option} (or --overwrite)"
+            )
+        return
+    if (target / "checkpoints").is_dir():
+        raise ValueError(
+            f"{target} is a training run; write into another {option} (--overwrite never replaces a run)"
+        )
+    entries = sorted(entry.name for entry in target.iterdir())
+    own = marker in entries and (files is None or set(entries) <= {marker, *files})
+    if entries and not own and not overwrite:
+        listed = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        raise ValueError(
+            f"{target} already holds files this command did not write ({listed}); choose a new {option}, or "
+            "pass --overwrite to replace the folder"
+        )
+
+
+@contextlib.contextmanager
+def staged_folder(
+    target: str | os.PathLike, *, marker: str, files: tuple[str, ...] = (), overwrite: bool = False
+):
+    """Write a folder whole or not at all, never over what the user had: yields a staging folder beside
+    ``target``; on success it replaces ``target`` (an older one is removed only after the new one is in
+    place), on an error it is deleted and ``target`` is untouched.
+
+    Checked on entry, so a caller enters it before its expensive work: ``target`` must pass
+    :func:`check_output_folder` (again just before the swap), its parent must be writable, and no other
+    live process may be writing the same ``target`` (each writer holds an ``flock`` on its staging folder;
+    one of a dead process is removed)."""
+    target = Path(target)
+    check_output_folder(target, marker=marker, files=files, overwrite=overwrite)
+    created = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-"))
+    except OSError as error:
+        _remove_empty(created)
+        raise ValueError(
+            f"cannot write into {target.parent} ({error.strerror or error}); choose a writable --out"
+        ) from None
+    handle = os.open(staging, os.O_RDONLY)
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # our own new folder: never held by another
+    try:
+        _refuse_other_writers(target, staging)
         yield staging
+        check_output_folder(target, marker=marker, files=files, overwrite=overwrite)  # appeared meanwhile?
         os.chmod(staging, 0o777 & ~umask())
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
+        if target.is_dir() and not target.is_symlink():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
             target.rename(old)
             staging.rename(target)
             shutil.rmtree(old, ignore_errors=True)
         else:
+            target.unlink(missing_ok=True)  # a file (only with overwrite; checked above)
             staging.rename(target)
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        _remove_empty(created)  # the parents this call made, when nothing else went into them
+        raise
+    finally:
+        os.close(handle)
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _refuse_other_writers(target: Path, staging: Path) -> None:
+    """Raise if another live process stages the same ``target``; remove the staging folders of dead ones."""
+    for other in target.parent.glob(f".{glob.escape(target.name)}.staging-*"):
+        if other == staging:
+            continue
+        try:
+            handle = os.open(other, os.O_RDONLY)
+        except OSError:
+            continue  # removed meanwhile
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ValueError(
+                f"another process is writing {target} now; wait for it to finish, or choose another --out"
+            ) from None
+        else:
+            shutil.rmtree(other, ignore_errors=True)  # its writer died (the kernel released its lock)
+        finally:
+            os.close(handle)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove folders this call created (deepest first) when they are still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return

@@ -184,20 +184,6 @@ def save_side_by_side(videos, path_stem: str | os.PathLike, *, suffixes=(".gif",
     return written
 
 
-def contact_sheet(videos, *, padding: int = 2, value_range=(-1.0, 1.0)) -> np.ndarray:
-    """One uint8 image (H, W, 3) of videos (N, F, C, H, W): a row per video, a column per frame."""
-    if len(videos) == 0:
-        raise ValueError("contact_sheet needs at least one video")
-    rows = []
-    for video in videos:
-        frames = to_uint8_frames(video, value_range)  # (F, H, W, 3)
-        gap = np.full((frames.shape[1], padding, 3), 255, dtype=np.uint8)
-        pieces = [piece for frame in frames for piece in (frame, gap)][:-1]
-        rows.append(np.concatenate(pieces, axis=1))
-    band = np.full((padding, rows[0].shape[1], 3), 255, dtype=np.uint8)
-    return np.concatenate([piece for row in rows for piece in (row, band)][:-1], axis=0)
-
-
 def stack_images(images: Sequence[np.ndarray], *, padding: int = 4) -> np.ndarray:
     """uint8 images (H_i, W_i, 3) one below the other, left-aligned on white, ``padding`` rows apart."""
     if len(images) == 0:

@@ -22,6 +22,7 @@ import json
 import os
 import shlex
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
@@ -35,8 +36,9 @@ from papermill.exceptions import PapermillExecutionError
 from tqdm.auto import tqdm
 
 from pyoco_lab.analysis import experiments
+from pyoco_lab.analysis.results import RESULTS_FILE
 from pyoco_lab.analysis.summary import write_summary
-from pyoco_lab.fileio import atomic_write_text, umask
+from pyoco_lab.fileio import atomic_write_text, check_output_folder, umask
 from pyoco_lab.training.checkpoints import default_runs_root
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -171,8 +173,10 @@ def run_notebook(
     timeout: float | None = None,
     progress: bool = False,
     stream: TextIO | None = None,
+    overwrite: bool = False,
 ) -> NotebookRun:
-    """Execute one notebook into ``figures_dir/<stem>/`` (atomically; see the module docstring).
+    """Execute one notebook into ``figures_dir/<stem>/`` (atomically; see the module docstring), which
+    may replace only an earlier run's output (:func:`check_figures_folder`) unless ``overwrite``.
 
     ``stream`` (e.g. ``sys.stderr``) receives the kernel's output as it is produced: every training run's,
     inversion's and evaluation's own progress bar, live, instead of one silent cell for minutes.
@@ -185,6 +189,8 @@ def run_notebook(
     if clash:
         raise ValueError(f"pass {', '.join(clash)} as arguments of reproduce, not as extra parameters")
     figures_dir = Path(figures_dir).resolve()
+    target = figures_dir / path.stem
+    check_figures_folder(target, overwrite=overwrite)  # before the notebook's minutes of work
     figures_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{path.stem}-", dir=figures_dir))
     all_parameters = {
@@ -223,10 +229,21 @@ def run_notebook(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _unpair(executed)
-    target = figures_dir / path.stem
     os.chmod(staging, 0o777 & ~umask())  # mkdtemp makes a private 0700 folder
+    try:
+        check_figures_folder(target, overwrite=overwrite)  # did someone put files there meanwhile?
+    except ValueError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     _replace_dir(staging, target)
     return NotebookRun(path.stem, target, time.perf_counter() - start)
+
+
+def check_figures_folder(target: Path, *, overwrite: bool = False) -> None:
+    """``figures/NN_name/`` may be replaced when missing, empty or a notebook run's own output: every
+    notebook ends with ``save_results``, so its folder holds results.json (the committed figures/ folders
+    too, so a fresh clone reproduces without --overwrite); anything else needs ``overwrite``."""
+    check_output_folder(target, marker=RESULTS_FILE, files=None, overwrite=overwrite, option="--figures")
 
 
 def _unpair(executed: Path) -> None:
@@ -274,6 +291,7 @@ def reproduce(
     timeout: float | None = None,
     progress: bool = True,
     stream: TextIO | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Run the figure notebooks in order, then write ``figures/SUMMARY.md``; return its path.
 
@@ -286,6 +304,8 @@ def reproduce(
     figures_dir = Path(figures_dir or default_figures_dir(preset))
     cache_dir = Path(cache_dir or default_cache_dir())
     per_notebook = parameters_by_notebook(paths, parameters or {})  # refuses unknown names up front
+    for path in paths:  # a folder that is not ours stops the run before any notebook, not after hours
+        check_figures_folder(figures_dir / path.stem, overwrite=overwrite)
     if stream is not None:  # the kernels inherit the environment: text bars, which the stream can show
         os.environ["PYOCO_PROGRESS"] = "text"
     bar = tqdm(paths, desc="reproduce", unit="notebook", disable=not progress)
@@ -301,6 +321,7 @@ def reproduce(
             kernel_name=kernel_name,
             timeout=timeout,
             stream=stream,
+            overwrite=overwrite,
         )
         timings[run.name] = run.seconds
         tqdm.write(f"  {run.name}: {run.seconds:.0f} s -> {run.output_dir}")
@@ -310,48 +331,80 @@ def reproduce(
 SLURM_ARRAY = """#!/usr/bin/env bash
 #SBATCH --job-name=pyoco-lab
 #SBATCH --gpus-per-task=1
+#SBATCH --cpus-per-task={cpus}
+#SBATCH --time={time}
+#SBATCH --requeue
+#SBATCH --open-mode=append
+#SBATCH --signal=B:USR1@600
 #SBATCH --output=%x-%A_%a.out
 # One array task = one line of the run list given as $1 (written by `pyoco-lab reproduce --plan`).
-# Adapt the #SBATCH lines (partition, time, GPUs) to your cluster; GPUS is torchrun's --nproc_per_node.
+# --cpus-per-task: the lines' data-loader workers + the training process. A task that nears its --time
+# gets USR1 ten minutes early and requeues itself: it keeps its job id, so the video array's afterok
+# dependency keeps waiting instead of failing, and the line's --resume continues from the newest checkpoint.
+# Adapt partition, time and GPUs to your cluster (sbatch options on the command line override these);
+# GPUS is torchrun's --nproc_per_node.
 set -euo pipefail
-line=$(sed -n "${SLURM_ARRAY_TASK_ID}p" "$1")
+line=$(sed -n "${{SLURM_ARRAY_TASK_ID}}p" "$1")
 echo "$line"
-eval "$line"
+requeue() {{
+    echo "time limit near: requeueing ${{SLURM_ARRAY_JOB_ID:-}}_${{SLURM_ARRAY_TASK_ID}} (it resumes)"
+    scontrol requeue "${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"
+}}
+trap requeue USR1
+eval "$line" &  # in the background: bash runs a trap only between commands, and `wait` is one
+wait $!
 """
+DEFAULT_TIME = "2-00:00:00"  # #SBATCH --time of each task; longer runs requeue and resume (see above)
 
 
 def write_plan(
-    preset: str, out_dir: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None
+    preset: str,
+    out_dir: str | os.PathLike,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    python: str | os.PathLike | None = None,
+    time_limit: str = DEFAULT_TIME,
 ) -> dict:
     """Write the preset's run graph for a cluster into ``out_dir`` and return what was written.
 
-    ``image_runs.txt`` / ``video_runs.txt``: one ready ``torchrun`` line per run (``GPUS`` processes, default
-    1), image runs first since finetunes start from them; ``slurm_array.sh``: a job-array script running line
-    ``$SLURM_ARRAY_TASK_ID`` of a list; ``submit.sh``: submits the image array, then the video array with
-    ``--dependency=afterok`` on it; ``plan.json``: every run's folder, phase and init. Runs finished elsewhere
-    into the shared ``cache_dir`` are found by ``pyoco-lab reproduce`` (same config hash, same folder), which
-    then only executes the notebooks.
+    ``image_runs.txt`` / ``video_runs.txt``: one ready line per run (``GPUS`` processes, default 1) that
+    starts ``torch.distributed.run`` with ``python`` -- the interpreter that writes the plan by default,
+    so a line runs without activating its environment (``$PYOCO_PYTHON`` overrides it when the plan is
+    run) -- image runs first since finetunes start from them; ``slurm_array.sh``: a job-array script running
+    line ``$SLURM_ARRAY_TASK_ID`` of a list, with a time limit, CPUs for the data workers and a requeue
+    shortly before the limit; ``submit.sh``: submits the image array, then the video array with
+    ``--dependency=afterok`` on it; ``plan.json``: every run's folder, phase and init. Runs finished
+    elsewhere into the shared ``cache_dir`` are found by ``pyoco-lab reproduce`` (same config hash, same
+    folder), which then only executes the notebooks.
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    python = Path(python or sys.executable).absolute()
+    if not (python.is_file() and os.access(python, os.X_OK)):
+        raise ValueError(f"--python {python} is not an executable file; name the environment's python")
     cache_dir = Path(cache_dir or default_cache_dir()).resolve()
     plan = experiments.study_plan(experiments.settings(preset), cache_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    launch = (
+        f"${{PYOCO_PYTHON:-{shlex.quote(str(python))}}} -m torch.distributed.run --standalone "
+        "--nproc_per_node ${GPUS:-1} -m pyoco_lab.cli train "
+    )
     lists = {}
     for phase in ("image", "video"):
         lines = [
-            "torchrun --standalone --nproc_per_node ${GPUS:-1} -m pyoco_lab.cli train "
-            + " ".join(shlex.quote(a) for a in run["train_args"])
+            launch + " ".join(shlex.quote(a) for a in run["train_args"])
             for run in plan
             if run["phase"] == phase
         ]
         lists[phase] = lines
         atomic_write_text(out / f"{phase}_runs.txt", "".join(line + "\n" for line in lines))
-    atomic_write_text(out / "slurm_array.sh", SLURM_ARRAY)
+    cpus = max((run["num_workers"] for run in plan), default=0) + 1
+    atomic_write_text(out / "slurm_array.sh", SLURM_ARRAY.format(cpus=cpus, time=time_limit))
     submit = [
         "#!/usr/bin/env bash",
-        "# Submit the study: image runs first, finetunes when they all succeeded.",
+        "# Submit the study: image runs first, finetunes when they all succeeded (a requeued task keeps",
+        "# its job id, so the dependency waits for it).",
         "set -euo pipefail",
         'cd "$(dirname "$0")"',
     ]
@@ -369,7 +422,10 @@ def write_plan(
         os.chmod(out / script, 0o755 & ~umask())
     atomic_write_text(
         out / "plan.json",
-        json.dumps({"preset": preset, "cache_dir": str(cache_dir), "runs": plan}, indent=2) + "\n",
+        json.dumps(
+            {"preset": preset, "cache_dir": str(cache_dir), "python": str(python), "runs": plan}, indent=2
+        )
+        + "\n",
     )
     return {
         "runs": plan,

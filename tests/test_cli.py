@@ -160,3 +160,46 @@ def test_runs_never_default_into_an_installed_package(tmp_path, monkeypatch):
     assert reproduce.default_figures_dir("quick") == work / "figures"
     monkeypatch.setenv("PYOCO_RUNS", str(tmp_path / "mine"))
     assert checkpoints.default_runs_root() == tmp_path / "mine"
+
+
+def test_missing_ucf101_is_refused_before_the_run_folder_exists(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--dataset", "ucf101", "--data-root", str(tmp_path / "no-data"), "--out", str(run)]
+    assert cli.main([*args, "--steps", "1", "--no-progress"]) == 2
+    assert "no UCF-101 videos" in capsys.readouterr().err
+    assert not run.exists()  # no empty folder with a .lock left behind (docs/training.md)
+
+
+def test_a_slurm_plan_runs_through_bash_without_activating_the_environment(tmp_path):
+    """`reproduce --plan` records the interpreter that wrote it: its lines run from a shell whose PATH has
+    no venv (the README's `.venv/bin/pyoco-lab`), through slurm_array.sh as a Slurm task would."""
+    plan = tmp_path / "plan"
+    args = ["reproduce", "--preset", "ucf", "--cache", str(tmp_path / "c"), "--plan", str(plan)]
+    assert cli.main(args) == 0
+    script = (plan / "slurm_array.sh").read_text()
+    for option in ("--time=2-00:00:00", "--cpus-per-task=9", "--requeue", "--signal=B:USR1@"):
+        assert f"#SBATCH {option}" in script, option  # 8 data workers + the trainer; requeue before the limit
+    assert "scontrol requeue" in script
+    line = (plan / "image_runs.txt").read_text().splitlines()[0]
+    assert line.startswith(f"${{PYOCO_PYTHON:-{sys.executable}}} -m torch.distributed.run")
+    assert json.loads((plan / "plan.json").read_text())["python"] == sys.executable
+    runs = plan / "help_runs.txt"  # the plan's own first line, asking train for its help (no training)
+    runs.write_text(line + " --help\n")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "GPUS": "1",
+        "SLURM_ARRAY_TASK_ID": "1",
+        "SLURM_ARRAY_JOB_ID": "1",
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+    }
+    task = ["bash", str(plan / "slurm_array.sh"), str(runs)]
+    done = subprocess.run(task, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "usage: pyoco-lab train" in done.stdout
+
+
+def test_evaluate_of_a_shipped_model_names_an_option_not_a_library_argument(capsys):
+    assert cli.main(["evaluate", "pretrained:lab-tiny-16", "--device", "cpu"]) == 2
+    line = _one_line(capsys)
+    assert "store_dir" not in line and "run folder" in line and "--init pretrained:lab-tiny-16" in line

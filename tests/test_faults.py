@@ -21,7 +21,10 @@ from safetensors.torch import load_file
 from tiny_training import CLI_ARGS, install_test_pieces, run_cli, small_config
 
 from pyoco_lab import training as T
+from pyoco_lab.data import embedded
 from pyoco_lab.training import checkpoints
+from pyoco_lab.training.batches import build_datasets
+from pyoco_lab.training.config import preset_config
 
 
 @pytest.fixture(autouse=True)
@@ -221,3 +224,18 @@ def test_a_second_writer_is_refused_and_a_killed_one_leaves_no_lock(tmp_path):
     soon = checkpoints.checkpoint_step(T.latest_checkpoint(run)) + 2
     resumed = run_cli(*args, "--resume", "--steps", str(soon))
     assert resumed.wait(timeout=300) == 0
+
+
+def test_no_progress_also_hides_the_embedded_dataset_build(tmp_path, monkeypatch):
+    seen = []
+
+    def build(root, resolutions, progress=True, **kwargs):
+        seen.append(progress)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(embedded, "build_embedded_dataset", build)
+    config = preset_config("quick", "image", data_root=str(tmp_path / "empty"))
+    for progress in (False, True):
+        with pytest.raises(RuntimeError, match="stop here"):
+            build_datasets(config, build_missing=True, progress=progress)
+    assert seen == [False, True]

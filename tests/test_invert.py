@@ -3,7 +3,9 @@ real inversion at a few ODE steps)."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import av
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
+from pyoco_lab.analysis import inversion
 from pyoco_lab.cli import main
 
 
@@ -93,3 +96,87 @@ def test_invert_refuses_bad_files_in_one_line_and_writes_nothing(videos, tmp_pat
     assert main(["invert", str(videos[0]), "--start", "11", "--out", str(out)]) == 2
     assert "at least 2 are needed" in capsys.readouterr().err
     assert not out.exists()
+
+
+def _moving_shot(seed: int, n: int, mean: float, size=(48, 64), speed: int = 2) -> np.ndarray:
+    """A smooth texture sliding ``speed`` px a frame: neighbours alike, frames 7 or more apart about as
+    different as two shots (what a moving real scene does to a cut rule that sees only strided frames)."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    big = rng.random((h, w + speed * n))
+    kernel = np.ones(11) / 11
+    for axis in (0, 1, 0, 1):
+        big = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="same"), axis, big)
+    big = np.clip((big - big.mean()) / big.std() * 0.22 + mean, 0, 1)
+    tint = rng.uniform(0.7, 1.0, 3)
+    return np.stack(
+        [(big[:, speed * t : speed * t + w, None] * tint * 255).astype(np.uint8) for t in range(n)]
+    )
+
+
+@pytest.fixture(scope="module")
+def two_shots(tmp_path_factory):
+    """80 frames: shot one 0-39, a cut, shot two 40-79."""
+    frames = np.concatenate([_moving_shot(0, 40, mean=0.5), _moving_shot(1, 40, mean=0.32)])
+    return _write_video(tmp_path_factory.mktemp("two_shots") / "two_shots.avi", frames)
+
+
+@pytest.mark.parametrize("stride, start", [(1, 32), (3, 0), (7, 0), (12, 0)])
+def test_invert_finds_the_cut_whatever_the_stride(two_shots, tmp_path, stride, start):
+    out = tmp_path / "out"
+    args = ["invert", str(two_shots), "--image-model", "pretrained:lab-tiny-16", "--steps", "2"]
+    assert main([*args, "--stride", str(stride), "--start", str(start), "--out", str(out)]) == 0
+    report = json.loads((out / "invert.json").read_text())
+    indices = report["settings"]["frame_indices"][0]
+    assert report["settings"]["shots"][0] == [int(i >= 40) for i in indices]
+    assert report["videos"][0]["num_shots"] == 2 and report["settings"]["cut_frames"] == [[min(
+        i for i in indices if i >= 40
+    )]]  # fmt: skip
+    across = report["videos"][0]["across_cut"]
+    assert across["count"] == sum(i < 40 for i in indices) * sum(i >= 40 for i in indices)
+
+
+def test_invert_never_replaces_what_it_did_not_write(videos, tmp_path, monkeypatch, capsys):
+    args = ["invert", str(videos[1]), "--image-model", "pretrained:lab-tiny-16", "--steps", "2"]
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("mine")
+    assert main([*args, "--out", str(precious)]) == 2
+    err = capsys.readouterr().err
+    assert "notes.txt" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert (precious / "notes.txt").read_text() == "mine" and sorted(os.listdir(tmp_path)) == ["precious"]
+    some_file = tmp_path / "some_file"
+    some_file.write_text("mine too")
+    assert main([*args, "--out", str(some_file)]) == 2
+    assert "is a file" in capsys.readouterr().err and some_file.read_text() == "mine too"
+    # its own earlier output is replaced; --overwrite replaces a folder the user means to give up
+    own = tmp_path / "own"
+    for _ in range(2):
+        assert main([*args, "--out", str(own)]) == 0
+    assert (own / "invert.json").is_file()
+    assert main([*args, "--out", str(precious), "--overwrite"]) == 0
+    assert not (precious / "notes.txt").exists() and (precious / "invert.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["own", "precious", "some_file"]  # nothing hidden
+
+
+def test_invert_refuses_an_unwritable_out_before_inverting(videos, tmp_path, monkeypatch, capsys):
+    def never(*args, **kwargs):
+        raise AssertionError("inverted before checking --out")
+
+    monkeypatch.setattr(inversion, "invert_clips", never)
+    real_mkdir = os.mkdir
+    locked = tmp_path / "read-only"
+
+    def mkdir(path, *args, **kwargs):  # a read-only mount, simulated (tests run as root)
+        if str(path).startswith(str(locked)):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    out = locked / "deep" / "out"
+    assert main(["invert", str(videos[1]), "--image-model", "pretrained:lab-tiny-16", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "cannot write into" in err and "Read-only file system" in err and len(err.strip().splitlines()) == 1
+    )
+    assert not locked.exists()

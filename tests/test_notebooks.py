@@ -99,6 +99,8 @@ def test_failure_names_notebook_and_cell_and_keeps_earlier_figures(tmp_path):
     (figures / "02_broken" / "figure.png").write_bytes(b"earlier good figure")
     (figures / "01_ok").mkdir()
     (figures / "01_ok" / "stale.png").write_bytes(b"from an older run")
+    for earlier in ("01_ok", "02_broken"):  # an earlier run's output: it holds results.json
+        (figures / earlier / "results.json").write_text("{}")
 
     with pytest.raises(rp.NotebookFailed) as info:
         rp.reproduce(
@@ -116,7 +118,7 @@ def test_failure_names_notebook_and_cell_and_keeps_earlier_figures(tmp_path):
     assert "02_broken" in str(failure) and "cell 2" in str(failure)
     # the failing notebook's earlier figures are untouched, the failed copy is kept for inspection
     assert (figures / "02_broken" / "figure.png").read_bytes() == b"earlier good figure"
-    assert sorted(p.name for p in (figures / "02_broken").iterdir()) == ["figure.png"]
+    assert sorted(p.name for p in (figures / "02_broken").iterdir()) == ["figure.png", "results.json"]
     assert failure.executed.exists()
     # the successful notebook's folder was replaced as a whole (no stale files), later ones never ran
     assert sorted(p.name for p in (figures / "01_ok").iterdir()) == [
@@ -145,6 +147,39 @@ def test_unknown_parameter_is_rejected_before_anything_runs(tmp_path):
         rp.select_notebooks(rp.list_notebooks(notebooks), ["nine"])
     with pytest.raises(ValueError, match="unknown preset"):
         rp.reproduce("huge", figures_dir=tmp_path / "f", notebooks_dir=notebooks, progress=False)
+
+
+def test_reproduce_replaces_only_its_own_earlier_figures(tmp_path, capsys, monkeypatch):
+    from pyoco_lab.cli import main
+
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    monkeypatch.setattr(rp, "default_notebooks_dir", lambda: notebooks)  # the CLI's notebooks
+    _notebook(notebooks / "01_ok.ipynb", PARAMS, WRITE_OK.replace("NAME", "01_ok"))
+    _notebook(notebooks / "02_ok.ipynb", PARAMS, "raise SystemExit('must not run')")
+    figures = tmp_path / "figures"
+    mine = figures / "02_ok"  # a folder no run wrote (no results.json), e.g. the user's own notes
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="notes.txt.*--overwrite"):  # refused before 01 runs
+        rp.reproduce("smoke", figures_dir=figures, notebooks_dir=notebooks, progress=False)
+    assert not (figures / "01_ok").exists() and (mine / "notes.txt").read_text() == "mine"
+    argv = ["reproduce", "--preset", "smoke", "--figures", str(figures), "--quiet", "--only", "02"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and "--figures" in err and len(err.strip().splitlines()) == 1
+    assert (mine / "notes.txt").read_text() == "mine"
+    # the repository's committed figures are a run's own output, so a fresh clone reproduces into them
+    for folder in sorted((REPO / "figures").glob("0*")):
+        rp.check_figures_folder(folder)
+    # an earlier run's folder is replaced whole, twice; --overwrite replaces the user's folder
+    for _ in range(2):
+        rp.reproduce("smoke", only="01", figures_dir=figures, notebooks_dir=notebooks, progress=False)
+    assert (figures / "01_ok" / "figure.png").read_bytes() == b"new"
+    (notebooks / "02_ok.ipynb").unlink()
+    _notebook(notebooks / "02_ok.ipynb", PARAMS, WRITE_OK.replace("NAME", "02_ok"))
+    assert main([*argv, "--overwrite"]) == 0
+    assert sorted(p.name for p in mine.iterdir()) == ["02_ok.ipynb", "figure.png", "results.json"]
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path):
@@ -461,9 +496,10 @@ def test_plan_lines_run_with_torchrun_and_reproduce_then_reuses_the_runs(tmp_pat
     video_lines = (plan_dir / "video_runs.txt").read_text().splitlines()
     s = experiments.settings("smoke")
     assert len(image_lines) + len(video_lines) == len(experiments.all_runs(s))
+    launch = f"${{PYOCO_PYTHON:-{sys.executable}}} -m torch.distributed.run --standalone --nproc_per_node"
     assert all(
-        line.startswith("torchrun --standalone --nproc_per_node ${GPUS:-1} -m pyoco_lab.cli train")
-        for line in image_lines + video_lines
+        line.startswith(f"{launch} ${{GPUS:-1}} -m pyoco_lab.cli train")
+        for line in [*image_lines, *video_lines]
     )
     submit = (plan_dir / "submit.sh").read_text()
     assert "--dependency=afterok:$image" in submit and f"--array=1-{len(video_lines)}" in submit
@@ -471,7 +507,7 @@ def test_plan_lines_run_with_torchrun_and_reproduce_then_reuses_the_runs(tmp_pat
         **os.environ,
         "GPUS": "1",
         "OMP_NUM_THREADS": "1",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PATH": "/usr/bin:/bin",  # the lines name their interpreter: no environment to activate
     }
     for line in image_lines + video_lines:
         subprocess.run(["bash", "-c", line], check=True, env=env, capture_output=True, timeout=300)

@@ -4,6 +4,7 @@ recorded; finetuning starts from them; the lab's own shipped models verify."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -93,3 +94,16 @@ def test_the_labs_shipped_models_verify():
         pretrained.verify(model)
         assert model.recipe.get("command", "").startswith("pyoco-lab train")
     assert command.run_verify(None) == 0
+
+
+def test_the_registry_is_valid_json_with_inf_as_a_string(shipped):
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    _, model = shipped  # exported into a temporary WEIGHTS_DIR; the lab's own registry is beside the module
+    lab = Path(pretrained.__file__).resolve().parents[1] / "weights" / pretrained.REGISTRY_FILE
+    for path in (model.path.parent / pretrained.REGISTRY_FILE, lab):
+        entries = json.loads(path.read_text(), parse_constant=refuse)  # strict: no Infinity / NaN
+        for entry in entries.values():
+            assert entry["config"]["sample_churn_tmax"] == "inf"
+    assert model.train_config.sample_churn_tmax == float("inf")

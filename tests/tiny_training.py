@@ -95,7 +95,7 @@ def install_test_pieces(monkeypatch=None) -> None:
         width = {"tiny": 8, "tiny-wide": 12}[config.model]
         return edm.Denoiser(TinyNet(config.phase == "video", num_classes, width))
 
-    def build_datasets(config, split="train", build_missing=False):
+    def build_datasets(config, split="train", build_missing=False, progress=True):  # the real signature
         if config.phase == "image":
             return TinyData("image"), None
         return TinyData("video", num_frames=config.num_frames), (

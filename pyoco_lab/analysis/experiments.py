@@ -557,6 +557,7 @@ def study_plan(s: Settings, cache_dir: str | os.PathLike) -> list[dict[str, Any]
                 "folder": str(spec.folder(cache_dir)),
                 "init": start,
                 "depends_on_image_run": isinstance(spec.init, RunSpec),
+                "num_workers": spec.config.num_workers,
                 "train_args": [*args, *init, "--resume", "--no-progress"],
             }
         )

@@ -29,6 +29,7 @@ from safetensors.torch import load_file, save_file
 
 from pyoco_lab import devices, edm, noise
 from pyoco_lab.data import EmbeddedVideoDataset
+from pyoco_lab.fileio import follow_umask
 from pyoco_lab.progress import tqdm
 from pyoco_lab.training import latest_checkpoint, load_denoiser, pretrained
 from pyoco_lab.viz.figures import cosine_similarity_matrix
@@ -128,6 +129,7 @@ def _save_atomic(tensors: dict[str, torch.Tensor], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     save_file(tensors, str(tmp))
+    follow_umask(tmp)  # safetensors writes 0600; the cache is shared (--cache)
     os.replace(tmp, path)
 
 
@@ -343,8 +345,9 @@ def gaussianity(maps: torch.Tensor, *, different_video_std: float | None = None,
     message = (
         "the inverted maps look like unit Gaussian noise"
         if not problems
-        else "; ".join(problems) + " -- the image model is undertrained for this resolution; train it longer "
-        "before reading Table 1 as evidence"
+        else "; ".join(problems) + " -- either the image model is undertrained for this resolution (train it "
+        "longer) or these frames are unlike what it was trained on (then the maps describe the model, not "
+        "the footage); read the similarities as evidence only once the maps look Gaussian"
     )
     return {
         **stats,

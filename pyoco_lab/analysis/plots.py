@@ -65,17 +65,23 @@ def prior_distance_figure(
     return fig
 
 
-def similarity_by_distance_figure(distances, same_video, fits: Mapping[str, Sequence[float]]):
-    """Mean cosine similarity of inverted maps vs frame distance, with the fitted priors' curves."""
-    fig, ax = plt.subplots(figsize=(4.6, 3.4), layout="constrained")
-    ax.errorbar(
-        distances, same_video["mean"], yerr=same_video["sem"], fmt="o-", capsize=3, label="inverted maps"
-    )
+def similarity_by_distance_figure(
+    distances, same_video, fits: Mapping[str, Sequence[float]], *, frame_step: int = 1
+):
+    """Mean cosine similarity of inverted maps vs frame distance, with the fitted priors' curves.
+
+    ``distances`` count inverted frames; with ``frame_step`` (the stride they were taken at) the axis shows
+    the distance in the video's own frames."""
+    x = np.asarray(distances) * frame_step
+    fig, ax = plt.subplots(figsize=(5.6, 3.8), layout="constrained")
+    ax.errorbar(x, same_video["mean"], yerr=same_video["sem"], fmt="o-", capsize=3, label="inverted maps")
     for name, curve in fits.items():
-        ax.plot(distances, curve, "--", label=name)
+        ax.plot(x, curve, "--", label=name)
     ax.axhline(0, color="grey", linewidth=0.5)
-    ax.set_xlabel("frame distance |i − j|")
-    ax.set_ylabel("cosine similarity")
+    step = f" (every {frame_step}th frame inverted)" if frame_step > 1 else ""
+    ax.set_xlabel(f"distance |i − j| in video frames{step}")
+    ax.set_ylabel("cosine similarity of noise maps")
+    ax.set_title("same shot: similarity vs frame distance", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return fig
@@ -239,16 +245,41 @@ def table1_figure(table: Mapping[str, Mapping[str, float]], paper: Mapping[str, 
 
 
 def cosine_matrix_figure(
-    matrix, boundaries: Sequence[int] = (), *, title: str = "cosine similarity of noise maps"
+    matrix,
+    boundaries: Sequence[int] = (),
+    *,
+    title: str = "cosine similarity of noise maps",
+    frames: Sequence[int] | None = None,
+    cuts: Sequence[int] = (),
 ):
-    """A frames x frames similarity heatmap; ``boundaries``: frame indices where a new video starts."""
-    fig, ax = plt.subplots(figsize=(4.6, 4.0), layout="constrained")
-    image = ax.imshow(np.asarray(matrix), cmap=CMAP, vmin=-1, vmax=1)
+    """A frames x frames similarity heatmap; ``boundaries``: positions where a new video starts (black
+    lines); ``cuts``: positions where a new shot starts (dashed); ``frames``: each position's frame number
+    in its video, shown on the axes instead of the position."""
+    size = len(matrix)
+    side = min(9.0, max(4.6, 0.28 * size + 2.0))
+    fig, ax = plt.subplots(figsize=(side + 0.8, side), layout="constrained")
+    image = ax.imshow(np.asarray(matrix), cmap=CMAP, vmin=-1, vmax=1, interpolation="nearest")
     for b in boundaries:
-        ax.axhline(b - 0.5, color="black", linewidth=1.2)
-        ax.axvline(b - 0.5, color="black", linewidth=1.2)
-    ax.set_xlabel("frame")
-    ax.set_ylabel("frame")
+        ax.axhline(b - 0.5, color="black", linewidth=1.5)
+        ax.axvline(b - 0.5, color="black", linewidth=1.5)
+    for c in cuts:
+        ax.axhline(c - 0.5, color="black", linewidth=1.2, linestyle="--")
+        ax.axvline(c - 0.5, color="black", linewidth=1.2, linestyle="--")
+    if cuts:
+        ax.plot([], [], color="black", linestyle="--", label="shot cut")
+        ax.legend(loc="upper right", fontsize=7, framealpha=0.9)
+    if frames is not None:
+        every = max(1, math.ceil(size / 24))  # at most ~24 labels a side stay legible
+        ticks = list(range(0, size, every))
+        for axis in (ax.set_xticks, ax.set_yticks):
+            axis(ticks, [str(frames[t]) for t in ticks], fontsize=7)
+        ax.tick_params(axis="x", labelrotation=90)
+        ax.set_xlabel("video frame")
+        ax.set_ylabel("video frame")
+    else:
+        ax.set_xlabel("frame")
+        ax.set_ylabel("frame")
     ax.set_title(title, fontsize=9)
-    fig.colorbar(image, ax=ax, shrink=0.8)
+    bar = fig.colorbar(image, ax=ax, shrink=0.8)
+    bar.set_label("cosine similarity", fontsize=8)
     return fig

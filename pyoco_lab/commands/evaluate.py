@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from pyoco_lab import training
 from pyoco_lab.commands._sampling import add_sampler_arguments, sampler_options
 from pyoco_lab.metrics.evaluate import EVAL_FILE, evaluate_run, format_table, validate_device
 
@@ -49,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
     validate_device(args.device)  # at the door: before the run, the data or any weights are read
     if args.steps < 1 or args.batch_size < 1:
         raise ValueError("--steps and --batch-size must be at least 1")
+    if training.pretrained.is_pretrained(args.run):  # the library's store_dir= is no option of this command
+        raise ValueError(
+            f"{args.run} is a shipped model with no run folder to keep eval.json in; evaluate a run folder "
+            f"of `pyoco-lab train` instead (e.g. one finetuned with --phase video --init {args.run})"
+        )
     results = evaluate_run(
         args.run,
         args.num_samples,

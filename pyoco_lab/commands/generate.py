@@ -7,13 +7,18 @@ import json
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import torch
 
-from pyoco_lab import media, noise
+from pyoco_lab import media, noise, viz
+from pyoco_lab.analysis.results import to_jsonable
 from pyoco_lab.commands._sampling import add_sampler_arguments, sampler_options
 from pyoco_lab.fileio import staged_folder
 from pyoco_lab.metrics.evaluate import sample_videos, validate_device
-from pyoco_lab.training import load_denoiser, resolve_checkpoint
+from pyoco_lab.training import load_denoiser, pretrained, resolve_checkpoint
+
+RECORD = "generate.json"  # what marks a folder as generate's own output (it may be replaced)
+FILES = ("samples.mp4", "samples.gif", "contact_sheet.png", RECORD)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,10 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Sample --num videos from a run's EMA weights with the run's own noise prior (or "
             "--noise/--alpha), and write OUT/samples.mp4 and samples.gif (the videos side by side, looping "
-            "in sync), "
-            "OUT/contact_sheet.png (a row per video, a column per frame) and OUT/generate.json (what made "
-            "them). OUT defaults to RUN/generated/<prior>-<sampler>-seed<seed>; it is written whole or not "
-            "at all. Example: pyoco-lab generate runs/quick-video --num 8 --alpha 1 --noise mixed"
+            "in sync), OUT/contact_sheet.png (a row per video labelled with its prior, alpha and seed, a "
+            "column per numbered frame) and OUT/generate.json (what made them). OUT defaults to "
+            "RUN/generated/<prior>-a<alpha>-<sampler><steps>-seed<seed> (e.g. mixed-a1-heun18-seed0); it is "
+            "written whole or not at all, and an existing OUT is replaced only when it is generate's own "
+            "earlier output (or with --overwrite). "
+            "Example: pyoco-lab generate runs/quick-video --num 8 --alpha 1 --noise mixed"
         ),
     )
     parser.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="video run folder or one of its checkpoints")
@@ -42,7 +49,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--fps", type=float, default=8.0, help="frames per second of the MP4/GIF (default: 8)"
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    parser.add_argument("--out", default=None, help="output folder (default: RUN/generated/...)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default: RUN/generated/<prior>-a<alpha>-<sampler><steps>-seed<seed>)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing OUT that generate did not write (a training run is never replaced)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -59,11 +75,33 @@ def _prior(config, kind: str | None, alpha: float | None) -> noise.NoisePrior:
     return noise.NoisePrior(kind, alpha)
 
 
+def contact_sheet_figure(videos, prior: noise.NoisePrior, *, seed: int, how: str = ""):
+    """A row per video (N, F, C, H, W) in [-1, 1], a column per frame, each row labelled with the prior,
+    alpha and seed that drew it and each column with its frame number, so a sheet copied out of its
+    folder still says what it shows."""
+    alpha = "∞" if math.isinf(prior.alpha) else f"{prior.alpha:g}"
+    frames = len(videos[0])
+    rows = [media.to_uint8_frames(video) for video in videos]
+    # One --seed draws the whole batch: video i is the i-th draw of that seed's generator.
+    labels = [f"video {i}\n{prior.kind}\nα = {alpha}\nseed {seed}" for i in range(len(videos))]
+    columns = [[f"frame {f}" for f in range(frames)]] * len(videos)
+    title = f"{len(videos)} samples, {prior.kind} noise α = {alpha}, seed {seed}" + (
+        f" ({how})" if how else ""
+    )
+    # 1.1 inch a frame at save_figure's 110 dpi: ~120 px, a 16-32 px frame enlarged 4-8x, pixels kept sharp.
+    return viz.image_grid_figure(rows, labels, columns, title=title, cell=1.1)
+
+
 def run(args: argparse.Namespace) -> int:
     device = validate_device(args.device)
     if args.num < 1 or args.batch_size < 1 or not args.fps > 0:
         raise ValueError("--num and --batch-size must be at least 1 and --fps positive")
     options = sampler_options(args)
+    if pretrained.is_pretrained(args.run):
+        raise ValueError(
+            f"{args.run} is a shipped image model; generate samples a video run: finetune one first "
+            f"(pyoco-lab train --phase video --init {args.run} --out RUN) and pass RUN"
+        )
     checkpoint, run_dir = resolve_checkpoint(args.run)
     denoiser, config = load_denoiser(checkpoint, ema=True, device=device)
     if config.phase != "video":
@@ -72,28 +110,31 @@ def run(args: argparse.Namespace) -> int:
     alpha_name = "inf" if math.isinf(prior.alpha) else f"{prior.alpha:g}"
     name = f"{prior.kind}-a{alpha_name}-{args.sampler}{args.steps}-seed{args.seed}"
     out = Path(args.out) if args.out else run_dir / "generated" / name
-    videos = sample_videos(
-        denoiser,
-        prior,
-        (config.num_frames, 3, config.resolution, config.resolution),
-        args.num,
-        sampler=args.sampler,
-        num_steps=args.steps,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        device=device,
-        sampler_options=options,
-        progress=True,
-    )
-    with staged_folder(out) as staging:  # OUT is replaced only by a complete set of files
+    # Entered before sampling: an OUT that is not ours, unwritable or being written fails in seconds.
+    with staged_folder(out, marker=RECORD, files=FILES, overwrite=args.overwrite) as staging:
+        videos = sample_videos(
+            denoiser,
+            prior,
+            (config.num_frames, 3, config.resolution, config.resolution),
+            args.num,
+            sampler=args.sampler,
+            num_steps=args.steps,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            device=device,
+            sampler_options=options,
+            progress=True,
+        )
         grid = torch.as_tensor(media.tile_videos(list(videos))).permute(0, 3, 1, 2)  # (F, 3, H, W) uint8
         for suffix in (".mp4", ".gif"):
             media.save_video(grid, staging / f"samples{suffix}", fps=args.fps, value_range=(0, 255))
-        media.save_image(media.contact_sheet(videos), staging / "contact_sheet.png")
+        fig = contact_sheet_figure(videos, prior, seed=args.seed, how=f"{args.sampler}, {args.steps} steps")
+        viz.save_figure(fig, staging / "contact_sheet.png")
+        plt.close(fig)
         record = {
             "checkpoint": str(checkpoint),
-            "prior": {"kind": prior.kind, "alpha": alpha_name},
-            "run_prior": {"kind": config.prior.kind, "alpha": config.prior.alpha},
+            "prior": {"kind": prior.kind, "alpha": to_jsonable(prior.alpha)},  # a number, "inf" for inf
+            "run_prior": {"kind": config.prior.kind, "alpha": to_jsonable(config.prior.alpha)},
             "sampler": args.sampler,
             "steps": args.steps,
             "sampler_options": options,
@@ -101,10 +142,10 @@ def run(args: argparse.Namespace) -> int:
             "num": args.num,
             "shape": list(videos.shape),
         }
-        (staging / "generate.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+        (staging / RECORD).write_text(json.dumps(to_jsonable(record), indent=2, allow_nan=False) + "\n")
     print(
         f"{args.num} videos ({prior.kind} noise, alpha {alpha_name}; {args.sampler}, {args.steps} steps) ->"
     )
-    for file in ("samples.mp4", "samples.gif", "contact_sheet.png", "generate.json"):
+    for file in FILES:
         print(f"  {out / file}")
     return 0

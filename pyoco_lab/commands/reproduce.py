@@ -8,6 +8,7 @@ import sys
 import yaml
 
 from pyoco_lab.reproduce import (
+    DEFAULT_TIME,
     PRESETS,
     RERUN_HINT,
     NotebookFailed,
@@ -24,8 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run the figure notebooks (papermill) and write figures/ + figures/SUMMARY.md",
         description=(
             "Execute notebooks/01..07 in order with papermill, write each one's PNG/HTML/JSON and executed "
-            "notebook to FIGURES/<notebook>/ (replaced only when it succeeds), share trained models "
-            "through the cache, and end with FIGURES/SUMMARY.md (every number next to the paper's). "
+            "notebook to FIGURES/<notebook>/ (replaced only when it succeeds, and only when it is an earlier "
+            "run's output, with results.json, or with --overwrite), share trained models through the cache, "
+            "and end with FIGURES/SUMMARY.md (every number next to the paper's). "
             "Resuming is the default: after an interruption or a failure, rerun the same command -- finished "
             "training runs in the cache are reused and an interrupted one continues from its newest "
             "checkpoint (there is no --resume flag to pass). "
@@ -51,6 +53,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="output folder (default: the repository's figures/ for quick, figures/<preset>/ otherwise)",
     )
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a FIGURES/<notebook>/ folder that holds no results.json, i.e. that no earlier run "
+        "wrote (a training run is never replaced)",
+    )
+    parser.add_argument(
         "--cache",
         default=None,
         help="shared artefact cache (default: runs/reproduce); its unfinished training runs are resumed",
@@ -71,6 +79,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write the study's run graph to DIR instead of running it: one torchrun line per run (image "
         "runs first), a Slurm job-array script and submit.sh (finetunes after the image runs); runs finished "
         "into the shared --cache are then reused by `pyoco-lab reproduce`, which only runs the notebooks",
+    )
+    parser.add_argument(
+        "--python",
+        default=None,
+        metavar="PATH",
+        help="with --plan: the interpreter the plan's lines run (default: this one, "
+        f"{sys.executable}); $PYOCO_PYTHON overrides it when the lines run",
+    )
+    parser.add_argument(
+        "--time",
+        default=DEFAULT_TIME,
+        help=f"with --plan: Slurm time limit of each task (default: {DEFAULT_TIME}); a task near it requeues "
+        "itself and resumes",
     )
     parser.add_argument(
         "--quiet",
@@ -109,7 +130,9 @@ def parse_parameters(pairs: list[list[str]]) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     if args.plan:
-        written = write_plan(args.preset, args.plan, cache_dir=args.cache)
+        written = write_plan(
+            args.preset, args.plan, cache_dir=args.cache, python=args.python, time_limit=args.time
+        )
         phases = [run["phase"] for run in written["runs"]]
         print(
             f"{len(phases)} runs of preset {args.preset} ({phases.count('image')} image, "
@@ -132,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             parameters=parameters,
             stream=None if args.quiet else sys.stderr,
+            overwrite=args.overwrite,
         )
     except NotebookFailed as failure:
         print(f"pyoco-lab reproduce: {failure}", file=sys.stderr)

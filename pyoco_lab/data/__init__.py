@@ -14,6 +14,7 @@ from pyoco_lab.data.embedded import (
     load_manifest,
     plan_clips,
     to_unit_range,
+    video_cuts,
 )
 from pyoco_lab.data.prompts import (
     UCF101_CLASSES,
@@ -51,6 +52,7 @@ __all__ = [
     "class_phrase",
     "default_data_root",
     "detect_shots",
+    "video_cuts",
     "embedded_dir",
     "load_manifest",
     "make_dataloader",

@@ -49,7 +49,10 @@ __all__ = [
     "build_embedded_dataset",
     "check_embedded_dataset",
     "default_data_root",
+    "cut_positions",
     "detect_shots",
+    "frame_differences",
+    "video_cuts",
     "embedded_dir",
     "load_manifest",
     "plan_clips",
@@ -279,17 +282,39 @@ def _decode_video(source: Source, short_side: int) -> np.ndarray:
     return reader.frames(range(len(reader)))
 
 
-def detect_shots(frames: np.ndarray, threshold: float = 0.1, min_length: int = NUM_FRAMES) -> list[range]:
-    """Split (T, H, W, 3) uint8 frames at scene cuts; keep shots of at least ``min_length`` frames.
-
-    A cut is a consecutive-frame mean absolute difference (grey, [0, 1]) above ``threshold`` and
-    above 5x the video's median difference (within-shot motion stays well below both).
-    """
+def frame_differences(frames: np.ndarray) -> np.ndarray:
+    """Mean absolute difference (grey, [0, 1]) of each pair of consecutive (T, H, W, 3) uint8 frames."""
     grey = frames.astype(np.float32).mean(axis=-1) / 255.0
-    diff = np.abs(np.diff(grey, axis=0)).mean(axis=(1, 2))
-    limit = max(threshold, 5 * float(np.median(diff))) if len(diff) else threshold
-    cuts = [0, *(int(i) + 1 for i in np.flatnonzero(diff > limit)), len(frames)]
+    return np.abs(np.diff(grey, axis=0)).mean(axis=(1, 2))
+
+
+def cut_positions(differences: np.ndarray, threshold: float = 0.1) -> list[int]:
+    """Frames (counted from the first) that start a new shot: a consecutive-frame difference above
+    ``threshold`` and above 5x the median difference (within-shot motion stays well below both)."""
+    limit = max(threshold, 5 * float(np.median(differences))) if len(differences) else threshold
+    return [int(i) + 1 for i in np.flatnonzero(differences > limit)]
+
+
+def detect_shots(frames: np.ndarray, threshold: float = 0.1, min_length: int = NUM_FRAMES) -> list[range]:
+    """Split (T, H, W, 3) uint8 frames at scene cuts (:func:`cut_positions` of consecutive frames); keep
+    shots of at least ``min_length`` frames."""
+    cuts = [0, *cut_positions(frame_differences(frames), threshold), len(frames)]
     return [range(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b - a >= min_length]
+
+
+def video_cuts(path, first: int, last: int, threshold: float = 0.1, chunk: int = 32) -> list[int]:
+    """The frame indices of ``path`` in (first, last] that start a new shot, judged on every frame from
+    ``first`` to ``last``: the cut rule compares neighbouring frames, and frames a stride apart in a
+    moving scene differ as much as a cut does. Frames are decoded ``chunk`` at a time."""
+    video = VideoFile(path)
+    differences, previous = [], None
+    for begin in range(first, last + 1, chunk):
+        frames = video.frames(range(begin, min(begin + chunk, last + 1)))
+        if previous is not None:
+            frames = np.concatenate([previous, frames])
+        differences.append(frame_differences(frames))
+        previous = frames[-1:]
+    return [first + i for i in cut_positions(np.concatenate(differences), threshold)]
 
 
 def render_video_clip(frames: torch.Tensor, rng: np.random.Generator, size: int) -> torch.Tensor:
@@ -681,7 +706,9 @@ def to_unit_range(frames: torch.Tensor) -> torch.Tensor:
 
 
 class _EmbeddedBase(torch.utils.data.Dataset):
-    def __init__(self, root, resolution: int, split: str, build_if_missing: bool, uint8: bool = False):
+    def __init__(
+        self, root, resolution: int, split: str, build_if_missing: bool, uint8: bool = False, progress: bool = True
+    ):
         if split not in ("train", "test", "all"):
             raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
         self.root = embedded_dir(root)
@@ -696,7 +723,7 @@ class _EmbeddedBase(torch.utils.data.Dataset):
                     "(offline, about a minute) or pass build_if_missing=True"
                 )
             have = manifest.get("resolutions", []) if manifest else []
-            manifest = build_embedded_dataset(root, resolutions=[*have, self.resolution], progress=True)
+            manifest = build_embedded_dataset(root, resolutions=[*have, self.resolution], progress=progress)
         self.manifest = manifest
         repair = (
             f"`pyoco-lab data build --resolutions {self.resolution}` repairs it "
@@ -739,12 +766,13 @@ class EmbeddedVideoDataset(_EmbeddedBase):
         *,
         build_if_missing: bool = False,
         uint8: bool = False,
+        progress: bool = True,
     ):
         if not 1 <= num_frames <= NUM_FRAMES:
             raise ValueError(
                 f"num_frames must be in 1..{NUM_FRAMES} for the embedded dataset, got {num_frames}"
             )
-        super().__init__(root, resolution, split, build_if_missing, uint8)
+        super().__init__(root, resolution, split, build_if_missing, uint8, progress)
         self.num_frames = int(num_frames)
 
     def __len__(self) -> int:
@@ -775,8 +803,9 @@ class EmbeddedFramesDataset(_EmbeddedBase):
         *,
         build_if_missing: bool = False,
         uint8: bool = False,
+        progress: bool = True,
     ):
-        super().__init__(root, resolution, split, build_if_missing, uint8)
+        super().__init__(root, resolution, split, build_if_missing, uint8, progress)
 
     def __len__(self) -> int:
         return len(self.indices) * NUM_FRAMES

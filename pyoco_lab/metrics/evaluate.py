@@ -31,7 +31,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 
@@ -855,7 +854,4 @@ def _store(path: Path, key: str, results: dict) -> None:
     """Add ``results`` under ``key`` to the JSON file, atomically (a crash never leaves half a file)."""
     existing = _read_store(path)
     existing[key] = results
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "w") as out:
-        json.dump(existing, out, indent=2, sort_keys=True, allow_nan=True)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(existing, indent=2, sort_keys=True, allow_nan=True))

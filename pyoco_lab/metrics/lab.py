@@ -43,6 +43,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from pyoco_lab.data import EmbeddedVideoDataset, default_data_root
+from pyoco_lab.fileio import follow_umask
 from pyoco_lab.metrics.frechet import FeatureStats, frechet_distance, frechet_distance_from_features
 from pyoco_lab.metrics.scores import inception_score, splits_for
 from pyoco_lab.progress import tqdm
@@ -344,6 +345,7 @@ def lab_classifier(
     os.close(handle)
     try:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp, metadata=meta)
+        follow_umask(tmp)  # mkstemp and safetensors make it 0600; the cache is shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -372,6 +374,7 @@ def cached_lab_features(
     try:
         with os.fdopen(handle, "wb") as f:
             np.savez(f, video=features.video, frame=features.frame, probabilities=features.probabilities)
+        follow_umask(tmp)  # mkstemp makes it 0600; the cache is shared
         os.replace(tmp, feature_path)
     finally:
         if os.path.exists(tmp):

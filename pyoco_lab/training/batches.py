@@ -33,17 +33,19 @@ from pyoco_lab.training.randomness import (
 )
 
 
-def build_datasets(config: TrainConfig, split: str = "train", *, build_missing: bool = False):
+def build_datasets(
+    config: TrainConfig, split: str = "train", *, build_missing: bool = False, progress: bool = True
+):
     """(main dataset, image dataset for joint training or None) for the config's phase.
 
     ``build_missing`` builds the embedded dataset when absent (it is made from package-shipped
-    imagery, no download); otherwise missing data raises FileNotFoundError naming the command
-    that prepares it.
+    imagery, no download; ``progress`` shows its bar); otherwise missing data raises FileNotFoundError
+    naming the command that prepares it.
     """
     root, size, f = config.data_root, config.resolution, config.num_frames
     if config.dataset == "embedded":
         # The stored bytes travel to the device, a quarter of float32's; training_batch converts there.
-        opts = {"build_if_missing": build_missing, "uint8": True}
+        opts = {"build_if_missing": build_missing, "uint8": True, "progress": progress}
         frames = functools.partial(data.EmbeddedFramesDataset, root, size, split, **opts)
         clips = functools.partial(data.EmbeddedVideoDataset, root, size, split, f, **opts)
     else:

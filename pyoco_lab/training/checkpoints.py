@@ -29,7 +29,7 @@ import shutil
 import socket
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +37,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from pyoco_lab import devices, edm
-from pyoco_lab.fileio import atomic_write_text, read_json
+from pyoco_lab.fileio import atomic_write_text, follow_umask, read_json
 from pyoco_lab.models.cascade import KNOWN_PER_WINDOW, SR_FACTOR, Cascade, interpolation_frameskip
 from pyoco_lab.training import networks, pretrained
-from pyoco_lab.training.config import RESUMABLE_CHANGES, TrainConfig, config_from_dict
+from pyoco_lab.training.config import RESUMABLE_CHANGES, TrainConfig, config_from_dict, config_to_dict
 from pyoco_lab.training.randomness import rng_state, set_rng_state
 
 CONFIG_FILE = "config.json"
@@ -78,7 +78,7 @@ def read_run_meta(run_dir: Path) -> dict[str, Any]:
 
 def write_run_meta(run_dir: Path, config: TrainConfig, init, num_classes: int, world_size: int) -> None:
     meta = {
-        "config": asdict(config),
+        "config": config_to_dict(config),  # valid JSON: inf as "inf"
         "init": init_record(init),
         "num_classes": num_classes,
         "world_size": world_size,
@@ -206,6 +206,8 @@ def save_checkpoint(run_dir: Path, step: int, *, model, ema, optimizer, complete
     tmp.mkdir()
     save_file(_state_dict_for_file(model), str(tmp / MODEL_FILE))
     save_file(_state_dict_for_file(ema), str(tmp / EMA_FILE))
+    for name in (MODEL_FILE, EMA_FILE):  # safetensors writes 0600: others sharing a cache could not read it
+        follow_umask(tmp / name)
     state = {"step": step, "optimizer": optimizer.state_dict(), "rng": rng_state(), "data_position": step}
     torch.save(state, tmp / STATE_FILE)
     files = {}

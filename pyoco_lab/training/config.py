@@ -422,11 +422,23 @@ def _legacy_text_dropout(encoders: str, value: str) -> str:
     return ",".join(f"{kind}={number}" for kind, number in pairs.items())
 
 
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    """The config as valid JSON values: an infinite float (alpha = inf, S_tmax) as the string "inf", since
+    JSON has no Infinity (Python writes one, most other readers refuse it); :func:`config_from_dict`
+    reads both."""
+    return {
+        k: ("inf" if v > 0 else "-inf") if isinstance(v, float) and math.isinf(v) else v
+        for k, v in dataclasses.asdict(config).items()
+    }
+
+
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     known = {f.name for f in fields(TrainConfig)}
     unknown = set(values) - known
     if unknown:
         raise ValueError(f"unknown config fields {sorted(unknown)}; this file was written by another version")
+    floats = {f.name for f in fields(TrainConfig) if f.type == "float"}  # annotations are strings here
+    values = {k: float(v) if k in floats and isinstance(v, str) else v for k, v in values.items()}
     if values.get("noise", "iid") == "iid" and values.get("alpha", 0.0) != 0.0:
         # Runs written before iid + alpha was refused kept the preset's alpha, which had no effect.
         values = {**values, "alpha": 0.0}

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from pyoco_lab import devices, edm, noise
+from pyoco_lab import data, devices, edm, noise
 from pyoco_lab.training import batches, checkpoints, distributed, monitoring, networks
 from pyoco_lab.training.config import TrainConfig, text_specs, validate_config
 from pyoco_lab.training.randomness import (
@@ -226,6 +226,8 @@ def train(
     networks.check_stage_fits(config)  # fail on a --model of another stage before any work
     if init is not None:  # fail on a bad --init before the run folder is even created
         networks.check_init_fits(checkpoints.describe_source(init)[0], config, init)
+    if config.dataset == "ucf101":  # missing data is refused before the run folder (and its .lock) exists
+        data.resolve_ucf101(config.data_root)
     # One writer per run folder (rank 0 holds the lock for the whole job).
     with checkpoints.RunLock(run_dir) if env.is_main else contextlib.nullcontext():
         plan = checkpoints.prepare_run(config, run_dir, init, resume)
@@ -255,7 +257,9 @@ def training_loop(
     # 1. Build. Everything that can fail on bad input happens before any training work.
     device = devices.resolve_device(config.device, env.local_rank)
     # Single-process runs build the embedded data on first use; ranks of a DDP job must not race.
-    dataset, image_dataset = batches.build_datasets(config, build_missing=env.world_size == 1)
+    dataset, image_dataset = batches.build_datasets(
+        config, build_missing=env.world_size == 1, progress=progress and env.is_main
+    )
     num_classes = batches.num_classes_of(dataset) if config.class_conditional else 0
     if config.class_conditional and num_classes < 1:
         raise ValueError(f"dataset {config.dataset!r} has no class labels; drop --class-conditional")

@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file
 from pyoco_lab import edm
 from pyoco_lab.fileio import atomic_write_text, publish_file, read_json
 from pyoco_lab.training import networks
-from pyoco_lab.training.config import TrainConfig, config_from_dict
+from pyoco_lab.training.config import TrainConfig, config_from_dict, config_to_dict
 
 PREFIX = "pretrained:"
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
@@ -151,13 +151,24 @@ def export(
     publish_file(tmp, directory / file)
     recipe = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(), **(recipe or {})}
     model = PretrainedModel(
-        name, file, sha256_of(directory / file), asdict(config), num_classes, recipe, dict(quality or {})
+        name,
+        file,
+        sha256_of(directory / file),
+        config_to_dict(config),
+        num_classes,
+        recipe,
+        dict(quality or {}),
     )
     path = directory / REGISTRY_FILE
     entries = read_json(path, "registry") if path.is_file() else {}
     entries[name] = {k: v for k, v in asdict(model).items() if k != "name"}
-    atomic_write_text(path, json.dumps(entries, indent=2, sort_keys=True) + "\n")
+    _write_registry(path, entries)
     return model
+
+
+def _write_registry(path: Path, entries: dict[str, Any]) -> None:
+    # allow_nan=False: JSON has no Infinity/NaN and most readers refuse them (config_to_dict writes "inf")
+    atomic_write_text(path, json.dumps(entries, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def record_quality(name: str, quality: dict[str, Any], directory: Path | None = None) -> None:
@@ -165,4 +176,4 @@ def record_quality(name: str, quality: dict[str, Any], directory: Path | None = 
     path = (directory or WEIGHTS_DIR) / REGISTRY_FILE
     entries = read_json(path, "registry")
     entries[name]["quality"] = {**entries[name].get("quality", {}), **quality}
-    atomic_write_text(path, json.dumps(entries, indent=2, sort_keys=True) + "\n")
+    _write_registry(path, entries)

@@ -126,6 +126,57 @@ def noise_frames_figure(video, *, max_frames: int = 8, title: str = "", value_ra
     return fig
 
 
+def image_grid_figure(
+    rows,
+    row_labels,
+    column_labels,
+    *,
+    title: str = "",
+    cuts=(),
+    colorbar: tuple[str, float, float] | None = None,
+    cell: float = 0.85,
+):
+    """Rows of frames, each frame large enough to see: ``rows`` are uint8 (F, H, W, 3) arrays, one per
+    row (F may differ); ``column_labels`` one list of F strings per row (e.g. the frames' numbers in the
+    video); ``cuts`` per row the columns that start a new shot (a red bar is drawn before them);
+    ``colorbar``: (label, low, high) of a grey scale that says what a pixel's value means."""
+    columns = max(len(row) for row in rows)
+    fig, axes = plt.subplots(
+        len(rows),
+        columns,
+        figsize=(cell * columns + 1.6 + (0.9 if colorbar else 0), cell * len(rows) + 0.35 * len(rows) + 0.5),
+        squeeze=False,
+        layout="constrained",
+    )
+    for r, (row, label) in enumerate(zip(rows, row_labels, strict=True)):
+        row_cuts = set(cuts[r]) if r < len(cuts) else set()
+        for c in range(columns):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= len(row):
+                ax.set_axis_off()
+                continue
+            ax.imshow(row[c], interpolation="nearest")
+            cut = c in row_cuts
+            ax.set_title(column_labels[r][c], fontsize=7, color="crimson" if cut else "black", pad=2)
+            if cut:  # a red frame around the first frame of a new shot, and "cut" above it
+                for spine in ax.spines.values():
+                    spine.set_edgecolor("crimson")
+                    spine.set_linewidth(2.5)
+            if c == 0:
+                ax.set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    if colorbar:
+        name, low, high = colorbar
+        scale = plt.cm.ScalarMappable(cmap="gray", norm=plt.Normalize(low, high))
+        bar = fig.colorbar(scale, ax=axes, shrink=0.8, fraction=0.02, pad=0.01)
+        bar.set_label(name, fontsize=7)
+        bar.ax.tick_params(labelsize=7)
+    return fig
+
+
 def save_figure(fig, path: str | os.PathLike, *, dpi: int = 110) -> Path:
     """Save a matplotlib figure (PNG/SVG/PDF by suffix) atomically and return the path."""
     path = Path(path)
