@@ -243,7 +243,7 @@ def _helpers(tmp_path):
             PRETRAINED, tmp_path, per_source=1, num_steps=2, progress=False
         ),
         "image-model samples (07)": lambda: image_model.image_model_quality(
-            PRETRAINED, tmp_path, num_frames=4, num_samples=2, sampler="heun", num_steps=2
+            PRETRAINED, tmp_path, num_samples=2, sampler="heun", num_steps=2
         ),
         "video samples (07)": lambda: experiments.draw_samples(
             PRETRAINED, SimpleNamespace(sampler=sampler), 1

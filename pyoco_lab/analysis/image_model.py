@@ -81,12 +81,20 @@ def image_model_quality(
 
     ``rows``: {row name: frame scores} for the samples and for every control of
     ``metrics.yardsticks.frame_controls`` (real frames of other train clips — the floor —, held-out scenes,
-    noise, shuffled pixels, flat colour, 4×4 blur, copies of reference frames), all against the same
+    noise, shuffled pixels, flat colour, 4×4 blur, copies of training frames), all against the same
     training-distribution reference at the same N; ``controls_pass``: which measures rank every corruption
     below real (:func:`yardsticks.control_verdicts`); 16 samples and 16 training frames for a picture.
     """
     key = json.dumps(
-        [model_identity(image_model), num_samples, sampler, num_steps, seed, appearance.APPEARANCE_VERSION]
+        [
+            model_identity(image_model),
+            num_samples,
+            sampler,
+            num_steps,
+            seed,
+            appearance.APPEARANCE_VERSION,
+            yardsticks.YARDSTICKS_VERSION,
+        ]
     )
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     path = Path(cache_dir) / "image_quality" / f"yardsticks-{digest}.json"
@@ -94,11 +102,11 @@ def image_model_quality(
         stored = read_json(path, "image-model quality cache")
         return {**stored, "samples": torch.tensor(stored["samples"]), "real": torch.tensor(stored["real"])}
     denoiser, config = load_denoiser(image_model)
-    net = appearance.appearance_net(config.resolution, root=config.data_root, progress=progress)
-    sets = yardsticks.real_sets(net, config.resolution, num_samples, root=config.data_root, seed=seed)
     samples = sample_images(
         denoiser, num_samples, config.resolution, sampler=sampler, num_steps=num_steps, seed=seed
     )
+    net = appearance.appearance_net(config.resolution, root=config.data_root, progress=progress)
+    sets = yardsticks.real_sets(net, config.resolution, num_samples, root=config.data_root, seed=seed)
     rows = {SAMPLES_ROW: yardsticks.frame_scores(sets, net, samples, seed=seed)}
     rows.update(yardsticks.frame_controls(sets, net, seed=seed))
     real = sets.real[

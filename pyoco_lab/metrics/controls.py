@@ -169,6 +169,7 @@ def _controls_key(config, num_samples, reference_split, reference_seed, classifi
         "reference_seed": int(reference_seed),
         "lab_classifier": classifier_hash,
         "appearance_net": file_hash(net),
+        "yardsticks": yardsticks.YARDSTICKS_VERSION,
         "lab_classifier_version": lab.LAB_CLASSIFIER_VERSION,
         "bootstrap_resamples": lab.BOOTSTRAP_RESAMPLES,
     }

@@ -194,6 +194,9 @@ def evaluation_key(
             "alpha": _canonical(config.alpha),
             "class_conditional": config.class_conditional,
             "lab_classifier_version": lab.LAB_CLASSIFIER_VERSION if config.dataset == "embedded" else None,
+            "yardsticks": [appearance.APPEARANCE_VERSION, yardsticks.YARDSTICKS_VERSION]
+            if config.dataset == "embedded"
+            else None,
             "max_real": int(max_real),
         },
     }
@@ -373,6 +376,7 @@ def _real_rows_cache(config, num_samples, reference_seed, classifier, net) -> Pa
         "reference_seed": int(reference_seed),
         "networks": [networks.file_sha256(m.cache_path) if m.cache_path else None for m in (classifier, net)],
         "bootstrap_resamples": lab.BOOTSTRAP_RESAMPLES,
+        "yardsticks": yardsticks.YARDSTICKS_VERSION,
     }
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
     return Path(config.data_root or default_data_root()) / "cache" / "real-rows" / f"{digest}.json"

@@ -15,7 +15,9 @@ Measures of a set (keys of the returned rows), each in its own module with its d
   real vs this set on raw pixels, 0.5 = indistinguishable;
 * ``precision-app`` / ``recall-app`` (Kynkäänniemi et al. 2019), ``density-app`` / ``coverage-app``
   (Naeem et al. 2020) (``precision_recall``) — quality and diversity apart;
-* ``NN-ratio`` / ``copy-fraction`` (``memorisation``) — copies of training frames;
+* ``NN-ratio`` / ``copy-fraction`` (``memorisation``) — copies of training frames: each sample's pixel
+  distance to its nearest frame among every frame of 256 clips of half A, against the same for real frames
+  of half B (a model that copies its training set at random lands half its copies there at distance 0);
 * clips only: ``FD-motion-lab`` — Fréchet distance of the lab classifier's *motion* stream alone
   (``metrics.lab``): the motion half of FVD-lab, reported beside the content (``KID-app`` of the clips'
   frames) so a model that wins on motion while failing on content is seen as such.
@@ -41,6 +43,9 @@ from pyoco_lab.metrics.memorisation import memorisation
 from pyoco_lab.metrics.precision_recall import K_DENSITY_COVERAGE, density_coverage, precision_recall
 from pyoco_lab.metrics.two_sample import MIN_ITEMS, accuracy_record, two_sample_test
 
+# Bump when a measure, a control or the real sets change: cached real rows, controls and image-model
+# quality then are measured again (each cache key holds it).
+YARDSTICKS_VERSION = 1
 # Which way is better for each measure, and the value of a perfect set (None: compared with the real row).
 LOWER_IS_BETTER = {
     "KID-app": True,
@@ -77,8 +82,10 @@ CLIP_CONTROL_TARGETS = {
     "FVD-lab": CONTENT_CONTROLS + TIME_CONTROLS,
 }
 REAL_ROW = "real (other train clips)"
+# Clips of half A whose every frame the memorisation check compares samples with (256 × 16 = 4,096 frames).
+POOL_CLIPS = 256
 HELD_OUT_ROW = "held-out scenes (test split)"
-COPIES_ROW = "copies of reference frames"
+COPIES_ROW = "copies of training frames"
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,7 @@ class RealSets:
     """The real frames every set is measured against, and the real rows."""
 
     reference: torch.Tensor  # (M, 3, H, W) frames of train clips A: the training distribution
+    pool: torch.Tensor  # (P, 3, H, W) every frame of up to POOL_CLIPS clips of A: the memorisation check's
     reference_features: np.ndarray  # (M, D) their appearance features (raw; ``embed`` makes the space)
     real: torch.Tensor  # frames (N, 3, H, W) or clips (N, F, 3, H, W) of train clips B: the real row
     held_out: torch.Tensor  # the same shape from the test split's clips: the generalisation row
@@ -131,7 +139,9 @@ def real_sets(
         real = _clips(train, half_b[:count], num_frames)
         held_out = _clips(test, torch.randperm(len(test), generator=generator)[:count], num_frames)
         reference_clips = _clips(train, half_a[torch.randperm(len(half_a), generator=generator)], num_frames)
-    return RealSets(reference, appearance_features(net, reference), real, held_out, reference_clips)
+    pool_clips = half_a[:POOL_CLIPS].sort().values
+    pool = torch.cat([train[int(i)]["video"] for i in pool_clips])
+    return RealSets(reference, pool, appearance_features(net, reference), real, held_out, reference_clips)
 
 
 def _clips(dataset, indices: torch.Tensor, num_frames: int) -> torch.Tensor:
@@ -159,7 +169,7 @@ def frame_scores(sets: RealSets, net: AppearanceNet, items: torch.Tensor, *, see
         "KID-app": kid["value"],
         "KID-app-ci": kid["ci95"],
         "FD-app": frechet_distance_from_features(reference_features, features).distance,
-        **_memorisation_record(memorisation(sets.reference, _frames(sets.real), frames)),
+        **_memorisation_record(memorisation(sets.pool, _frames(sets.real), frames)),
     }
     # At a smoke test's N (a few clips) the sample-based measures cannot run: they are left out, not faked.
     if size // group >= MIN_ITEMS // 2 and size >= MIN_ITEMS:
@@ -208,7 +218,7 @@ def clip_scores(sets: RealSets, net: AppearanceNet, clips: torch.Tensor, *, seed
 def frame_controls(sets: RealSets, net: AppearanceNet, *, seed: int = 0) -> dict[str, dict]:
     """{row: frame scores} for the real row, the held-out row, each corruption of the real row, and copies
     of reference frames (which every distance loves and only the memorisation check must catch)."""
-    real = _frames(sets.real)[: len(_frames(sets.real))]
+    real = _frames(sets.real)
     rows = {REAL_ROW: sets.real, HELD_OUT_ROW: sets.held_out}
     for kind in corruptions.FRAME_CORRUPTIONS:
         rows[kind] = corruptions.corrupt_frames(real, kind, seed=seed)
@@ -219,8 +229,9 @@ def frame_controls(sets: RealSets, net: AppearanceNet, *, seed: int = 0) -> dict
 
 
 def _copies(sets: RealSets, seed: int) -> torch.Tensor:
-    picks = torch.randperm(len(sets.reference), generator=torch.Generator().manual_seed(seed + 1))
-    frames = sets.reference[picks[: len(_frames(sets.real))]]
+    """Frames copied from the training clips the memorisation pool holds (a model that copies)."""
+    picks = torch.randperm(len(sets.pool), generator=torch.Generator().manual_seed(seed + 1))
+    frames = sets.pool[picks[: len(_frames(sets.real))]]
     return frames.reshape(sets.real.shape) if sets.real.ndim == 5 else frames
 
 
