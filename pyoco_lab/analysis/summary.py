@@ -312,6 +312,16 @@ def control_status(r: Mapping) -> dict[str, dict]:
     return out
 
 
+def control_notes(r: Mapping) -> dict[str, str]:
+    """{measure: its controls' outcome in a few words} (figure titles), from ``control_status``."""
+    words = {
+        PASSES: "passes its controls",
+        FAILS: f"fails controls: {NOT_USED}",
+        UNTESTED: "controls not tested",
+    }
+    return {m: words[s["state"]] for m, s in control_status(r).items()}
+
+
 def _usable(status: Mapping, metric: str) -> bool:
     return status.get(metric, {}).get("state") == PASSES
 
