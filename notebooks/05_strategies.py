@@ -20,6 +20,9 @@
 # IS, FVD and frame FID. Offline the lab's metrics stand in (IS-lab, FVD-lab, FD-frame-lab: a classifier
 # trained here, see docs/metrics.md); when the paper's I3D/C3D/Inception weight files are present,
 # `evaluate_run` adds the paper's metrics too. The runs are shared with notebook 04 through the cache.
+# Verdicts cite content and motion side by side: the content score `KID-app` is the primary verdict metric for "does
+# the video look like anything", the motion score `FD-motion-lab` is FVD-lab's motion half alone, and a metric is
+# used for verdicts only if it passes its controls (notebook 04's table; reused from the cache).
 
 # %% tags=["parameters"]
 preset = "quick"  # smoke | quick | cpu-long | standard | ucf (see docs/reproduce.md)
@@ -51,20 +54,23 @@ s, out = notebook.start(
 )
 
 # %%
-from pyoco_lab.analysis.summary import render_section
+from pyoco_lab.analysis.summary import control_notes, render_section
 
 runs = experiments.strategy_runs(s)
 scores = experiments.train_and_evaluate(runs, s, cache_dir)
 # Table 5's "Image Diffusion" row: frame metrics of the image model every finetune starts from
 image_row = experiments.image_model_scores(s, cache_dir)
+# which metrics pass their controls (computed once per preset and cache, shared with notebook 04)
+yardsticks = experiments.yardstick_record(experiments.metric_controls(s, cache_dir))
 
 # %%
 names = [m for m in (*experiments.TABLE5_METRICS, *experiments.PAPER_METRICS) if m in scores["scratch"][0]]
 paper_column = {**experiments.TABLE5_METRICS, **experiments.PAPER_METRICS}
 temporal_keys = ("motion-ratio", "frame-cosine", "diversity")
 # every cell: mean over seeds with its 95% interval (experiments.summarise)
+verdict_metrics = [m for m in experiments.VERDICT_METRICS if m not in names]
 rows = {
-    name: {m: experiments.summarise(values, m) for m in (*names, *temporal_keys)}
+    name: {m: experiments.summarise(values, m) for m in (*names, *verdict_metrics, *temporal_keys)}
     for name, values in scores.items()
 }
 payload = {
@@ -77,12 +83,17 @@ payload = {
     "rows": {
         # one image model: its cells carry that evaluation's bootstrap interval
         "image": {m: experiments.summarise([image_row], m) if m in image_row else None for m in names},
-        **{name: {m: row[m] for m in names} for name, row in rows.items()},
+        **{name: {m: row[m] for m in (*names, *verdict_metrics)} for name, row in rows.items()},
     },
     "sampler": s.sampler.record(),
     "temporal": {name: {k: row[k] for k in temporal_keys} for name, row in rows.items()},
+    **yardsticks,
 }
-fig = plots.controls_figure({name: row for name, row in rows.items()}, names)
+fig = plots.controls_figure(
+    {name: row for name, row in rows.items()},
+    [*experiments.VERDICT_METRICS, *(m for m in names if m not in experiments.VERDICT_METRICS)],
+    notes=control_notes(yardsticks),
+)
 viz.save_figure(fig, out / "table5_strategies.png")
 plt.show()
 results.save_results(out, "05_strategies", s.name, payload)

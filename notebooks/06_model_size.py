@@ -19,7 +19,9 @@
 # From scratch vs finetuned with mixed / progressive noise at three model sizes. The paper uses its 69M, 112M
 # and 253M UCF-101 models (Tables G–I; the `ucf` preset); smaller presets use a scaled family of the same
 # U-Net (lab-s and tiny on CPU for `quick`). Its findings: larger models are better, and finetuning with a
-# correlated prior beats training from scratch at every size.
+# correlated prior beats training from scratch at every size. Verdicts cite content (`KID-app`, the primary verdict
+# metric for "does the video look like anything") and motion (`FD-motion-lab`) beside FVD-lab, each used for verdicts
+# only if it passes its controls (notebook 04's table; reused from the cache).
 
 # %% tags=["parameters"]
 preset = "quick"  # smoke | quick | cpu-long | standard | ucf (see docs/reproduce.md)
@@ -59,12 +61,17 @@ metric = experiments.SWEEP_METRIC
 groups = {(model, name): runs for model, per_model in plan.items() for name, runs in per_model.items()}
 scores = experiments.train_and_evaluate(groups, s, cache_dir)
 sizes = list(plan)
+yardsticks = experiments.yardstick_record(experiments.metric_controls(s, cache_dir))
 parameters_count = [count_parameters(get_config(m)) for m in sizes]
 # every point: mean over seeds with its 95% interval (experiments.summarise)
-table = {
-    name: [experiments.summarise(scores[(m, name)], metric) for m in sizes]
-    for name in ("scratch", "mixed", "progressive")
+by_metric = {
+    measure: {
+        name: [experiments.summarise(scores[(m, name)], measure) for m in sizes]
+        for name in ("scratch", "mixed", "progressive")
+    }
+    for measure in (*experiments.VERDICT_METRICS, "motion-ratio")
 }
+table = by_metric[metric]
 fig = plots.model_size_figure(sizes, parameters_count, table, metric=metric)
 viz.save_figure(fig, out / "fig8_model_size.png")
 plt.show()
@@ -80,6 +87,9 @@ payload = {
     "parameters": parameters_count,
     "strategy_alphas": {"mixed": s.strategy_alphas[0], "progressive": s.strategy_alphas[1]},
     "results": table,
+    "by_metric": {m: by_metric[m] for m in experiments.VERDICT_METRICS},
+    "temporal": {"motion-ratio": by_metric["motion-ratio"]},
+    **yardsticks,
 }
 results.save_results(out, "06_model_size", s.name, payload)
 display(Markdown(render_section("06_model_size", payload)))

@@ -21,7 +21,9 @@
 # (frames change far more than real video does), while α = ∞ (the same noise in every frame) freezes. This
 # notebook measures, on the checkpoints of notebook 04's runs, how motion energy (relative to real clips) and
 # FVD-lab evolve with the number of finetune steps for α = 0, the paper's α and ∞ — i.e. how much finetuning
-# the sweep needs before its ranking is about the prior rather than about flicker.
+# the sweep needs before its ranking is about the prior rather than about flicker. The content score `KID-app` (the
+# primary verdict metric for "does the video look like anything") and the motion score `FD-motion-lab` are tracked
+# beside FVD-lab, each marked when it fails its controls (notebook 04's table; reused from the cache).
 
 # %% tags=["parameters"]
 preset = "quick"  # smoke | quick | cpu-long | standard | ucf (see docs/reproduce.md)
@@ -52,15 +54,16 @@ s, out = notebook.start(
 # %%
 metric = experiments.SWEEP_METRIC
 curve = experiments.finetune_curve(s, cache_dir)
+yardsticks = experiments.yardstick_record(experiments.metric_controls(s, cache_dir))
 names = {condition: f"{condition[0]} α={results.alpha_key(condition[1])}" for condition in curve}
 curves = {
     m: {
         names[condition]: {str(step): experiments.summarise(rows, m) for step, rows in points.items()}
         for condition, points in curve.items()
     }
-    for m in ("motion-ratio", metric)
+    for m in ("motion-ratio", *experiments.VERDICT_METRICS)
 }
-fig = plots.finetune_curve_figure(curves, ("motion-ratio", metric))
+fig = plots.finetune_curve_figure(curves, ("motion-ratio", *experiments.VERDICT_METRICS))
 viz.save_figure(fig, out / "finetune_length.png")
 plt.show()
 
@@ -75,6 +78,7 @@ payload = {
         names[condition]: {str(step): rows for step, rows in points.items()}
         for condition, points in curve.items()
     },
+    **yardsticks,
 }
 results.save_results(out, "08_finetune_length", s.name, payload)
 display(Markdown(render_section("08_finetune_length", payload)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ import torch
 
 from pyoco_lab import noise
 from pyoco_lab.analysis import experiments, inversion, priors, results, summary, tsne
+from pyoco_lab.metrics.controls import CONTROLS
+from pyoco_lab.metrics.yardsticks import CLIP_CONTROL_TARGETS
 
 
 def test_cosine_table_of_prior_noise_matches_closed_form():
@@ -205,3 +208,173 @@ def test_results_json_is_strict_json(tmp_path):
     assert data == {"notebook": "01_x", "preset": "smoke", "a": "inf", "b": None, "t": [1.5]}
     with pytest.raises(FileNotFoundError, match="reproduce"):
         summary.write_summary(tmp_path / "empty", preset="quick")
+
+
+def _rec(values):
+    return experiments.summarise([{"m": v} for v in values], "m")
+
+
+def _yardsticks(fvd_on_noise: list[float]) -> dict:
+    """A controls table where every measure passes its controls except, if ``fvd_on_noise`` is as good as
+    real, FVD-lab on the motion-on-noise control."""
+    real = {
+        "KID-app": _rec([0.0, 0.001, 0.0]),
+        "FD-motion-lab": _rec([1, 1.1, 0.9]),
+        "FVD-lab": _rec([2, 2, 2.1]),
+    }
+    worse = {
+        "KID-app": _rec([0.5, 0.6, 0.55]),
+        "FD-motion-lab": _rec([30, 31, 32]),
+        "FVD-lab": _rec([40, 41, 42]),
+    }
+    controls = {"real": real, **{kind: dict(worse) for kind in CONTROLS if kind != "real"}}
+    controls["motion on noise"] = {**worse, "FVD-lab": _rec(fvd_on_noise)}
+    return {
+        "controls": controls,
+        "yardsticks": {
+            "content": "KID-app",
+            "motion": "FD-motion-lab",
+            "combined": "FVD-lab",
+            "lower_is_better": {"KID-app": True, "FD-motion-lab": True, "FVD-lab": True},
+            "control_targets": {m: list(CLIP_CONTROL_TARGETS[m]) for m in real},
+        },
+    }
+
+
+def _sweep_with_scratch_smooth_but_empty(fvd_on_noise) -> dict:
+    """Fig. 7 results where from scratch has the best motion score and the worst content score."""
+    content = {"0": _rec([0.2, 0.21, 0.22]), "1": _rec([0.1, 0.11, 0.12]), "inf": _rec([0.3, 0.31, 0.32])}
+    motion = {"0": _rec([50, 52, 51]), "1": _rec([20, 21, 22]), "inf": _rec([60, 61, 62])}
+    fvd = {"0": _rec([90, 92, 91]), "1": _rec([40, 41, 42]), "inf": _rec([95, 96, 97])}
+    return {
+        "metric": "FVD-lab",
+        "lower_is_better": True,
+        "seeds": [0, 1, 2],
+        "eval_samples": 64,
+        "curves": {"mixed": fvd},
+        "scratch": _rec([10, 11, 12]),
+        "temporal": {"motion-ratio": {"mixed": {"1": _rec([1.1, 1.2, 1.3])}}},
+        "scratch_temporal": {"motion-ratio": _rec([0.9, 1.0, 1.1])},
+        "best_alpha": {"mixed": "1"},
+        "paper_alphas": {"mixed": 1.0},
+        "by_metric": {
+            "KID-app": {
+                "curves": {"mixed": content},
+                "scratch": _rec([0.9, 0.91, 0.92]),
+                "lower_is_better": True,
+            },
+            "FD-motion-lab": {
+                "curves": {"mixed": motion},
+                "scratch": _rec([2, 2.1, 2.2]),
+                "lower_is_better": True,
+            },
+            "FVD-lab": {"curves": {"mixed": fvd}, "scratch": _rec([10, 11, 12]), "lower_is_better": True},
+        },
+        **_yardsticks(fvd_on_noise),
+    }
+
+
+def test_sweep_summary_reports_wins_on_motion_fails_on_content_and_the_controls():
+    r = _sweep_with_scratch_smooth_but_empty(fvd_on_noise=[2, 2.1, 2])  # FVD-lab blind to content-free motion
+    status = summary.control_status(r)
+    assert status["KID-app"]["state"] == status["FD-motion-lab"]["state"] == summary.PASSES
+    assert status["FVD-lab"]["state"] == summary.FAILS
+    assert [k for k, _ in status["FVD-lab"]["failures"]] == ["motion on noise"]
+    text = summary.render_section("04_alpha_sweep", r)
+    # the controls table: all six controls, and each measure against its own controls
+    for kind in CONTROLS:
+        assert f"| {kind} | " in text
+    assert "| **its controls** | passes | passes | **fails** (motion on noise) |" in text
+    assert "- FVD-lab: **fails controls: not used for verdicts** (real vs motion on noise:" in text
+    # content first, named the primary verdict metric; content verdicts stand, FVD-lab's are kept but marked
+    assert text.index("KID-app (content score, the primary verdict metric") < text.index(
+        "FVD-lab (the paper's"
+    )
+    verdicts = text.split("Verdicts (rule:")[1]
+    fvd_lines = [
+        line
+        for line in verdicts.split("FVD-lab (the paper's")[1].split("Motion energy:")[0].splitlines()
+        if "**" in line
+    ]
+    assert fvd_lines and all(
+        line.endswith("FVD-lab fails controls (motion on noise): not used for verdicts") for line in fvd_lines
+    )
+    content_lines = verdicts.split("KID-app (content score")[1].split("FD-motion-lab (motion")[0]
+    assert "not used for verdicts" not in content_lines
+    assert "finetuning beats from-scratch: agrees at 3" in content_lines  # content: every finetune beats it
+    # the computed line: better motion than every finetune, worse content than every finetune
+    assert (
+        "- from scratch vs every finetuned condition: motion score (FD-motion-lab) better than 3/3 of them "
+        "but content score (KID-app) worse than 3/3 — **wins on motion, fails on content**" in text
+    )
+    # FVD-lab passing all its controls: no marks at all
+    passing = summary.render_section("04_alpha_sweep", _sweep_with_scratch_smooth_but_empty([40, 41, 42]))
+    assert "not used for verdicts" not in passing and "| passes | passes | passes |" in passing
+
+
+def test_strategies_and_model_size_summaries_cite_content_and_motion():
+    ys = _yardsticks([2, 2.1, 2])
+    cells = {  # name: (KID-app, FD-motion-lab, FVD-lab): scratch moves well and shows nothing
+        "scratch": ([0.9, 0.91, 0.92], [2, 2.1, 2.2], [10, 11, 12]),
+        "finetune": ([0.3, 0.31, 0.32], [50, 51, 52], [90, 91, 92]),
+        "mixed": ([0.1, 0.11, 0.12], [20, 21, 22], [40, 41, 42]),
+        "progressive": ([0.1, 0.12, 0.11], [25, 26, 27], [45, 46, 47]),
+    }
+    rows = {
+        k: {m: _rec(v) for m, v in zip(("KID-app", "FD-motion-lab", "FVD-lab"), c, strict=True)}
+        for k, c in cells.items()
+    }
+    table5 = {
+        "metrics": ["FVD-lab"],
+        "paper_column": {"FVD-lab": "FVD"},
+        "lower_is_better": {"FVD-lab": True},
+        "rows": {"image": {"FVD-lab": None}, **rows},
+        "temporal": {k: {"motion-ratio": _rec([1, 1.1, 1.2])} for k in rows},
+        **ys,
+    }
+    text = summary.render_section("05_strategies", table5)
+    assert "- KID-app: finetuning beats from scratch **agrees**" in text
+    assert "- KID-app: correlated noise (mixed and progressive) beats i.i.d. finetuning **agrees**" in text
+    assert "- FVD-lab: finetuning beats from scratch **does not agree**" in text
+    fvd_lines = [line for line in text.splitlines() if line.startswith("- FVD-lab: ")]
+    assert len(fvd_lines) == 3  # its role (in bold) and its two verdicts, all marked
+    assert all(
+        "FVD-lab fails controls (motion on noise): not used for verdicts" in line for line in fvd_lines
+    )
+    assert "from scratch vs the three finetunes: motion score (FD-motion-lab) better than 3/3" in text
+    assert "— **wins on motion, fails on content**" in text
+    sizes = {
+        "metric": "FVD-lab",
+        "lower_is_better": True,
+        "sizes": ["tiny"],
+        "parameters": [1e6],
+        "results": {k: [rows[k]["FVD-lab"]] for k in ("scratch", "mixed", "progressive")},
+        "by_metric": {
+            m: {k: [rows[k][m]] for k in ("scratch", "mixed", "progressive")} for m in rows["mixed"]
+        },
+        **ys,
+    }
+    text = summary.render_section("06_model_size", sizes)
+    assert "- KID-app: mixed finetuning beats from scratch at every size (paper: all): **agrees**" in text
+    assert "- from scratch (tiny) vs its finetunes: motion score (FD-motion-lab) better than 2/2" in text
+
+
+def test_committed_cpu_long_summary_renders_and_says_what_its_verdicts_rest_on():
+    """figures/cpu-long predates the content and motion yardsticks: its sections still render, each saying
+    its verdicts rest on FVD-lab / FD-frame-lab, which the new controls do not back."""
+    figures = Path(__file__).resolve().parents[1] / "figures" / "cpu-long"
+    text = summary.render_summary(results.load_results(figures), preset="cpu-long")
+    assert "results.json is incomplete" not in text and "predates intervals" not in text
+    sections = {s.split("\n", 1)[0]: s for s in text.split("\n## ")[1:]}
+    for title in ("04. Alpha sweep (Fig. 7)", "05. Training strategies (Table 5)", "06. Model size (Fig. 8)"):
+        assert (
+            "predates the content and motion yardsticks (issue #22): its verdicts rest on FVD-lab"
+            in sections[title]
+        )
+        assert "never tested against content-free motion" in sections[title]
+    assert "FD-frame-lab fails the frame controls" in sections["05. Training strategies (Table 5)"]
+    assert (
+        "FVD-lab is not validated by the clip controls: not used for verdicts"
+        in sections["04. Alpha sweep (Fig. 7)"]
+    )
+    assert "predates the content and motion yardsticks" in sections["08. Finetune length and flicker"]

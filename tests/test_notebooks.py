@@ -10,6 +10,9 @@ import nbformat
 import pytest
 
 from pyoco_lab import reproduce as rp
+from pyoco_lab.analysis import experiments, summary
+from pyoco_lab.metrics.controls import CONTROLS
+from pyoco_lab.metrics.yardsticks import CLIP_CONTROL_TARGETS
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -270,7 +273,13 @@ def _interval(record) -> None:
 @pytest.mark.slow
 def test_04_alpha_sweep(tmp_path_factory):
     out, data = _run("04_alpha_sweep", tmp_path_factory)
-    for name in ("fig7_alpha_sweep", "fig7_motion_ratio", "metric_controls"):
+    for name in (
+        "fig7_alpha_sweep",
+        "fig7_KID-app",
+        "fig7_FD-motion-lab",
+        "fig7_motion_ratio",
+        "metric_controls",
+    ):
         _png(out / f"{name}.png")
     assert set(data["curves"]) == {"mixed", "progressive"}
     for curve in data["curves"].values():
@@ -284,7 +293,19 @@ def test_04_alpha_sweep(tmp_path_factory):
     assert data["curves"]["mixed"]["inf"] == data["curves"]["progressive"]["inf"]
     assert data["best_alpha"]["mixed"] in data["curves"]["mixed"]
     # the metric controls, scored like every generated run; frozen clips do not move at all
-    assert set(data["controls"]) == {"real", "frozen", "shuffled", "flicker"}
+    assert set(data["controls"]) == set(CONTROLS)
+    assert set(data["controls"]["real"]) == set(experiments.CLIP_MEASURES)
+    assert data["yardsticks"]["control_targets"]["FD-motion-lab"] == list(
+        CLIP_CONTROL_TARGETS["FD-motion-lab"]
+    )
+    # verdicts cite content and motion beside FVD-lab, each with its interval
+    assert list(data["by_metric"]) == list(experiments.VERDICT_METRICS)
+    for entry in data["by_metric"].values():
+        _interval(entry["scratch"])
+        assert all(set(curve) == {"0", "1", "inf"} for curve in entry["curves"].values())
+    text = summary.render_section("04_alpha_sweep", data)
+    assert "| **its controls** |" in text and "KID-app (content score, the primary verdict metric" in text
+    assert "- from scratch vs every finetuned condition: " in text
     assert data["controls"]["frozen"]["motion-ratio"]["mean"] == 0.0
     assert data["controls"]["real"]["motion-ratio"]["mean"] == pytest.approx(1.0)
     assert data["temporal"]["motion-ratio"]["mixed"]["inf"]["mean"] < 0.05  # identical noise: near frozen

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pyoco_lab import edm, stats
+from pyoco_lab.metrics import yardsticks
 from pyoco_lab.metrics.controls import evaluate_controls
 from pyoco_lab.metrics.evaluate import evaluate_image_run, evaluate_run, sample_videos
 from pyoco_lab.progress import tqdm
@@ -593,7 +594,16 @@ def all_runs(s: Settings) -> list[RunSpec]:
 SWEEP_METRIC = "FVD-lab"  # Fig. 7 / Fig. 8 use FVD; the lab's FVD when I3D weights are absent
 TABLE5_METRICS = {"IS-lab": "IS", "FVD-lab": "FVD", "FD-frame-lab": "FID"}  # ours -> paper's column
 PAPER_METRICS = {"IS": "IS", "FVD": "FVD", "FID-frame": "FID"}  # when the paper's networks are present
+# Verdicts cite content and motion side by side (issue #22). The content score is the primary verdict
+# metric for "does the video look like anything": FVD-lab is carried by its motion stream, so a model with
+# smooth motion and no content (from scratch) can win on it. The motion score is FVD-lab's motion half alone.
+CONTENT_METRIC = "KID-app"
+MOTION_METRIC = "FD-motion-lab"
+VERDICT_METRICS = (CONTENT_METRIC, MOTION_METRIC, SWEEP_METRIC)  # in the order SUMMARY cites them
+# The clip measures the controls table shows (motion-ratio: descriptive, 1 = real motion, no ranking rule)
+CLIP_MEASURES = ("KID-app", "C2ST-clip", "FD-motion-lab", "FVD-lab", "motion-ratio")
 LOWER_IS_BETTER = {
+    **yardsticks.LOWER_IS_BETTER,
     "FVD-lab": True,
     "FD-frame-lab": True,
     "IS-lab": False,
@@ -782,6 +792,33 @@ def summarise_controls(controls: Mapping[str, Sequence[Mapping]], metrics: Seque
         rows = [with_motion_ratio(row, real) for row, real in zip(rows, controls["real"], strict=True)]
         table[kind] = {m: summarise(rows, m) for m in metrics if m in rows[0]}
     return table
+
+
+def yardstick_record(controls: Mapping[str, Sequence[Mapping]]) -> dict[str, Any]:
+    """What SUMMARY needs to judge a section's verdict metrics, for its ``results.json``.
+
+    ``{"controls": {control: {measure: record}}, "yardsticks": {...}}``: the controls table of
+    :data:`CLIP_MEASURES` (:func:`summarise_controls` of :func:`metric_controls`) and which measure is
+    content / motion / the paper's combined score, which way each is better and which controls each must
+    rank below real (``yardsticks.CLIP_CONTROL_TARGETS``): a results.json is judged by the rules it was made
+    under.
+    """
+    table = summarise_controls(controls, CLIP_MEASURES)
+    measured = [m for m in CLIP_MEASURES if m in table["real"]]
+    return {
+        "controls": table,
+        "yardsticks": {
+            "content": CONTENT_METRIC,
+            "motion": MOTION_METRIC,
+            "combined": SWEEP_METRIC,
+            "lower_is_better": {m: LOWER_IS_BETTER[m] for m in measured if m in LOWER_IS_BETTER},
+            "control_targets": {
+                m: list(yardsticks.CLIP_CONTROL_TARGETS[m])
+                for m in measured
+                if m in yardsticks.CLIP_CONTROL_TARGETS
+            },
+        },
+    }
 
 
 def finetune_curve(

@@ -162,8 +162,15 @@ def model_size_figure(
     return fig
 
 
-def controls_figure(rows: Mapping[str, Mapping[str, Mapping]], metrics: Sequence[str]):
-    """Metric controls: one panel per metric, a bar (95% interval) per control or generated condition."""
+def controls_figure(
+    rows: Mapping[str, Mapping[str, Mapping]],
+    metrics: Sequence[str],
+    notes: Mapping[str, str] | None = None,
+):
+    """Metric controls: one panel per metric, a bar (95% interval) per control or generated condition.
+
+    ``notes``: {metric: a few words under its title}, e.g. whether it passes its controls.
+    """
     fig, axes = plt.subplots(
         1, len(metrics), figsize=(3.3 * len(metrics), 3.2), layout="constrained", squeeze=False
     )
@@ -174,7 +181,8 @@ def controls_figure(rows: Mapping[str, Mapping[str, Mapping]], metrics: Sequence
             range(len(names)), [r["mean"] for r in records], yerr=_error(records), capsize=3, color="tab:grey"
         )
         ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
-        ax.set_title(metric, fontsize=9)
+        note = (notes or {}).get(metric)
+        ax.set_title(metric + (f"\n{note}" if note else ""), fontsize=9)
         if metric == "motion-ratio":
             ax.axhline(1.0, color="black", linestyle="--", linewidth=0.8)
             ax.set_yscale("symlog", linthresh=0.1)

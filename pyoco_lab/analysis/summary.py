@@ -328,16 +328,192 @@ def _is_interval(record) -> bool:
     return isinstance(record, Mapping) and "low" in record and "high" in record
 
 
-def _controls_lines(r: Mapping, metric: str, lower: bool) -> list[str]:
-    """The metric-controls table and whether the metric ranks real clips best (interval verdicts)."""
+def _alpha_name(key) -> str:
+    return "∞" if str(key) == "inf" else str(key)
+
+
+def results_alpha_key(alpha) -> str | None:
+    if alpha is None:
+        return None
+    return "inf" if math.isinf(float(alpha)) else f"{float(alpha):g}"
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Content and motion side by side (issue #22). Each section's results.json carries the metric controls table
+# ("controls": {control: {measure: record}}) and "yardsticks" (experiments.yardstick_record: which measure is
+# content / motion / combined, which way is better, which controls each must rank below real). A verdict
+# metric is used for verdicts only when every one of its controls ranks clearly worse than real.
+
+PASSES, FAILS, UNTESTED = "passes", "fails", "untested"
+NOT_USED = "not used for verdicts"
+
+
+def control_status(r: Mapping) -> dict[str, dict]:
+    """{measure: {"state": passes | fails | untested, "failures": [(control, why)], "missing": [control]}}.
+
+    The rule: a control passes when ``compare_records`` *agrees* that real is better than it (its interval
+    lies entirely on the worse side of real's; paired over seeds when both hold several). A target control
+    absent from the table (older results) leaves the measure untested. Empty without ``r["yardsticks"]``.
+    """
+    y = r.get("yardsticks")
+    if not y:
+        return {}
+    controls = r.get("controls") or {}
+    real = controls.get("real", {})
+    out = {}
+    for measure, targets in y.get("control_targets", {}).items():
+        lower = y.get("lower_is_better", {}).get(measure, True)
+        failures, missing = [], []
+        for kind in targets:
+            if measure not in real or measure not in controls.get(kind, {}):
+                missing.append(kind)
+                continue
+            verdict, why = compare_records(real[measure], controls[kind][measure], lower_is_better=lower)
+            if verdict != AGREES:
+                failures.append((kind, why))
+        state = FAILS if failures else UNTESTED if missing else PASSES
+        out[measure] = {"state": state, "failures": failures, "missing": missing}
+    return out
+
+
+def control_notes(r: Mapping) -> dict[str, str]:
+    """{measure: its controls' outcome in a few words} (figure titles), from ``control_status``."""
+    words = {
+        PASSES: "passes its controls",
+        FAILS: f"fails controls: {NOT_USED}",
+        UNTESTED: "controls not tested",
+    }
+    return {m: words[s["state"]] for m, s in control_status(r).items()}
+
+
+def _usable(status: Mapping, metric: str) -> bool:
+    return status.get(metric, {}).get("state") == PASSES
+
+
+def _note(status: Mapping, metric: str) -> str:
+    """What a verdict line based on ``metric`` must say when its controls do not back it ('' when they do)."""
+    s = status.get(metric)
+    if s is None:
+        return f" — {metric} is not validated by the clip controls: {NOT_USED}"
+    if s["state"] == FAILS:
+        return f" — {metric} fails controls ({', '.join(k for k, _ in s['failures'])}): {NOT_USED}"
+    if s["state"] == UNTESTED:
+        return f" — {metric} not tested against {', '.join(s['missing'])}: {NOT_USED}"
+    return ""
+
+
+def _role(r: Mapping, metric: str) -> str:
+    y = r.get("yardsticks") or {}
+    if metric == y.get("content"):
+        return "content score, the primary verdict metric for 'does the video look like anything'"
+    if metric == y.get("motion"):
+        return "motion score: the lab classifier's motion stream alone"
+    if metric == y.get("combined"):
+        return "the paper's FVD stand-in: content and motion in one number, carried by its motion stream"
+    return "lower is better" if metric != "IS-lab" else "higher is better"
+
+
+def verdict_metrics(r: Mapping, available) -> list[str]:
+    """The metrics a section gives verdicts on, content first: content, motion, combined (``yardsticks``);
+    older results: their one ``metric``. Only those in ``available``."""
+    y = r.get("yardsticks")
+    wanted = [y["content"], y["motion"], y["combined"]] if y else [r.get("metric", "FVD-lab")]
+    return [m for m in wanted if m in available]
+
+
+def _roles_lines(r: Mapping, metrics) -> list[str]:
+    status = control_status(r)
+    lines = ["Verdict metrics (lower is better for each):"]
+    for m in metrics:
+        state = "" if _usable(status, m) else f" — **{_note(status, m)[3:]}**"
+        lines.append(f"- {m}: {_role(r, m)}{state}")
+    return [*lines, ""]
+
+
+_LEGACY_WHY = {
+    "FD-frame-lab": (
+        "FD-frame-lab fails the frame controls: Gaussian noise, shuffled pixels and flat colour score closer "
+        "to the training frames than held-out real frames do"
+    ),
+    "FVD-lab": (
+        "FVD-lab is carried by the lab classifier's motion stream and was never tested against content-free "
+        "motion (the motion-on-noise control), so smooth motion with no content can win on it"
+    ),
+}
+
+
+def legacy_lines(r: Mapping, used, what: str = "its verdicts rest on") -> list[str]:
+    """For results.json written before the content/motion yardsticks: say what its verdicts rest on."""
+    if r.get("yardsticks"):
+        return []
+    return [
+        f"**This results.json predates the content and motion yardsticks (issue #22): {what} "
+        f"{' / '.join(used)}, which {'does' if len(used) == 1 else 'do'} not pass the new controls.** "
+        + "; ".join(_LEGACY_WHY[m] for m in used if m in _LEGACY_WHY)
+        + ". Re-run the notebook for content (KID-app) and motion (FD-motion-lab) verdicts.",
+        "",
+    ]
+
+
+def _digits(metric: str) -> int:
+    return 4 if metric == "KID-app" else 3  # kernel distances are small numbers
+
+
+def _controls_table(r: Mapping) -> list[str]:
+    """All controls x the clip measures, and per measure whether it passes *its* controls."""
+    controls = r["controls"]
+    status = control_status(r)
+    targets = r["yardsticks"].get("control_targets", {})
+    names = list(controls["real"])
+    lines = [
+        f"Metric controls: real training clips (not the reference's) and five corruptions of them, N = "
+        f"{r.get('eval_samples')} clips each, measured against the same reference as every run (95% "
+        "intervals). A measure is used for verdicts only if every control it must see ranks clearly worse "
+        "than real (its interval entirely on the worse side of real's): content measures must see blurred "
+        "and motion-on-noise clips, the motion score frozen, shuffled and flickering ones, the combined ones "
+        "all five. motion-ratio is descriptive (1 = real motion).",
+        "",
+        "| clips | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for kind, row in controls.items():
+        lines.append(f"| {kind} | " + " | ".join(_rec(row.get(m), _digits(m)) for m in names) + " |")
+    cells = []
+    for m in names:
+        s = status.get(m)
+        if s is None:
+            cells.append("descriptive" if m == "motion-ratio" else "no controls")
+        elif s["state"] == PASSES:
+            cells.append("passes")
+        elif s["state"] == FAILS:
+            cells.append(f"**fails** ({', '.join(k for k, _ in s['failures'])})")
+        else:
+            cells.append(f"not tested ({', '.join(s['missing'])})")
+    lines += ["| **its controls** | " + " | ".join(cells) + " |", ""]
+    for m in names:
+        s = status.get(m)
+        if s is None:
+            continue
+        if s["state"] == PASSES:
+            lines.append(f"- {m}: ranks real clips above {', '.join(targets[m])}: **passes its controls**")
+        elif s["state"] == FAILS:
+            why = "; ".join(f"real vs {k}: {w}" for k, w in s["failures"])
+            lines.append(f"- {m}: **fails controls: {NOT_USED}** ({why})")
+        else:
+            lines.append(f"- {m}: not tested against {', '.join(s['missing'])}: **{NOT_USED}**")
+    return [*lines, ""]
+
+
+def _legacy_controls_lines(r: Mapping, metric: str, lower: bool) -> list[str]:
+    """The controls of results.json written before the yardsticks: frozen / shuffled / flicker only."""
     controls = r.get("controls")
     if not controls:
         return []
     names = [m for m in (metric, "FD-frame-lab", "motion-ratio", "frame-cosine") if m in controls["real"]]
     lines = [
         "Metric controls (held-out real clips made frozen / shuffled / flickering; "
-        f"N = {r.get('eval_samples')} "
-        "clips each, the same reference and N as every generated row; 95% intervals):",
+        f"N = {r.get('eval_samples')} clips each, the same reference and N as every generated row; "
+        "95% intervals):",
         "",
         "| clips | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),
@@ -352,54 +528,66 @@ def _controls_lines(r: Mapping, metric: str, lower: bool) -> list[str]:
         v, why = compare_records(controls["real"][metric], controls[kind][metric], lower_is_better=lower)
         verdicts.append(v)
         lines.append(f"- {metric} ranks real clips above {kind} clips: {_v(v)} ({why})")
-    separates = all_agree(verdicts)
     lines.append(
-        f"- the metric separates real motion from frozen, shuffled and flickering video: {_v(separates)}"
-        + ("" if separates == AGREES else " — read the generated rankings below with that in mind")
+        f"- {metric} separates real motion from frozen, shuffled and flickering video: "
+        f"{_v(all_agree(verdicts))}; it was not tested against content-free motion or blurred clips"
     )
-    lines.append("")
-    return lines
+    return [*lines, ""]
 
 
-def _section_alpha_sweep(r: Mapping) -> list[str]:
-    lower = r.get("lower_is_better", True)
-    metric = r.get("metric", "metric")
-    if not all(_is_interval(p) for curve in r["curves"].values() for p in curve.values()):
-        return ["(results.json predates intervals: re-run notebook 04)"]
-    lines = [
-        f"Fig. 7 — {_metric_label(r)} vs alpha: mean over seeds {r.get('seeds')} with 95% intervals "
-        f"({next(iter(next(iter(r['curves'].values())).values()))['method']}); "
-        f"{r.get('eval_samples', '?')} generated clips per evaluation, "
-        f"{r.get('video_steps', '?')} finetune steps.",
-        "",
-        sampler_line(r),
-        "",
+def motion_content_line(subject: str, own: Mapping, others: Mapping[str, Mapping], r: Mapping) -> list[str]:
+    """Does ``subject`` win on motion while failing on content (or the reverse) against ``others``?
+
+    ``own``: {metric: record}; ``others``: {label: {metric: record}}. Counts conclusive comparisons only
+    (``compare_records``). Empty without the content and motion scores.
+    """
+    y = r.get("yardsticks") or {}
+    content, motion = y.get("content"), y.get("motion")
+    others = {k: o for k, o in others.items() if content in o and motion in o}
+    if content not in own or motion not in own or not others:
+        return []
+    lower = y.get("lower_is_better", {})
+
+    def count(metric: str, first_better: bool) -> int:
+        pairs = [
+            (own[metric], o[metric]) if first_better else (o[metric], own[metric]) for o in others.values()
+        ]
+        return sum(
+            compare_records(a, b, lower_is_better=lower.get(metric, True))[0] == AGREES for a, b in pairs
+        )
+
+    n = len(others)
+    mb, mw, cb, cw = count(motion, True), count(motion, False), count(content, True), count(content, False)
+    status = control_status(r)
+    notes = _note(status, content) + _note(status, motion)
+    if mb and cw:
+        return [
+            f"- {subject}: motion score ({motion}) better than {mb}/{n} of them but content score "
+            f"({content}) worse than {cw}/{n} — **wins on motion, fails on content**{notes}"
+        ]
+    if cb and mw:
+        return [
+            f"- {subject}: content score ({content}) better than {cb}/{n} of them but motion score "
+            f"({motion}) worse than {mw}/{n} — **wins on content, fails on motion**{notes}"
+        ]
+    return [
+        f"- {subject}: motion score ({motion}) better than {mb}/{n}, worse than {mw}/{n}; content score "
+        f"({content}) better than {cb}/{n}, worse than {cw}/{n} (conclusive comparisons only): it does not "
+        f"win on one while failing the other{notes}"
     ]
-    lines += _controls_lines(r, metric, lower)
-    temporal = r.get("temporal", {}).get("motion-ratio", {})
-    alphas = sorted({k for curve in r["curves"].values() for k in curve}, key=float)
-    kinds = list(r["curves"])
-    lines.append("| alpha | " + " | ".join(f"{k} {metric} | {k} motion-ratio" for k in kinds) + " |")
-    lines.append("|---|" + "---|---|" * len(kinds))
-    for a in alphas:
-        cells = [f"{_rec(r['curves'][k].get(a))} | {_rec(temporal.get(k, {}).get(a))}" for k in kinds]
-        lines.append(f"| {'∞' if a == 'inf' else a} | " + " | ".join(cells) + " |")
-    scratch = r.get("scratch")
-    if scratch is not None:
-        motion = r.get("scratch_temporal", {}).get("motion-ratio")
-        lines.append(f"| from scratch | {_rec(scratch)} | {_rec(motion)} |" + " | |" * (len(kinds) - 1))
-    lines += [
-        "",
-        "Verdicts (rule: paired seed differences whose 95% interval excludes 0, else non-overlapping "
-        "intervals; otherwise inconclusive):",
-        "",
-    ]
+
+
+def _sweep_verdicts(r: Mapping, metric: str, curves: Mapping, scratch, lower: bool, note: str) -> list[str]:
+    """Fig. 7's claims for one metric: extremes of alpha worse, the paper's alpha best, finetuning beats
+    from-scratch (every line ends with ``note`` when the metric's controls do not back it)."""
+    lines = []
+    sign = 1 if lower else -1
     paper_alphas = r.get("paper_alphas") or PAPER["fig7"]["best_alpha"]
-    for kind, curve in r["curves"].items():
+    for kind, curve in curves.items():
         keys = sorted(curve, key=float)
         if len(keys) >= 3:
             middle = keys[1:-1]
-            best_mid = min(middle, key=lambda a: (1 if lower else -1) * curve[a]["mean"])
+            best_mid = min(middle, key=lambda a: sign * curve[a]["mean"])
             parts = [
                 compare_records(curve[best_mid], curve[end], lower_is_better=lower)
                 for end in (keys[0], keys[-1])
@@ -411,7 +599,7 @@ def _section_alpha_sweep(r: Mapping) -> list[str]:
             lines.append(
                 f"- {kind}: both extremes of alpha worse than the best middle alpha "
                 f"({_alpha_name(best_mid)}): "
-                f"{_v(all_agree([v for v, _ in parts]))} ({why})"
+                f"{_v(all_agree([v for v, _ in parts]))} ({why}){note}"
             )
         paper_key = results_alpha_key(paper_alphas.get(kind))
         if paper_key in curve:
@@ -433,44 +621,106 @@ def _section_alpha_sweep(r: Mapping) -> list[str]:
                 state = AGREES
             else:
                 state = INCONCLUSIVE
+            best = min(keys, key=lambda a: sign * curve[a]["mean"])
             lines.append(
                 f"  - the paper's best alpha ({paper_key}) is the best here: {_v(state)} "
                 "(conclusively beaten by "
                 f"α ∈ {{{', '.join(map(_alpha_name, beaten)) or 'none'}}}; conclusively beats "
-                f"{len(wins)}/{len(keys) - 1} others; best mean at α={_alpha_name(r['best_alpha'][kind])})"
+                f"{len(wins)}/{len(keys) - 1} others; best mean at α={_alpha_name(best)}){note}"
             )
-            motion = temporal.get(kind, {}).get(paper_key)
-            if motion is not None:
-                within = (
-                    AGREES
-                    if float(motion["high"]) <= 2
-                    else DISAGREES
-                    if float(motion["low"]) > 2
-                    else INCONCLUSIVE
-                )
-                lines.append(
-                    f"  - motion at the paper's alpha within 2× real motion energy: {_v(within)} "
-                    f"(motion-ratio {_rec(motion)})"
-                )
         if scratch is not None:
             outcome = [compare_records(p, scratch, lower_is_better=lower)[0] for p in curve.values()]
             lines.append(
                 f"  - finetuning beats from-scratch: agrees at {outcome.count(AGREES)}, does not agree at "
                 f"{outcome.count(DISAGREES)}, inconclusive at {outcome.count(INCONCLUSIVE)} of "
                 f"{len(curve)} alphas "
-                "(paper: almost all)"
+                f"(paper: almost all){note}"
             )
     return lines
 
 
-def _alpha_name(key) -> str:
-    return "∞" if str(key) == "inf" else str(key)
-
-
-def results_alpha_key(alpha) -> str | None:
-    if alpha is None:
-        return None
-    return "inf" if math.isinf(float(alpha)) else f"{float(alpha):g}"
+def _section_alpha_sweep(r: Mapping) -> list[str]:
+    if not all(_is_interval(p) for curve in r["curves"].values() for p in curve.values()):
+        return ["(results.json predates intervals: re-run notebook 04)"]
+    combined = r.get("metric", "metric")
+    by_metric = r.get("by_metric") or {
+        combined: {"curves": r["curves"], "scratch": r.get("scratch"), "lower_is_better": True}
+    }
+    if combined in by_metric:
+        by_metric[combined]["lower_is_better"] = r.get("lower_is_better", True)
+    metrics = verdict_metrics(r, by_metric)
+    first = next(iter(next(iter(r["curves"].values())).values()))
+    lines = [
+        f"Fig. 7 — {', '.join(metrics)} and motion-ratio vs alpha: mean over seeds {r.get('seeds')} with 95% "
+        f"intervals ({first['method']}); {r.get('eval_samples', '?')} generated clips per evaluation, "
+        f"{r.get('video_steps', '?')} finetune steps.",
+        "",
+        sampler_line(r),
+        "",
+        *legacy_lines(r, [combined]),
+    ]
+    if r.get("yardsticks") and r.get("controls"):
+        lines += _controls_table(r)
+    else:
+        lines += _legacy_controls_lines(r, combined, r.get("lower_is_better", True))
+    lines += _roles_lines(r, metrics)
+    temporal = r.get("temporal", {}).get("motion-ratio", {})
+    kinds = list(r["curves"])
+    alphas = sorted({k for curve in r["curves"].values() for k in curve}, key=float)
+    lines.append("| prior | alpha | " + " | ".join(metrics) + " | motion-ratio |")
+    lines.append("|---|---|" + "---|" * (len(metrics) + 1))
+    for kind in kinds:
+        for a in alphas:
+            cells = [_rec(by_metric[m]["curves"].get(kind, {}).get(a), _digits(m)) for m in metrics]
+            cells.append(_rec(temporal.get(kind, {}).get(a)))
+            lines.append(f"| {kind} | {_alpha_name(a)} | " + " | ".join(cells) + " |")
+    if r.get("scratch") is not None:
+        cells = [_rec(by_metric[m].get("scratch"), _digits(m)) for m in metrics]
+        cells.append(_rec(r.get("scratch_temporal", {}).get("motion-ratio")))
+        lines.append("| from scratch | – | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Verdicts (rule: paired seed differences whose 95% interval excludes 0, else non-overlapping "
+        "intervals; otherwise inconclusive)" + (", content first:" if r.get("yardsticks") else ":"),
+    ]
+    status = control_status(r)
+    for m in metrics:
+        entry = by_metric[m]
+        lines += ["", f"{m} ({_role(r, m)}):", ""]
+        lines += _sweep_verdicts(
+            r, m, entry["curves"], entry.get("scratch"), entry.get("lower_is_better", True), _note(status, m)
+        )
+    paper_alphas = r.get("paper_alphas") or PAPER["fig7"]["best_alpha"]
+    motion_lines = []
+    for kind in kinds:
+        motion = temporal.get(kind, {}).get(results_alpha_key(paper_alphas.get(kind)))
+        if motion is not None:
+            within = (
+                AGREES
+                if float(motion["high"]) <= 2
+                else DISAGREES
+                if float(motion["low"]) > 2
+                else INCONCLUSIVE
+            )
+            motion_lines.append(
+                f"- {kind}: motion at the paper's alpha within 2× real motion energy: {_v(within)} "
+                f"(motion-ratio {_rec(motion)})"
+            )
+    if motion_lines:
+        lines += ["", "Motion energy:", "", *motion_lines]
+    if r.get("scratch") is not None and r.get("yardsticks"):
+        own = {m: by_metric[m]["scratch"] for m in metrics if by_metric[m].get("scratch") is not None}
+        others: dict[str, dict] = {}
+        for kind in kinds:
+            for a in alphas:
+                if not all(a in by_metric[m]["curves"].get(kind, {}) for m in metrics):
+                    continue
+                point = {m: by_metric[m]["curves"][kind][a] for m in metrics}
+                if point not in others.values():  # alpha 0 and inf: one shared run for both priors
+                    others[f"{kind} α={_alpha_name(a)}"] = point
+        lines += ["", "Content vs motion:", ""]
+        lines += motion_content_line("from scratch vs every finetuned condition", own, others, r)
+    return lines
 
 
 def _section_strategies(r: Mapping) -> list[str]:
@@ -485,6 +735,7 @@ def _section_strategies(r: Mapping) -> list[str]:
         "",
         sampler_line(r),
         "",
+        *legacy_lines(r, [m for m in ("FVD-lab", "FD-frame-lab") if m in names]),
     ]
     lines.append(
         "| strategy | " + " | ".join(f"{r['paper_column'][m]} paper | {m} ours" for m in names) + " |"
@@ -502,72 +753,118 @@ def _section_strategies(r: Mapping) -> list[str]:
             cells.append(f"{_fmt(paper.get(r['paper_column'][m]), 2)} | {text}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("")
-    lower = r["lower_is_better"]
-    for m in names:
+    y = r.get("yardsticks") or {}
+    lower = {**r["lower_is_better"], **y.get("lower_is_better", {})}
+    video_rows = [k for k in TABLE5_ROWS if k in rows and k != "image"]
+    metrics = verdict_metrics(r, {m for k in video_rows for m in rows[k]})
+    if y:
+        temporal = r.get("temporal", {})
+        lines += _roles_lines(r, metrics)
+        lines += [
+            "| strategy | " + " | ".join(metrics) + " | motion-ratio |",
+            "|---|" + "---|" * (len(metrics) + 1),
+        ]
+        for key in video_rows:
+            cells = [_rec(rows[key].get(m), _digits(m)) for m in metrics]
+            cells.append(_rec(temporal.get(key, {}).get("motion-ratio")))
+            lines.append(f"| {TABLE5_ROWS[key]} | " + " | ".join(cells) + " |")
+        lines.append("")
+    status = control_status(r)
+    lines.append("Verdicts, content first:" if y else "Verdicts:")
+    lines.append("")
+    for m in [*metrics, *(m for m in names if m not in metrics)]:
         value = {k: rows[k][m] for k in rows if _is_interval(rows[k].get(m))}
         if not {"scratch", "finetune", "mixed", "progressive"} <= set(value):
             continue
+        note = _note(status, m)
         ft, why_ft = compare_records(value["finetune"], value["scratch"], lower_is_better=lower[m])
         parts = [
             compare_records(value[k], value["finetune"], lower_is_better=lower[m])
             for k in ("mixed", "progressive")
         ]
-        lines.append(f"- {m}: finetuning beats from scratch {_v(ft)} ({why_ft})")
+        lines.append(f"- {m}: finetuning beats from scratch {_v(ft)} ({why_ft}){note}")
         lines.append(
             f"- {m}: correlated noise (mixed and progressive) beats i.i.d. finetuning "
-            f"{_v(all_agree([v for v, _ in parts]))} (mixed: {parts[0][1]}; progressive: {parts[1][1]})"
+            f"{_v(all_agree([v for v, _ in parts]))} (mixed: {parts[0][1]}; progressive: {parts[1][1]}){note}"
         )
+    if "scratch" in rows:
+        others = {k: rows[k] for k in ("finetune", "mixed", "progressive") if k in rows}
+        lines += motion_content_line("from scratch vs the three finetunes", rows["scratch"], others, r)
     return lines
 
 
 def _section_model_size(r: Mapping) -> list[str]:
-    lower = r.get("lower_is_better", True)
     sizes = r["sizes"]
     if not all(_is_interval(v) for values in r["results"].values() for v in values):
         return ["(results.json predates intervals: re-run notebook 06)"]
+    combined = r.get("metric", "metric")
+    by_metric = {combined: r["results"], **(r.get("by_metric") or {})}
+    y = r.get("yardsticks") or {}
+    lower = {combined: r.get("lower_is_better", True), **y.get("lower_is_better", {})}
+    metrics = verdict_metrics(r, by_metric)
+    names = list(r["results"])
+    motion = (r.get("temporal") or {}).get("motion-ratio", {})
     lines = [
-        f"Fig. 8 — {_metric_label(r)} vs model size (paper: {', '.join(PAPER['fig8']['sizes'])}; "
+        f"Fig. 8 — {', '.join(metrics)} vs model size (paper: {', '.join(PAPER['fig8']['sizes'])}; "
         f"here: {', '.join(f'{n} ({p / 1e6:.2f}M)' for n, p in zip(sizes, r['parameters'], strict=True))}), "
         f"mean over seeds {r.get('seeds')} with 95% intervals.",
         "",
         sampler_line(r),
         "",
-        "| model | " + " | ".join(r["results"]) + " |",
-        "|---|" + "---|" * len(r["results"]),
+        *legacy_lines(r, [combined]),
     ]
-    for i, name in enumerate(sizes):
-        lines.append(f"| {name} | " + " | ".join(_rec(v[i]) for v in r["results"].values()) + " |")
-    lines.append("")
-    scratch = r["results"].get("scratch")
-    if scratch:
+    if y:
+        lines += _roles_lines(r, metrics)
+    columns = [*metrics, *(["motion-ratio"] if motion else [])]
+    lines += ["| model | condition | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+    for i, size in enumerate(sizes):
+        for name in names:
+            cells = [_rec(by_metric[m][name][i], _digits(m)) for m in metrics if name in by_metric[m]]
+            if motion:
+                cells.append(_rec(motion[name][i]))
+            lines.append(f"| {size} | {name} | " + " | ".join(cells) + " |")
+    lines += ["", "Verdicts, content first:" if y else "Verdicts:", ""]
+    status = control_status(r)
+    for m in metrics:
+        table, note = by_metric[m], _note(status, m)
+        scratch = table.get("scratch")
         for kind in ("mixed", "progressive"):
-            if kind in r["results"]:
+            if scratch and kind in table:
                 outcome = [
-                    compare_records(a, b, lower_is_better=lower)[0]
-                    for a, b in zip(r["results"][kind], scratch, strict=True)
+                    compare_records(a, b, lower_is_better=lower.get(m, True))[0]
+                    for a, b in zip(table[kind], scratch, strict=True)
                 ]
                 lines.append(
-                    f"- {kind} finetuning beats from scratch at every size (paper: all): "
+                    f"- {m}: {kind} finetuning beats from scratch at every size (paper: all): "
                     f"{_v(all_agree(outcome))} "
                     f"(agrees at {outcome.count(AGREES)}, inconclusive at "
                     f"{outcome.count(INCONCLUSIVE)}, does not "
-                    f"agree at {outcome.count(DISAGREES)} of {len(sizes)})"
+                    f"agree at {outcome.count(DISAGREES)} of {len(sizes)}){note}"
                 )
-    for kind, values in r["results"].items():
-        if len(values) > 1:
-            steps = [
-                compare_records(b, a, lower_is_better=lower)[0]
-                for a, b in zip(values, values[1:], strict=False)
-            ]
-            lines.append(f"- {kind}: each larger model better than the next smaller {_v(all_agree(steps))}")
+        for kind, values in table.items():
+            if len(values) > 1:
+                steps = [
+                    compare_records(b, a, lower_is_better=lower.get(m, True))[0]
+                    for a, b in zip(values, values[1:], strict=False)
+                ]
+                lines.append(
+                    f"- {m}: {kind}: each larger model better than the next smaller "
+                    f"{_v(all_agree(steps))}{note}"
+                )
+    if "scratch" in names:
+        for i, size in enumerate(sizes):
+            own = {m: by_metric[m]["scratch"][i] for m in metrics}
+            others = {k: {m: by_metric[m][k][i] for m in metrics} for k in names if k != "scratch"}
+            lines += motion_content_line(f"from scratch ({size}) vs its finetunes", own, others, r)
     return lines
 
 
 def _section_finetune_length(r: Mapping) -> list[str]:
     curves = r["curves"]
     real = r.get("real_motion_energy")
+    metrics = verdict_metrics(r, curves)
     lines = [
-        f"Motion and {r.get('metric', 'FVD-lab')} vs finetune steps (seeds {r.get('seeds')}, "
+        f"Motion, {', '.join(metrics)} vs finetune steps (seeds {r.get('seeds')}, "
         f"{r.get('curve_samples')} clips per point, 95% intervals). "
         "motion-ratio = motion energy / real clips' "
         "(1 = real motion, ≫ 1 = flicker, 0 = frozen)"
@@ -575,20 +872,18 @@ def _section_finetune_length(r: Mapping) -> list[str]:
         "",
         sampler_line(r),
         "",
+        *legacy_lines(r, [r.get("metric", "FVD-lab")], "its only score of what the video shows is"),
     ]
+    if r.get("yardsticks"):
+        lines += _roles_lines(r, metrics)
     steps = sorted({int(k) for metric in curves.values() for prior in metric.values() for k in prior})
     priors = list(curves["motion-ratio"])
-    lines.append(
-        "| steps | " + " | ".join(f"{p} motion-ratio | {p} {r.get('metric')}" for p in priors) + " |"
-    )
-    lines.append("|---|" + "---|---|" * len(priors))
-    for step in steps:
-        cells = [
-            f"{_rec(curves['motion-ratio'][p].get(str(step)))} | "
-            f"{_rec(curves[r.get('metric')][p].get(str(step)))}"
-            for p in priors
-        ]
-        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    columns = ["motion-ratio", *metrics]
+    lines += ["| prior | steps | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+    for prior in priors:
+        for step in steps:
+            cells = [_rec(curves[m].get(prior, {}).get(str(step)), _digits(m)) for m in columns]
+            lines.append(f"| {prior} | {step} | " + " | ".join(cells) + " |")
     lines.append("")
     for prior in priors:
         points = curves["motion-ratio"][prior]
@@ -609,6 +904,19 @@ def _section_finetune_length(r: Mapping) -> list[str]:
                 f"- {prior}: still flickers at every measured step (last: {_rec(last)} × real motion at step "
                 f"{steps[-1]}): more finetuning is needed than this budget holds"
             )
+    status = control_status(r)
+    if len(steps) >= 2 and r.get("yardsticks"):
+        lower = r["yardsticks"].get("lower_is_better", {})
+        for m in metrics:
+            for prior in priors:
+                first, last = curves[m][prior].get(str(steps[0])), curves[m][prior].get(str(steps[-1]))
+                if first is None or last is None:
+                    continue
+                v, why = compare_records(last, first, lower_is_better=lower.get(m, True))
+                lines.append(
+                    f"- {m}: {prior} better at step {steps[-1]} than at step {steps[0]}: {_v(v)} ({why})"
+                    f"{_note(status, m)}"
+                )
     return lines
 
 
