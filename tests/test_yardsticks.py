@@ -14,6 +14,7 @@ import torch
 
 from pyoco_lab.data import build_embedded_dataset
 from pyoco_lab.metrics import appearance, controls, corruptions, yardsticks
+from pyoco_lab.metrics.evaluate import format_table
 from pyoco_lab.metrics.kernel_distance import kernel_distance
 from pyoco_lab.metrics.memorisation import memorisation
 from pyoco_lab.metrics.precision_recall import density_coverage, precision_recall
@@ -194,3 +195,14 @@ def test_content_free_smooth_clips_score_worse_than_real_clips_on_content(net16)
     moving_noise = controls.control_clips(sets.real, "motion on noise")
     motion = [temporal_statistics(x)["motion-energy"] for x in (sets.real, moving_noise)]
     assert motion[1] == pytest.approx(motion[0], rel=1e-5)  # the motion alone would not catch it
+
+
+def test_the_evaluation_table_shows_the_floor_and_the_held_out_row_with_intervals():
+    row = {"KID-app": 0.5, "KID-app-ci": [0.25, 0.75], "FD-motion-lab": 3.0}
+    table = format_table(
+        {"generated": row, "real-train": {"KID-app": 0.0, "KID-app-ci": [-0.1, 0.1]}, "real-test": row}
+    )
+    header, _, kid, motion = table.splitlines()[:4]
+    assert "real (train)" in header and "held-out scenes" in header
+    assert "0.5 [0.25, 0.75]" in kid and "0 [-0.1, 0.1]" in kid
+    assert motion.split()[-2:] == ["–", "3"]  # the floor row has no motion score here: shown as missing
