@@ -12,6 +12,10 @@ so the ratios in the last column compare numbers measured in this very run on th
 * **step** rows time a bare forward + loss + backward + Adam step of the tiny U-Net (``bench_unet.py``'s
   worker) under the usual CPU levers: threads, channels-last, ``torch.compile``, foreach Adam; and the
   ``video-diffusion-pytorch`` ``Unet3D`` peer at a matched parameter count when it is installed.
+* **prec** rows time the fwd + loss + bwd + fused-Adam step of the tiny model in fp32 and under
+  ``--precision bf16`` (``pyoco_lab.training.precision``: the very measurement ``--precision auto`` makes,
+  fp32 and bf16 steps alternating in one process), with the ratio bf16 vs fp32; bf16 wins only on a CPU
+  with native bf16 (amx_bf16 / avx512_bf16, printed first) and then more at 32 px than at 16 px.
 * **eval** rows time sampling 32 clips with each sampler family, and the lab-classifier features plus
   Fréchet distances with their bootstrap intervals of one evaluation.
 """
@@ -36,14 +40,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench_unet  # noqa: E402  (its torchvision stub must precede video_diffusion_pytorch)
 
-from pyoco_lab import edm  # noqa: E402
+from pyoco_lab import devices, edm  # noqa: E402
 from pyoco_lab.analysis import experiments  # noqa: E402
 from pyoco_lab.analysis.notebook import ensure_data  # noqa: E402
 from pyoco_lab.metrics import lab  # noqa: E402
 from pyoco_lab.metrics.evaluate import sample_videos  # noqa: E402
 from pyoco_lab.models import VideoUNet, count_parameters, get_config  # noqa: E402
 from pyoco_lab.noise import NoisePrior  # noqa: E402
-from pyoco_lab.training import train  # noqa: E402
+from pyoco_lab.training import TrainConfig, networks, precision, train  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------
 # Workers (run in a subprocess; print one "RESULT {json}" line)
@@ -139,6 +143,23 @@ def step_worker(spec: dict) -> dict:
     return {"step_s": step_s, "items_per_s": 4 / step_s, "params": params, "warmup_s": warmup, **_peak()}
 
 
+def precision_worker(spec: dict) -> dict:
+    """fp32 and bf16 steps of the tiny model on a (batch, [frames,] 3, res, res) batch, alternating."""
+    frames = spec.get("frames")
+    config = TrainConfig(
+        phase="video" if frames else "image",
+        model="tiny",
+        resolution=spec["resolution"],
+        num_frames=frames or 8,
+        batch_size=spec["batch"],
+    )
+    torch.manual_seed(0)
+    model = networks.build_network(config)
+    seconds = precision.measure_step_seconds(model, config, torch.device("cpu"), spec["batch"], spec["steps"])
+    items = spec["batch"] * (frames or 1)  # frames per step
+    return {p: {"step_s": t, "items_per_s": items / t, **_peak()} for p, t in seconds.items()}
+
+
 def eval_worker(spec: dict) -> dict:
 
     torch.manual_seed(0)
@@ -170,11 +191,19 @@ def eval_worker(spec: dict) -> dict:
     return {"step_s": seconds, "items_per_s": n / seconds, **_peak()}
 
 
+def _cpu_name() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return "unknown CPU"
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
+
+
 def _peak() -> dict:
     return {"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # Linux: KiB
 
 
-WORKERS = {"loop": loop_worker, "step": step_worker, "eval": eval_worker}
+WORKERS = {"loop": loop_worker, "step": step_worker, "prec": precision_worker, "eval": eval_worker}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -243,6 +272,14 @@ def plan(quick: bool) -> list[tuple[str, str, dict, dict]]:
     rows.append(
         ("step", "bare step @16 px, peer Unet3D", dict(resolution=16, steps=bare_steps, peer=True), {})
     )
+    prec_steps = 2 if quick else 5
+    for name, size in (
+        ("tiny image 16x16 batch 16", dict(resolution=16, batch=16)),
+        ("tiny image 32x32 batch 16", dict(resolution=32, batch=16)),
+        ("tiny video 16x16x8 batch 4", dict(resolution=16, frames=8, batch=4)),
+        ("tiny video 32x32x8 batch 4", dict(resolution=32, frames=8, batch=4)),
+    ):
+        rows.append(("prec", f"{name}, fp32 vs bf16", {**size, "steps": prec_steps}, {}))
     num = 8 if quick else 32
     for sampler, steps in (("heun", 8), ("deis", 6), ("stochastic", 25)):
         rows.append(
@@ -302,12 +339,27 @@ def main(argv=None) -> int:
 
     wanted = args.only.split("|") if args.only else None
     rows = [r for r in plan(args.quick) if wanted is None or any(text in r[1] for text in wanted)]
+    load = os.getloadavg()[0]
+    print(
+        f"CPU: {_cpu_name()}, {os.cpu_count()} logical cores, native bf16: "
+        f"{devices.cpu_native_bf16() or 'none (bf16 is emulated)'}; load average {load:.2f} at the start"
+    )
     print(f"{'kind':<5} {'row':<52} {'s/step':>8} {'items/s':>9} {'peak MiB':>9} {'vs first of kind':>17}")
     firsts: dict[str, float] = {}
     for kind, name, spec, env in rows:
         result = run_row(kind, spec, env)
         if isinstance(result, str):
             print(f"{kind:<5} {name:<52} {result}", flush=True)
+            continue
+        if kind == "prec":  # one row per precision, the ratio against the fp32 peer of the same process
+            for p in ("fp32", "bf16"):
+                r = result[p]
+                label = name.replace("fp32 vs bf16", p)
+                print(
+                    f"{kind:<5} {label:<52} {r['step_s']:8.3f} {r['items_per_s']:9.2f} {r['peak_mib']:9.0f} "
+                    f"{result['fp32']['step_s'] / r['step_s']:16.2f}x",
+                    flush=True,
+                )
             continue
         firsts.setdefault(kind, result["step_s"])
         ratio = firsts[kind] / result["step_s"]
@@ -318,7 +370,12 @@ def main(argv=None) -> int:
             flush=True,
         )
     print("s/step: loop and step rows seconds per training step; eval rows seconds for the whole row.")
-    print("vs first of kind: speed relative to the first row of the same kind (>1 = faster).")
+    print("vs first of kind: speed relative to the first row of the same kind (>1 = faster); prec rows:")
+    print("  relative to the fp32 row of the same shape, timed alternating with it in one process.")
+    print(
+        f"load average {os.getloadavg()[0]:.2f} at the end (from {load:.2f}): above 0 the cores were shared "
+        "with other work and the seconds are upper bounds; the ratios compare rows measured side by side."
+    )
     return 0
 
 

@@ -51,7 +51,7 @@ def test_bench_cpu_rows_run():
             str(ROOT / "benchmarks" / "bench_cpu.py"),
             "--quick",
             "--only",
-            "quick video @16 px (now)|bare step @16 px, default|@16 px, deis|lab features",
+            "quick video @16 px (now)|bare step @16 px, default|tiny image 16x16|@16 px, deis|lab features",
         ],
         capture_output=True,
         text=True,
@@ -59,5 +59,7 @@ def test_bench_cpu_rows_run():
         cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = [line for line in proc.stdout.splitlines() if line.startswith(("loop", "step", "eval"))]
-    assert len(rows) == 4 and not [row for row in rows if "failed" in row], rows
+    rows = [line for line in proc.stdout.splitlines() if line.startswith(("loop", "step", "prec", "eval"))]
+    assert len(rows) == 6 and not [row for row in rows if "failed" in row], rows
+    precisions = [p for row in rows if row.startswith("prec") for p in ("fp32", "bf16") if f", {p} " in row]
+    assert precisions == ["fp32", "bf16"], rows  # issue #23: both, from one process

@@ -54,12 +54,14 @@ def log_rows(run: Path) -> list[tuple[str, ...]]:
 # SIGKILL at several points of a real CLI run, then --resume: bitwise identical to no kill.
 
 
-def run_args(steps: int = 16, checkpoint_every: int = 4) -> list[str]:
+def run_args(steps: int = 16, checkpoint_every: int = 4, precision: str = "fp32") -> list[str]:
     return [
         "train",
         "--phase",
         "video",
         *CLI_ARGS,
+        "--precision",
+        precision,
         "--steps",
         str(steps),
         "--checkpoint-every",
@@ -98,6 +100,29 @@ def test_kill_then_resume_is_bitwise_identical(fault, reference, tmp_path):
     assert log_rows(run) == log_rows(reference)
     assert not list((run / "checkpoints").glob(".tmp-*")), "a dead writer's temporary folder was left"
     assert [p.name for p in checkpoints.checkpoint_folders(run)] == ["step-0000016", "step-0000012"]
+
+
+@pytest.fixture(scope="module")
+def bf16_reference(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("bf16-reference") / "run"
+    assert run_cli(*run_args(precision="bf16"), "--out", str(run)).wait(timeout=300) == 0
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["step:10", "checkpoint:12"])
+def test_bf16_kill_then_resume_is_bitwise_identical(fault, bf16_reference, tmp_path):
+    """The same promise under --precision bf16 on the CPU (issue #23): autocast adds no state to save."""
+    run = tmp_path / "run"
+    args = run_args(precision="bf16")
+    victim = run_cli(*args, "--out", str(run), fault=fault, stderr=subprocess.DEVNULL)
+    assert victim.wait(timeout=300) == -signal.SIGKILL, "the fault did not fire"
+    assert 4 <= checkpoints.checkpoint_step(T.latest_checkpoint(run)) < 16
+    resumed = run_cli(*args, "--out", str(run), "--resume", stderr=subprocess.PIPE, text=True)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert_same_weights(T.latest_checkpoint(bf16_reference), T.latest_checkpoint(run))
+    assert log_rows(run) == log_rows(bf16_reference)
 
 
 # ----------------------------------------------------------------------------------------------

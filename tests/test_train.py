@@ -30,9 +30,9 @@ from tiny_training import (
     small_config,
 )
 
-from pyoco_lab import cli
+from pyoco_lab import cli, devices, edm
 from pyoco_lab import training as T
-from pyoco_lab.training import networks
+from pyoco_lab.training import networks, precision
 
 
 @pytest.fixture(autouse=True)
@@ -270,15 +270,114 @@ def test_interrupted_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypat
 
 
 # ----------------------------------------------------------------------------------------------
+# Precision (issue #23): bf16 autocasts the network on the CPU too; auto is resolved once per run.
+
+CPU = torch.device("cpu")
+
+
+def test_bf16_runs_the_network_in_bf16_and_the_loss_and_weights_in_fp32():
+    torch.manual_seed(0)
+    denoiser = networks.build_network(small_config("video"))
+    seen = {}
+    denoiser.net.conv.register_forward_hook(lambda module, args, out: seen.update(conv=out.dtype))
+    x = torch.rand(2, NUM_FRAMES, 3, RESOLUTION, RESOLUTION) * 2 - 1
+    sigma = torch.tensor([0.5, 2.0])
+    forward = precision.network_call(denoiser, "bf16", CPU)
+    assert forward(x, sigma).dtype == torch.float32 and seen["conv"] == torch.bfloat16
+    loss = edm.edm_loss(forward, x, torch.randn_like(x), sigma, denoiser.sigma_data)
+    assert loss.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")  # the loss outside
+    loss.mean().backward()
+    assert all(p.dtype == p.grad.dtype == torch.float32 for p in denoiser.parameters())  # fp32 masters
+    precision.network_call(denoiser, "fp32", CPU)(x, sigma)
+    assert seen["conv"] == torch.float32
+    with pytest.raises(ValueError, match="not resolved"):
+        precision.autocast("auto", CPU)
+
+
+def test_bf16_on_cpu_changes_the_arithmetic_and_keeps_ema_and_adam_state_fp32(tmp_path):
+    runs = {
+        p: T.train(small_config("image", steps=3, precision=p), tmp_path / p, progress=False)
+        for p in (
+            "fp32",
+            "bf16",
+        )
+    }
+    fp32, bf16 = final_weights(runs["fp32"]), final_weights(runs["bf16"])
+    assert any(not torch.equal(fp32[k], bf16[k]) for k in fp32), "bf16 was a no-op on the CPU"
+    last = T.latest_checkpoint(runs["bf16"])
+    ema = load_file(str(last / T.EMA_FILE))
+    adam = torch.load(last / T.STATE_FILE, weights_only=True)["optimizer"]["state"]
+    moments = [v for state in adam.values() for k, v in state.items() if k != "step"]
+    assert moments and all(t.dtype == torch.float32 for t in [*bf16.values(), *ema.values(), *moments])
+
+
+@pytest.mark.parametrize(
+    "flag, seconds, picked",
+    [
+        (None, None, "fp32"),  # no native bf16: not even measured
+        ("amx_bf16", {"fp32": 1.0, "bf16": 0.7}, "bf16"),  # measured faster
+        ("amx_bf16", {"fp32": 1.0, "bf16": 0.99}, "fp32"),  # not faster by AUTO_MIN_SPEEDUP
+    ],
+)
+def test_auto_precision_is_resolved_once_recorded_and_kept_on_resume(
+    tmp_path, monkeypatch, capsys, flag, seconds, picked
+):
+    monkeypatch.setattr(devices, "cpu_native_bf16", lambda: flag)
+    measured = []
+    monkeypatch.setattr(
+        precision, "measure_step_seconds", lambda m, c, d, rows: measured.append(rows) or seconds
+    )
+    run = T.train(small_config("image", steps=2, precision="auto"), tmp_path, progress=False)
+    assert T.load_config(run).precision == picked  # config.json records what ran
+    err = capsys.readouterr().err
+    assert f"--precision auto -> {picked}" in err and (flag is None or "0.700 s" in err or "0.990 s" in err)
+    assert measured == ([] if flag is None else [4])  # one micro-batch of the run: 4 rows
+    # Extending the run: auto takes the recorded precision, whatever the machine would pick now.
+    monkeypatch.setattr(devices, "cpu_native_bf16", lambda: None if flag else "amx_bf16")
+    monkeypatch.setattr(precision, "measure_step_seconds", lambda *a: pytest.fail("measured on resume"))
+    T.train(small_config("image", steps=4, precision="auto"), run, resume=True, progress=False)
+    assert T.load_config(run).precision == picked and T.latest_checkpoint(run).name == "step-0000004"
+
+
+def test_auto_measurement_leaves_the_model_and_random_streams_alone():
+    torch.manual_seed(0)
+    model = networks.build_network(small_config("video"))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    seconds = precision.measure_step_seconds(model, small_config("video"), CPU, rows=2, steps=1)
+    assert set(seconds) == {"fp32", "bf16"} and all(s > 0 for s in seconds.values())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+@pytest.mark.parametrize(
+    "cpuinfo, flag",
+    [
+        ("flags\t\t: fpu avx2 fma avx512f avx512_bf16 amx_tile amx_bf16\n", "amx_bf16"),
+        ("flags\t\t: fpu avx2 fma avx512f avx512_bf16\n", "avx512_bf16"),
+        ("flags\t\t: fpu avx2 fma f16c\n", None),  # most of the lab's machines: AVX2 only
+        ("Features\t: fp asimd bf16 i8mm\n", "bf16"),  # aarch64 (Armv8.6 BF16)
+    ],
+)
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, cpuinfo, flag):
+    (tmp_path / "cpuinfo").write_text("processor\t: 0\n" + cpuinfo)
+    assert devices.cpu_native_bf16(str(tmp_path / "cpuinfo")) == flag
+    assert devices.cpu_native_bf16(str(tmp_path / "missing")) is None
+
+
+# ----------------------------------------------------------------------------------------------
 # Fault tolerance and distribution, in real subprocesses.
 
 
-def test_resume_after_sigkill_is_bitwise_identical(tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])  # bf16: autocast on the CPU (issue #23)
+def test_resume_after_sigkill_is_bitwise_identical(tmp_path, precision):
     args = [
         "train",
         "--phase",
         "video",
         *CLI_ARGS,
+        "--precision",
+        precision,
         "--steps",
         "40",
         "--checkpoint-every",

@@ -83,7 +83,13 @@ class TrainConfig:
     p_std: float = _opt(edm.P_STD, "std of ln(sigma) during training (EDM)")
     # hardware
     device: str = _opt("auto", "auto (cuda:LOCAL_RANK when available, else cpu), cpu, cuda, cuda:N")
-    precision: str = _opt("fp32", "bf16 autocasts the network on GPU (no-op on CPU)", ("fp32", "bf16"))
+    precision: str = _opt(
+        "fp32",
+        "bf16 autocasts the network (GPU and CPU; loss, EMA, Adam stay fp32); auto picks bf16 on a GPU, and "
+        "on a CPU with native bf16 (amx_bf16 / avx512_bf16) where a few steps measured at the start are "
+        "faster; config.json records what was picked",
+        ("fp32", "bf16", "auto"),
+    )
     grad_checkpointing: bool = _opt(False, "recompute activations in the backward pass to save GPU memory")
     deterministic: bool = _opt(True, "use deterministic algorithms (bitwise reproducible on CPU)")
     num_workers: int = _opt(0, "data-loader worker processes")

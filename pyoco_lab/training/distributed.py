@@ -83,6 +83,15 @@ def barrier(distributed: bool) -> None:
         dist.barrier()
 
 
+def from_main(value, distributed: bool):
+    """Rank 0's ``value`` (a picklable object) on every rank: one decision for the whole job."""
+    if not distributed:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def mean_over_ranks(value: torch.Tensor, distributed: bool) -> torch.Tensor:
     """A detached copy of ``value`` averaged over the ranks (the value itself when single-process)."""
     reported = value.detach().clone()

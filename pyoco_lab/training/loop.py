@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import os
 import sys
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ from pathlib import Path
 import torch
 
 from pyoco_lab import data, devices, edm, noise
-from pyoco_lab.training import batches, checkpoints, distributed, monitoring, networks
+from pyoco_lab.training import batches, checkpoints, distributed, monitoring, networks, precision
 from pyoco_lab.training.config import TrainConfig, text_specs, validate_config
 from pyoco_lab.training.randomness import (
     STREAM_DROPOUT,
@@ -228,6 +229,10 @@ def train(
         networks.check_init_fits(checkpoints.describe_source(init)[0], config, init)
     if config.dataset == "ucf101":  # missing data is refused before the run folder (and its .lock) exists
         data.resolve_ucf101(config.data_root)
+    if config.precision == "auto" and (run_dir / checkpoints.CONFIG_FILE).is_file():
+        # An existing run keeps the precision it recorded when it started: a resume is bitwise only in the
+        # same precision, and a re-measured "auto" could pick the other one.
+        config = dataclasses.replace(config, precision=checkpoints.load_config(run_dir).precision)
     # One writer per run folder (rank 0 holds the lock for the whole job).
     with checkpoints.RunLock(run_dir) if env.is_main else contextlib.nullcontext():
         plan = checkpoints.prepare_run(config, run_dir, init, resume)
@@ -288,6 +293,13 @@ def training_loop(
     start_step = 0
     if plan.mode == "resume":
         start_step = checkpoints.load_training_state(plan.checkpoint, model, ema, optimizer)
+    if config.precision == "auto":  # a fresh run: resolved once, here, and recorded in config.json
+        rows = config.batch_size // (env.world_size * config.grad_accumulation)
+        choice = precision.choose_precision(model, config, device, rows) if env.is_main else None
+        choice = distributed.from_main(choice, is_distributed)  # one measurement, one decision for all ranks
+        if env.is_main:
+            print(choice.message(), file=sys.stderr)
+        config = dataclasses.replace(config, precision=choice.precision)
     if env.is_main:
         checkpoints.write_run_meta(run_dir, config, init, num_classes, env.world_size)
     distributed.barrier(is_distributed)
@@ -296,9 +308,8 @@ def training_loop(
     rank_rows = env.batch_slice(config.batch_size)  # this rank's rows of every global batch
     # ... run as micro-batches (gradient accumulation): (shard, rows of the global batch) each.
     micro_batches = env.micro_batches(config.batch_size, config.grad_accumulation)
-    autocast = torch.autocast(
-        device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16" and device.type == "cuda"
-    )
+    # bf16: the network under autocast, the loss from its fp32 output outside it (training.precision).
+    network = precision.network_call(ddp_model, config.precision, device)
     logger = monitoring.RunLogger(run_dir, config, start_step, enabled=env.is_main, progress=progress)
     sample_cond = batches.sample_condition(config, dataset, device) if env.is_main else None
     model.train()
@@ -333,10 +344,10 @@ def training_loop(
                 # over all of them; no_sync must hold the forward too (DDP prepares the hook there).
                 sync = not is_distributed or shard == micro_batches[-1][0]
                 with contextlib.nullcontext() if sync else ddp_model.no_sync():
-                    with autocast:  # eq. 1: lambda(sigma) |D(x + sigma eps; sigma) - x|^2
-                        loss = edm.edm_loss(
-                            ddp_model, x_part, eps_all[rows], sigma_all[rows], model.sigma_data, **cond
-                        ).mean()
+                    # eq. 1: lambda(sigma) |D(x + sigma eps; sigma) - x|^2
+                    loss = edm.edm_loss(
+                        network, x_part, eps_all[rows], sigma_all[rows], model.sigma_data, **cond
+                    ).mean()
                     # Scaled by 1/N: the gradients accumulate to the mean over the rank's rows, as
                     # one micro-batch of all of them (N = 1: divided by 1, the very same numbers).
                     loss = loss / config.grad_accumulation
