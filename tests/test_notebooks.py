@@ -294,7 +294,9 @@ def test_04_alpha_sweep(tmp_path_factory):
     assert data["best_alpha"]["mixed"] in data["curves"]["mixed"]
     # the metric controls, scored like every generated run; frozen clips do not move at all
     assert set(data["controls"]) == set(CONTROLS)
-    assert set(data["controls"]["real"]) == set(experiments.CLIP_MEASURES)
+    # every clip measure that can run at smoke's N (4 clips: too few for a held-out half of C2ST-clip)
+    assert set(experiments.CLIP_MEASURES) - {"C2ST-clip"} <= set(data["controls"]["real"])
+    assert set(data["controls"]["real"]) <= set(experiments.CLIP_MEASURES)
     assert data["yardsticks"]["control_targets"]["FD-motion-lab"] == list(
         CLIP_CONTROL_TARGETS["FD-motion-lab"]
     )
