@@ -8,10 +8,13 @@ than real clips on the content part; the two-sample test is at chance for real v
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
+from pyoco_lab.analysis import image_model
 from pyoco_lab.data import build_embedded_dataset
 from pyoco_lab.metrics import appearance, controls, corruptions, yardsticks
 from pyoco_lab.metrics.evaluate import format_table
@@ -20,6 +23,7 @@ from pyoco_lab.metrics.memorisation import memorisation
 from pyoco_lab.metrics.precision_recall import density_coverage, precision_recall
 from pyoco_lab.metrics.temporal import temporal_statistics
 from pyoco_lab.metrics.two_sample import clopper_pearson, indistinguishable, two_sample_test
+from pyoco_lab.training import pretrained
 
 # ---------------------------------------------------------------------------------------------------
 # Definitions (fast, synthetic)
@@ -206,3 +210,25 @@ def test_the_evaluation_table_shows_the_floor_and_the_held_out_row_with_interval
     assert "real (train)" in header and "held-out scenes" in header
     assert "0.5 [0.25, 0.75]" in kid and "0 [-0.1, 0.1]" in kid
     assert motion.split()[-2:] == ["–", "3"]  # the floor row has no motion score here: shown as missing
+
+
+def test_registry_quality_replaces_the_retired_yardstick(tmp_path):
+    row = {"KID-app": 0.5, "KID-app-ci": [0.4, 0.6], "C2ST-frame": 0.8, "C2ST-frame-ci": [0.75, 0.85]}
+    row |= {"precision-app": 0.7, "recall-app": 0.4, "density-app": 0.9, "coverage-app": 0.6}
+    row |= {"NN-ratio": 1.1, "copy-fraction": 0.02}
+    quality = {
+        "rows": {image_model.SAMPLES_ROW: row, yardsticks.REAL_ROW: row},
+        "num_samples": 512,
+        "num_reference": 1024,
+        "controls_pass": {"KID-app": {"passes": True, "failures": []}},
+    }
+    record = image_model.registry_quality(quality, "a test")
+    assert record["yardsticks KID-app, samples vs training frames"].startswith("0.500 [0.400, 0.600] (N 512")
+    assert record["yardsticks controls"] == "every measure passed"
+    (tmp_path / "registry.json").write_text(
+        json.dumps({"m": {"quality": {"FD-frame-lab samples": "1.66", "inverted maps variance": 1.0}}})
+    )
+    pretrained.record_quality("m", record, tmp_path, drop=("FD-frame-lab",))
+    stored = json.loads((tmp_path / "registry.json").read_text())["m"]["quality"]
+    assert "FD-frame-lab samples" not in stored and stored["inverted maps variance"] == 1.0
+    assert stored["yardsticks measured_by"] == "a test"

@@ -129,6 +129,34 @@ def image_model_quality(
     return {**result, "samples": samples[:16], "real": real}
 
 
+def registry_quality(quality: dict, measured_by: str) -> dict[str, str]:
+    """The registry's record of :func:`image_model_quality`: the samples' yardsticks beside the real floor,
+    each with its interval, and whether every measure passed its controls (``pretrained list`` shows it)."""
+    samples, real = quality["rows"][SAMPLES_ROW], quality["rows"][yardsticks.REAL_ROW]
+    n = f"(N {quality['num_samples']} vs {quality['num_reference']} training frames)"
+
+    def with_ci(row: dict, name: str) -> str:
+        low, high = row[f"{name}-ci"]
+        return f"{row[name]:.3f} [{low:.3f}, {high:.3f}]"
+
+    failed = [m for m, v in quality["controls_pass"].items() if not v["passes"]]
+    return {
+        "yardsticks KID-app, samples vs training frames": f"{with_ci(samples, 'KID-app')} {n}",
+        "yardsticks KID-app floor, real vs training frames": with_ci(real, "KID-app"),
+        "yardsticks C2ST-frame, samples vs training frames (0.5 = indistinguishable)": with_ci(
+            samples, "C2ST-frame"
+        ),
+        "yardsticks precision / recall (real floor)": f"{samples['precision-app']:.2f} / "
+        f"{samples['recall-app']:.2f} ({real['precision-app']:.2f} / {real['recall-app']:.2f})",
+        "yardsticks density / coverage (real floor)": f"{samples['density-app']:.2f} / "
+        f"{samples['coverage-app']:.2f} ({real['density-app']:.2f} / {real['coverage-app']:.2f})",
+        "yardsticks memorisation NN-ratio / copy-fraction": f"{samples['NN-ratio']:.2f} / "
+        f"{samples['copy-fraction']:.2f}",
+        "yardsticks controls": "every measure passed" if not failed else f"failed: {', '.join(failed)}",
+        "yardsticks measured_by": measured_by,
+    }
+
+
 def _spread(length: int, count: int) -> torch.Tensor:
     return torch.linspace(0, length - 1, min(count, length)).round().long()
 

@@ -171,9 +171,13 @@ def _write_registry(path: Path, entries: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(entries, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
-def record_quality(name: str, quality: dict[str, Any], directory: Path | None = None) -> None:
-    """Store measured quality numbers of a shipped model in its registry entry."""
+def record_quality(
+    name: str, quality: dict[str, Any], directory: Path | None = None, *, drop: tuple[str, ...] = ()
+) -> None:
+    """Store measured quality numbers of a shipped model in its registry entry; entries whose key starts
+    with one of ``drop`` are removed first (numbers of a yardstick that has been retired)."""
     path = (directory or WEIGHTS_DIR) / REGISTRY_FILE
     entries = read_json(path, "registry")
-    entries[name]["quality"] = {**entries[name].get("quality", {}), **quality}
+    kept = {k: v for k, v in entries[name].get("quality", {}).items() if not k.startswith(drop)}
+    entries[name]["quality"] = {**kept, **quality}
     _write_registry(path, entries)
