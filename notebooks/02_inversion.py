@@ -76,8 +76,9 @@ quality = image_model.image_model_quality(
     source,
     cache_dir,
     num_samples=quality_samples,
-    sampler="heun",
-    num_steps=s.sample_steps,
+    sampler=s.sampler.kind,  # the preset's sampler, as every video row and Table 5's image row use
+    num_steps=s.sampler.steps,
+    sampler_options=s.sampler.options(),
     seed=seed,
 )
 fig = image_model.samples_beside_real_figure(quality["samples"], quality["real"], title=str(source))

@@ -22,7 +22,6 @@ from einops import rearrange
 
 from pyoco_lab import devices, edm
 from pyoco_lab.analysis.inversion import model_identity
-from pyoco_lab.data import EmbeddedFramesDataset
 from pyoco_lab.fileio import atomic_write_text, read_json
 from pyoco_lab.metrics import appearance, yardsticks
 from pyoco_lab.training import load_denoiser
@@ -36,6 +35,7 @@ def sample_images(
     *,
     sampler: str = "heun",
     num_steps: int = 18,
+    sampler_options: dict | None = None,
     seed: int = 0,
     batch_size: int = 128,
 ) -> torch.Tensor:
@@ -55,16 +55,9 @@ def sample_images(
             return denoiser(x[:, 0], sigma)[:, None]
 
         with devices.sampling_mode(device):
-            x0 = edm.sample(denoise, x_t, sampler=sampler, num_steps=num_steps)
+            x0 = edm.sample(denoise, x_t, sampler=sampler, num_steps=num_steps, **(sampler_options or {}))
         out.append(x0[:, 0].float().clamp(-1, 1).cpu())
     return torch.cat(out)
-
-
-def real_frames(count: int, *, resolution: int, split: str, seed: int = 0, root=None) -> torch.Tensor:
-    """``count`` real frames (N, 3, H, W) in [-1, 1] drawn at random from a split of the embedded data."""
-    dataset = EmbeddedFramesDataset(root, resolution, split)
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:count]
-    return torch.stack([torch.as_tensor(dataset[int(i)]["image"]).float() for i in order.sort().values])
 
 
 def image_model_quality(
@@ -74,6 +67,7 @@ def image_model_quality(
     num_samples: int = 512,
     sampler: str = "heun",
     num_steps: int = 18,
+    sampler_options: dict | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> dict:
@@ -103,7 +97,13 @@ def image_model_quality(
         return {**stored, "samples": torch.tensor(stored["samples"]), "real": torch.tensor(stored["real"])}
     denoiser, config = load_denoiser(image_model)
     samples = sample_images(
-        denoiser, num_samples, config.resolution, sampler=sampler, num_steps=num_steps, seed=seed
+        denoiser,
+        num_samples,
+        config.resolution,
+        sampler=sampler,
+        num_steps=num_steps,
+        sampler_options=sampler_options,
+        seed=seed,
     )
     net = appearance.appearance_net(config.resolution, root=config.data_root, progress=progress)
     sets = yardsticks.real_sets(net, config.resolution, num_samples, root=config.data_root, seed=seed)
@@ -117,6 +117,7 @@ def image_model_quality(
         "resolution": config.resolution,
         "sampler": sampler,
         "num_steps": num_steps,
+        "sampler_options": dict(sampler_options or {}),
         "num_samples": num_samples,
         "num_reference": len(sets.reference),
         "rows": rows,
