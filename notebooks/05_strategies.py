@@ -82,7 +82,10 @@ payload = {
     "eval_samples": s.eval_samples,
     "rows": {
         # one image model: its cells carry that evaluation's bootstrap interval
-        "image": {m: experiments.summarise([image_row], m) if m in image_row else None for m in names},
+        "image": {
+            m: experiments.summarise([image_row], m) if m in image_row else None
+            for m in (*names, *verdict_metrics)
+        },
         **{name: {m: row[m] for m in (*names, *verdict_metrics)} for name, row in rows.items()},
     },
     "sampler": s.sampler.record(),

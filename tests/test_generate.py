@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os
@@ -101,20 +100,12 @@ def test_generate_refuses_a_second_writer_of_the_same_out_before_sampling(video_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
-def test_generate_refuses_an_unwritable_out_before_sampling(video_run, tmp_path, monkeypatch, capsys):
+def test_generate_refuses_an_unwritable_out_before_sampling(video_run, monkeypatch, capsys, read_only_folder):
     def never(*args, **kwargs):
         raise AssertionError("sampled before checking --out")
 
     monkeypatch.setattr(generate, "sample_videos", never)
-    real_mkdir = os.mkdir
-    locked = tmp_path / "read-only"
-
-    def mkdir(path, *args, **kwargs):  # a read-only mount, simulated (tests run as root)
-        if str(path).startswith(str(locked)):
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
-        return real_mkdir(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "mkdir", mkdir)
+    locked = read_only_folder
     assert main(["generate", str(video_run), "--out", str(locked / "out")]) == 2
     err = capsys.readouterr().err
     assert (

@@ -3,7 +3,6 @@ real inversion at a few ODE steps)."""
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 from pathlib import Path
@@ -159,20 +158,12 @@ def test_invert_never_replaces_what_it_did_not_write(videos, tmp_path, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["own", "precious", "some_file"]  # nothing hidden
 
 
-def test_invert_refuses_an_unwritable_out_before_inverting(videos, tmp_path, monkeypatch, capsys):
+def test_invert_refuses_an_unwritable_out_before_inverting(videos, monkeypatch, capsys, read_only_folder):
     def never(*args, **kwargs):
         raise AssertionError("inverted before checking --out")
 
     monkeypatch.setattr(inversion, "invert_clips", never)
-    real_mkdir = os.mkdir
-    locked = tmp_path / "read-only"
-
-    def mkdir(path, *args, **kwargs):  # a read-only mount, simulated (tests run as root)
-        if str(path).startswith(str(locked)):
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
-        return real_mkdir(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "mkdir", mkdir)
+    locked = read_only_folder
     out = locked / "deep" / "out"
     assert main(["invert", str(videos[1]), "--image-model", "pretrained:lab-tiny-16", "--out", str(out)]) == 2
     err = capsys.readouterr().err

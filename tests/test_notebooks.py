@@ -325,10 +325,14 @@ def test_05_strategies(tmp_path_factory):
         if name == "image":  # Table 5's "Image Diffusion" row: frame metrics only, with their interval
             _interval(row["FD-frame-lab"])
             assert row["FD-frame-lab"]["mean"] >= 0 and row["IS-lab"] is None and row["FVD-lab"] is None
+            _interval(row["KID-app"])  # the content score of its frames, as the video rows have
+            assert row["FD-motion-lab"] is None  # no clips, no motion
             continue
         for metric in ("IS-lab", "FVD-lab", "FD-frame-lab"):
             _interval(row[metric])
         assert row["IS-lab"]["mean"] >= 1 and row["FVD-lab"]["mean"] >= 0
+    content_table = summary.render_section("05_strategies", data).split("| strategy | KID-app")[1]
+    assert "| Image Diffusion (ID) | " in content_table.split("Verdicts")[0]  # its frames' content score
 
 
 @pytest.mark.slow
@@ -362,7 +366,8 @@ def test_08_finetune_length(tmp_path_factory):
     out, data = _run("08_finetune_length", tmp_path_factory)
     _png(out / "finetune_length.png")
     curves = data["curves"]
-    assert set(curves) == {"motion-ratio", "FVD-lab"}
+    # motion beside the content and motion scores (and FVD-lab, kept for the record)
+    assert set(curves) == {"motion-ratio", "KID-app", "FD-motion-lab", "FVD-lab"}
     assert set(curves["motion-ratio"]) == {"iid α=0", "progressive α=2", "mixed α=inf"}
     for per_prior in curves.values():
         for points in per_prior.values():

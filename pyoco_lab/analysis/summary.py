@@ -764,7 +764,9 @@ def _section_strategies(r: Mapping) -> list[str]:
             "| strategy | " + " | ".join(metrics) + " | motion-ratio |",
             "|---|" + "---|" * (len(metrics) + 1),
         ]
-        for key in video_rows:
+        # Table 5's image row: the image model's frames on the content score (it has no clips to move)
+        image_rows = ["image"] if _is_interval((rows.get("image") or {}).get(y.get("content"))) else []
+        for key in [*image_rows, *video_rows]:
             cells = [_rec(rows[key].get(m), _digits(m)) for m in metrics]
             cells.append(_rec(temporal.get(key, {}).get("motion-ratio")))
             lines.append(f"| {TABLE5_ROWS[key]} | " + " | ".join(cells) + " |")
