@@ -93,17 +93,13 @@ class RealSets:
     """The real frames every set is measured against, and the real rows."""
 
     reference: torch.Tensor  # (M, 3, H, W) frames of train clips A: the training distribution
-    pool: torch.Tensor  # (P, 3, H, W) every frame of up to POOL_CLIPS clips of A: the memorisation check's
+    pool: torch.Tensor  # (P, 3, H, W) every frame of up to POOL_CLIPS clips of A: what copies are sought in
     reference_features: np.ndarray  # (M, D) their appearance features (raw; ``embed`` makes the space)
     real: torch.Tensor  # frames (N, 3, H, W) or clips (N, F, 3, H, W) of train clips B: the real row
     held_out: torch.Tensor  # the same shape from the test split's clips: the generalisation row
     # every clip of A (A_clips, F, 3, H, W): the clip metrics' reference (FVD-lab, FD-motion-lab) and, its
     # first N, the clip two-sample test's real side; None for frame sets
     reference_clips: torch.Tensor | None
-
-    @property
-    def frames_per_item(self) -> int:
-        return 1 if self.real.ndim == 4 else int(self.real.shape[1])
 
 
 def real_sets(
