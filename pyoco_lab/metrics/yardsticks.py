@@ -156,7 +156,7 @@ def frame_scores(sets: RealSets, net: AppearanceNet, items: torch.Tensor, *, see
     """Every frame measure of ``items`` — frames (N, 3, H, W) or clips (N, F, 3, H, W), whose frames are
     pooled — against the training distribution; intervals resample whole clips."""
     group = 1 if items.ndim == 4 else int(items.shape[1])
-    frames = items if items.ndim == 4 else items.flatten(0, 1)
+    frames = _frames(items)
     raw = appearance_features(net, frames)
     reference_features, features = embed(sets.reference_features, raw, block_sizes=net.block_sizes)
     kid = kernel_distance(reference_features, features, groups=group, seed=seed)
