@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench_unet  # noqa: E402  (its torchvision stub must precede video_diffusion_pytorch)
 
-from pyoco_lab import devices, edm  # noqa: E402
+from pyoco_lab import devices, edm, provenance  # noqa: E402
 from pyoco_lab.analysis import experiments  # noqa: E402
 from pyoco_lab.analysis.notebook import ensure_data  # noqa: E402
 from pyoco_lab.metrics import lab  # noqa: E402
@@ -191,14 +191,6 @@ def eval_worker(spec: dict) -> dict:
     return {"step_s": seconds, "items_per_s": n / seconds, **_peak()}
 
 
-def _cpu_name() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return "unknown CPU"
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
-
-
 def _peak() -> dict:
     return {"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # Linux: KiB
 
@@ -341,7 +333,7 @@ def main(argv=None) -> int:
     rows = [r for r in plan(args.quick) if wanted is None or any(text in r[1] for text in wanted)]
     load = os.getloadavg()[0]
     print(
-        f"CPU: {_cpu_name()}, {os.cpu_count()} logical cores, native bf16: "
+        f"CPU: {provenance.cpu_name()}, {os.cpu_count()} logical cores, native bf16: "
         f"{devices.cpu_native_bf16() or 'none (bf16 is emulated)'}; load average {load:.2f} at the start"
     )
     print(f"{'kind':<5} {'row':<52} {'s/step':>8} {'items/s':>9} {'peak MiB':>9} {'vs first of kind':>17}")

@@ -37,7 +37,10 @@ def test_export_records_hash_config_and_recipe(shipped):
     assert model.path.is_file() and model.sha256 == pretrained.sha256_of(model.path)
     assert model.train_config == T.load_config(run)
     assert model.recipe["steps"] == 4 and model.recipe["seed"] == 0 and model.recipe["command"]
-    assert model.recipe["wall_seconds"] >= 0 and "machine" in model.recipe
+    assert model.recipe["wall_seconds"] >= 0 and "CPU cores" in model.recipe["machine"]
+    # every part of the run (here one library call) is recorded: what made each step
+    (part,) = model.recipe["history"]
+    assert (part["from_step"], part["to_step"]) == (0, 4) and part["commit"] == model.recipe["commit"]
     ema = load_file(str(T.latest_checkpoint(run) / T.EMA_FILE))
     assert all(torch.equal(ema[k], v) for k, v in load_file(str(model.path)).items())
 

@@ -234,9 +234,32 @@ def test_init_that_does_not_fit_fails_before_work(tmp_path):
         T.train(
             small_config("video", steps=2, model="tiny-wide"), tmp_path / "v3", init=image_run, progress=False
         )
-    with pytest.raises(ValueError, match="needs --phase video"):
-        T.train(small_config("image", steps=2), tmp_path / "v4", init=image_run, progress=False)
-    assert not any((tmp_path / name).exists() for name in ("v2", "v3", "v4"))
+    with pytest.raises(ValueError, match="image-phase run"):  # an image run continues an image model only
+        T.train(small_config("image", steps=2), tmp_path / "v4", init=video_run, progress=False)
+    with pytest.raises(ValueError, match="does not fit"):
+        T.train(
+            small_config("image", steps=2, model="tiny-wide"), tmp_path / "v5", init=image_run, progress=False
+        )
+    assert not any((tmp_path / name).exists() for name in ("v2", "v3", "v4", "v5"))
+
+
+def test_an_image_run_continues_from_an_image_models_weights_and_keeps_its_history(tmp_path):
+    """The path of a long pre-training whose run folder was lost with its machine (issue #23): the next
+    part starts from the shipped (EMA) weights; every part is recorded in RUN/history.jsonl."""
+    first = T.train(small_config("image", steps=2), tmp_path / "first", progress=False, command="part 1")
+    config = small_config("image", steps=2, lr=1e-30, warmup_steps=0)  # the weights stay where they start
+    second = T.train(config, tmp_path / "second", init=first, progress=False)
+    start = load_file(str(T.checkpoint_dir(first, 2) / T.EMA_FILE))
+    for name, value in load_file(str(T.checkpoint_dir(second, 2) / T.MODEL_FILE)).items():
+        torch.testing.assert_close(value, start[name], rtol=0, atol=1e-20, msg=name)
+    (part,) = T.checkpoints.read_history(first)
+    assert (part["command"], part["from_step"], part["to_step"]) == ("part 1", 0, 2)
+    assert part["wall_seconds"] > 0 and part["commit"] and "CPU cores" in part["machine"]
+    resumed = T.train(small_config("image", steps=4), first, resume=True, progress=False, command="part 2")
+    assert [(p["command"], p["from_step"], p["to_step"]) for p in T.checkpoints.read_history(resumed)] == [
+        ("part 1", 0, 2),
+        ("part 2", 2, 4),
+    ]
 
 
 def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(tmp_path):

@@ -31,7 +31,7 @@ from pyoco_lab import devices, edm, noise
 from pyoco_lab.data import EmbeddedVideoDataset
 from pyoco_lab.fileio import follow_umask
 from pyoco_lab.progress import tqdm
-from pyoco_lab.training import latest_checkpoint, load_denoiser, pretrained
+from pyoco_lab.training import load_denoiser, pretrained, resolve_checkpoint
 from pyoco_lab.viz.figures import cosine_similarity_matrix
 
 
@@ -119,9 +119,10 @@ def model_identity(image_model: str | os.PathLike) -> str:
     """What names an image model in cache keys: a shipped model's name and hash, or a run's checkpoint."""
     if pretrained.is_pretrained(image_model):
         return pretrained.init_record(image_model)
-    checkpoint = latest_checkpoint(image_model)
-    if checkpoint is None:
-        raise FileNotFoundError(f"{image_model} holds no finished checkpoint; train the image model first")
+    try:  # a run folder (its newest checkpoint) or one checkpoint folder (a point of a training curve)
+        checkpoint, _ = resolve_checkpoint(image_model)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"{error}; train the image model first") from None
     return str(Path(checkpoint).resolve())
 
 

@@ -1,4 +1,4 @@
-"""``pyoco-lab pretrained list | verify | export``: the image models that ship with the lab.
+"""``pyoco-lab pretrained list | verify | export | curve``: the image models that ship with the lab.
 
 ``export`` turns a finished image run (made by ``pyoco-lab train --phase image``) into a shipped
 model: its EMA weights go to ``pyoco_lab/weights/NAME.safetensors`` and the registry records the
@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import argparse
 import csv
-import subprocess
+import json
+import sys
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from safetensors.torch import load_file
 
+from pyoco_lab import provenance, viz
+from pyoco_lab.analysis import image_model
+from pyoco_lab.commands._sampling import add_sampler_arguments, sampler_options
+from pyoco_lab.fileio import atomic_write_text, check_output_folder, read_json
 from pyoco_lab.training import checkpoints, pretrained
 
 
@@ -34,7 +41,115 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("name", help="the name to load it by (pretrained:NAME)")
     export.add_argument("--command", required=True, help="the exact command that re-creates the run")
     export.set_defaults(func=run_export)
+    curve = sub.add_parser(
+        "curve",
+        help="measure every kept checkpoint of image runs: quality against images seen (choose a recipe)",
+        description="Score every kept checkpoint of each image run with the frame yardsticks (samples vs "
+        "training frames, no controls: they do not depend on the model) and the Gaussianity of its "
+        "inversion of held-out frames; write OUT/curve.json and OUT/curve.png. Re-running on the same OUT "
+        "adds new checkpoints and keeps the points of checkpoints that are gone (each point is cached). "
+        "Example: pyoco-lab pretrained curve runs/image32/tiny runs/image32/lab-l "
+        "--out figures/pretrained/curve-32",
+    )
+    curve.add_argument(
+        "runs", nargs="+", metavar="RUN", help="image run folders of `pyoco-lab train --phase image`"
+    )
+    curve.add_argument(
+        "--out", required=True, help="folder for curve.json and curve.png (this command's own)"
+    )
+    curve.add_argument("--num-samples", type=int, default=512, help="samples per checkpoint (default 512)")
+    add_sampler_arguments(curve, sampler="deis", steps=6)
+    curve.add_argument(
+        "--inversion-steps", type=int, default=24, help="ODE steps of the inversion (default 24)"
+    )
+    curve.add_argument("--seed", type=int, default=0, help="seed of the samples and the real subsets")
+    curve.add_argument("--raw-weights", action="store_true", help="measure each checkpoint's raw weights too")
+    curve.add_argument(
+        "--cache-dir",
+        default=None,
+        help="where points are cached (default: <runs>/reproduce, shared with notebooks)",
+    )
+    curve.add_argument(
+        "--overwrite", action="store_true", help="replace an --out folder this command did not write"
+    )
+    curve.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    curve.set_defaults(func=run_curve)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+
+def run_curve(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    names = tuple(f"samples-{Path(run).resolve().name}.png" for run in args.runs)
+    previous_names = ()
+    if (out / CURVE_FILE).is_file():
+        previous_names = tuple(
+            f"samples-{n}.png" for n in read_json(out / CURVE_FILE, "curve").get("runs", {})
+        )
+    check_output_folder(
+        out, marker=CURVE_FILE, files=(CURVE_FIGURE, *names, *previous_names), overwrite=args.overwrite
+    )
+    if args.num_samples < 16:
+        raise ValueError(f"--num-samples {args.num_samples} is too few for the yardsticks; use 256 or more")
+    options = sampler_options(args)
+    for run in args.runs:  # every run checked at the door, before any model is loaded
+        config = checkpoints.load_config(checkpoints.resolve_checkpoint(run)[1])
+        if config.phase != "image":
+            raise ValueError(f"{run} is a {config.phase} run; the curve measures image runs (--phase image)")
+    previous = None
+    if (out / CURVE_FILE).is_file() and not args.overwrite:
+        previous = read_json(out / CURVE_FILE, "images-seen curve")
+    cache = Path(args.cache_dir) if args.cache_dir else checkpoints.default_runs_root() / "reproduce"
+    started = time.monotonic()
+    curve, pictures = image_model.images_seen_curve(
+        args.runs,
+        cache,
+        raw_weights=args.raw_weights,
+        previous=previous,
+        progress=args.progress,
+        num_samples=args.num_samples,
+        sampler=args.sampler,
+        num_steps=args.steps,
+        sampler_options=options,
+        inversion_steps=args.inversion_steps,
+        seed=args.seed,
+    )
+    curve["measured_by"] = {
+        "command": "pyoco-lab " + " ".join(sys.argv[1:]),
+        "commit": provenance.git_commit(),
+        "wall_seconds": round(time.monotonic() - started, 1),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / CURVE_FILE, json.dumps(curve, indent=1) + "\n")
+    viz.save_figure(
+        image_model.images_seen_figure(curve, title=f"{out.name}: quality against images seen"),
+        out / CURVE_FIGURE,
+    )
+    for name, by_step in pictures.items():
+        title = f"{curve['runs'][name]['label']}: the same noise at every checkpoint (EMA weights)"
+        figure = image_model.samples_by_checkpoint_figure(by_step, title=title)
+        viz.save_figure(figure, out / f"samples-{name}.png")
+    for name, entry in curve["runs"].items():
+        for point in entry["points"]:
+            print(f"{name}: {curve_line(point)}")
+    print(f"wrote {out / CURVE_FILE} and {out / CURVE_FIGURE}")
+    return 0
+
+
+CURVE_FILE, CURVE_FIGURE = "curve.json", "curve.png"
+
+
+def curve_line(point: dict) -> str:
+    """One checkpoint's measures on one line."""
+    nan = float("nan")
+    text = (
+        f"step {point['step']} ({point['images_seen']:,} images, {point['weights']} weights): "
+        f"KID-app {point['KID-app']:.3f}, C2ST {point.get('C2ST-frame', nan):.3f}, "
+        f"precision {point.get('precision-app', nan):.2f}, recall {point.get('recall-app', nan):.2f}"
+    )
+    if "variance" in point:
+        text += f", inversion variance {point['variance']:.2f}, lag-1 {point['autocorrelation']:.2f}"
+    return text
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -71,16 +186,6 @@ def _wall_seconds(run: Path) -> float:
         return round(sum(float(row["elapsed_s"]) for row in csv.DictReader(handle)), 1)
 
 
-def _commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def run_export(args: argparse.Namespace) -> int:
     run = Path(args.run)
     checkpoint, run_dir = checkpoints.resolve_checkpoint(run)
@@ -94,8 +199,12 @@ def run_export(args: argparse.Namespace) -> int:
         "seed": config.seed,
         "data": f"{config.dataset} train split, {config.resolution}px frames",
         "wall_seconds": _wall_seconds(run_dir),
-        "commit": _commit(),
+        "commit": provenance.git_commit(),
     }
+    history = checkpoints.read_history(run_dir)
+    if history:  # every part of the run: command, steps from/to, wall time, commit, machine
+        recipe["history"] = history
+        recipe["commit"] = history[-1]["commit"]
     weights = load_file(str(checkpoint / checkpoints.EMA_FILE))
     model = pretrained.export(
         weights, args.name, config, num_classes=int(meta.get("num_classes", 0)), recipe=recipe

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from dataclasses import asdict, fields
 
@@ -73,8 +74,11 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--init",
         default=None,
-        help="video phase: image run folder or checkpoint to inflate (--stage interpolation: the base "
-        "video run to start from, A.1 (6)); 'auto' = this preset's default image run (runs/PRESET-image)",
+        help="video phase: image run folder, checkpoint or pretrained:NAME to inflate (--stage "
+        "interpolation: the base video run to start from, A.1 (6)); 'auto' = the shipped image model "
+        "that fits, else this preset's image run (runs/PRESET-image). Image phase: an image model of the "
+        "same architecture to continue from (its EMA weights, a fresh optimiser: e.g. when a long run's "
+        "folder was lost)",
     )
     parser.add_argument(
         "--from-scratch",
@@ -127,7 +131,10 @@ def run(args: argparse.Namespace) -> int:
         training.default_runs_root() / training.default_run_name(args.preset, config, init=bool(init))
     )
     try:
-        run_dir = training.train(config, out, init=init, resume=args.resume, progress=args.progress)
+        command = "pyoco-lab " + shlex.join(sys.argv[1:])
+        run_dir = training.train(
+            config, out, init=init, resume=args.resume, progress=args.progress, command=command
+        )
     except training.TrainingDiverged as error:
         print(f"pyoco-lab train: stopped: {error}", file=sys.stderr)
         return 1

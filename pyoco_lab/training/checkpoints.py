@@ -44,6 +44,7 @@ from pyoco_lab.training.config import RESUMABLE_CHANGES, TrainConfig, config_fro
 from pyoco_lab.training.randomness import rng_state, set_rng_state
 
 CONFIG_FILE = "config.json"
+HISTORY_FILE = "history.jsonl"  # one line per part of the run (each `train` invocation): what made it
 LOCK_FILE = ".lock"
 MANIFEST_FILE = "manifest.json"
 LATEST_FILE = "latest.json"
@@ -85,6 +86,25 @@ def write_run_meta(run_dir: Path, config: TrainConfig, init, num_classes: int, w
     }
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / CONFIG_FILE, json.dumps(meta, indent=2) + "\n", fsync=True)
+
+
+def append_history(run_dir: Path, part: dict[str, Any]) -> None:
+    """Add one part (command, steps from/to, wall time, commit, machine) to ``RUN/history.jsonl``.
+
+    A long run is trained in parts (``--resume``), possibly on different machines; the registry of a shipped
+    model copies this file, so its recipe says how every step was made (issue #23).
+    """
+    path = Path(run_dir) / HISTORY_FILE
+    lines = path.read_text().splitlines() if path.is_file() else []
+    atomic_write_text(path, "\n".join([*lines, json.dumps(part, allow_nan=False)]) + "\n", fsync=True)
+
+
+def read_history(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The parts of a run, oldest first ([] for runs made before the history was kept)."""
+    path = Path(run_dir) / HISTORY_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def load_config(run_dir: str | os.PathLike) -> TrainConfig:

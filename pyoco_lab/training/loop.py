@@ -25,12 +25,13 @@ import copy
 import dataclasses
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
-from pyoco_lab import data, devices, edm, noise
+from pyoco_lab import data, devices, edm, noise, provenance
 from pyoco_lab.training import batches, checkpoints, distributed, monitoring, networks, precision
 from pyoco_lab.training.config import TrainConfig, text_specs, validate_config
 from pyoco_lab.training.randomness import (
@@ -207,13 +208,17 @@ def train(
     init: str | os.PathLike | None = None,
     resume: bool = False,
     progress: bool = True,
+    command: str | None = None,
 ) -> Path:
     """Train per ``config`` into ``out_dir`` and return the run folder.
 
     ``init`` (video phase): an image run folder or checkpoint to inflate; without it the video
-    model starts from scratch (the baseline). ``resume=True`` continues the newest checkpoint.
-    A folder that already holds this finished run (same config and init) is returned at once,
-    so notebooks can call ``train`` unconditionally.
+    model starts from scratch (the baseline). ``init`` in the image phase: an image model (run,
+    checkpoint or ``pretrained:NAME``) of the same architecture whose EMA weights the run starts from.
+    ``resume=True`` continues the newest checkpoint. A folder that already holds this finished run
+    (same config and init) is returned at once, so notebooks can call ``train`` unconditionally.
+    ``command``: what started this part, recorded in ``RUN/history.jsonl`` (the CLI passes its
+    command line).
     """
     config = validate_config(config)
     if config.deterministic:
@@ -222,8 +227,6 @@ def train(
     run_dir = Path(out_dir)
     env = distributed.DistEnv.from_env()
     env.micro_batches(config.batch_size, config.grad_accumulation)  # raises if the batch does not split
-    if init is not None and config.phase != "video":
-        raise ValueError("--init inflates an image model into a video model; it needs --phase video")
     networks.check_stage_fits(config)  # fail on a --model of another stage before any work
     if init is not None:  # fail on a bad --init before the run folder is even created
         networks.check_init_fits(checkpoints.describe_source(init)[0], config, init)
@@ -245,7 +248,7 @@ def train(
                     checkpoints.quarantine(folder, "unreadable")
             print(f"note: resuming {run_dir} from {plan.checkpoint.name} instead", file=sys.stderr)
         with run_determinism(config):
-            training_loop(config, run_dir, plan, env=env, init=init, progress=progress)
+            training_loop(config, run_dir, plan, env=env, init=init, progress=progress, command=command)
     return run_dir
 
 
@@ -257,6 +260,7 @@ def training_loop(
     env: distributed.DistEnv,
     init: str | os.PathLike | None = None,
     progress: bool = True,
+    command: str | None = None,
 ) -> None:
     """Section 5 / A.3 as code: build, then for each step batch, noise, sigma, loss, update, EMA, log."""
     # 1. Build. Everything that can fail on bad input happens before any training work.
@@ -280,6 +284,12 @@ def training_loop(
     if init is not None and config.stage == "interpolation":  # the base video model (A.1 (6))
         base_denoiser, _ = checkpoints.load_denoiser(init, ema=True)
         model = networks.interpolation_from_base(base_denoiser, config, num_classes)
+    elif init is not None and config.phase == "image":  # continuing an image model from its weights
+        # (a long pre-training whose run folder was lost with its machine goes on from the shipped EMA
+        # weights: fresh optimiser state and warm-up, so the continuation is not bitwise a resume)
+        image_denoiser, _ = checkpoints.load_denoiser(init, ema=True)
+        model = networks.build_network(config, num_classes=num_classes)
+        model.load_state_dict(image_denoiser.state_dict())
     elif init is not None:  # finetuning: the image model, inflated (Section 4, A.1)
         image_denoiser, _ = checkpoints.load_denoiser(init, ema=True)
         model = networks.inflate_denoiser(image_denoiser, config, num_classes)
@@ -315,6 +325,17 @@ def training_loop(
     model.train()
     # The first step whose loss was not finite (-1: none), kept on the device: checked at sync points only.
     first_bad = torch.full((), -1, dtype=torch.long, device=device)
+    part = {  # this invocation's line of RUN/history.jsonl, finished when the loop ends
+        "command": command or "pyoco_lab.training.train (library call)",
+        "from_step": start_step,
+        "started": provenance.utc_now(),
+        "commit": provenance.git_commit(),
+        "machine": provenance.machine_description(),
+        "precision": config.precision,
+        "threads": torch.get_num_threads(),
+        "processes": env.world_size,
+    }
+    started, checkpointed = time.monotonic(), start_step
 
     # 2. For each step: batch, prior noise, sigma, loss (eq. 1), optimiser step, EMA, log, checkpoint.
     try:
@@ -380,6 +401,7 @@ def training_loop(
                         complete=done == config.steps,
                     )
                     checkpoints.prune_checkpoints(run_dir, config.keep_checkpoints)
+                checkpointed = done
                 if is_distributed:
                     distributed.check_in_sync(model, env, done, run_dir / "sync.json")
                 distributed.barrier(is_distributed)
@@ -390,4 +412,11 @@ def training_loop(
                 logger.add_samples(done, samples)
     finally:
         logger.close()
+        if env.is_main and checkpointed > start_step:  # a part that left a checkpoint to continue from
+            part.update(
+                to_step=checkpointed,
+                ended=provenance.utc_now(),
+                wall_seconds=round(time.monotonic() - started, 1),
+            )
+            checkpoints.append_history(run_dir, part)
     distributed.barrier(is_distributed)

@@ -93,7 +93,8 @@ def interpolation_from_base(
 
 def check_init_fits(image_config: TrainConfig, config: TrainConfig, init) -> None:
     """Fail before any work when the --init run cannot initialise this config: an image run of the
-    same stage is inflated (base, SR); an interpolation run starts from a base video run (A.1 (6))."""
+    same stage is inflated (base, SR) or, for an image run, continued; an interpolation run starts from a
+    base video run (A.1 (6))."""
     if config.stage == "interpolation":
         if (image_config.phase, image_config.stage) != ("video", "base"):
             raise ValueError(
@@ -105,9 +106,9 @@ def check_init_fits(image_config: TrainConfig, config: TrainConfig, init) -> Non
         raise ValueError(f"--init {init} is a {image_config.phase} run; pass an image-phase run")
     elif image_config.stage != config.stage:
         raise ValueError(
-            f"--init {init} is an image run of stage {image_config.stage!r}; this {config.stage!r} video "
-            "run inflates an image model of its own stage: pre-train one with --phase image "
-            f"--stage {config.stage}"
+            f"--init {init} is an image run of stage {image_config.stage!r}; this {config.stage!r} "
+            f"{config.phase} run starts from an image model of its own stage: pre-train one with --phase "
+            f"image --stage {config.stage}"
         )
     for name in ("model", "resolution"):
         ours, theirs = getattr(config, name), getattr(image_config, name)

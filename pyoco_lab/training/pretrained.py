@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from pyoco_lab import edm
+from pyoco_lab import edm, provenance
 from pyoco_lab.fileio import atomic_write_text, publish_file, read_json
 from pyoco_lab.training import networks
 from pyoco_lab.training.config import TrainConfig, config_from_dict, config_to_dict
@@ -149,7 +148,7 @@ def export(
     tmp = directory / f".{file}.tmp-{os.getpid()}"
     save_file({k: v.detach().float().contiguous().cpu() for k, v in weights.items()}, str(tmp))
     publish_file(tmp, directory / file)
-    recipe = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(), **(recipe or {})}
+    recipe = {"machine": provenance.machine_description(), **(recipe or {})}
     model = PretrainedModel(
         name,
         file,
