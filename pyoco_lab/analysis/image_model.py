@@ -19,6 +19,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 from einops import rearrange
+from matplotlib.ticker import FuncFormatter
 
 from pyoco_lab import devices, edm
 from pyoco_lab.analysis.inversion import (
@@ -210,6 +211,7 @@ def samples_beside_real_figure(samples: torch.Tensor, real: torch.Tensor, *, tit
 # unseen footage less like noise shows it as two curves pulling apart.
 
 CURVE_KIND = "pyoco-lab images-seen curve"
+PLAIN_NUMBERS = FuncFormatter(lambda value, _: f"{value:g}")
 # What each panel shows and the issue-#23 target drawn on it (None: no target, lower is better).
 CURVE_PANELS = (
     ("KID-app", "KID-app (0 = real)", None),
@@ -407,6 +409,8 @@ def images_seen_figure(curve: dict, *, title: str = ""):
             ax.axhline(target, color="green", linestyle="--", alpha=0.7, label="target")
         ax.set_title(label, fontsize=9)
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(PLAIN_NUMBERS)  # 16, 32, 64, 128 rather than 2x10^1
+        ax.xaxis.set_minor_formatter(PLAIN_NUMBERS)
         ax.set_xlabel("images seen (thousands, log scale)", fontsize=8)
         ax.tick_params(labelsize=8)
     handles, labels = axes.flat[0].get_legend_handles_labels()
