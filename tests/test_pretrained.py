@@ -110,3 +110,9 @@ def test_the_registry_is_valid_json_with_inf_as_a_string(shipped):
         for entry in entries.values():
             assert entry["config"]["sample_churn_tmax"] == "inf"
     assert model.train_config.sample_churn_tmax == float("inf")
+
+
+def test_list_shows_every_part_of_the_recipe(shipped, capsys):
+    assert cli.main(["pretrained", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "pretrained:tiny-test" in out and "part 1: steps 0-4" in out

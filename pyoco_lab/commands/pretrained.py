@@ -168,6 +168,11 @@ def run_list(args: argparse.Namespace) -> int:
             f"{recipe.get('wall_seconds', '?')} s on {recipe.get('machine', '?')} "
             f"(commit {recipe.get('commit', '?')})"
         )
+        for number, part in enumerate(recipe.get("history", []), 1):
+            print(
+                f"  part {number}: steps {part['from_step']}-{part['to_step']}, {part['wall_seconds']} s, "
+                f"{part.get('precision', '?')}, commit {part['commit']}, {part['machine']}, {part['started']}"
+            )
         for key, value in model.quality.items():
             print(f"  {key}: {value}")
     return 0
