@@ -366,7 +366,10 @@ def samples_by_checkpoint_figure(pictures: dict[int, torch.Tensor], *, columns: 
     for row, step in enumerate(steps):
         for col in range(columns):
             ax = axes[row, col]
-            ax.imshow(rearrange((pictures[step][col].clamp(-1, 1) + 1) / 2, "c h w -> h w c").numpy())
+            ax.imshow(
+                rearrange((pictures[step][col].clamp(-1, 1) + 1) / 2, "c h w -> h w c").numpy(),
+                interpolation="nearest",
+            )
             ax.set_xticks([])
             ax.set_yticks([])
         axes[row, 0].set_ylabel(f"step {step:,}", fontsize=7)
