@@ -116,3 +116,19 @@ def test_list_shows_every_part_of_the_recipe(shipped, capsys):
     assert cli.main(["pretrained", "list"]) == 0
     out = capsys.readouterr().out
     assert "pretrained:tiny-test" in out and "part 1: steps 0-4" in out
+
+
+def test_a_superseding_export_becomes_the_default_and_the_old_model_stays_loadable(shipped, tmp_path, capsys):
+    run, old = shipped
+    argv = ["pretrained", "export", str(run), "tiny-test-2", "--command", "pyoco-lab train ... (test)"]
+    assert cli.main([*argv, "--supersedes", "no-such-model"]) == 2  # refused before anything is written
+    assert "unknown pretrained model" in capsys.readouterr().err
+    assert "tiny-test-2" not in pretrained.registry()
+    assert cli.main([*argv, "--supersedes", "tiny-test"]) == 0
+    assert pretrained.registry()["tiny-test"].superseded_by == "tiny-test-2"
+    assert pretrained.default_for(old.train_config) == "pretrained:tiny-test-2"
+    assert [m.name for m in pretrained.current_models()] == ["tiny-test-2", "tiny-test"]
+    T.load_denoiser("pretrained:tiny-test")  # still loads (and verifies) by name
+    capsys.readouterr()
+    assert cli.main(["pretrained", "list"]) == 0
+    assert "superseded by pretrained:tiny-test-2" in capsys.readouterr().out

@@ -40,6 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("run", help="image run folder written by `pyoco-lab train --phase image`")
     export.add_argument("name", help="the name to load it by (pretrained:NAME)")
     export.add_argument("--command", required=True, help="the exact command that re-creates the run")
+    export.add_argument(
+        "--supersedes",
+        default=None,
+        metavar="OLD",
+        help="a shipped model this one replaces as the default (--init auto, menus); OLD stays loadable",
+    )
     export.set_defaults(func=run_export)
     curve = sub.add_parser(
         "curve",
@@ -153,15 +159,19 @@ def curve_line(point: dict) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    models = pretrained.registry()
+    models = pretrained.current_models()
     if not models:
         print("this installation ships no pretrained models")
-    for model in models.values():
+    for model in models:
         config, recipe = model.train_config, model.recipe
         print(
             f"{pretrained.PREFIX}{model.name}: {config.model} at {config.resolution}px, "
             f"sha256 {model.sha256[:16]}"
         )
+        if model.superseded_by:
+            print(
+                f"  superseded by {pretrained.PREFIX}{model.superseded_by} (kept: results name it)"
+            )
         print(f"  recipe: {recipe.get('command', '?')}")
         print(
             f"  {recipe.get('steps', '?')} steps, batch {config.batch_size}, seed {config.seed}, "
@@ -192,6 +202,12 @@ def _wall_seconds(run: Path) -> float:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    if args.supersedes is not None:
+        pretrained.get(args.supersedes)  # an unknown OLD is refused before anything is written
+        if args.supersedes == args.name:
+            raise ValueError(
+                f"--supersedes {args.supersedes} names the model being exported; give the old one"
+            )
     run = Path(args.run)
     checkpoint, run_dir = checkpoints.resolve_checkpoint(run)
     checkpoints.verify_checkpoint(checkpoint, full=True)
@@ -215,4 +231,7 @@ def run_export(args: argparse.Namespace) -> int:
         weights, args.name, config, num_classes=int(meta.get("num_classes", 0)), recipe=recipe
     )
     print(f"shipped {pretrained.PREFIX}{model.name}: {model.path} (sha256 {model.sha256})")
+    if args.supersedes:
+        pretrained.supersede(args.supersedes, model.name)
+        print(f"{pretrained.PREFIX}{args.supersedes} is superseded by {pretrained.PREFIX}{model.name}")
     return 0

@@ -46,6 +46,9 @@ class PretrainedModel:
     num_classes: int = 0
     recipe: dict[str, Any] = field(default_factory=dict)  # command, steps, seed, data, wall time, machine
     quality: dict[str, Any] = field(default_factory=dict)  # measured by notebook 02 (docs/pretrained.md)
+    # A better model of the same architecture and resolution replaced this one as the default (``--init
+    # auto``, the presets); it stays shipped for the committed results that name it.
+    superseded_by: str | None = None
 
     @property
     def train_config(self) -> TrainConfig:
@@ -66,6 +69,23 @@ def registry(directory: Path | None = None) -> dict[str, PretrainedModel]:
     if not path.is_file():
         return {}
     return {name: PretrainedModel(name=name, **entry) for name, entry in read_json(path, "registry").items()}
+
+
+def current_models(directory: Path | None = None) -> list[PretrainedModel]:
+    """The shipped models no other model supersedes, then the superseded ones (what menus list first)."""
+    models = list(registry(directory).values())
+    return [m for m in models if not m.superseded_by] + [m for m in models if m.superseded_by]
+
+
+def supersede(old: str, new: str, directory: Path | None = None) -> None:
+    """Record that shipped model ``new`` replaces ``old`` as the default (``old`` stays loadable)."""
+    path = (directory or WEIGHTS_DIR) / REGISTRY_FILE
+    entries = read_json(path, "registry")
+    for name in (old, new):
+        if name not in entries:
+            raise ValueError(f"unknown pretrained model {PREFIX}{name}; the lab ships: {', '.join(entries)}")
+    entries[old]["superseded_by"] = new
+    _write_registry(path, entries)
 
 
 def get(source: str) -> PretrainedModel:
@@ -115,7 +135,7 @@ def load_pretrained(source: str, *, device: torch.device | str = "cpu") -> tuple
 def default_for(config: TrainConfig) -> str | None:
     """``pretrained:NAME`` of a shipped image model that fits ``config`` (model, resolution,
     conditioning), or None: what ``--init auto`` finetunes from when the lab ships one."""
-    for model in registry().values():
+    for model in current_models():
         shipped = model.train_config
         fields = ("model", "resolution", "class_conditional", "text_encoders", "dataset")
         if all(getattr(shipped, f) == getattr(config, f) for f in fields):

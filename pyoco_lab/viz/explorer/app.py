@@ -49,7 +49,7 @@ class Explorer:
         video_runs = [Path(run_dir)] if run_dir else find_runs(runs_root, phase="video")
         # The inversion playground starts with the image models the lab ships (pretrained:NAME), then
         # any image runs trained locally; an explicit image_run_dir is used alone.
-        shipped = [pretrained.PREFIX + name for name in pretrained.registry()]
+        shipped = [pretrained.PREFIX + model.name for model in pretrained.current_models()]
         image_runs = [image_run_dir] if image_run_dir else [*shipped, *find_runs(runs_root, phase="image")]
         self.generate = GeneratePanel(
             self.prior,
