@@ -1,4 +1,4 @@
-"""``pyoco-lab pretrained list | verify | export | curve``: the image models that ship with the lab.
+"""``pyoco-lab pretrained list | verify | export | measure | curve``: the image models that ship with the lab.
 
 ``export`` turns a finished image run (made by ``pyoco-lab train --phase image``) into a shipped
 model: its EMA weights go to ``pyoco_lab/weights/NAME.safetensors`` and the registry records the
@@ -47,6 +47,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a shipped model this one replaces as the default (--init auto, menus); OLD stays loadable",
     )
     export.set_defaults(func=run_export)
+    measure = sub.add_parser(
+        "measure",
+        help="measure a shipped model (yardsticks with every control, inversion Gaussianity); record it",
+        description="Sample a shipped model, score the samples against training frames with the frame "
+        "yardsticks beside every control, invert held-out frames and test their Gaussianity (notebook 02's "
+        "measurements), print them and store them in the registry. Use a seed the model was not chosen "
+        "on (the curve uses seed 0). Example: pyoco-lab pretrained measure lab-tiny-32 --seed 1",
+    )
+    measure.add_argument("name", help="a shipped model (NAME or pretrained:NAME)")
+    measure.add_argument("--num-samples", type=int, default=512, help="samples (default 512)")
+    add_sampler_arguments(measure, sampler="deis", steps=6)
+    measure.add_argument(
+        "--inversion-steps", type=int, default=24, help="ODE steps of the inversion (default 24)"
+    )
+    measure.add_argument(
+        "--seed", type=int, default=1, help="seed of the samples and real subsets (default 1)"
+    )
+    measure.add_argument("--cache-dir", default=None, help="default: <runs>/reproduce")
+    measure.add_argument("--no-write", action="store_true", help="print only; leave the registry as it is")
+    measure.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    measure.set_defaults(func=run_measure)
     curve = sub.add_parser(
         "curve",
         help="measure every kept checkpoint of image runs: quality against images seen (choose a recipe)",
@@ -81,6 +102,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     curve.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     curve.set_defaults(func=run_curve)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+
+def run_measure(args: argparse.Namespace) -> int:
+    model = pretrained.get(args.name)  # an unknown name is refused before any work
+    source = pretrained.PREFIX + model.name
+    options = sampler_options(args)
+    cache = Path(args.cache_dir) if args.cache_dir else checkpoints.default_runs_root() / "reproduce"
+    quality = image_model.image_model_quality(
+        source,
+        cache,
+        num_samples=args.num_samples,
+        sampler=args.sampler,
+        num_steps=args.steps,
+        sampler_options=options,
+        seed=args.seed,
+        progress=args.progress,
+    )
+    gauss = image_model.inversion_quality(
+        source, cache, num_steps=args.inversion_steps, seed=args.seed, progress=args.progress
+    )
+    options_text = "".join(f", {k} {v}" for k, v in options.items())
+    measured_by = (
+        f"pyoco-lab pretrained measure (image_model.image_model_quality, the code of notebook 02) at "
+        f"{model.train_config.resolution} px, {args.sampler} {args.steps} steps{options_text}, "
+        f"{args.num_samples} samples, seed {args.seed}, commit {provenance.git_commit()}, "
+        f"{provenance.utc_now()[:10]}"
+    )
+    record = {**image_model.registry_quality(quality, measured_by), **image_model.registry_inversion(gauss)}
+    for key, value in record.items():
+        print(f"{key}: {value}")
+    for row, scores in quality["rows"].items():
+        print(
+            f"  {row}: "
+            + ", ".join(
+                f"{m} {scores[m]:.3f}"
+                for m in ("KID-app", "C2ST-frame", "precision-app", "recall-app")
+                if m in scores
+            )
+        )
+    if not args.no_write:
+        pretrained.record_quality(model.name, record)
+        print(f"recorded in {pretrained.WEIGHTS_DIR / pretrained.REGISTRY_FILE} ({source})")
+    return 0
 
 
 def run_curve(args: argparse.Namespace) -> int:
@@ -169,9 +233,7 @@ def run_list(args: argparse.Namespace) -> int:
             f"sha256 {model.sha256[:16]}"
         )
         if model.superseded_by:
-            print(
-                f"  superseded by {pretrained.PREFIX}{model.superseded_by} (kept: results name it)"
-            )
+            print(f"  superseded by {pretrained.PREFIX}{model.superseded_by} (kept: results name it)")
         print(f"  recipe: {recipe.get('command', '?')}")
         print(
             f"  {recipe.get('steps', '?')} steps, batch {config.batch_size}, seed {config.seed}, "
