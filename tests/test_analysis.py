@@ -123,7 +123,7 @@ def test_run_plan_shares_identical_runs():
     assert off_grid[10.0].key() not in sweep and off_grid[0.0].key() in sweep
     # the quick preset's whole plan: the 7 sweep runs, nothing else; the tiny image model is the shipped
     # one (finetunes start from it, nothing pre-trains it)
-    assert finetune.init == "pretrained:lab-tiny-16"
+    assert finetune.init == "pretrained:lab-tiny-16-256k"
     assert sum(r.config.phase == "image" for r in experiments.all_runs(s)) == 0
     assert len(experiments.all_runs(s)) == 7
     # the documented switch re-trains the whole chain: the image model is in the plan again

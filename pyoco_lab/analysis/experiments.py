@@ -261,8 +261,9 @@ SETTINGS: dict[str, Settings] = {
         train_preset="quick",
         # 16 px: measured on this machine (2026-12-01) a 32 px video step costs 1.1 s and sampling 1 s per
         # clip, so quick's 12 runs did not fit 20 minutes at 32 px (~33 min); at 16 px a step is 0.3 s and
-        # a clip 0.38 s. pretrained:lab-tiny-32 stays shipped for 32 px studies (docs/pretrained.md).
-        image_model="pretrained:lab-tiny-16",
+        # a clip 0.38 s. The image model: the 256k-image tiny model of issue #23's recipe search (its
+        # samples name scenes where lab-tiny-16's 24k-image samples were textures; docs/pretrained.md).
+        image_model="pretrained:lab-tiny-16-256k",
         resolution=16,
         video_steps=100,
         alphas=(0.0, 1.0, 2.0, INF),
