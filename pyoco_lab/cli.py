@@ -16,6 +16,7 @@ import errno
 import importlib
 import json
 import pkgutil
+import shlex
 import sys
 
 from pyoco_lab import __version__, commands
@@ -75,6 +76,8 @@ def describe_error(error: BaseException, command: str | None = None) -> str | No
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # What a result records as the command that made it (the run history, curves): this very invocation.
+    args.command_line = "pyoco-lab " + shlex.join(sys.argv[1:] if argv is None else argv)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2

@@ -95,8 +95,6 @@ def test_the_labs_shipped_models_verify():
     assert {"lab-tiny-16", "lab-tiny-32"} <= set(models)  # superseded, kept: committed results name them
     for model in models.values():
         pretrained.verify(model)
-        denoiser, config = T.load_denoiser(pretrained.PREFIX + model.name)  # every one loads by name
-        assert config.resolution == model.train_config.resolution and denoiser.training is False
         assert model.recipe.get("command", "").startswith("pyoco-lab train")
     assert command.run_verify(None) == 0
 

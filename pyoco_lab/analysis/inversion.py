@@ -346,9 +346,10 @@ def gaussianity(maps: torch.Tensor, *, different_video_std: float | None = None,
     message = (
         "the inverted maps look like unit Gaussian noise"
         if not problems
-        else "; ".join(problems) + " -- either the image model is undertrained for this resolution (train it "
-        "longer) or these frames are unlike what it was trained on (then the maps describe the model, not "
-        "the footage); read the similarities as evidence only once the maps look Gaussian"
+        else "; ".join(problems) + " -- either the image model is undertrained for this resolution or these "
+        "frames are unlike what it was trained on (then the maps describe the model, not the footage; on the "
+        "embedded data longer training moves unseen scenes further out, docs/pretrained.md); read the "
+        "similarities as evidence only once the maps look Gaussian"
     )
     return {
         **stats,

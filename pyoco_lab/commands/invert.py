@@ -20,6 +20,8 @@ from pyoco_lab.fileio import follow_umask, staged_folder
 from pyoco_lab.metrics.evaluate import validate_device
 from pyoco_lab.training import load_denoiser
 
+# The shipped model whose inversion of held-out frames meets the Gaussianity targets (docs/pretrained.md):
+# the longer-trained lab-tiny-32-256k samples better but inverts unseen footage further from noise.
 DEFAULT_MODEL = "pretrained:lab-tiny-32"
 RECORD = "invert.json"  # what marks a folder as invert's own output (it may be replaced)
 FILES = ("maps.safetensors", "frames_and_maps.png", "similarity.png", "similarity_vs_distance.png", RECORD)

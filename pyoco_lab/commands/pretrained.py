@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -184,7 +183,7 @@ def run_curve(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     curve["measured_by"] = {
-        "command": "pyoco-lab " + " ".join(sys.argv[1:]),
+        "command": args.command_line,
         "commit": provenance.git_commit(),
         "wall_seconds": round(time.monotonic() - started, 1),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

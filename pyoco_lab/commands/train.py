@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from dataclasses import asdict, fields
 
@@ -131,9 +130,8 @@ def run(args: argparse.Namespace) -> int:
         training.default_runs_root() / training.default_run_name(args.preset, config, init=bool(init))
     )
     try:
-        command = "pyoco-lab " + shlex.join(sys.argv[1:])
         run_dir = training.train(
-            config, out, init=init, resume=args.resume, progress=args.progress, command=command
+            config, out, init=init, resume=args.resume, progress=args.progress, command=args.command_line
         )
     except training.TrainingDiverged as error:
         print(f"pyoco-lab train: stopped: {error}", file=sys.stderr)

@@ -77,6 +77,16 @@ def current_models(directory: Path | None = None) -> list[PretrainedModel]:
     return [m for m in models if not m.superseded_by] + [m for m in models if m.superseded_by]
 
 
+def inversion_models(directory: Path | None = None) -> list[PretrainedModel]:
+    """The shipped models best first for *inverting* frames: those whose held-out inversion met the
+    Gaussianity targets when measured (registry quality), then the rest in :func:`current_models` order.
+
+    Sample quality and inversion pull apart with training on the embedded data (docs/pretrained.md,
+    issue #23): the model a finetune should start from is not the one whose ODE lands real frames on noise."""
+    models = current_models(directory)
+    return sorted(models, key=lambda m: not m.quality.get("gaussianity targets met", False))
+
+
 def supersede(old: str, new: str, directory: Path | None = None) -> None:
     """Record that shipped model ``new`` replaces ``old`` as the default (``old`` stays loadable)."""
     path = (directory or WEIGHTS_DIR) / REGISTRY_FILE

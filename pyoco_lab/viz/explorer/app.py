@@ -47,9 +47,10 @@ class Explorer:
         self.prior = PriorExplorer(kind, alpha, num_frames, seed)
         runs_root = runs_root or default_runs_root()
         video_runs = [Path(run_dir)] if run_dir else find_runs(runs_root, phase="video")
-        # The inversion playground starts with the image models the lab ships (pretrained:NAME), then
+        # The inversion playground starts with the image models the lab ships (pretrained:NAME; first
+        # those whose inversion of held-out frames met the Gaussianity targets), then
         # any image runs trained locally; an explicit image_run_dir is used alone.
-        shipped = [pretrained.PREFIX + model.name for model in pretrained.current_models()]
+        shipped = [pretrained.PREFIX + model.name for model in pretrained.inversion_models()]
         image_runs = [image_run_dir] if image_run_dir else [*shipped, *find_runs(runs_root, phase="image")]
         self.generate = GeneratePanel(
             self.prior,
