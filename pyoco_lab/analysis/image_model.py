@@ -19,7 +19,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 from einops import rearrange
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from pyoco_lab import devices, edm
 from pyoco_lab.analysis.inversion import (
@@ -438,9 +438,9 @@ def images_seen_figure(curve: dict, *, title: str = ""):
         elif target is not None:
             ax.axhline(target, color="green", linestyle="--", alpha=0.7, label="target")
         ax.set_title(label, fontsize=9)
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(PLAIN_NUMBERS)  # 16, 32, 64, 128 rather than 2x10^1
-        ax.xaxis.set_minor_formatter(PLAIN_NUMBERS)
+        ax.set_xscale("log", base=2)  # ticks at 16, 32, 64, 128, 256 thousand images
+        ax.xaxis.set_major_formatter(PLAIN_NUMBERS)  # 16, 32, 64 rather than 2^4
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels crowd one another on a log axis
         ax.set_xlabel("images seen (thousands, log scale)", fontsize=8)
         ax.tick_params(labelsize=8)
     handles, labels = axes.flat[0].get_legend_handles_labels()
