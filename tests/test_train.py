@@ -81,6 +81,7 @@ def test_presets_follow_the_paper():
         (lambda: T.preset_config("quick", "image", alpha=2.0), "image phase.*drop --noise/--alpha"),
         (lambda: T.validate_config(T.TrainConfig(phase="image", alpha=0.5)), "image phase"),
         (lambda: T.preset_config("quick", "image", grad_accumulation=0), "grad_accumulation must be >= 1"),
+        (lambda: T.preset_config("quick", "image", steps=5, decay_steps=9), "pass --decay-steps <= --steps"),
     ],
 )
 def test_bad_configs_fail_with_a_fix(call, message):
@@ -217,6 +218,31 @@ def test_finished_run_is_cached_and_conflicts_are_refused(tmp_path):
         T.train(replace_config(config, steps=4, grad_accumulation=2), tmp_path, resume=True, progress=False)
     T.train(replace_config(config, steps=4), tmp_path, resume=True, progress=False)
     assert T.latest_checkpoint(run).name == "step-0000004"
+
+
+def test_learning_rate_warms_up_holds_then_decays_to_zero():
+    config = small_config("image", steps=10, lr=1.0, warmup_steps=2, decay_steps=4)
+    rates = [T.learning_rate(config, step) for step in range(10)]
+    assert rates == pytest.approx([0.5, 1, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25])
+    assert [T.learning_rate(replace_config(config, decay_steps=0), s) for s in (5, 9)] == [1.0, 1.0]
+
+
+def test_a_decay_added_on_resume_matches_a_run_that_had_it_from_the_start(tmp_path):
+    """Warm-up-stable-decay in parts: a constant-rate run resumed with --steps/--decay-steps, while its
+    checkpoint precedes the decay, is the run with that schedule from step 0 (bitwise on CPU)."""
+    constant = small_config("image", steps=4, checkpoint_every=2)
+    decayed = replace_config(constant, steps=8, decay_steps=4)
+    in_parts = T.train(constant, tmp_path / "parts", progress=False)
+    T.train(decayed, in_parts, resume=True, progress=False)
+    whole = T.train(decayed, tmp_path / "whole", progress=False)
+    for name in (T.MODEL_FILE, T.EMA_FILE):
+        a = load_file(str(T.checkpoint_dir(in_parts, 8) / name))
+        b = load_file(str(T.checkpoint_dir(whole, 8) / name))
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    # Past the decay's start, the steps already taken had another rate: refused, nothing changed.
+    with pytest.raises(ValueError, match="past the start of the learning-rate decay"):
+        T.train(replace_config(decayed, steps=12), in_parts, resume=True, progress=False)
+    assert T.latest_checkpoint(in_parts).name == "step-0000008"
 
 
 def replace_config(config, **changes):

@@ -40,7 +40,13 @@ from pyoco_lab import devices, edm
 from pyoco_lab.fileio import atomic_write_text, follow_umask, read_json
 from pyoco_lab.models.cascade import KNOWN_PER_WINDOW, SR_FACTOR, Cascade, interpolation_frameskip
 from pyoco_lab.training import networks, pretrained
-from pyoco_lab.training.config import RESUMABLE_CHANGES, TrainConfig, config_from_dict, config_to_dict
+from pyoco_lab.training.config import (
+    RESUMABLE_CHANGES,
+    TrainConfig,
+    config_from_dict,
+    config_to_dict,
+    decay_start,
+)
 from pyoco_lab.training.randomness import rng_state, set_rng_state
 
 CONFIG_FILE = "config.json"
@@ -446,6 +452,13 @@ def prepare_run(config: TrainConfig, run_dir: Path, init, resume: bool) -> RunPl
     step = checkpoint_step(checkpoint)
     if not skipped and step >= config.steps and not differ:
         return RunPlan("done", checkpoint, step)
+    if decay_start(stored) != decay_start(config) and step > min(decay_start(stored), decay_start(config)):
+        # The learning rate of the steps already taken would differ between the two schedules.
+        raise ValueError(
+            f"{run_dir} is at step {step}, past the start of the learning-rate decay (step "
+            f"{min(decay_start(stored), decay_start(config)):g}); resume with its own --steps and "
+            "--decay-steps, or continue in a new --out folder with --init"
+        )
     if not resume:
         raise ValueError(
             f"{run_dir} holds an unfinished run (step {step}); pass --resume to continue it "

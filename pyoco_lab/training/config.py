@@ -74,6 +74,11 @@ class TrainConfig:
     optimizer: str = _opt("adam", "optimiser", ("adam", "adamw"))
     lr: float = _opt(2e-4, "base learning rate (A.3: 2e-4 image, 1e-4 video)")
     warmup_steps: int = _opt(5000, "linear learning-rate warm-up steps (A.3: 5000)")
+    decay_steps: int = _opt(
+        0,
+        "decay the learning rate linearly to zero over the last N steps (0: constant after warm-up, as A.3); "
+        "a run at constant rate may be resumed with a decay added, while its checkpoint precedes the decay",
+    )
     weight_decay: float = _opt(0.0, "weight decay (Table F: 0.01 with AdamW)")
     beta1: float = _opt(0.9, "Adam beta1")
     beta2: float = _opt(0.999, "Adam beta2")
@@ -122,9 +127,12 @@ class TrainConfig:
 
 
 # Fields that may change when a run is resumed or extended: they do not alter the optimisation.
+# ``steps`` and ``decay_steps`` place the learning-rate decay, so changing them is allowed only while
+# the resumed checkpoint precedes the decay in both schedules (checked by ``decay_start``'s users).
 RESUMABLE_CHANGES = frozenset(
     {
         "steps",
+        "decay_steps",
         "log_every",
         "checkpoint_every",
         "keep_checkpoints",
@@ -319,11 +327,16 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     for name in positive:
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
-    for name in ("joint_images", "warmup_steps", "num_workers", "sample_every"):
+    for name in ("joint_images", "warmup_steps", "decay_steps", "num_workers", "sample_every"):
         if getattr(config, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(config, name)}")
     if not config.lr > 0:
         raise ValueError(f"lr must be > 0, got {config.lr}")
+    if config.decay_steps > config.steps:
+        raise ValueError(
+            f"decay_steps ({config.decay_steps}) exceeds steps ({config.steps}); "
+            "pass --decay-steps <= --steps"
+        )
     if not 0.0 <= config.ema_decay < 1.0:
         raise ValueError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
     if not 0.0 <= config.label_dropout <= 1.0:
@@ -452,6 +465,11 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     if dropout and "=" not in dropout:  # written when the rates were positional ("0.25,0.2")
         values = {**values, "text_dropout": _legacy_text_dropout(values.get("text_encoders", ""), dropout)}
     return validate_config(TrainConfig(**values))
+
+
+def decay_start(config: TrainConfig) -> int | float:
+    """The first step whose learning rate is decayed (infinity when the rate stays constant)."""
+    return config.steps - config.decay_steps if config.decay_steps else math.inf
 
 
 def default_run_name(preset: str, config: TrainConfig, *, init: bool) -> str:

@@ -118,10 +118,15 @@ def micro_batch_inputs(
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
-    """Linear warm-up to the base rate over ``warmup_steps`` (A.3), constant afterwards."""
-    if config.warmup_steps == 0:
-        return config.lr
-    return config.lr * min(1.0, (step + 1) / config.warmup_steps)
+    """Linear warm-up to the base rate over ``warmup_steps`` (A.3), constant afterwards; with
+    ``decay_steps`` the last N steps fall linearly towards zero (warm-up, stable, decay), so the final
+    weights are not a snapshot of the constant-rate noise around the optimum."""
+    scale = 1.0
+    if config.warmup_steps:
+        scale = min(scale, (step + 1) / config.warmup_steps)
+    if config.decay_steps:
+        scale = min(scale, (config.steps - step) / config.decay_steps)
+    return config.lr * scale
 
 
 def build_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
