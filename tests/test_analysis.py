@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -96,6 +97,14 @@ def test_settings_overrides_and_unknown_knobs():
         experiments.settings("quick", alpah=1)
     with pytest.raises(ValueError, match="unknown preset"):
         experiments.settings("huge")
+
+
+def test_a_config_field_added_later_leaves_run_keys_alone_at_its_neutral_value():
+    """Runs cached (or committed) before --decay-steps existed keep their keys; a decay makes a new run."""
+    spec = experiments.video_run(experiments.settings("quick"), "iid", 0)
+    assert "decay_steps" not in experiments._config_dict(spec.config)  # what the key hashes
+    decayed = dataclasses.replace(spec, config=dataclasses.replace(spec.config, decay_steps=10))
+    assert decayed.key() != spec.key()
 
 
 def test_run_plan_shares_identical_runs():

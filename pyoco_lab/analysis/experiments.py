@@ -29,6 +29,7 @@ from pyoco_lab.metrics.controls import evaluate_controls
 from pyoco_lab.metrics.evaluate import evaluate_image_run, evaluate_run, sample_videos
 from pyoco_lab.progress import tqdm
 from pyoco_lab.training import TrainConfig, config_cli_args, load_denoiser, preset_config, pretrained, train
+from pyoco_lab.training.config import KEY_NEUTRAL_VALUES
 
 INF = math.inf
 
@@ -414,7 +415,11 @@ class RunSpec:
 
 
 def _config_dict(config) -> dict:
-    values = dataclasses.asdict(config)
+    values = {
+        k: v
+        for k, v in dataclasses.asdict(config).items()
+        if k not in KEY_NEUTRAL_VALUES or v != KEY_NEUTRAL_VALUES[k]
+    }
     return {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()}
 
 

@@ -467,6 +467,11 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     return validate_config(TrainConfig(**values))
 
 
+# Fields added after runs were cached and committed, with the value at which they change nothing: a
+# cache key leaves a field out at that value, so results keyed before it existed still match their runs.
+KEY_NEUTRAL_VALUES = {"decay_steps": 0}
+
+
 def decay_start(config: TrainConfig) -> int | float:
     """The first step whose learning rate is decayed (infinity when the rate stays constant)."""
     return config.steps - config.decay_steps if config.decay_steps else math.inf
