@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -36,7 +36,9 @@ from papermill.exceptions import PapermillExecutionError
 from tqdm.auto import tqdm
 
 from pyoco_lab.analysis import experiments
+from pyoco_lab.analysis.notebook import ensure_data
 from pyoco_lab.analysis.results import RESULTS_FILE
+from pyoco_lab.analysis.run_records import RECORDS_FOLDER
 from pyoco_lab.analysis.summary import write_summary
 from pyoco_lab.fileio import atomic_write_text, check_output_folder, umask
 from pyoco_lab.training.checkpoints import default_runs_root
@@ -326,6 +328,36 @@ def reproduce(
         timings[run.name] = run.seconds
         tqdm.write(f"  {run.name}: {run.seconds:.0f} s -> {run.output_dir}")
     return write_summary(figures_dir, preset=preset, timings=timings)
+
+
+def run_study_part(
+    preset: str,
+    *,
+    figures_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    hours: float | None = None,
+    progress: bool = True,
+) -> dict:
+    """One part of a long study: ``experiments.run_study`` of the preset, its records in ``FIGURES/runs``.
+
+    Refused for a preset that does not keep records (its results would live only in the cache).
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    s = experiments.settings(preset)
+    if not s.keep_records:
+        keeping = [name for name, other in experiments.SETTINGS.items() if other.keep_records]
+        raise ValueError(
+            f"--runs needs a preset that commits its run records ({', '.join(keeping)}); preset {preset} "
+            "keeps its runs in the cache only: run `pyoco-lab reproduce` without --runs"
+        )
+    if hours is not None and not hours > 0:
+        raise ValueError(f"--hours must be > 0, got {hours}")
+    records = Path(figures_dir or default_figures_dir(preset)) / RECORDS_FOLDER
+    s = replace(s, records_dir=str(records.resolve()))
+    ensure_data(s)
+    report = experiments.run_study(s, cache_dir or default_cache_dir(), hours=hours, progress=progress)
+    return {**report, "records_dir": str(records)}
 
 
 SLURM_ARRAY = """#!/usr/bin/env bash

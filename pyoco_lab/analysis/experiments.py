@@ -18,18 +18,20 @@ import hashlib
 import json
 import math
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pyoco_lab import edm, stats
+from pyoco_lab.analysis import run_records
 from pyoco_lab.metrics import yardsticks
 from pyoco_lab.metrics.controls import evaluate_controls
-from pyoco_lab.metrics.evaluate import evaluate_image_run, evaluate_run, sample_videos
+from pyoco_lab.metrics.evaluate import evaluate_image_run, evaluate_run, evaluation_parts, sample_videos
 from pyoco_lab.progress import tqdm
 from pyoco_lab.training import TrainConfig, config_cli_args, load_denoiser, preset_config, pretrained, train
-from pyoco_lab.training.config import KEY_NEUTRAL_VALUES
+from pyoco_lab.training.config import KEY_NEUTRAL_VALUES, RESUMABLE_CHANGES
 
 INF = math.inf
 
@@ -181,6 +183,10 @@ class Settings:
     curve_priors: tuple[tuple[str, float], ...] = (("iid", 0.0), ("progressive", 2.0), ("mixed", INF))
     curve_steps: tuple[int, ...] = ()
     curve_samples: int = 32
+    # Steps of the curve's runs (None: video_steps). Longer than the sweep's runs when the curve is to find
+    # the sweep's length: a run's weights at step L do not depend on how far it goes (constant learning rate
+    # after warm-up), so an L-step run is the first L steps of the curve's run (RunSpec.trajectory_key).
+    curve_video_steps: int | None = None
     sample_prior: str = "mixed"
     eval_samples: int = 64  # generated clips per metric evaluation
     # How every evaluation and Fig. 6 sample (kind, steps, options); settings(..., sample_steps=N) sets steps
@@ -202,6 +208,11 @@ class Settings:
     tsne_frames: int = 8
     tsne_perplexity: float = 10.0
     train_extra: dict[str, Any] = field(default_factory=dict)  # any other TrainConfig overrides
+    # Commit every run's evaluations as it lands (analysis.run_records), so a study of many CPU-hours loses
+    # at most the run in progress with its machine; records_dir is set by notebook.start (``runs/`` beside
+    # the notebook folders) or by `pyoco-lab reproduce --runs`.
+    keep_records: bool = False
+    records_dir: str | None = None
     # overrides of image runs only, applied last (the recipe of the shipped image models, for other sizes)
     image_extra: dict[str, Any] = field(default_factory=dict)
 
@@ -320,6 +331,41 @@ SETTINGS: dict[str, Settings] = {
         inversion_frames=8,
         inversion_steps=24,
     ),
+    # The lab's reference result at the resolution where frames are recognisable (issue #24; it replaces
+    # cpu-long, whose committed run stays the record of the 16 px study). Many CPU-hours, so it is run in
+    # parts: `pyoco-lab reproduce --preset cpu-32 --runs --hours 2.5` trains and evaluates run after run
+    # (the finetune-length curve's first) and commits each evaluation to figures/cpu-32/runs/ as it lands;
+    # `pyoco-lab reproduce --preset cpu-32` then renders the notebooks from those records.
+    "cpu-32": Settings(
+        "cpu-32",
+        "2 CPU cores, many hours in parts: 32x32 8-frame clips finetuned from the shipped lab-tiny-32-256k, "
+        "the finetune-length curve to 2000 steps, alpha in {0, 1, 2, 5, inf} for both priors + from scratch, "
+        "3 seeds, metric controls, committed run records",
+        "<= 16 CPU-hours in parts of <= 2.5 h (reproduce --runs --hours 2.5); the notebooks then render from "
+        "the committed records in minutes",
+        train_preset="quick",
+        image_model="pretrained:lab-tiny-32-256k",
+        resolution=32,
+        # the finetune length comes from the curve (section 08): set once the curve's runs have landed
+        video_steps=1000,
+        alphas=(0.0, 1.0, 2.0, 5.0, INF),
+        seeds=(0, 1, 2),
+        size_models=("tiny",),
+        sample_alphas=(0.0, 1.0, INF),
+        eval_samples=128,
+        sampler=SamplerSpec("deis", 6),
+        # bf16 autocast: 1.4-1.9x per step on CPUs with native bf16 (docs/performance.md); pinned rather than
+        # "auto" so a run's key names the arithmetic its committed record was made with
+        train_extra={"checkpoint_every": 250, "keep_checkpoints": 8, "precision": "bf16"},
+        curve_priors=(("iid", 0.0), ("mixed", 1.0), ("progressive", 2.0)),
+        curve_video_steps=2000,
+        curve_steps=(250, 500, 1000, 1500, 2000),
+        curve_samples=128,  # = eval_samples: the sweep's runs are the curve's runs at the chosen length
+        keep_records=True,
+        inversion_videos=16,
+        inversion_frames=8,
+        inversion_steps=24,
+    ),
     "standard": Settings(
         "standard",
         "one GPU: 64x64, 16-frame clips of the embedded data, the A.3 optimiser",
@@ -413,6 +459,20 @@ class RunSpec:
     def folder(self, cache_dir: str | os.PathLike) -> Path:
         return Path(cache_dir) / "runs" / f"{self.label}-{self.key()}"
 
+    def trajectory_key(self) -> str:
+        """A hash of what decides the weights at every step: :meth:`key` without the fields that only say
+        how far to go, what to log or how to sample along the way (``RESUMABLE_CHANGES``). Runs that differ
+        only in ``steps`` share it, and the shorter one's weights are the longer one's at that step (with a
+        learning-rate decay the length moves the decay, so ``steps`` then stays in)."""
+        if isinstance(self.init, RunSpec):
+            init = self.init.trajectory_key()
+        else:
+            init = pretrained.init_record(self.init) if self.init else None
+        ignored = RESUMABLE_CHANGES - ({"steps", "decay_steps"} if self.config.decay_steps else set())
+        config = {k: v for k, v in _config_dict(self.config).items() if k not in ignored}
+        payload = {"trajectory": config, "init": init}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
+
 
 def _config_dict(config) -> dict:
     values = {
@@ -440,11 +500,13 @@ def video_run(
     finetune: bool = True,
     model: str | None = None,
     seed: int = 0,
+    steps: int | None = None,
 ) -> RunSpec:
     """A video run with prior (kind, alpha), finetuned from the image model or from scratch.
 
     alpha = 0 is i.i.d. noise whatever the kind, and alpha = inf is the same noise in every frame
     for both mixed and progressive; those runs are normalised to one config so they are shared.
+    ``steps`` replaces the preset's ``video_steps`` (the finetune-length curve's longer runs).
     """
     alpha = float(alpha)
     if alpha == 0.0 or kind == "iid":
@@ -454,6 +516,8 @@ def video_run(
     overrides = s.train_overrides("video")
     if model is not None:
         overrides["model"] = model
+    if steps is not None:
+        overrides["steps"] = steps
     config = preset_config(s.train_preset, "video", noise=kind, alpha=alpha, seed=seed, **overrides)
     alpha_name = "inf" if math.isinf(alpha) else f"{alpha:g}"
     origin = "ft" if finetune else "scratch"
@@ -523,9 +587,12 @@ def model_size_runs(s: Settings) -> dict[str, dict[str, list[RunSpec]]]:
 
 
 def curve_runs(s: Settings) -> dict[tuple[str, float], list[RunSpec]]:
-    """The finetune-length curve: {(kind, alpha): [run per seed]} of ``s.curve_priors`` (Fig. 7's runs)."""
+    """The finetune-length curve: {(kind, alpha): [run per seed]} of ``s.curve_priors`` (Fig. 7's runs, or
+    their longer versions with ``s.curve_video_steps``)."""
     return {
-        (kind, float(alpha)): [video_run(s, kind, alpha, seed=seed) for seed in s.seeds]
+        (kind, float(alpha)): [
+            video_run(s, kind, alpha, seed=seed, steps=s.curve_video_steps) for seed in s.seeds
+        ]
         for kind, alpha in s.curve_priors
     }
 
@@ -569,6 +636,74 @@ def study_plan(s: Settings, cache_dir: str | os.PathLike) -> list[dict[str, Any]
             }
         )
     return sorted(plan, key=lambda run: run["phase"] != "image")  # image runs first
+
+
+def evaluation_plan(s: Settings) -> list[tuple[RunSpec, list[tuple[int, int]]]]:
+    """Every video run the figure notebooks evaluate, each with its [(step, clips)] evaluations: the
+    finetune-length curve's runs first (seed by seed: the curve decides the sweep's length), then the
+    sweep's, Table 5's and Fig. 8's at their last step. What ``pyoco-lab reproduce --runs`` works through."""
+    plan: dict[str, tuple[RunSpec, list[tuple[int, int]]]] = {}
+
+    def want(spec: RunSpec, step: int, clips: int) -> None:
+        evaluations = plan.setdefault(spec.key(), (spec, []))[1]
+        if (step, clips) not in evaluations:
+            evaluations.append((step, clips))
+
+    curve = curve_runs(s)
+    for index in range(len(s.seeds)):
+        for runs in curve.values():
+            for step in s.curve_steps or (runs[index].config.steps,):
+                want(runs[index], int(step), s.curve_samples)
+    finals = [
+        spec for per_alpha in alpha_sweep_runs(s).values() for runs in per_alpha.values() for spec in runs
+    ]
+    finals += [spec for runs in strategy_runs(s).values() for spec in runs]
+    finals += [
+        spec for per_model in model_size_runs(s).values() for runs in per_model.values() for spec in runs
+    ]
+    for spec in finals:
+        want(spec, spec.config.steps, s.eval_samples)
+    return list(plan.values())
+
+
+def run_study(
+    s: Settings, cache_dir: str | os.PathLike, *, hours: float | None = None, progress: bool = True
+) -> dict[str, Any]:
+    """Train and evaluate :func:`evaluation_plan`'s runs one at a time, each evaluation into the committed
+    records (``s.records_dir``) as it lands; runs the records already hold are skipped.
+
+    With ``hours``, no run starts that would not end within that budget, estimated from the seconds per
+    step and per clip of the runs finished here so far (the first run always starts): a part of a long
+    study ends on its own, between runs. Returns what was done, skipped and left.
+    """
+    if not s.records_dir:
+        raise ValueError(
+            "run_study writes committed records: set records_dir (or a preset with keep_records)"
+        )
+    start = time.perf_counter()
+    done, skipped, left = [], [], []
+    per_step = per_clip = None
+    for spec, evaluations in tqdm(evaluation_plan(s), desc="study", unit="run", disable=not progress):
+        if all(recorded_evaluation(spec, s, step=step, num_samples=clips) for step, clips in evaluations):
+            skipped.append(spec.label)
+            continue
+        elapsed = time.perf_counter() - start
+        if hours is not None and per_step is not None:
+            estimate = per_step * spec.config.steps + per_clip * sum(c for _, c in evaluations)
+            if elapsed + estimate > hours * 3600:
+                left.append(spec.label)
+                continue
+        began = time.perf_counter()
+        ensure_run(spec, cache_dir, progress=progress)
+        trained = time.perf_counter()
+        for step, clips in evaluations:
+            run_evaluation(spec, s, cache_dir, step=step, num_samples=clips, progress=progress)
+        ended = time.perf_counter()
+        if trained - began > 1:  # trained here: its pace estimates the next runs'
+            per_step = (trained - began) / spec.config.steps
+        per_clip = (ended - trained) / max(1, sum(c for _, c in evaluations))
+        done.append({"label": spec.label, "seconds": round(ended - began, 1)})
+    return {"done": done, "skipped": skipped, "left": left, "seconds": round(time.perf_counter() - start, 1)}
 
 
 def all_runs(s: Settings) -> list[RunSpec]:
@@ -637,17 +772,73 @@ def evaluate(
     ``num_samples`` replaces ``s.eval_samples`` (the finetune-length curve's ``curve_samples``).
     """
     return evaluate_run(
-        run_dir,
-        num_samples=num_samples or s.eval_samples,
-        sampler=s.sampler.kind,
-        num_steps=s.sampler.steps,
-        sampler_options=s.sampler.options(),
-        reference_split=s.reference_split,
-        reference_seed=s.reference_seed,
-        seed=seed,
-        progress=progress,
-        reuse=True,
+        run_dir, **evaluation_options(s, seed=seed, num_samples=num_samples), progress=progress, reuse=True
     )
+
+
+def evaluation_options(s: Settings, *, seed: int = 0, num_samples: int | None = None) -> dict[str, Any]:
+    """The ``evaluate_run`` arguments of this preset's evaluations (and of their committed records' keys)."""
+    return {
+        "num_samples": num_samples or s.eval_samples,
+        "sampler": s.sampler.kind,
+        "num_steps": s.sampler.steps,
+        "sampler_options": s.sampler.options(),
+        "reference_split": s.reference_split,
+        "reference_seed": s.reference_seed,
+        "seed": seed,
+    }
+
+
+def run_evaluation(
+    spec: RunSpec,
+    s: Settings,
+    cache_dir: str | os.PathLike,
+    *,
+    step: int | None = None,
+    num_samples: int | None = None,
+    progress: bool = False,
+) -> dict:
+    """:func:`evaluate` of run ``spec`` at ``step`` (default: its last), training it first if needed.
+
+    With ``s.records_dir`` a committed record of this very evaluation (:mod:`analysis.run_records`) answers
+    without training or sampling, and a new evaluation is added to the run's record as soon as it is done.
+    A step the run does not keep raises, naming the checkpoint settings to change.
+    """
+    step = int(step or spec.config.steps)
+    found = recorded_evaluation(spec, s, step=step, num_samples=num_samples)
+    if found is not None:
+        return found
+    run_dir = ensure_run(spec, cache_dir, progress=progress)
+    checkpoint = run_dir / "checkpoints" / f"step-{step:07d}"
+    if not checkpoint.is_dir():
+        raise FileNotFoundError(
+            f"{checkpoint} was not kept: the curve needs checkpoint_every dividing {step} and "
+            f"keep_checkpoints covering every curve step (Settings.train_extra)"
+        )
+    result = evaluate(checkpoint, s, num_samples=num_samples, progress=progress)
+    if s.records_dir:
+        init = spec.init.folder("").name if isinstance(spec.init, RunSpec) else spec.init
+        parts = _record_parts(spec, s, num_samples)
+        run_records.add(s.records_dir, spec.label, spec.trajectory_key(), run_dir, init, parts, step, result)
+    return result
+
+
+def recorded_evaluation(
+    spec: RunSpec, s: Settings, *, step: int | None = None, num_samples: int | None = None
+) -> dict | None:
+    """The committed record of :func:`run_evaluation`'s evaluation (``s.records_dir``), or None."""
+    if not s.records_dir:
+        return None
+    step = int(step or spec.config.steps)
+    parts = _record_parts(spec, s, num_samples)
+    return run_records.find(s.records_dir, spec.label, spec.trajectory_key(), parts, step)
+
+
+def _record_parts(spec: RunSpec, s: Settings, num_samples: int | None) -> dict:
+    """``evaluation_parts`` of the run's evaluation, built from its config alone (no run folder needed)."""
+    options = evaluation_options(s, num_samples=num_samples)
+    fixed = [options.pop(name) for name in ("num_samples", "sampler", "num_steps")]
+    return evaluation_parts(spec.config, {}, *fixed, **options)
 
 
 def clip_length(s: Settings) -> int:
@@ -736,8 +927,7 @@ def train_and_evaluate(
         scores[key] = []
         for spec in runs:
             bar.set_postfix_str(spec.label)
-            run_dir = ensure_run(spec, cache_dir, progress=False)
-            result = evaluate(run_dir, s, progress=False)
+            result = run_evaluation(spec, s, cache_dir)
             scores[key].append(with_motion_ratio(result["generated"], result["real-test"]))
             bar.update()
     bar.close()
@@ -775,7 +965,8 @@ def metric_controls(
     """``metrics.controls.evaluate_controls`` for this preset's clips: {control: [row per seed]}, cached.
 
     Same N (``eval_samples``) and reference as every generated evaluation of the preset, one subset of
-    held-out clips per seed of ``s.seeds``; stored in ``cache_dir/controls.json``.
+    held-out clips per seed of ``s.seeds``; stored in ``cache_dir/controls.json`` (in ``s.records_dir`` when
+    set).
     """
     config = video_run(s, "iid", 0.0).config
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
@@ -785,7 +976,8 @@ def metric_controls(
         seeds=tuple(s.seeds),
         reference_split=s.reference_split,
         reference_seed=s.reference_seed,
-        store=Path(cache_dir) / "controls.json",
+        # with committed records, beside them: the controls cost minutes a new machine need not repeat
+        store=Path(s.records_dir or cache_dir) / "controls.json",
         progress=progress,
     )
 
@@ -844,15 +1036,8 @@ def finetune_curve(
         curve[condition] = {}
         for spec in runs:
             bar.set_postfix_str(spec.label)
-            run_dir = ensure_run(spec, cache_dir, progress=False)
             for step in s.curve_steps or (spec.config.steps,):
-                checkpoint = run_dir / "checkpoints" / f"step-{int(step):07d}"
-                if not checkpoint.is_dir():
-                    raise FileNotFoundError(
-                        f"{checkpoint} was not kept: the curve needs checkpoint_every dividing {step} and "
-                        f"keep_checkpoints covering every curve step (Settings.train_extra)"
-                    )
-                result = evaluate(checkpoint, s, num_samples=s.curve_samples, progress=False)
+                result = run_evaluation(spec, s, cache_dir, step=step, num_samples=s.curve_samples)
                 row = with_motion_ratio(result["generated"], result["real-test"])
                 curve[condition].setdefault(int(step), []).append(row)
             bar.update()

@@ -6,17 +6,19 @@ A notebook imports what it uses, then calls::
 
 ``s`` is the preset's :class:`~pyoco_lab.analysis.experiments.Settings` with the notebook's
 non-``None`` knobs applied (see :func:`pyoco_lab.analysis.experiments.settings`), ``out`` the figure
-folder, created if missing.
+folder, created if missing. A preset that keeps run records (``Settings.keep_records``) reads and writes
+them in ``runs/`` beside the notebook folders (``figures/<preset>/runs``).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from pyoco_lab.analysis import experiments
+from pyoco_lab.analysis import experiments, run_records
 from pyoco_lab.analysis.experiments import Settings
 from pyoco_lab.data import build_embedded_dataset
 from pyoco_lab.training import preset_config
@@ -30,6 +32,10 @@ def start(preset: str, figures_dir: str | os.PathLike, /, **overrides) -> tuple[
     """
     torch.set_num_threads(max(1, torch.get_num_threads()))
     s = experiments.settings(preset, **overrides)
+    if (
+        s.keep_records and s.records_dir is None
+    ):  # the committed run records live beside the notebooks' folders
+        s = replace(s, records_dir=str(Path(figures_dir).resolve().parent / run_records.RECORDS_FOLDER))
     ensure_data(s)
     out = Path(figures_dir)
     out.mkdir(parents=True, exist_ok=True)

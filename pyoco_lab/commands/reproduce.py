@@ -15,6 +15,7 @@ from pyoco_lab.reproduce import (
     default_cache_dir,
     parse_only,
     reproduce,
+    run_study_part,
     write_plan,
 )
 
@@ -81,6 +82,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "into the shared --cache are then reused by `pyoco-lab reproduce`, which only runs the notebooks",
     )
     parser.add_argument(
+        "--runs",
+        action="store_true",
+        help="train and evaluate the preset's runs one at a time instead of running the notebooks (curve "
+        "runs first), each evaluation written to FIGURES/runs/ as it lands, to commit: a new machine "
+        "loses at most the run in progress; runs those records hold are skipped. Then `reproduce` renders "
+        "from them",
+    )
+    parser.add_argument(
+        "--hours",
+        type=float,
+        default=None,
+        help="with --runs: start no run that would not end within this many hours (estimated from the runs "
+        "finished in this part), so a part of a long study ends on its own between runs",
+    )
+    parser.add_argument(
         "--python",
         default=None,
         metavar="PATH",
@@ -142,6 +158,10 @@ def run(args: argparse.Namespace) -> int:
         for path in written["files"]:
             print(f"  {path}")
         return 0
+    if args.hours is not None and not args.runs:
+        raise ValueError("--hours applies to --runs; add --runs or drop --hours")
+    if args.runs:
+        return run_runs(args)
     only = parse_only(args.only)  # None: all; `--only ,` is refused (ValueError: exit 2, one line)
     parameters = parse_parameters(args.parameter)
     if args.pretrain_image:
@@ -165,4 +185,29 @@ def run(args: argparse.Namespace) -> int:
         print(f"pyoco-lab reproduce: interrupted; {RERUN_HINT} ({cache})", file=sys.stderr)
         return 130
     print(f"summary: {summary}")
+    return 0
+
+
+def run_runs(args: argparse.Namespace) -> int:
+    """``reproduce --runs``: one part of a long study (``experiments.run_study``), records as they land."""
+    try:
+        report = run_study_part(
+            args.preset,
+            figures_dir=args.figures,
+            cache_dir=args.cache,
+            hours=args.hours,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(f"pyoco-lab reproduce --runs: interrupted; {RERUN_HINT}", file=sys.stderr)
+        return 130
+    print(
+        f"{len(report['done'])} run(s) trained and evaluated, {len(report['skipped'])} already recorded, "
+        f"{len(report['left'])} left for the next part ({report['seconds'] / 3600:.2f} h); records: "
+        f"{report['records_dir']}"
+    )
+    for run in report["done"]:
+        print(f"  done: {run['label']} ({run['seconds'] / 60:.1f} min)")
+    for label in report["left"]:
+        print(f"  left: {label}")
     return 0

@@ -101,7 +101,7 @@ class EvaluationKey:
     def with_metric_weights(self, hashes: dict[str, str]) -> EvaluationKey:
         """The same key with these weight-file hashes ({file name: sha256}), e.g. of files just checked."""
         parts = {**self.parts, "metric_weights": dict(sorted(hashes.items()))}
-        return dataclasses.replace(self, key=_key_name(parts), parts=parts)
+        return dataclasses.replace(self, key=key_name(parts), parts=parts)
 
 
 REFERENCE_SPLITS = ("train", "all")
@@ -130,6 +130,66 @@ def _used_weights(weights: Path, config: training.TrainConfig, num_frames: int) 
     if config.phase == "image":
         used = [(spec, path) for spec, path in used if spec.metric == "FID-frame"]
     return used
+
+
+def evaluation_parts(
+    config: training.TrainConfig,
+    checkpoint: dict,
+    num_samples: int,
+    sampler: str,
+    num_steps: int,
+    *,
+    batch_size: int = 16,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    weights_dir: str | os.PathLike | None = None,
+    max_real: int = 2048,
+    sampler_options: dict | None = None,
+    reference_split: str = "train",
+    reference_seed: int = 0,
+    num_frames: int | None = None,
+) -> dict:
+    """Everything that decides an evaluation's numbers (what :func:`evaluation_key` hashes), from the run's
+    config and a ``checkpoint`` record; needs no run folder, so a committed result can be matched before
+    its run exists on this machine (``analysis.run_records``)."""
+    if reference_split not in REFERENCE_SPLITS:
+        raise ValueError(
+            f"reference_split must be 'train' (trainlist01 / the embedded train split) or 'all' "
+            f"(train + test: UCF-101's 13,320 videos), got {reference_split!r}"
+        )
+    device = validate_device(device)
+    frames = int(num_frames or config.num_frames)
+    weights = Path(weights_dir) if weights_dir is not None else networks.weights_dir()
+    used = {path.name: networks.file_sha256(path) for _, path in _used_weights(weights, config, frames)}
+    return {
+        "format": KEY_FORMAT,
+        "checkpoint": checkpoint,
+        "sampler": sampler,
+        "num_steps": int(num_steps),
+        "sampler_options": _canonical(sampler_options or {}),
+        "num_samples": int(num_samples),
+        "seed": int(seed),
+        "batch_size": int(batch_size),
+        "device_type": device.type,
+        "metric_weights": used,
+        "protocol": {
+            "dataset": config.dataset,
+            "phase": config.phase,
+            "reference_split": reference_split,
+            "reference_seed": int(reference_seed),
+            "test_split": "test",
+            "resolution": config.resolution,
+            "num_frames": frames,
+            "noise": config.noise,
+            "alpha": _canonical(config.alpha),
+            "class_conditional": config.class_conditional,
+            "lab_classifier_version": lab.LAB_CLASSIFIER_VERSION if config.dataset == "embedded" else None,
+            "yardsticks": [appearance.APPEARANCE_VERSION, yardsticks.YARDSTICKS_VERSION]
+            if config.dataset == "embedded"
+            else None,
+            "max_real": int(max_real),
+        },
+    }
 
 
 def evaluation_key(
@@ -161,49 +221,28 @@ def evaluation_key(
     version, max_real). ``num_frames`` (image models only) is the clip length of the real reference and lab
     classifier (default: the config's). Nothing is loaded but ``config.json`` and the hashed files.
     """
-    if reference_split not in REFERENCE_SPLITS:
-        raise ValueError(
-            f"reference_split must be 'train' (trainlist01 / the embedded train split) or 'all' "
-            f"(train + test: UCF-101's 13,320 videos), got {reference_split!r}"
-        )
     record, checkpoint, run_dir, config = _resolve_source(run_or_checkpoint, store_dir)
     device = validate_device(device)
-    frames = int(num_frames or config.num_frames)
-    weights = Path(weights_dir) if weights_dir is not None else networks.weights_dir()
-    used = {path.name: networks.file_sha256(path) for _, path in _used_weights(weights, config, frames)}
-    parts = {
-        "format": KEY_FORMAT,
-        "checkpoint": record,
-        "sampler": sampler,
-        "num_steps": int(num_steps),
-        "sampler_options": _canonical(sampler_options or {}),
-        "num_samples": int(num_samples),
-        "seed": int(seed),
-        "batch_size": int(batch_size),
-        "device_type": device.type,
-        "metric_weights": used,
-        "protocol": {
-            "dataset": config.dataset,
-            "phase": config.phase,
-            "reference_split": reference_split,
-            "reference_seed": int(reference_seed),
-            "test_split": "test",
-            "resolution": config.resolution,
-            "num_frames": frames,
-            "noise": config.noise,
-            "alpha": _canonical(config.alpha),
-            "class_conditional": config.class_conditional,
-            "lab_classifier_version": lab.LAB_CLASSIFIER_VERSION if config.dataset == "embedded" else None,
-            "yardsticks": [appearance.APPEARANCE_VERSION, yardsticks.YARDSTICKS_VERSION]
-            if config.dataset == "embedded"
-            else None,
-            "max_real": int(max_real),
-        },
-    }
-    return EvaluationKey(_key_name(parts), parts, checkpoint, run_dir, config, device)
+    parts = evaluation_parts(
+        config,
+        record,
+        num_samples,
+        sampler,
+        num_steps,
+        batch_size=batch_size,
+        seed=seed,
+        device=device,
+        weights_dir=weights_dir,
+        max_real=max_real,
+        sampler_options=sampler_options,
+        reference_split=reference_split,
+        reference_seed=reference_seed,
+        num_frames=num_frames,
+    )
+    return EvaluationKey(key_name(parts), parts, checkpoint, run_dir, config, device)
 
 
-def _key_name(parts: dict) -> str:
+def key_name(parts: dict) -> str:
     """Readable prefix (sampler, steps, N, seed, checkpoint step) + 12 hex of the hash of all ``parts``."""
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
     checkpoint = parts["checkpoint"]

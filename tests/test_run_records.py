@@ -1,0 +1,103 @@
+"""Committed run records (issue #24): a long study commits each evaluation as it lands, a new machine
+(an empty cache) skips what the records hold, and a shorter run is the longer run's prefix."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from pyoco_lab.analysis import experiments, run_records
+from pyoco_lab.cli import main
+
+
+def study_settings(records, **changes):
+    """The smoke preset shrunk to three runs: the curve's i.i.d. run (4 steps, evaluated at 2 and 4), the
+    sweep's i.i.d. run (2 steps: the curve run's prefix) and from scratch (2 steps)."""
+    s = experiments.settings(
+        "smoke",
+        alphas=[0],
+        seeds=[0],
+        strategy_alphas=[0, 0],
+        curve_priors=[["iid", 0]],
+        curve_steps=[2, 4],
+        curve_video_steps=4,
+        video_steps=2,
+        curve_samples=4,
+        eval_samples=4,
+        sampler={"kind": "euler", "steps": 2},
+        train_extra={
+            **experiments.SETTINGS["smoke"].train_extra,
+            "checkpoint_every": 2,
+            "keep_checkpoints": 4,
+        },
+        keep_records=True,
+    )
+    return replace(s, records_dir=str(records), **changes)
+
+
+def test_a_study_commits_each_evaluation_and_a_new_machine_trains_nothing_again(tmp_path, monkeypatch):
+    records = tmp_path / "figures" / "runs"
+    s = study_settings(records)
+    plan = experiments.evaluation_plan(s)
+    assert [(spec.label, spec.config.steps, evaluations) for spec, evaluations in plan] == [
+        ("video-tiny-ft-iid-0-s0", 4, [(2, 4), (4, 4)]),  # the curve first
+        ("video-tiny-ft-iid-0-s0", 2, [(2, 4)]),
+        ("video-tiny-scratch-iid-0-s0", 2, [(2, 4)]),
+    ]
+    curve_run, sweep_run, _ = (spec for spec, _ in plan)
+    assert curve_run.key() != sweep_run.key() and curve_run.trajectory_key() == sweep_run.trajectory_key()
+
+    report = experiments.run_study(s, tmp_path / "cache", progress=False)
+    # The sweep's 2-step run is the curve run's first 2 steps: its evaluation was already recorded.
+    assert [run["label"] for run in report["done"]] == [
+        "video-tiny-ft-iid-0-s0",
+        "video-tiny-scratch-iid-0-s0",
+    ]
+    assert report["skipped"] == ["video-tiny-ft-iid-0-s0"] and report["left"] == []
+    files = sorted(p.name for p in records.glob("*.json"))
+    assert files == sorted(f"{spec.label}-{spec.trajectory_key()}.json" for spec in (curve_run, plan[2][0]))
+    record = json.loads(
+        run_records.record_path(records, curve_run.label, curve_run.trajectory_key()).read_text()
+    )
+    assert record["config"]["steps"] == 4 and record["init"] == experiments.image_run(s).folder("").name
+    assert [part["to_step"] for part in record["history"]] == [4] and record["train_wall_seconds"] > 0
+    assert sorted(entry["step"] for entry in record["evaluations"].values()) == [2, 4]
+    local = experiments.evaluate(curve_run.folder(tmp_path / "cache") / "checkpoints" / "step-0000004", s)
+    recorded = experiments.recorded_evaluation(curve_run, s, step=4)
+    assert recorded == json.loads(json.dumps(local))  # the committed result is the run's own evaluation
+
+    # A new machine: an empty cache. Everything the notebooks ask for comes from the records, untrained.
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained although the records hold the result")
+
+    monkeypatch.setattr(experiments, "train", no_training)
+    again = experiments.run_study(s, tmp_path / "new-machine", progress=False)
+    assert again["done"] == [] and len(again["skipped"]) == 3
+    rows = experiments.train_and_evaluate({"iid": [sweep_run]}, s, tmp_path / "new-machine", progress=False)
+    at_step_2 = experiments.recorded_evaluation(curve_run, s, step=2)
+    assert rows["iid"][0]["KID-app"] == at_step_2["generated"]["KID-app"] != recorded["generated"]["KID-app"]
+    curve = experiments.finetune_curve(s, tmp_path / "new-machine", progress=False)
+    assert sorted(curve[("iid", 0.0)]) == [2, 4]
+    # Another evaluation (more clips) is not in the records: it would need the run.
+    assert experiments.recorded_evaluation(sweep_run, s, num_samples=8) is None
+    with pytest.raises(AssertionError, match="trained although"):
+        experiments.run_evaluation(sweep_run, s, tmp_path / "new-machine", num_samples=8)
+
+
+def test_a_part_stops_before_a_run_that_would_not_fit_its_hours(tmp_path):
+    s = study_settings(tmp_path / "runs")
+    report = experiments.run_study(s, tmp_path / "cache", hours=1e-6, progress=False)
+    # The first run always starts; after it the pace is known and nothing else fits a 3.6 ms budget.
+    assert [run["label"] for run in report["done"]] == ["video-tiny-ft-iid-0-s0"]
+    assert report["left"] == ["video-tiny-scratch-iid-0-s0"] and report["skipped"] == [
+        "video-tiny-ft-iid-0-s0"
+    ]
+
+
+def test_reproduce_runs_refuses_a_preset_without_records_and_hours_without_runs(capsys):
+    assert main(["reproduce", "--preset", "quick", "--runs"]) == 2
+    assert "--runs needs a preset that commits its run records (cpu-32)" in capsys.readouterr().err
+    assert main(["reproduce", "--preset", "cpu-32", "--hours", "2"]) == 2
+    assert "--hours applies to --runs" in capsys.readouterr().err
