@@ -13,8 +13,10 @@ from tiny_training import install_test_pieces, small_config
 
 from pyoco_lab import cli
 from pyoco_lab import training as T
+from pyoco_lab.analysis import experiments
 from pyoco_lab.commands import pretrained as command
 from pyoco_lab.training import pretrained
+from pyoco_lab.viz.explorer import Explorer
 
 
 @pytest.fixture(autouse=True)
@@ -132,3 +134,64 @@ def test_a_superseding_export_becomes_the_default_and_the_old_model_stays_loadab
     capsys.readouterr()
     assert cli.main(["pretrained", "list"]) == 0
     assert "superseded by pretrained:tiny-test-2" in capsys.readouterr().out
+
+
+def test_a_video_finetune_ships_into_the_alpha_zoo_and_stands_in_for_its_run(shipped, tmp_path, capsys):
+    """The zoo (issue #24): step L of a longer constant-rate finetune ships as an L-step model, matches the
+    run that would make it (so notebooks and the explorer load it instead of training), and generates."""
+    _, image = shipped
+    long = small_config("video", steps=4, checkpoint_every=2)
+    run = T.train(long, tmp_path / "long", init="pretrained:tiny-test", progress=False)
+    argv = [
+        "pretrained",
+        "export",
+        str(T.checkpoint_dir(run, 2)),
+        "zoo-test",
+        "--command",
+        "pyoco-lab (test)",
+    ]
+    assert cli.main(argv) == 0
+    zoo = pretrained.get("zoo-test")
+    short = small_config("video", steps=2, checkpoint_every=2)
+    assert zoo.train_config == short and "step 2 of a 4-step run" in zoo.recipe["note"]
+    assert zoo.recipe["init"] == f"pretrained:tiny-test@{image.sha256[:16]}"
+    # The prefix claim itself: a 2-step run trained on its own has exactly the zoo model's weights.
+    alone = T.train(short, tmp_path / "short", init="pretrained:tiny-test", progress=False)
+    ema = load_file(str(T.checkpoint_dir(alone, 2) / T.EMA_FILE))
+    assert all(torch.equal(ema[k], v) for k, v in load_file(str(zoo.path)).items())
+    # It stands in for exactly that run: same config, same shipped image model.
+    assert pretrained.shipped_run(short, "pretrained:tiny-test") == "pretrained:zoo-test"
+    assert pretrained.shipped_run(long, "pretrained:tiny-test") is None
+    assert pretrained.shipped_run(short, None) is None  # from scratch is another run
+    spec = experiments.RunSpec("video-test", short, "pretrained:tiny-test")
+    assert experiments.run_weights(spec, tmp_path / "cache") == "pretrained:zoo-test"
+    # A video model is never an image model to finetune from or to invert with.
+    assert pretrained.default_for(small_config("video")) == "pretrained:tiny-test"
+    assert [m.name for m in pretrained.inversion_models()] == ["tiny-test"]
+    capsys.readouterr()
+    assert cli.main(["pretrained", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "pretrained:zoo-test: video model, progressive(alpha=2) noise" in out
+    assert "finetuned from pretrained:tiny-test@" in out
+    generated = tmp_path / "generated"
+    assert (
+        cli.main(["generate", "pretrained:zoo-test", "--num", "1", "--steps", "2", "--out", str(generated)])
+        == 0
+    )
+    assert any(generated.glob("*.gif"))
+    assert cli.main(["generate", "pretrained:tiny-test", "--out", str(tmp_path / "no")]) == 2
+    err = capsys.readouterr().err
+    assert "is a shipped image model" in err and "alpha zoo (pretrained:zoo-test)" in err
+    panel = Explorer(runs_root=tmp_path / "no-runs").generate
+    assert str(panel.run.value) == "pretrained:zoo-test" and panel.run_training_prior() == (
+        "progressive",
+        2.0,
+    )
+
+
+def test_a_mid_run_checkpoint_of_a_decayed_run_is_not_exported(shipped, tmp_path, capsys):
+    config = small_config("video", steps=4, checkpoint_every=2, decay_steps=2)
+    run = T.train(config, tmp_path / "decayed", init="pretrained:tiny-test", progress=False)
+    argv = ["pretrained", "export", str(T.checkpoint_dir(run, 2)), "zoo-decayed", "--command", "x"]
+    assert cli.main(argv) == 2
+    assert "learning-rate decay" in capsys.readouterr().err and "zoo-decayed" not in pretrained.registry()

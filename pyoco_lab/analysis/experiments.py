@@ -554,6 +554,16 @@ def ensure_run(spec: RunSpec, cache_dir: str | os.PathLike, *, progress: bool = 
     return Path(train(spec.config, spec.folder(cache_dir), init=init, resume=True, progress=progress))
 
 
+def run_weights(spec: RunSpec, cache_dir: str | os.PathLike, *, progress: bool = True) -> Path | str:
+    """What to load for run ``spec``'s weights: the shipped video model trained exactly so (the alpha zoo,
+    ``pretrained:NAME``: same config, same shipped image model), else its run folder, trained if needed."""
+    if not isinstance(spec.init, RunSpec):
+        shipped = pretrained.shipped_run(spec.config, spec.init)
+        if shipped is not None:
+            return shipped
+    return ensure_run(spec, cache_dir, progress=progress)
+
+
 def alpha_sweep_runs(s: Settings) -> dict[str, dict[float, list[RunSpec]]]:
     """Fig. 7: {kind: {alpha: [one run per seed]}} plus {"scratch": {0: [...]}} (i.i.d., from scratch)."""
     plan: dict[str, dict[float, list[RunSpec]]] = {

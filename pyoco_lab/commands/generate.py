@@ -15,7 +15,7 @@ from pyoco_lab.analysis.results import to_jsonable
 from pyoco_lab.commands._sampling import add_sampler_arguments, sampler_options
 from pyoco_lab.fileio import staged_folder
 from pyoco_lab.metrics.evaluate import sample_videos, validate_device
-from pyoco_lab.training import load_denoiser, pretrained, resolve_checkpoint
+from pyoco_lab.training import default_runs_root, load_denoiser, pretrained, resolve_checkpoint
 
 RECORD = "generate.json"  # what marks a folder as generate's own output (it may be replaced)
 FILES = ("samples.mp4", "samples.gif", "contact_sheet.png", RECORD)
@@ -36,7 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Example: pyoco-lab generate runs/quick-video --num 8 --alpha 1 --noise mixed"
         ),
     )
-    parser.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="video run folder or one of its checkpoints")
+    parser.add_argument(
+        "run",
+        metavar="RUN_OR_CHECKPOINT",
+        help="video run folder, one of its checkpoints, or a shipped video model pretrained:NAME (the "
+        "alpha zoo: `pyoco-lab pretrained list`; its videos go to runs/generated/NAME/ unless --out)",
+    )
     parser.add_argument("--num", type=int, default=4, help="videos to sample (default: 4)")
     parser.add_argument(
         "--noise", choices=noise.KINDS, default=None, help="noise prior (default: the run's own)"
@@ -98,11 +103,17 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--num and --batch-size must be at least 1 and --fps positive")
     options = sampler_options(args)
     if pretrained.is_pretrained(args.run):
-        raise ValueError(
-            f"{args.run} is a shipped image model; generate samples a video run: finetune one first "
-            f"(pyoco-lab train --phase video --init {args.run} --out RUN) and pass RUN"
-        )
-    checkpoint, run_dir = resolve_checkpoint(args.run)
+        if pretrained.get(args.run).train_config.phase != "video":
+            zoo = ", ".join(pretrained.PREFIX + m.name for m in pretrained.current_models(phase="video"))
+            raise ValueError(
+                f"{args.run} is a shipped image model; generate samples a video model: one of the alpha "
+                f"zoo ({zoo or 'none shipped'}), or finetune one (pyoco-lab train --phase video --init "
+                f"{args.run} --out RUN) and pass RUN"
+            )
+        # a shipped model has no run folder: its videos go under the runs root, by model name
+        checkpoint, run_dir = args.run, default_runs_root() / "generated" / pretrained.get(args.run).name
+    else:
+        checkpoint, run_dir = resolve_checkpoint(args.run)
     denoiser, config = load_denoiser(checkpoint, ema=True, device=device)
     if config.phase != "video":
         raise ValueError(f"{args.run} is an image run; generate samples video runs (finetune one first)")

@@ -11,6 +11,7 @@ import argparse
 import csv
 import json
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -222,15 +223,18 @@ def curve_line(point: dict) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    models = pretrained.current_models()
+    models = [*pretrained.current_models(), *pretrained.current_models(phase="video")]
     if not models:
         print("this installation ships no pretrained models")
     for model in models:
         config, recipe = model.train_config, model.recipe
+        what = "image model" if config.phase == "image" else f"video model, {config.prior} noise"
         print(
-            f"{pretrained.PREFIX}{model.name}: {config.model} at {config.resolution}px, "
+            f"{pretrained.PREFIX}{model.name}: {what}, {config.model} at {config.resolution}px, "
             f"sha256 {model.sha256[:16]}"
         )
+        if recipe.get("init"):
+            print(f"  finetuned from {recipe['init']}")
         if model.superseded_by:
             print(f"  superseded by {pretrained.PREFIX}{model.superseded_by} (kept: results name it)")
         print(f"  recipe: {recipe.get('command', '?')}")
@@ -283,6 +287,20 @@ def run_export(args: argparse.Namespace) -> int:
         "wall_seconds": _wall_seconds(run_dir),
         "commit": provenance.git_commit(),
     }
+    if meta.get(
+        "init"
+    ):  # what a finetune started from (the zoo's models: a shipped image model and its hash)
+        recipe["init"] = meta["init"]
+    if step < config.steps:
+        if config.decay_steps:
+            raise ValueError(
+                f"{checkpoint} is step {step} of a {config.steps}-step run with a learning-rate decay: its "
+                "weights are no shorter run's; export the run's last checkpoint"
+            )
+        # Constant rate after warm-up: step L of a longer run is the weights of an L-step run (the
+        # finetune-length curve's checkpoints are the alpha zoo's finetunes), so the model says L steps.
+        recipe["note"] = f"step {step} of a {config.steps}-step run: the weights of a {step}-step run"
+        config = replace(config, steps=step)
     history = checkpoints.read_history(run_dir)
     if history:  # every part of the run: command, steps from/to, wall time, commit, machine
         recipe["history"] = history

@@ -1,8 +1,10 @@
-"""Pretrained image models that ship with the lab, loaded by name and verified by hash.
+"""Pretrained models that ship with the lab, loaded by name and verified by hash.
 
 PYoCo starts from a pretrained image diffusion model (Section 5; Table 5's "Image Diffusion" row),
 so the lab ships its own: EMA weights made by ``pyoco-lab train --phase image`` with a recorded
-recipe, exported into the package by ``pyoco-lab pretrained export``. A model is named
+recipe, exported into the package by ``pyoco-lab pretrained export``. It also ships an *alpha zoo*: video
+finetunes of one image model with several noise priors (issue #24), so sample videos can be watched at
+each alpha without training anything. A model is named
 ``pretrained:NAME`` wherever a run folder is accepted (``--init``, ``load_denoiser``, the
 notebooks, the explorer)::
 
@@ -71,10 +73,21 @@ def registry(directory: Path | None = None) -> dict[str, PretrainedModel]:
     return {name: PretrainedModel(name=name, **entry) for name, entry in read_json(path, "registry").items()}
 
 
-def current_models(directory: Path | None = None) -> list[PretrainedModel]:
-    """The shipped models no other model supersedes, then the superseded ones (what menus list first)."""
-    models = list(registry(directory).values())
+def current_models(directory: Path | None = None, *, phase: str = "image") -> list[PretrainedModel]:
+    """The shipped models of ``phase`` ("image": the image models finetunes start from; "video": the
+    alpha zoo) no other model supersedes, then the superseded ones (what menus list first)."""
+    models = [m for m in registry(directory).values() if m.train_config.phase == phase]
     return [m for m in models if not m.superseded_by] + [m for m in models if m.superseded_by]
+
+
+def shipped_run(config: TrainConfig, init: str | None, directory: Path | None = None) -> str | None:
+    """``pretrained:NAME`` of the shipped video model trained with exactly ``config`` from ``init`` (a
+    ``pretrained:NAME`` image model, or None from scratch), else None: a run the lab need not train."""
+    wanted = (config_to_dict(config), init_record(init) if init else None)
+    for model in current_models(directory, phase="video"):
+        if (model.config, model.recipe.get("init")) == wanted:
+            return PREFIX + model.name
+    return None
 
 
 def inversion_models(directory: Path | None = None) -> list[PretrainedModel]:
@@ -170,8 +183,11 @@ def export(
     directory: Path | None = None,
 ) -> PretrainedModel:
     """Write ``weights`` as ``NAME.safetensors`` and record them in the registry (both atomically)."""
-    if config.phase != "image":
-        raise ValueError(f"only image models are shipped as pretrained models, got a {config.phase} run")
+    if config.phase not in ("image", "video") or config.stage != "base":
+        raise ValueError(
+            "the lab ships base-stage image models and video finetunes, got a "
+            f"{config.stage} {config.phase} run"
+        )
     directory = directory or WEIGHTS_DIR
     directory.mkdir(parents=True, exist_ok=True)
     file = f"{name}.safetensors"

@@ -46,7 +46,10 @@ class Explorer:
     ):
         self.prior = PriorExplorer(kind, alpha, num_frames, seed)
         runs_root = runs_root or default_runs_root()
-        video_runs = [Path(run_dir)] if run_dir else find_runs(runs_root, phase="video")
+        # Generate starts with the video models the lab ships (the alpha zoo, pretrained:NAME: one finetune
+        # per prior, so moving alpha needs no training), then any video runs trained locally.
+        zoo = [pretrained.PREFIX + model.name for model in pretrained.current_models(phase="video")]
+        video_runs = [Path(run_dir)] if run_dir else [*zoo, *find_runs(runs_root, phase="video")]
         # The inversion playground starts with the image models the lab ships (pretrained:NAME; first
         # those whose inversion of held-out frames met the Gaussianity targets), then
         # any image runs trained locally; an explicit image_run_dir is used alone.

@@ -24,7 +24,7 @@ import torch
 
 from pyoco_lab import edm
 from pyoco_lab import noise as noise_lib
-from pyoco_lab.training import load_config, load_denoiser
+from pyoco_lab.training import load_config, load_denoiser, pretrained
 from pyoco_lab.viz.explorer.common import (
     TRAIN_HINT,
     ModelPanel,
@@ -161,6 +161,8 @@ class GeneratePanel(ModelPanel):
         """A run's TrainConfig without loading weights when possible (config.json), else via the loader."""
         if not run:
             return None
+        if pretrained.is_pretrained(str(run)):  # a shipped model (the alpha zoo): its registry entry
+            return pretrained.get(str(run)).train_config
         try:
             return load_config(run)
         except (OSError, ValueError, KeyError, TypeError):
