@@ -8,42 +8,16 @@ appended images for the video phase): forward + backward FLOPs of the denoising 
 ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matmuls; element-wise ops are not counted),
 and the bytes autograd saves for the backward pass (``saved_tensors_hooks``) in fp32 -- bf16 autocast
 saves roughly half of the matmul and convolution inputs, so the true figure lies between half and all of
-it. The step's FLOPs are the per-item figure times the global batch.
+it. The step's FLOPs are the per-item figure times the global batch (``pyoco_lab.training.compute``).
 """
 
 from __future__ import annotations
 
 import sys
 
-import torch
-from torch.utils.flop_counter import FlopCounterMode
-
-from pyoco_lab import edm
-from pyoco_lab.training import build_network, preset_config
+from pyoco_lab.training import compute, preset_config
 
 PRESETS = ("standard", "ucf-small", "ucf-medium", "ucf-large")
-
-
-def per_item(config) -> tuple[float, float]:
-    """(FLOPs of forward + backward, bytes saved for backward) of one batch item, on the meta device."""
-    with torch.device("meta"):
-        denoiser = build_network(config)
-        frames = config.num_frames + config.joint_images if config.phase == "video" else None
-        shape = (1, 3, config.resolution, config.resolution)
-        x = torch.zeros((1, frames, *shape[1:]) if frames else shape)
-        eps, sigma = torch.zeros_like(x), torch.ones(1)
-    cond = {"num_video_frames": config.num_frames} if config.phase == "video" and config.joint_images else {}
-    saved = [0]
-
-    def pack(t):
-        saved[0] += t.numel() * t.element_size()
-        return t
-
-    hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
-    with FlopCounterMode(display=False) as counter, hooks:
-        loss = edm.edm_loss(denoiser, x, eps, sigma, denoiser.sigma_data, **cond).mean()
-        loss.backward()
-    return float(counter.get_total_flops()), float(saved[0])
 
 
 def main() -> int:
@@ -53,7 +27,7 @@ def main() -> int:
     for preset in PRESETS:
         for phase in ("image", "video"):
             config = preset_config(preset, phase)
-            flops, saved = per_item(config)
+            flops, saved = compute.item_cost(config)
             item = (
                 f"{config.num_frames}+{config.joint_images} frames" if phase == "video" else "1 frame"
             ) + f" @{config.resolution}"

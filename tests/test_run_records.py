@@ -10,6 +10,7 @@ import pytest
 
 from pyoco_lab.analysis import experiments, run_records
 from pyoco_lab.cli import main
+from pyoco_lab.training import compute, pretrained
 
 
 def study_settings(records, **changes):
@@ -101,3 +102,33 @@ def test_reproduce_runs_refuses_a_preset_without_records_and_hours_without_runs(
     assert "--runs needs a preset that commits its run records (cpu-32)" in capsys.readouterr().err
     assert main(["reproduce", "--preset", "cpu-32", "--hours", "2"]) == 2
     assert "--hours applies to --runs" in capsys.readouterr().err
+
+
+def test_from_scratch_at_equal_compute_adds_the_image_models_flops_and_extends_the_scratch_run():
+    s = experiments.settings("cpu-32")
+    image = pretrained.get(s.image_model)
+    video = experiments.video_run(s, "iid", 0.0, finetune=False).config
+    # a video step (4 clips of 8 frames + 1 image each) costs more than 4 x 9 image frames: temporal layers
+    per_frame_ratio = compute.step_flops(video) / (36 * compute.step_flops(image.train_config) / 64)
+    assert 1.0 < per_frame_ratio < 2.0
+    extra = compute.equal_compute_steps(video, image.train_config, int(image.recipe["steps"]))
+    assert extra * compute.step_flops(video) >= int(image.recipe["steps"]) * compute.step_flops(
+        image.train_config
+    )
+    assert (extra - 1) * compute.step_flops(video) < int(image.recipe["steps"]) * compute.step_flops(
+        image.train_config
+    )
+    runs = experiments.equal_compute_scratch_runs(s)
+    ordinary = experiments.strategy_runs(s)["scratch"]
+    assert [r.config.steps for r in runs] == [video.steps + extra] * len(s.seeds)
+    # its step-video_steps checkpoint is the ordinary from-scratch run: kept, and the same trajectory
+    assert [r.trajectory_key() for r in runs] == [r.trajectory_key() for r in ordinary]
+    assert all(r.config.keep_checkpoints * r.config.checkpoint_every > r.config.steps for r in runs)
+    plan = experiments.evaluation_plan(s)
+    long_first = next(i for i, (spec, _) in enumerate(plan) if spec.key() == runs[0].key())
+    short_first = next(i for i, (spec, _) in enumerate(plan) if spec.key() == ordinary[0].key())
+    assert long_first < short_first and plan[long_first][1] == [
+        (video.steps, 128),
+        (video.steps + extra, 128),
+    ]
+    assert experiments.equal_compute_scratch_runs(experiments.settings("quick")) == []

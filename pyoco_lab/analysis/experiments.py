@@ -30,7 +30,15 @@ from pyoco_lab.metrics import yardsticks
 from pyoco_lab.metrics.controls import evaluate_controls
 from pyoco_lab.metrics.evaluate import evaluate_image_run, evaluate_run, evaluation_parts, sample_videos
 from pyoco_lab.progress import tqdm
-from pyoco_lab.training import TrainConfig, config_cli_args, load_denoiser, preset_config, pretrained, train
+from pyoco_lab.training import (
+    TrainConfig,
+    compute,
+    config_cli_args,
+    load_denoiser,
+    preset_config,
+    pretrained,
+    train,
+)
 from pyoco_lab.training.config import KEY_NEUTRAL_VALUES, RESUMABLE_CHANGES
 
 INF = math.inf
@@ -213,6 +221,10 @@ class Settings:
     # the notebook folders) or by `pyoco-lab reproduce --runs`.
     keep_records: bool = False
     records_dir: str | None = None
+    # Table 5 beside equal compute: from scratch for the finetune's steps *plus* the image model's training
+    # FLOPs in video steps (training.compute), one run per seed whose step-``video_steps`` checkpoint is the
+    # ordinary from-scratch row (a prefix: RunSpec.trajectory_key).
+    scratch_equal_compute: bool = False
     # overrides of image runs only, applied last (the recipe of the shipped image models, for other sizes)
     image_extra: dict[str, Any] = field(default_factory=dict)
 
@@ -362,6 +374,7 @@ SETTINGS: dict[str, Settings] = {
         curve_steps=(250, 500, 1000, 1500, 2000),
         curve_samples=128,  # = eval_samples: the sweep's runs are the curve's runs at the chosen length
         keep_records=True,
+        scratch_equal_compute=True,
         inversion_videos=16,
         inversion_frames=8,
         inversion_steps=24,
@@ -607,6 +620,28 @@ def curve_runs(s: Settings) -> dict[tuple[str, float], list[RunSpec]]:
     }
 
 
+def equal_compute_scratch_runs(s: Settings) -> list[RunSpec]:
+    """From scratch at the finetune's total compute, one run per seed (``s.scratch_equal_compute``): the
+    finetune's ``video_steps`` plus the image model's steps x batch in video-step FLOPs; it keeps every
+    checkpoint, so its step-``video_steps`` one is the ordinary from-scratch run's weights."""
+    if not s.scratch_equal_compute:
+        return []
+    video = video_run(s, "iid", 0.0, finetune=False).config
+    source = image_source(s)
+    if isinstance(source, RunSpec):
+        image, image_steps = source.config, source.config.steps
+    else:
+        shipped = pretrained.get(source)
+        image, image_steps = shipped.train_config, int(shipped.recipe["steps"])
+    steps = video.steps + compute.equal_compute_steps(video, image, image_steps)
+    runs = []
+    for seed in s.seeds:
+        spec = video_run(s, "iid", 0.0, finetune=False, seed=seed, steps=steps)
+        keep = math.ceil(steps / spec.config.checkpoint_every) + 1
+        runs.append(replace(spec, config=replace(spec.config, keep_checkpoints=keep)))
+    return runs
+
+
 def sample_runs(s: Settings) -> dict[float, RunSpec]:
     """Fig. 6: one finetuned run per alpha of ``sample_alphas`` with ``sample_prior``."""
     return {float(a): video_run(s, s.sample_prior, a, seed=s.seeds[0]) for a in s.sample_alphas}
@@ -664,6 +699,9 @@ def evaluation_plan(s: Settings) -> list[tuple[RunSpec, list[tuple[int, int]]]]:
         for runs in curve.values():
             for step in s.curve_steps or (runs[index].config.steps,):
                 want(runs[index], int(step), s.curve_samples)
+    for spec in equal_compute_scratch_runs(s):  # before the sweep: its short scratch runs are their prefixes
+        want(spec, video_run(s, "iid", 0.0).config.steps, s.eval_samples)
+        want(spec, spec.config.steps, s.eval_samples)
     finals = [
         spec for per_alpha in alpha_sweep_runs(s).values() for runs in per_alpha.values() for spec in runs
     ]
@@ -730,6 +768,7 @@ def all_runs(s: Settings) -> list[RunSpec]:
     for runs in curve_runs(s).values():
         specs.extend(runs)
     specs.extend(sample_runs(s).values())
+    specs.extend(equal_compute_scratch_runs(s))
     unique: dict[str, RunSpec] = {}
     for spec in specs:
         if isinstance(spec.init, RunSpec):
