@@ -352,6 +352,16 @@ def test_strategies_and_model_size_summaries_cite_content_and_motion():
     )
     assert "from scratch vs the three finetunes: motion score (FD-motion-lab) better than 3/3" in text
     assert "— **wins on motion, fails on content**" in text
+    # The lab's equal-compute row: its own line in both tables (no paper value) and its own verdict.
+    equal = {"KID-app": _rec([0.25] * 3), "FD-motion-lab": _rec([9] * 3), "FVD-lab": _rec([30] * 3)}
+    table5["rows"]["scratch-equal-compute"] = equal
+    table5["temporal"]["scratch-equal-compute"] = {"motion-ratio": _rec([1, 1, 1])}
+    text = summary.render_section("05_strategies", table5)
+    assert (
+        sum("| From scratch, at the finetune's total compute (lab) |" in line for line in text.splitlines())
+        == 2
+    )
+    assert "- KID-app: finetuning beats from scratch at equal total compute **does not agree**" in text
     sizes = {
         "metric": "FVD-lab",
         "lower_is_better": True,

@@ -588,10 +588,13 @@ def alpha_sweep_runs(s: Settings) -> dict[str, dict[float, list[RunSpec]]]:
 
 
 def strategy_runs(s: Settings, *, model: str | None = None) -> dict[str, list[RunSpec]]:
-    """Table 5: from scratch, finetune i.i.d., + mixed, + progressive; one run per seed of ``s.seeds``."""
+    """Table 5: from scratch (and at equal compute, ``s.scratch_equal_compute``), finetune i.i.d., + mixed,
+    + progressive; one run per seed of ``s.seeds``."""
     mixed_alpha, progressive_alpha = s.strategy_alphas
+    equal_compute = {"scratch-equal-compute": equal_compute_scratch_runs(s)} if model is None else {}
     return {
         "scratch": [video_run(s, "iid", 0.0, finetune=False, model=model, seed=seed) for seed in s.seeds],
+        **{k: v for k, v in equal_compute.items() if v},
         "finetune": [video_run(s, "iid", 0.0, model=model, seed=seed) for seed in s.seeds],
         "mixed": [video_run(s, "mixed", mixed_alpha, model=model, seed=seed) for seed in s.seeds],
         "progressive": [

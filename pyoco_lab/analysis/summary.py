@@ -60,6 +60,7 @@ PAPER = {
 TABLE5_ROWS = {
     "image": "Image Diffusion (ID)",
     "scratch": "Training from scratch",
+    "scratch-equal-compute": "From scratch, at the finetune's total compute (lab)",
     "finetune": "Finetuning from ID",
     "mixed": "+ Mixed Noise",
     "progressive": "+ Progressive Noise",
@@ -745,7 +746,7 @@ def _section_strategies(r: Mapping) -> list[str]:
         if key not in rows and key not in PAPER["table5"]:
             continue
         ours = rows.get(key, {})
-        paper = PAPER["table5"][key]
+        paper = PAPER["table5"].get(key, {})  # the lab's own rows have no paper value
         cells = []
         for m in names:
             value = ours.get(m)
@@ -785,6 +786,13 @@ def _section_strategies(r: Mapping) -> list[str]:
             for k in ("mixed", "progressive")
         ]
         lines.append(f"- {m}: finetuning beats from scratch {_v(ft)} ({why_ft}){note}")
+        if "scratch-equal-compute" in value:  # the image model's FLOPs spent on training from scratch instead
+            eq, why_eq = compare_records(
+                value["finetune"], value["scratch-equal-compute"], lower_is_better=lower[m]
+            )
+            lines.append(
+                f"- {m}: finetuning beats from scratch at equal total compute {_v(eq)} ({why_eq}){note}"
+            )
         lines.append(
             f"- {m}: correlated noise (mixed and progressive) beats i.i.d. finetuning "
             f"{_v(all_agree([v for v, _ in parts]))} (mixed: {parts[0][1]}; progressive: {parts[1][1]}){note}"
