@@ -86,10 +86,7 @@ scratch = {
 }
 yardsticks = experiments.yardstick_record(controls)
 control_table = yardsticks["controls"]
-sign = 1 if experiments.LOWER_IS_BETTER[metric] else -1
-best = {
-    kind: min(curve, key=lambda a, c=curve: sign * c[a]["mean"]) for kind, curve in curves[metric].items()
-}
+best = {kind: results.alpha_key(a) for kind, a in experiments.best_alphas(scores, s).items()}
 fig = plots.metric_vs_alpha_figure(
     curves[metric], metric=metric, scratch=scratch[metric], floor=control_table["real"][metric]
 )
@@ -135,5 +132,15 @@ payload = {
     "best_alpha": best,
     "all_metrics": {f"{kind} {results.alpha_key(a)}": runs for (kind, a), runs in scores.items()},
 }
+# %% [markdown]
+# **Confirm, don't just select.** The best α above was chosen on these seeds, so its verdicts are exploratory.
+# A preset with `confirm_seeds` re-runs the chosen α, the paper's α and both ends (α = 0, α = ∞) on fresh
+# seeds that took no part in choosing, and SUMMARY marks those verdicts confirmatory.
+
+# %%
+if s.confirm_seeds:
+    chosen = experiments.best_alphas(scores, s)
+    confirm_scores = experiments.train_and_evaluate(experiments.confirmation_runs(s, chosen), s, cache_dir)
+    payload["confirmation"] = experiments.confirmation_record(confirm_scores, chosen, s)
 results.save_results(out, "04_alpha_sweep", s.name, payload)
 display(Markdown(render_section("04_alpha_sweep", payload)))

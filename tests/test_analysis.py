@@ -397,3 +397,60 @@ def test_committed_cpu_long_summary_renders_and_says_what_its_verdicts_rest_on()
         in sections["04. Alpha sweep (Fig. 7)"]
     )
     assert "predates the content and motion yardsticks" in sections["08. Finetune length and flicker"]
+
+
+def test_the_sweep_choice_is_confirmed_on_fresh_seeds_and_summary_says_which_verdicts_are_confirmatory(
+    monkeypatch,
+):
+    s = experiments.settings("cpu-32")
+    # Fig. 7's rule: per prior, the lowest mean FVD-lab over the choosing seeds
+    fvd = {("mixed", 2.0): 5.0, ("progressive", 5.0): 4.0, ("iid", 0.0): 9.0, ("mixed", math.inf): 8.0}
+    scores = {
+        (kind, float(a)): [
+            {"FVD-lab": fvd.get((kind, float(a)), fvd.get(("iid" if a == 0 else "mixed", a), 7.0))}
+        ]
+        for kind in s.kinds
+        for a in s.alphas
+    }
+    best = experiments.best_alphas(scores, s)
+    assert best == {"mixed": 2.0, "progressive": 5.0}
+    plan = experiments.confirmation_runs(s, best)
+    # the choice, the paper's alphas and both ends, each on the fresh seeds 3-5 only
+    assert set(plan) == {
+        ("mixed", 2.0),
+        ("progressive", 5.0),
+        ("mixed", 1.0),
+        ("progressive", 2.0),
+        ("iid", 0.0),
+        ("mixed", math.inf),
+    }
+    assert all([r.config.seed for r in runs] == [3, 4, 5] for runs in plan.values())
+    # the study plans them only once the records hold the whole sweep on seeds 0-2
+    with_records = dataclasses.replace(s, records_dir="unused")
+    monkeypatch.setattr(experiments, "recorded_best_alphas", lambda s: None)
+    planned = {spec.key() for spec, _ in experiments.evaluation_plan(with_records)}
+    assert not planned & {r.key() for runs in plan.values() for r in runs}
+    monkeypatch.setattr(experiments, "recorded_best_alphas", lambda s: best)
+    planned = {spec.key() for spec, _ in experiments.evaluation_plan(with_records)}
+    assert {r.key() for runs in plan.values() for r in runs} <= planned
+
+    def rows(kid):  # three fresh seeds
+        return [{"KID-app": k, "FD-motion-lab": 3.0 + k, "FVD-lab": 10 * k, "motion-ratio": 1.0} for k in kid]
+
+    confirm = {
+        ("mixed", 2.0): rows([0.2, 0.21, 0.22]),
+        ("progressive", 5.0): rows([0.5, 0.52, 0.49]),
+        ("mixed", 1.0): rows([0.3, 0.3, 0.31]),
+        ("progressive", 2.0): rows([0.4, 0.41, 0.42]),
+        ("iid", 0.0): rows([0.45, 0.47, 0.46]),
+        ("mixed", math.inf): rows([0.9, 0.95, 0.92]),
+    }
+    record = experiments.confirmation_record(confirm, best, s)
+    assert record["seeds"] == [3, 4, 5] and record["chosen_on_seeds"] == [0, 1, 2]
+    r = {**_sweep_with_scratch_smooth_but_empty(fvd_on_noise=[40, 41, 42]), "confirmation": record}
+    text = summary.render_section("04_alpha_sweep", r)
+    assert "the verdicts above are **exploratory**" in text
+    assert "- KID-app: mixed: the best α (2) beats α = 0 (i.i.d.): **agrees**" in text
+    assert "- KID-app: progressive: the best α (5) beats α = 0 (i.i.d.): **does not agree**" in text
+    assert "- KID-app: progressive: the paper's α (2) beats i.i.d. (α = 0): **agrees**" in text
+    assert text.count("— confirmatory") == 3 * len(record["claims"])

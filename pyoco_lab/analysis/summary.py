@@ -709,6 +709,8 @@ def _section_alpha_sweep(r: Mapping) -> list[str]:
             )
     if motion_lines:
         lines += ["", "Motion energy:", "", *motion_lines]
+    if r.get("confirmation"):
+        lines += _confirmation_lines(r, metrics, status)
     if r.get("scratch") is not None and r.get("yardsticks"):
         own = {m: by_metric[m]["scratch"] for m in metrics if by_metric[m].get("scratch") is not None}
         others: dict[str, dict] = {}
@@ -721,6 +723,30 @@ def _section_alpha_sweep(r: Mapping) -> list[str]:
                     others[f"{kind} α={_alpha_name(a)}"] = point
         lines += ["", "Content vs motion:", ""]
         lines += motion_content_line("from scratch vs every finetuned condition", own, others, r)
+    return lines
+
+
+def _confirmation_lines(r: Mapping, metrics: list[str], status: Mapping) -> list[str]:
+    """The sweep's claims re-tested on fresh seeds (issue #24): the confirmatory verdicts."""
+    c = r["confirmation"]
+    y = r.get("yardsticks") or {}
+    lower = {**{m: True for m in metrics}, **y.get("lower_is_better", {})}
+    chosen = ", ".join(f"{kind} α = {a}" for kind, a in c["best_alpha"].items())
+    lines = [
+        "",
+        f"Confirmation on fresh seeds {c['seeds']}: the best α ({chosen}; lowest mean "
+        f"{c['selection_metric']}) was chosen on seeds {c['chosen_on_seeds']}, so the verdicts above are "
+        "**exploratory**; these, on seeds that took no part in choosing, are **confirmatory** "
+        "(paired over seeds):",
+        "",
+    ]
+    for kind, claim, better, worse in c["claims"]:
+        for m in metrics:
+            a, b = c["conditions"].get(better, {}).get(m), c["conditions"].get(worse, {}).get(m)
+            if not (_is_interval(a) and _is_interval(b)):
+                continue
+            outcome, why = compare_records(a, b, lower_is_better=lower.get(m, True))
+            lines.append(f"- {m}: {kind}: {claim}: {_v(outcome)} ({why}) — confirmatory{_note(status, m)}")
     return lines
 
 
