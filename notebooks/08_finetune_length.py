@@ -74,6 +74,9 @@ payload = {
     "seeds": list(s.seeds),
     "curve_samples": s.curve_samples,
     "curves": curves,
+    # the rule that sets a study's finetune length (issue #24), and the length the preset's sweep uses
+    "length_prior": f"progressive α={results.alpha_key(s.strategy_alphas[1])}",
+    "video_steps": experiments.video_run(s, "iid", 0.0).config.steps,
     "all_metrics": {
         names[condition]: {str(step): rows for step, rows in points.items()}
         for condition, points in curve.items()

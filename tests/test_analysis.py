@@ -454,3 +454,26 @@ def test_the_sweep_choice_is_confirmed_on_fresh_seeds_and_summary_says_which_ver
     assert "- KID-app: progressive: the best α (5) beats α = 0 (i.i.d.): **does not agree**" in text
     assert "- KID-app: progressive: the paper's α (2) beats i.i.d. (α = 0): **agrees**" in text
     assert text.count("— confirmatory") == 3 * len(record["claims"])
+
+
+def test_the_finetune_length_is_the_first_step_where_progressive_moves_like_real_video():
+    motion = {
+        "progressive α=2": {
+            "250": _rec([4, 4.2, 4.1]),
+            "500": _rec([1.9, 2.4, 2.2]),
+            "1000": _rec([1.2, 1.3, 1.25]),
+        },
+        "iid α=0": {"250": _rec([9, 9.5, 9.2]), "500": _rec([5, 5, 5.1]), "1000": _rec([3, 3.2, 3.1])},
+    }
+    assert summary.flicker_free_length(motion["progressive α=2"]) == 1000  # at 500 the interval crosses 2
+    assert summary.flicker_free_length({"250": _rec([0.2, 0.25, 0.22])}) is None  # frozen is not flicker-free
+    r = {"curves": {"motion-ratio": motion}, "seeds": [0, 1, 2], "curve_samples": 128}
+    text = summary.render_section(
+        "08_finetune_length", {**r, "length_prior": "progressive α=2", "video_steps": 1000}
+    )
+    assert "(first step where progressive α=2 moves within 0.5–2× real motion): step 1000" in text
+    assert "there: iid α=0 3.10 [" in text and "they differ" not in text
+    text = summary.render_section(
+        "08_finetune_length", {**r, "length_prior": "progressive α=2", "video_steps": 500}
+    )
+    assert "**they differ: set the preset's video_steps to the rule's step**" in text

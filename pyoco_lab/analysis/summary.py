@@ -895,6 +895,39 @@ def _section_model_size(r: Mapping) -> list[str]:
     return lines
 
 
+FLICKER_FREE = (0.5, 2.0)  # motion energy within this factor band of real clips' (issue #24)
+
+
+def flicker_free_length(points: Mapping[str, Mapping]) -> int | None:
+    """The first finetune step whose motion-ratio interval lies wholly within :data:`FLICKER_FREE` (None when
+    no measured step does): the rule that sets a study's finetune length."""
+    low, high = FLICKER_FREE
+    inside = [int(k) for k, rec in points.items() if float(rec["low"]) >= low and float(rec["high"]) <= high]
+    return min(inside) if inside else None
+
+
+def _finetune_length_lines(motion: Mapping, prior: str, video_steps: int | None) -> list[str]:
+    length = flicker_free_length(motion[prior])
+    steps = sorted(int(k) for k in motion[prior])
+    if length is None:
+        found = f"not reached by step {steps[-1]}: the curve must go on (or stop at 3,000 steps)"
+    else:
+        at = {name: motion[name].get(str(length)) for name in motion if name != prior}
+        others = "; ".join(f"{name} {_rec(rec)}" for name, rec in at.items() if rec is not None)
+        found = f"step {length} (motion-ratio {_rec(motion[prior][str(length)])}); there: {others}"
+    line = (
+        f"- the study's finetune length (first step where {prior} moves within 0.5–2× real motion): {found}"
+    )
+    if video_steps is not None:
+        agrees = (
+            ""
+            if length == video_steps
+            else " — **they differ: set the preset's video_steps to the rule's step**"
+        )
+        line += f". The preset's sweep finetunes {video_steps} steps{agrees}"
+    return [line]
+
+
 def _section_finetune_length(r: Mapping) -> list[str]:
     curves = r["curves"]
     real = r.get("real_motion_energy")
@@ -940,6 +973,9 @@ def _section_finetune_length(r: Mapping) -> list[str]:
                 f"- {prior}: still flickers at every measured step (last: {_rec(last)} × real motion at step "
                 f"{steps[-1]}): more finetuning is needed than this budget holds"
             )
+    length_prior = r.get("length_prior")
+    if length_prior in curves["motion-ratio"]:
+        lines += _finetune_length_lines(curves["motion-ratio"], length_prior, r.get("video_steps"))
     status = control_status(r)
     if len(steps) >= 2 and r.get("yardsticks"):
         lower = r["yardsticks"].get("lower_is_better", {})
