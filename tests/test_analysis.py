@@ -477,3 +477,36 @@ def test_the_finetune_length_is_the_first_step_where_progressive_moves_like_real
         "08_finetune_length", {**r, "length_prior": "progressive α=2", "video_steps": 500}
     )
     assert "**they differ: set the preset's video_steps to the rule's step**" in text
+
+
+def test_summary_asks_whether_the_datas_own_correlation_predicts_the_best_prior():
+    inversion = {
+        "notebook": "02_inversion",
+        "preset": "cpu-32",
+        "fitted_alpha": {"mixed": 1.64, "progressive": 2.36},
+    }
+    sweep = {
+        "notebook": "04_alpha_sweep",
+        "preset": "cpu-32",
+        "metric": "FVD-lab",
+        "seeds": [0, 1, 2],
+        "curves": {
+            kind: {"0": {}, "1": {}, "2": {}, "5": {}, "inf": {}} for kind in ("mixed", "progressive")
+        },
+        "best_alpha": {"mixed": "2", "progressive": "2"},
+    }
+    lines = summary._data_prior_lines({"02_inversion": inversion, "04_alpha_sweep": sweep})
+    text = "\n".join(lines)
+    assert (
+        "- mixed: α fitted to inverted real clips 1.64 (02; nearest on the sweep's grid: 2); best-scoring α 2"
+        in text
+    )
+    assert text.count("**the data's correlation points at the best α**") == 2
+    sweep["best_alpha"] = {"mixed": "5", "progressive": "inf"}
+    assert (
+        "\n".join(summary._data_prior_lines({"02_inversion": inversion, "04_alpha_sweep": sweep})).count(
+            "**they differ**"
+        )
+        == 2
+    )
+    assert summary._data_prior_lines({"04_alpha_sweep": sweep}) == []  # needs both notebooks
