@@ -132,3 +132,22 @@ def test_from_scratch_at_equal_compute_adds_the_image_models_flops_and_extends_t
         (video.steps + extra, 128),
     ]
     assert experiments.equal_compute_scratch_runs(experiments.settings("quick")) == []
+
+
+def test_a_longer_curve_continues_the_shorter_run_in_the_cache_instead_of_starting_over(tmp_path):
+    cache = tmp_path / "cache"
+    short = study_settings(tmp_path / "runs")
+    experiments.run_study(short, cache, progress=False)
+    shorter_run = experiments.curve_runs(short)[("iid", 0.0)][0]
+    before = sorted(p.name for p in (shorter_run.folder(cache) / "checkpoints").iterdir())
+    longer = replace(short, curve_video_steps=6, curve_steps=(2, 4, 6))
+    longer_run = experiments.curve_runs(longer)[("iid", 0.0)][0]
+    assert longer_run.trajectory_key() == shorter_run.trajectory_key() != longer_run.key()
+    report = experiments.run_study(longer, cache, progress=False)
+    assert [run["label"] for run in report["done"]] == [longer_run.label]
+    history = json.loads(
+        run_records.record_path(longer.records_dir, longer_run.label, longer_run.trajectory_key()).read_text()
+    )["history"]
+    assert [(part["from_step"], part["to_step"]) for part in history] == [(0, 4), (4, 6)]  # resumed at 4
+    # the shorter run's folder is left as it was
+    assert sorted(p.name for p in (shorter_run.folder(cache) / "checkpoints").iterdir()) == before

@@ -18,6 +18,8 @@ import hashlib
 import json
 import math
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -39,6 +41,7 @@ from pyoco_lab.training import (
     pretrained,
     train,
 )
+from pyoco_lab.training.checkpoints import checkpoint_folders, checkpoint_step, load_config, verify_checkpoint
 from pyoco_lab.training.config import KEY_NEUTRAL_VALUES, RESUMABLE_CHANGES
 
 INF = math.inf
@@ -568,7 +571,51 @@ def ensure_run(spec: RunSpec, cache_dir: str | os.PathLike, *, progress: bool = 
     init = (
         ensure_run(spec.init, cache_dir, progress=progress) if isinstance(spec.init, RunSpec) else spec.init
     )
-    return Path(train(spec.config, spec.folder(cache_dir), init=init, resume=True, progress=progress))
+    folder = spec.folder(cache_dir)
+    if not folder.exists():
+        continue_from_prefix(spec, cache_dir)
+    return Path(train(spec.config, folder, init=init, resume=True, progress=progress))
+
+
+def continue_from_prefix(spec: RunSpec, cache_dir: str | os.PathLike) -> Path | None:
+    """Start ``spec``'s folder from a run of the same trajectory already in the cache (same label, init chain
+    and trajectory key, another length: a curve extended from 2,000 to 3,000 steps), so training resumes at
+    its newest intact checkpoint within ``spec``'s steps instead of at step 0 -- bitwise the same run.
+
+    The other run's config, history, log and that checkpoint are *copied* (into a staging folder renamed
+    into place, so a crash leaves nothing half-made); its folder is left as it is. Returns the checkpoint
+    continued from, or None when the cache holds no such run.
+    """
+    folder = spec.folder(cache_dir)
+    for other in sorted(folder.parent.glob(f"{spec.label}-*")):
+        try:
+            candidate = RunSpec(spec.label, load_config(other), spec.init)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if other == folder or candidate.folder(cache_dir) != other:  # the folder is not that run's own
+            continue
+        if candidate.trajectory_key() != spec.trajectory_key():
+            continue
+        within = [c for c in checkpoint_folders(other) if checkpoint_step(c) <= spec.config.steps]
+        start = next((c for c in within if _intact(c)), None)
+        if start is None:
+            continue
+        staging = Path(tempfile.mkdtemp(prefix=f".prefix-{spec.label}-", dir=folder.parent))
+        for name in ("config.json", "history.jsonl", "log.csv"):
+            if (other / name).is_file():
+                shutil.copy2(other / name, staging / name)
+        shutil.copytree(start, staging / "checkpoints" / start.name)
+        os.replace(staging, folder)
+        return start
+    return None
+
+
+def _intact(checkpoint: Path) -> bool:
+    try:
+        verify_checkpoint(checkpoint, full=True)
+    except ValueError:
+        return False
+    return True
 
 
 def run_weights(spec: RunSpec, cache_dir: str | os.PathLike, *, progress: bool = True) -> Path | str:
