@@ -134,6 +134,7 @@ def test_from_scratch_at_equal_compute_adds_the_image_models_flops_and_extends_t
     assert experiments.equal_compute_scratch_runs(experiments.settings("quick")) == []
 
 
+@pytest.mark.slow
 def test_a_longer_curve_continues_the_shorter_run_in_the_cache_instead_of_starting_over(tmp_path):
     cache = tmp_path / "cache"
     short = study_settings(tmp_path / "runs")
