@@ -41,7 +41,13 @@ from pyoco_lab.training import (
     pretrained,
     train,
 )
-from pyoco_lab.training.checkpoints import checkpoint_folders, checkpoint_step, load_config, verify_checkpoint
+from pyoco_lab.training.checkpoints import (
+    checkpoint_folders,
+    checkpoint_step,
+    load_config,
+    read_history,
+    verify_checkpoint,
+)
 from pyoco_lab.training.config import KEY_NEUTRAL_VALUES, RESUMABLE_CHANGES
 
 INF = math.inf
@@ -895,13 +901,15 @@ def run_study(
                 left.append(spec.label)
                 continue
         began = time.perf_counter()
-        ensure_run(spec, cache_dir, progress=progress)
+        run_dir = ensure_run(spec, cache_dir, progress=progress)
         trained = time.perf_counter()
         for step, clips in evaluations:
             run_evaluation(spec, s, cache_dir, step=step, num_samples=clips, progress=progress)
         ended = time.perf_counter()
-        if trained - began > 1:  # trained here: its pace estimates the next runs'
-            per_step = (trained - began) / spec.config.steps
+        last_part = (read_history(run_dir) or [{}])[-1]
+        steps_here = int(last_part.get("to_step", 0)) - int(last_part.get("from_step", 0))
+        if trained - began > 1 and steps_here > 0:  # trained here (maybe continued): its pace per step
+            per_step = (trained - began) / steps_here
         per_clip = (ended - trained) / max(1, sum(c for _, c in evaluations))
         done.append({"label": spec.label, "seconds": round(ended - began, 1)})
     return {"done": done, "skipped": skipped, "left": left, "seconds": round(time.perf_counter() - start, 1)}
