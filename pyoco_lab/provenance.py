@@ -35,6 +35,16 @@ def git_commit(repo: str | os.PathLike = REPO) -> str:
     return commit + ("+changes" if dirty else "")
 
 
+def repo_relative(path: str | os.PathLike, repo: str | os.PathLike = REPO) -> str:
+    """``path`` as written from the lab's checkout root when it lies inside it (what a committed record
+    should cite), else as an absolute path."""
+    resolved = Path(path).resolve()
+    try:
+        return resolved.relative_to(Path(repo).resolve()).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
 def cpu_name(cpuinfo: str = CPUINFO) -> str:
     """The processor's model name from /proc/cpuinfo (``platform.processor()`` is often empty on Linux)."""
     try:

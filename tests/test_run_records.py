@@ -77,6 +77,15 @@ def test_a_study_commits_each_evaluation_and_a_new_machine_trains_nothing_again(
     again = experiments.run_study(s, tmp_path / "new-machine", progress=False)
     assert again["done"] == [] and len(again["skipped"]) == 3
     rows = experiments.train_and_evaluate({"iid": [sweep_run]}, s, tmp_path / "new-machine", progress=False)
+    # what a zoo model's registry entry says of it: the record of its run, with intervals
+    quality = experiments.recorded_quality(sweep_run, s)
+    ratio = rows["iid"][0]["motion-ratio"]
+    assert quality["motion-ratio (1 = real motion)"].startswith(f"{ratio:.3g} [")
+    assert set(experiments.VERDICT_METRICS) <= set(quality)
+    assert "step 2, N = 4 clips" in quality["measured_by"]
+    assert quality["measured_by"].startswith(f"{records.resolve() / sweep_run.label}-")  # outside the repo
+    with pytest.raises(LookupError, match="hold no evaluation of .* at step 3: run `pyoco-lab reproduce"):
+        experiments.recorded_quality(replace(sweep_run, config=replace(sweep_run.config, steps=3)), s)
     at_step_2 = experiments.recorded_evaluation(curve_run, s, step=2)
     assert rows["iid"][0]["KID-app"] == at_step_2["generated"]["KID-app"] != recorded["generated"]["KID-app"]
     curve = experiments.finetune_curve(s, tmp_path / "new-machine", progress=False)
@@ -131,6 +140,15 @@ def test_from_scratch_at_equal_compute_adds_the_image_models_flops_and_extends_t
         (video.steps, 128),
         (video.steps + extra, 128),
     ]
+    # after the curve, seed by seed: the first seed's runs (the shipped zoo's) land first
+    curve_keys = {spec.key() for runs in experiments.curve_runs(s).values() for spec in runs}
+    after_curve = [spec.config.seed for spec, _ in plan if spec.key() not in curve_keys]
+    assert after_curve == sorted(after_curve, key=s.seeds.index) and after_curve[0] == s.seeds[0]
+    assert after_curve.count(s.seeds[0]) > 1
+    # within the first seed, Fig. 6's sample runs the curve does not hold come before anything else
+    samples = {spec.key() for spec in experiments.sample_runs(s).values()} - curve_keys
+    first = [spec.key() for spec, _ in plan if spec.key() not in curve_keys][: len(samples)]
+    assert samples and set(first) == samples
     assert experiments.equal_compute_scratch_runs(experiments.settings("quick")) == []
 
 
@@ -152,3 +170,17 @@ def test_a_longer_curve_continues_the_shorter_run_in_the_cache_instead_of_starti
     assert [(part["from_step"], part["to_step"]) for part in history] == [(0, 4), (4, 6)]  # resumed at 4
     # the shorter run's folder is left as it was
     assert sorted(p.name for p in (shorter_run.folder(cache) / "checkpoints").iterdir()) == before
+    # Continued with records that hold none of its points (a sweep run's record, another folder): the
+    # earlier checkpoints came along, so the curve's step 2 is evaluated, not refused as "not kept".
+    other = replace(
+        longer, records_dir=str(tmp_path / "other-records"), curve_video_steps=8, curve_steps=(2, 8)
+    )
+    other_run = experiments.curve_runs(other)[("iid", 0.0)][0]
+    experiments.run_study(other, cache, progress=False)
+    kept = sorted(p.name for p in (other_run.folder(cache) / "checkpoints").iterdir() if p.is_dir())
+    assert kept[0] == "step-0000002"
+    record = json.loads(
+        run_records.record_path(other.records_dir, other_run.label, other_run.trajectory_key()).read_text()
+    )
+    assert sorted(entry["step"] for entry in record["evaluations"].values()) == [2, 8]
+    assert [(part["from_step"], part["to_step"]) for part in record["history"]] == [(0, 4), (4, 6), (6, 8)]

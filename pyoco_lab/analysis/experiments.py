@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pyoco_lab import edm, stats
+from pyoco_lab import edm, provenance, stats
 from pyoco_lab.analysis import results, run_records
 from pyoco_lab.metrics import yardsticks
 from pyoco_lab.metrics.controls import evaluate_controls
@@ -370,8 +370,9 @@ SETTINGS: dict[str, Settings] = {
         train_preset="quick",
         image_model="pretrained:lab-tiny-32-256k",
         resolution=32,
-        # the finetune length comes from the curve (section 08): set once the curve's runs have landed
-        video_steps=1000,
+        # the finetune length from the curve (SUMMARY section 08, figures/cpu-32/RUN.md part 3): progressive
+        # alpha = 2 was not within 2x real motion by 3,000 steps on any of 3 seeds, so the rule's cap
+        video_steps=3000,
         alphas=(0.0, 1.0, 2.0, 5.0, INF),
         seeds=(0, 1, 2),
         confirm_seeds=(3, 4, 5),
@@ -590,11 +591,13 @@ def continue_from_prefix(spec: RunSpec, cache_dir: str | os.PathLike) -> Path | 
     and trajectory key, another length: a curve extended from 2,000 to 3,000 steps), so training resumes at
     its newest intact checkpoint within ``spec``'s steps instead of at step 0 -- bitwise the same run.
 
-    The other run's config, history, log and that checkpoint are *copied* (into a staging folder renamed
-    into place, so a crash leaves nothing half-made); its folder is left as it is. Returns the checkpoint
-    continued from, or None when the cache holds no such run.
+    The other run's config, history, log and its intact checkpoints up to ``spec``'s steps are *copied*
+    (the earlier ones too: a curve evaluates steps its records may not hold yet) into a staging folder
+    renamed into place, so a crash leaves nothing half-made; its folder is left as it is. Returns the
+    checkpoint continued from, or None when the cache holds no such run.
     """
     folder = spec.folder(cache_dir)
+    found: list[tuple[Path, list[Path]]] = []
     for other in sorted(folder.parent.glob(f"{spec.label}-*")):
         try:
             candidate = RunSpec(spec.label, load_config(other), spec.init)
@@ -605,17 +608,21 @@ def continue_from_prefix(spec: RunSpec, cache_dir: str | os.PathLike) -> Path | 
         if candidate.trajectory_key() != spec.trajectory_key():
             continue
         within = [c for c in checkpoint_folders(other) if checkpoint_step(c) <= spec.config.steps]
-        start = next((c for c in within if _intact(c)), None)
-        if start is None:
-            continue
-        staging = Path(tempfile.mkdtemp(prefix=f".prefix-{spec.label}-", dir=folder.parent))
-        for name in ("config.json", "history.jsonl", "log.csv"):
-            if (other / name).is_file():
-                shutil.copy2(other / name, staging / name)
-        shutil.copytree(start, staging / "checkpoints" / start.name)
-        os.replace(staging, folder)
-        return start
-    return None
+        intact = [c for c in within if _intact(c)]  # newest first
+        if intact:
+            found.append((other, intact))
+    if not found:
+        return None
+    # the run that got furthest along this trajectory (a 2,000-step curve run before a 1,000-step sweep run)
+    other, intact = max(found, key=lambda item: checkpoint_step(item[1][0]))
+    staging = Path(tempfile.mkdtemp(prefix=f".prefix-{spec.label}-", dir=folder.parent))
+    for name in ("config.json", "history.jsonl", "log.csv"):
+        if (other / name).is_file():
+            shutil.copy2(other / name, staging / name)
+    for checkpoint in intact:
+        shutil.copytree(checkpoint, staging / "checkpoints" / checkpoint.name)
+    os.replace(staging, folder)
+    return intact[0]
 
 
 def _intact(checkpoint: Path) -> bool:
@@ -837,10 +844,10 @@ def study_plan(s: Settings, cache_dir: str | os.PathLike) -> list[dict[str, Any]
 
 def evaluation_plan(s: Settings) -> list[tuple[RunSpec, list[tuple[int, int]]]]:
     """Every video run the figure notebooks evaluate, each with its [(step, clips)] evaluations: the
-    finetune-length curve's runs first (seed by seed: the curve decides the sweep's length), from scratch at
-    equal compute, then the sweep's, Table 5's and Fig. 8's at their last step, and -- once the records hold
-    the sweep on ``s.seeds`` -- the confirmation runs on ``s.confirm_seeds``. What ``reproduce --runs`` works
-    through."""
+    finetune-length curve's runs first (seed by seed: the curve decides the sweep's length), then seed by
+    seed from scratch at equal compute and the sweep's, Table 5's and Fig. 8's runs at their last step, and
+    -- once the records hold the sweep on ``s.seeds`` -- the confirmation runs on ``s.confirm_seeds``. What
+    ``reproduce --runs`` works through."""
     plan: dict[str, tuple[RunSpec, list[tuple[int, int]]]] = {}
 
     def want(spec: RunSpec, step: int, clips: int) -> None:
@@ -853,9 +860,9 @@ def evaluation_plan(s: Settings) -> list[tuple[RunSpec, list[tuple[int, int]]]]:
         for runs in curve.values():
             for step in s.curve_steps or (runs[index].config.steps,):
                 want(runs[index], int(step), s.curve_samples)
-    for spec in equal_compute_scratch_runs(s):  # before the sweep: its short scratch runs are their prefixes
-        want(spec, video_run(s, "iid", 0.0).config.steps, s.eval_samples)
-        want(spec, spec.config.steps, s.eval_samples)
+    length = video_run(s, "iid", 0.0).config.steps
+    # equal compute before the sweep: its step-`length` checkpoint is the short scratch run (a prefix)
+    rest = [(spec, (length, spec.config.steps)) for spec in equal_compute_scratch_runs(s)]
     finals = [
         spec for per_alpha in alpha_sweep_runs(s).values() for runs in per_alpha.values() for spec in runs
     ]
@@ -863,8 +870,19 @@ def evaluation_plan(s: Settings) -> list[tuple[RunSpec, list[tuple[int, int]]]]:
     finals += [
         spec for per_model in model_size_runs(s).values() for runs in per_model.values() for spec in runs
     ]
-    for spec in finals:
-        want(spec, spec.config.steps, s.eval_samples)
+    rest += [(spec, (spec.config.steps,)) for spec in finals]
+    # seed by seed (a stable sort): the first seed's runs -- the shipped alpha zoo's -- land first, and a
+    # study cut short holds whole seeds rather than every seed of a few conditions; within a seed, Fig. 6's
+    # sample runs first (the committed videos, and with the curve's runs most of the zoo)
+    order = {seed: index for index, seed in enumerate(s.seeds)}
+    samples = {spec.key() for spec in sample_runs(s).values()}
+
+    def position(item: tuple[RunSpec, tuple[int, ...]]) -> tuple[int, bool]:
+        return order.get(item[0].config.seed, len(order)), item[0].key() not in samples
+
+    for spec, steps in sorted(rest, key=position):
+        for step in steps:
+            want(spec, step, s.eval_samples)
     best = recorded_best_alphas(s) if s.confirm_seeds and s.records_dir else None
     if best is not None:  # chosen on s.seeds: only now are the confirmation runs known
         for runs in confirmation_runs(s, best).values():
@@ -1055,6 +1073,34 @@ def recorded_evaluation(
     step = int(step or spec.config.steps)
     parts = _record_parts(spec, s, num_samples)
     return run_records.find(s.records_dir, spec.label, spec.trajectory_key(), parts, step)
+
+
+def recorded_quality(spec: RunSpec, s: Settings) -> dict[str, Any]:
+    """What a shipped video model's registry entry says of it (the alpha zoo): the committed evaluation of
+    its run at its last step -- motion relative to real clips and the verdict metrics, each with its
+    interval -- and which record, N, sampler and seed measured it."""
+    found = recorded_evaluation(spec, s)
+    if found is None:
+        raise LookupError(
+            f"the records ({s.records_dir}) hold no evaluation of {spec.label} at step {spec.config.steps}: "
+            f"run `pyoco-lab reproduce --preset {s.name} --runs` first"
+        )
+    row = with_motion_ratio(found["generated"], found["real-test"])
+    record = run_records.record_path(s.records_dir, spec.label, spec.trajectory_key())
+    quality = {
+        f"{metric}{' (1 = real motion)' if metric == 'motion-ratio' else ''}": (
+            f"{row[metric]:.3g} [{row[metric + '-ci'][0]:.3g}, {row[metric + '-ci'][1]:.3g}]"
+        )
+        for metric in ("motion-ratio", *VERDICT_METRICS, "C2ST-clip")
+        if metric in row and row.get(metric + "-ci") is not None
+    }
+    quality["measured_by"] = (
+        f"{provenance.repo_relative(record)} (preset {s.name}, training seed {spec.config.seed}, "
+        f"step {spec.config.steps}, "
+        f"N = {s.eval_samples} clips, {s.sampler.kind} {s.sampler.steps} steps, against held-out real "
+        "clips; one evaluation's bootstrap interval)"
+    )
+    return quality
 
 
 def _record_parts(spec: RunSpec, s: Settings, num_samples: int | None) -> dict:
