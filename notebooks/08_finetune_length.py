@@ -77,6 +77,8 @@ payload = {
     # the rule that sets a study's finetune length (issue #24), and the length the preset's sweep uses
     "length_prior": f"progressive α={results.alpha_key(s.strategy_alphas[1])}",
     "video_steps": experiments.video_run(s, "iid", 0.0).config.steps,
+    # where the curve's runs stop (its cap): the length when no step is flicker-free
+    "curve_end": max(runs[0].config.steps for runs in experiments.curve_runs(s).values()),
     "all_metrics": {
         names[condition]: {str(step): rows for step, rows in points.items()}
         for condition, points in curve.items()

@@ -477,6 +477,17 @@ def test_the_finetune_length_is_the_first_step_where_progressive_moves_like_real
         "08_finetune_length", {**r, "length_prior": "progressive α=2", "video_steps": 500}
     )
     assert "**they differ: set the preset's video_steps to the rule's step**" in text
+    # never within the band: the curve must go on, unless it has reached its cap -- then the cap is the length
+    r["curves"]["motion-ratio"]["progressive α=2"]["1000"] = _rec([2.5, 2.9, 2.7])
+    capped = {**r, "length_prior": "progressive α=2", "video_steps": 1000}
+    assert "not reached by step 1000: the curve must go on" in summary.render_section(
+        "08_finetune_length", capped
+    )
+    text = summary.render_section("08_finetune_length", {**capped, "curve_end": 1000})
+    assert "not reached by step 1000, the curve's end (its cap): the study finetunes to the cap" in text
+    assert "where progressive α=2 2.70 [" in text and "iid α=0 3.10 [" in text and "they differ" not in text
+    text = summary.render_section("08_finetune_length", {**capped, "curve_end": 1000, "video_steps": 500})
+    assert "**they differ" in text
 
 
 def test_summary_asks_whether_the_datas_own_correlation_predicts_the_best_prior():

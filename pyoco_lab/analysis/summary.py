@@ -916,22 +916,35 @@ def flicker_free_length(points: Mapping[str, Mapping]) -> int | None:
     return min(inside) if inside else None
 
 
-def _finetune_length_lines(motion: Mapping, prior: str, video_steps: int | None) -> list[str]:
+def _finetune_length_lines(
+    motion: Mapping, prior: str, video_steps: int | None, curve_end: int | None = None
+) -> list[str]:
+    """The length rule's line: the first flicker-free step of ``prior``; when no measured step is and the
+    curve has reached its end (``curve_end``, the preset's cap), the study finetunes to that end."""
     length = flicker_free_length(motion[prior])
     steps = sorted(int(k) for k in motion[prior])
-    if length is None:
-        found = f"not reached by step {steps[-1]}: the curve must go on (or stop at 3,000 steps)"
-    else:
+    chosen = length
+    if length is not None:
         at = {name: motion[name].get(str(length)) for name in motion if name != prior}
         others = "; ".join(f"{name} {_rec(rec)}" for name, rec in at.items() if rec is not None)
         found = f"step {length} (motion-ratio {_rec(motion[prior][str(length)])}); there: {others}"
+    elif curve_end is not None and steps[-1] >= curve_end:
+        chosen = steps[-1]
+        at = {name: motion[name].get(str(chosen)) for name in motion}
+        there = "; ".join(f"{name} {_rec(rec)}" for name, rec in at.items() if rec is not None)
+        found = (
+            f"not reached by step {chosen}, the curve's end (its cap): the study finetunes to the cap, "
+            f"where {there}"
+        )
+    else:
+        found = f"not reached by step {steps[-1]}: the curve must go on (or stop at its cap)"
     line = (
         f"- the study's finetune length (first step where {prior} moves within 0.5–2× real motion): {found}"
     )
     if video_steps is not None:
         agrees = (
             ""
-            if length == video_steps
+            if chosen == video_steps
             else " — **they differ: set the preset's video_steps to the rule's step**"
         )
         line += f". The preset's sweep finetunes {video_steps} steps{agrees}"
@@ -985,7 +998,9 @@ def _section_finetune_length(r: Mapping) -> list[str]:
             )
     length_prior = r.get("length_prior")
     if length_prior in curves["motion-ratio"]:
-        lines += _finetune_length_lines(curves["motion-ratio"], length_prior, r.get("video_steps"))
+        lines += _finetune_length_lines(
+            curves["motion-ratio"], length_prior, r.get("video_steps"), r.get("curve_end")
+        )
     status = control_status(r)
     if len(steps) >= 2 and r.get("yardsticks"):
         lower = r["yardsticks"].get("lower_is_better", {})
