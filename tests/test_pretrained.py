@@ -4,6 +4,7 @@ recorded; finetuning starts from them; the lab's own shipped models verify."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,10 @@ def test_a_video_finetune_ships_into_the_alpha_zoo_and_stands_in_for_its_run(shi
     # It stands in for exactly that run: same config, same shipped image model.
     assert pretrained.shipped_run(short, "pretrained:tiny-test") == "pretrained:zoo-test"
     assert pretrained.shipped_run(long, "pretrained:tiny-test") is None
+    # how a run logs and checkpoints does not change its weights (a scratch model from a run keeping them all)
+    kept_all = replace(short, keep_checkpoints=9, checkpoint_every=1, log_every=1)
+    assert pretrained.shipped_run(kept_all, "pretrained:tiny-test") == "pretrained:zoo-test"
+    assert pretrained.shipped_run(replace(short, lr=short.lr / 2), "pretrained:tiny-test") is None
     assert pretrained.shipped_run(short, None) is None  # from scratch is another run
     spec = experiments.RunSpec("video-test", short, "pretrained:tiny-test")
     assert experiments.run_weights(spec, tmp_path / "cache") == "pretrained:zoo-test"

@@ -27,7 +27,7 @@ from pyoco_lab.training import checkpoints, pretrained
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "pretrained",
-        help="list, verify or export the pretrained image models that ship with the lab",
+        help="list, verify or export the pretrained models that ship with the lab (image models, alpha zoo)",
         description="Examples: pyoco-lab pretrained list; pyoco-lab pretrained verify; "
         "pyoco-lab pretrained export runs/pretrained/lab-tiny-32 lab-tiny-32 --command '...'",
     )
@@ -36,8 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=run_list)
     check = sub.add_parser("verify", help="check every shipped weights file against its recorded sha256")
     check.set_defaults(func=run_verify)
-    export = sub.add_parser("export", help="ship the EMA weights of a finished image run under a name")
-    export.add_argument("run", help="image run folder written by `pyoco-lab train --phase image`")
+    export = sub.add_parser(
+        "export", help="ship the EMA weights of a finished image run or video finetune under a name"
+    )
+    export.add_argument(
+        "run",
+        help="run or checkpoint folder written by `pyoco-lab train`: an image run, or a video finetune for "
+        "the alpha zoo (a checkpoint of a constant-rate run ships as a run of that many steps)",
+    )
     export.add_argument("name", help="the name to load it by (pretrained:NAME)")
     export.add_argument("--command", required=True, help="the exact command that re-creates the run")
     export.add_argument(

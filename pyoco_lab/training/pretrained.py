@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from pyoco_lab import edm, provenance
 from pyoco_lab.fileio import atomic_write_text, publish_file, read_json
 from pyoco_lab.training import networks
-from pyoco_lab.training.config import TrainConfig, config_from_dict, config_to_dict
+from pyoco_lab.training.config import RESUMABLE_CHANGES, TrainConfig, config_from_dict, config_to_dict
 
 PREFIX = "pretrained:"
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
@@ -82,12 +82,20 @@ def current_models(directory: Path | None = None, *, phase: str = "image") -> li
 
 def shipped_run(config: TrainConfig, init: str | None, directory: Path | None = None) -> str | None:
     """``pretrained:NAME`` of the shipped video model trained with exactly ``config`` from ``init`` (a
-    ``pretrained:NAME`` image model, or None from scratch), else None: a run the lab need not train."""
-    wanted = (config_to_dict(config), init_record(init) if init else None)
+    ``pretrained:NAME`` image model, or None from scratch) -- logging, checkpointing and sampling along the
+    way aside -- else None: a run the lab need not train."""
+    wanted = (_final_weights_fields(config), init_record(init) if init else None)
     for model in current_models(directory, phase="video"):
-        if (model.config, model.recipe.get("init")) == wanted:
+        if (_final_weights_fields(model.train_config), model.recipe.get("init")) == wanted:
             return PREFIX + model.name
     return None
+
+
+def _final_weights_fields(config: TrainConfig) -> dict[str, Any]:
+    """What decides the weights a run ends with: its config without how it logs, checkpoints or samples
+    along the way (a zoo model exported from a run that kept every checkpoint is the same model)."""
+    ignored = RESUMABLE_CHANGES - {"steps", "decay_steps"}
+    return {k: v for k, v in config_to_dict(config).items() if k not in ignored}
 
 
 def inversion_models(directory: Path | None = None) -> list[PretrainedModel]:
