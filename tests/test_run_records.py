@@ -10,6 +10,7 @@ import pytest
 
 from pyoco_lab.analysis import experiments, run_records
 from pyoco_lab.cli import main
+from pyoco_lab.metrics.evaluate import ema_sha256
 from pyoco_lab.training import compute, pretrained
 
 
@@ -38,7 +39,9 @@ def study_settings(records, **changes):
     return replace(s, records_dir=str(records), **changes)
 
 
-def test_a_study_commits_each_evaluation_and_a_new_machine_trains_nothing_again(tmp_path, monkeypatch):
+def test_a_study_commits_each_evaluation_and_a_new_machine_trains_nothing_again(
+    tmp_path, monkeypatch, capsys
+):
     records = tmp_path / "figures" / "runs"
     s = study_settings(records)
     plan = experiments.evaluation_plan(s)
@@ -77,15 +80,30 @@ def test_a_study_commits_each_evaluation_and_a_new_machine_trains_nothing_again(
     again = experiments.run_study(s, tmp_path / "new-machine", progress=False)
     assert again["done"] == [] and len(again["skipped"]) == 3
     rows = experiments.train_and_evaluate({"iid": [sweep_run]}, s, tmp_path / "new-machine", progress=False)
-    # what a zoo model's registry entry says of it: the record of its run, with intervals
-    quality = experiments.recorded_quality(sweep_run, s)
+    # what a zoo model's registry entry says of it: the record's evaluation of exactly its weights
+    record = run_records.record_path(records, sweep_run.label, sweep_run.trajectory_key())
+    weights = curve_run.folder(tmp_path / "cache") / "checkpoints" / "step-0000002"
+    quality = experiments.measured_quality(record, 2, ema_sha256(weights))
     ratio = rows["iid"][0]["motion-ratio"]
     assert quality["motion-ratio (1 = real motion)"].startswith(f"{ratio:.3g} [")
     assert set(experiments.VERDICT_METRICS) <= set(quality)
-    assert "step 2, N = 4 clips" in quality["measured_by"]
-    assert quality["measured_by"].startswith(f"{records.resolve() / sweep_run.label}-")  # outside the repo
-    with pytest.raises(LookupError, match="hold no evaluation of .* at step 3: run `pyoco-lab reproduce"):
-        experiments.recorded_quality(replace(sweep_run, config=replace(sweep_run.config, steps=3)), s)
+    assert "step 2, N = 4 clips, euler 2 steps" in quality["measured_by"]
+    assert quality["measured_by"].startswith(f"{record.resolve()} (training seed 0")  # outside the repo
+    with pytest.raises(ValueError, match="no evaluation of these weights .* at step 3: give the record"):
+        experiments.measured_quality(record, 3, ema_sha256(weights))
+    later = ema_sha256(weights.parent / "step-0000004")
+    other_weights = r"at step 2 \(it measured other weights there: sha256 [0-9a-f]{12}\)"
+    with pytest.raises(ValueError, match=other_weights):
+        experiments.measured_quality(record, 2, later)
+    # `pretrained export --record`: the zoo's registry entry carries that evaluation; another run's record
+    # (which never sampled these weights) is refused before anything is written
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path / "weights")
+    export = ["pretrained", "export", str(weights), "zoo-test", "--command", "x", "--record", str(record)]
+    assert main(export) == 0 and pretrained.get("zoo-test").quality == quality
+    scratch = run_records.record_path(records, plan[2][0].label, plan[2][0].trajectory_key())
+    assert main([*export[:3], "zoo-other", "--command", "x", "--record", str(scratch)]) == 2
+    assert "no evaluation of these weights" in capsys.readouterr().err
+    assert "zoo-other" not in pretrained.registry()
     at_step_2 = experiments.recorded_evaluation(curve_run, s, step=2)
     assert rows["iid"][0]["KID-app"] == at_step_2["generated"]["KID-app"] != recorded["generated"]["KID-app"]
     curve = experiments.finetune_curve(s, tmp_path / "new-machine", progress=False)

@@ -28,6 +28,7 @@ from typing import Any
 
 from pyoco_lab import edm, provenance, stats
 from pyoco_lab.analysis import results, run_records
+from pyoco_lab.fileio import read_json
 from pyoco_lab.metrics import yardsticks
 from pyoco_lab.metrics.controls import evaluate_controls
 from pyoco_lab.metrics.evaluate import evaluate_image_run, evaluate_run, evaluation_parts, sample_videos
@@ -1075,18 +1076,23 @@ def recorded_evaluation(
     return run_records.find(s.records_dir, spec.label, spec.trajectory_key(), parts, step)
 
 
-def recorded_quality(spec: RunSpec, s: Settings) -> dict[str, Any]:
-    """What a shipped video model's registry entry says of it (the alpha zoo): the committed evaluation of
-    its run at its last step -- motion relative to real clips and the verdict metrics, each with its
-    interval -- and which record, N, sampler and seed measured it."""
-    found = recorded_evaluation(spec, s)
-    if found is None:
-        raise LookupError(
-            f"the records ({s.records_dir}) hold no evaluation of {spec.label} at step {spec.config.steps}: "
-            f"run `pyoco-lab reproduce --preset {s.name} --runs` first"
+def measured_quality(record: str | os.PathLike, step: int, ema_sha256: str) -> dict[str, Any]:
+    """What a shipped video model's registry entry says of it (the alpha zoo): the evaluation that a committed
+    run record (``run_records``) holds of *exactly these weights* -- same ``step``, same EMA ``ema_sha256``
+    -- as motion relative to real clips and the verdict metrics, each with its interval, and which record,
+    N, sampler and seeds measured it. The most-clips evaluation when several match."""
+    data = read_json(record, "run record")
+    at_step = [e for e in data.get("evaluations", {}).values() if e.get("step") == int(step)]
+    matches = [e for e in at_step if e.get("ema_sha256") == ema_sha256 and "generated" in e.get("result", {})]
+    if not matches:
+        other = f" (it measured other weights there: sha256 {at_step[0].get('ema_sha256', '?')[:12]})"
+        raise ValueError(
+            f"{record} holds no evaluation of these weights (sha256 {ema_sha256[:12]}) at step {step}"
+            f"{other if at_step else ''}: give the record of the run that made them, evaluated at that step "
+            "(`pyoco-lab reproduce --preset NAME --runs`)"
         )
-    row = with_motion_ratio(found["generated"], found["real-test"])
-    record = run_records.record_path(s.records_dir, spec.label, spec.trajectory_key())
+    result = max(matches, key=lambda e: e["result"]["settings"]["num_samples"])["result"]
+    row, run = with_motion_ratio(result["generated"], result["real-test"]), result["settings"]
     quality = {
         f"{metric}{' (1 = real motion)' if metric == 'motion-ratio' else ''}": (
             f"{row[metric]:.3g} [{row[metric + '-ci'][0]:.3g}, {row[metric + '-ci'][1]:.3g}]"
@@ -1095,10 +1101,10 @@ def recorded_quality(spec: RunSpec, s: Settings) -> dict[str, Any]:
         if metric in row and row.get(metric + "-ci") is not None
     }
     quality["measured_by"] = (
-        f"{provenance.repo_relative(record)} (preset {s.name}, training seed {spec.config.seed}, "
-        f"step {spec.config.steps}, "
-        f"N = {s.eval_samples} clips, {s.sampler.kind} {s.sampler.steps} steps, against held-out real "
-        "clips; one evaluation's bootstrap interval)"
+        f"{provenance.repo_relative(record)} (training seed {data['config']['seed']}, step {int(step)}, "
+        f"N = {run['num_samples']} clips, {run['sampler']} {run['num_steps']} steps, sampling seed "
+        f"{run['seed']}, against {run['num_real_test']} held-out real clips; one evaluation's bootstrap "
+        "interval)"
     )
     return quality
 

@@ -18,9 +18,10 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from pyoco_lab import provenance, viz
-from pyoco_lab.analysis import image_model
+from pyoco_lab.analysis import experiments, image_model
 from pyoco_lab.commands._sampling import add_sampler_arguments, sampler_options
 from pyoco_lab.fileio import atomic_write_text, check_output_folder, read_json
+from pyoco_lab.metrics.evaluate import ema_sha256
 from pyoco_lab.training import checkpoints, pretrained
 
 
@@ -46,6 +47,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     export.add_argument("name", help="the name to load it by (pretrained:NAME)")
     export.add_argument("--command", required=True, help="the exact command that re-creates the run")
+    export.add_argument(
+        "--record",
+        default=None,
+        metavar="JSON",
+        help="a committed run record (figures/PRESET/runs/*.json) holding an evaluation of exactly these "
+        "weights (same step and sha256): its motion-ratio and verdict metrics, with intervals, become the "
+        "model's measured quality (the alpha zoo)",
+    )
     export.add_argument(
         "--supersedes",
         default=None,
@@ -285,6 +294,8 @@ def run_export(args: argparse.Namespace) -> int:
     meta = checkpoints.read_run_meta(run_dir)
     config = checkpoints.load_config(run_dir)
     step = checkpoints.checkpoint_step(checkpoint)
+    # the record must have measured these very weights (refused before anything is written)
+    quality = experiments.measured_quality(args.record, step, ema_sha256(checkpoint)) if args.record else None
     recipe = {
         "command": args.command,
         "steps": step,
@@ -313,7 +324,12 @@ def run_export(args: argparse.Namespace) -> int:
         recipe["commit"] = history[-1]["commit"]
     weights = load_file(str(checkpoint / checkpoints.EMA_FILE))
     model = pretrained.export(
-        weights, args.name, config, num_classes=int(meta.get("num_classes", 0)), recipe=recipe
+        weights,
+        args.name,
+        config,
+        num_classes=int(meta.get("num_classes", 0)),
+        recipe=recipe,
+        quality=quality,
     )
     print(f"shipped {pretrained.PREFIX}{model.name}: {model.path} (sha256 {model.sha256})")
     if args.supersedes:
