@@ -3,6 +3,7 @@ recorded; finetuning starts from them; the lab's own shipped models verify."""
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -98,7 +99,8 @@ def test_the_labs_shipped_models_verify():
     assert {"lab-tiny-16", "lab-tiny-32"} <= set(models)  # superseded, kept: committed results name them
     for model in models.values():
         pretrained.verify(model)
-        assert model.recipe.get("command", "").startswith("pyoco-lab train")
+        # the lab command that re-creates it: train (image models), the study that trains it (the alpha zoo)
+        assert model.recipe.get("command", "").startswith(("pyoco-lab train", "pyoco-lab reproduce --preset"))
     assert command.run_verify(None) == 0
 
 
@@ -156,6 +158,11 @@ def test_a_video_finetune_ships_into_the_alpha_zoo_and_stands_in_for_its_run(shi
     short = small_config("video", steps=2, checkpoint_every=2)
     assert zoo.train_config == short and "step 2 of a 4-step run" in zoo.recipe["note"]
     assert zoo.recipe["init"] == f"pretrained:tiny-test@{image.sha256[:16]}"
+    with open(run / "log.csv") as handle:  # its training time is the 2 steps', not the whole run's
+        rows = list(csv.DictReader(handle))
+    assert any(int(row["step"]) > 2 for row in rows)
+    kept = [float(row["elapsed_s"]) for row in rows if int(row["step"]) <= 2]
+    assert kept and zoo.recipe["wall_seconds"] == round(sum(kept), 1)
     # The prefix claim itself: a 2-step run trained on its own has exactly the zoo model's weights.
     alone = T.train(short, tmp_path / "short", init="pretrained:tiny-test", progress=False)
     ema = load_file(str(T.checkpoint_dir(alone, 2) / T.EMA_FILE))

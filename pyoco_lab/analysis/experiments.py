@@ -1085,10 +1085,14 @@ def measured_quality(record: str | os.PathLike, step: int, ema_sha256: str) -> d
     at_step = [e for e in data.get("evaluations", {}).values() if e.get("step") == int(step)]
     matches = [e for e in at_step if e.get("ema_sha256") == ema_sha256 and "generated" in e.get("result", {})]
     if not matches:
-        other = f" (it measured other weights there: sha256 {at_step[0].get('ema_sha256', '?')[:12]})"
+        other = (
+            f" (it measured other weights there: sha256 {at_step[0].get('ema_sha256', '?')[:12]})"
+            if at_step
+            else ""
+        )
         raise ValueError(
             f"{record} holds no evaluation of these weights (sha256 {ema_sha256[:12]}) at step {step}"
-            f"{other if at_step else ''}: give the record of the run that made them, evaluated at that step "
+            f"{other}: give the record of the run that made them, evaluated at that step "
             "(`pyoco-lab reproduce --preset NAME --runs`)"
         )
     result = max(matches, key=lambda e: e["result"]["settings"]["num_samples"])["result"]

@@ -275,10 +275,12 @@ def run_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wall_seconds(run: Path) -> float:
-    """Training time of a run, summed over its log (resumed parts included)."""
+def _wall_seconds(run: Path, step: int) -> float:
+    """Training time of a run up to ``step`` (a mid-run checkpoint of the zoo: not the whole run's), summed
+    over its log (resumed parts included)."""
     with open(run / "log.csv") as handle:
-        return round(sum(float(row["elapsed_s"]) for row in csv.DictReader(handle)), 1)
+        rows = csv.DictReader(handle)
+        return round(sum(float(row["elapsed_s"]) for row in rows if int(row["step"]) <= step), 1)
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -301,7 +303,7 @@ def run_export(args: argparse.Namespace) -> int:
         "steps": step,
         "seed": config.seed,
         "data": f"{config.dataset} train split, {config.resolution}px frames",
-        "wall_seconds": _wall_seconds(run_dir),
+        "wall_seconds": _wall_seconds(run_dir, step),
         "commit": provenance.git_commit(),
     }
     if meta.get(
