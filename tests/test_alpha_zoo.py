@@ -16,6 +16,7 @@ ZOO = {
     "zoo-32-mixed-1": ("mixed", 1.0, True),
     "zoo-32-progressive-2": ("progressive", 2.0, True),
     "zoo-32-inf": ("mixed", experiments.INF, True),
+    "zoo-32-scratch": ("iid", 0.0, False),
 }
 
 
