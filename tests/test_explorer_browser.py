@@ -265,23 +265,12 @@ def test_explorer_runs_and_alpha_slider_updates_correlation(jupyter_lab):
 
 
 @pytest.mark.slow
-def test_generate_button_plays_a_video_from_a_trained_run(tmp_path):
-    """Train a 1-step quick video run, then press Generate in the browser and see a new video."""
+def test_generate_button_plays_a_video_from_a_shipped_zoo_model(tmp_path):
+    """No training: pick the shipped progressive alpha = 2 finetune of the alpha zoo (issue #24) in the
+    generate tab, press Generate in the browser and see a video sampled with that model's own prior."""
     _require_browser()
-    runs = tmp_path / "runs"
-    train = [
-        sys.executable,
-        "-m",
-        "pyoco_lab.cli",
-        "train",
-        "--preset",
-        "quick",
-        "--phase",
-        "video",
-        "--from-scratch",
-    ]
-    train += ["--steps", "1", "--num-samples", "1", "--sample-steps", "2", "--no-progress"]
-    subprocess.run([*train, "--out", str(runs / "quick-video")], cwd=REPO, check=True, capture_output=True)
+    runs = tmp_path / "runs"  # empty: the zoo is all there is to generate from
+    runs.mkdir()
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -303,13 +292,17 @@ def test_generate_button_plays_a_video_from_a_trained_run(tmp_path):
             seed.locator("input").press("Enter")
             _wait_for_state(page, lambda s: s["seed"] == 7, "seed = 7")
             page.locator(".lm-TabBar-tabLabel", has_text="generate").first.click()
+            zoo = "pretrained:zoo-32-progressive-2"
+            page.locator("select", has=page.locator("option", has_text=zoo)).first.select_option(label=zoo)
+            page.locator(".pyoco-run-prior", has_text="progressive, α = 2").first.wait_for(timeout=30_000)
             generate = page.locator("button", has_text="Generate").first
             generate.wait_for(timeout=10_000)
             generate.click()
             video = page.locator(".pyoco-generated img").first
             video.wait_for(state="attached", timeout=90_000)
             assert video.get_attribute("src").startswith("data:image/gif;base64,")
-            assert "euler × 2" in page.locator(".pyoco-generated").first.inner_text()  # the caption
+            caption = page.locator(".pyoco-generated").first.inner_text()
+            assert "the run's own prior: progressive, α = 2, euler × 2" in caption
             page.locator(".pyoco-generated").first.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "explorer-generate.png"))
         except BaseException:
