@@ -36,8 +36,11 @@ def shipped(tmp_path, monkeypatch):
     return run, pretrained.get("pretrained:tiny-test")
 
 
-def test_export_records_hash_config_and_recipe(shipped):
+def test_export_records_hash_config_and_recipe(shipped, capsys):
     run, model = shipped
+    again = ["pretrained", "export", str(run), "tiny-test", "--command", "x"]
+    assert cli.main(again) == 2 and "already ships" in capsys.readouterr().err  # never replaced unasked
+    assert pretrained.get("tiny-test").recipe["command"] == "pyoco-lab train ... (test)"
     assert model.path.is_file() and model.sha256 == pretrained.sha256_of(model.path)
     assert model.train_config == T.load_config(run)
     assert model.recipe["steps"] == 4 and model.recipe["seed"] == 0 and model.recipe["command"]

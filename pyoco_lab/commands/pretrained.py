@@ -56,6 +56,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "model's measured quality (the alpha zoo)",
     )
     export.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a model shipped under NAME",
+    )
+    export.add_argument(
         "--supersedes",
         default=None,
         metavar="OLD",
@@ -284,6 +289,12 @@ def _wall_seconds(run: Path, step: int) -> float:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    existing = pretrained.WEIGHTS_DIR / f"{args.name}.safetensors"
+    if not args.overwrite and (args.name in pretrained.registry() or existing.exists()):
+        raise ValueError(
+            f"pretrained:{args.name} already ships ({existing}); choose another name, or pass --overwrite to "
+            "replace it"
+        )
     if args.supersedes is not None:
         pretrained.get(args.supersedes)  # an unknown OLD is refused before anything is written
         if args.supersedes == args.name:
