@@ -15,13 +15,14 @@ import warnings
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from pyoco_lab import cli, edm
 from pyoco_lab import training as T
 from pyoco_lab.analysis import experiments
+from pyoco_lab.metrics import controls, lab, networks
 from pyoco_lab.metrics import evaluate as E
-from pyoco_lab.metrics import lab, networks
 from pyoco_lab.training import networks as training_networks
 from pyoco_lab.training.checkpoints import write_run_meta
 
@@ -359,3 +360,37 @@ def test_cuda_devices_are_checked_against_the_machine(tiny_run, capsys, monkeypa
     assert calls == []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert E.validate_device("auto") == torch.device("cpu") == E.validate_device("CPU")
+
+
+def test_metric_network_cache_keys_follow_the_weights_not_the_file(tmp_path):
+    """The controls' and real rows' caches are keyed by the metric networks' weights: a file that differs only
+    in its metadata (e.g. a training report with a wall time, as on another machine) shares the cache entry,
+    while one changed weight does not."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    weights = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, tmp_path / "a.safetensors", metadata={"report": '{"wall_s": 1.0}'})
+    save_file(weights, tmp_path / "b.safetensors", metadata={"report": '{"wall_s": 2.0}'})
+    assert networks.file_sha256(tmp_path / "a.safetensors") != networks.file_sha256(
+        tmp_path / "b.safetensors"
+    )
+
+    twin = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    twin.load_state_dict(load_file(tmp_path / "b.safetensors"))
+    assert networks.weights_sha256(twin) == networks.weights_sha256(model)
+    with torch.no_grad():
+        twin[0].weight[0, 0, 0, 0] += 1e-6
+    assert networks.weights_sha256(twin) != networks.weights_sha256(model)
+    twin.load_state_dict(weights)
+    twin[1].num_batches_tracked += 1  # buffers are weights too: they change what the network computes
+    assert networks.weights_sha256(twin) != networks.weights_sha256(model)
+
+    twin.load_state_dict(weights)
+    config = T.TrainConfig(dataset="embedded", resolution=16, num_frames=4)
+    assert controls._controls_key(config, 8, "train", 0, model, model) == controls._controls_key(
+        config, 8, "train", 0, twin, twin
+    )
+    twin[0].bias.data += 1.0
+    assert controls._controls_key(config, 8, "train", 0, model, model) != controls._controls_key(
+        config, 8, "train", 0, twin, model
+    )

@@ -32,7 +32,7 @@ import torch
 
 from pyoco_lab import training
 from pyoco_lab.fileio import atomic_write_text, read_json
-from pyoco_lab.metrics import appearance, corruptions, lab, yardsticks
+from pyoco_lab.metrics import appearance, corruptions, lab, networks, yardsticks
 from pyoco_lab.metrics.evaluate import real_datasets, subset_clips, validate_device
 from pyoco_lab.metrics.temporal import temporal_statistics
 
@@ -44,7 +44,7 @@ CONTROLS = {
     "blurred": "every frame 4x4-blurred: coarse real motion, no detail",
     "motion on noise": "a noise image plus the real clip's change since frame 0: real motion, no content",
 }
-CONTROLS_FORMAT = 2  # 2: the blurred control and the yardsticks of metrics.yardsticks
+CONTROLS_FORMAT = 3  # 2: the blurred control and the yardsticks; 3: keyed by the metric networks' weights
 
 
 def control_clips(clips: torch.Tensor, kind: str, *, seed: int = 0) -> torch.Tensor:
@@ -96,7 +96,7 @@ def evaluate_controls(
 
     The metrics are the keys of an ``evaluate_run`` row (temporal statistics, and the lab metrics on the
     embedded dataset). With ``store`` (a JSON file) results are cached under a key of everything that
-    decides them (dataset, resolution, frames, N, seed, reference, lab classifier file's sha256).
+    decides them (dataset, resolution, frames, N, seed, reference, the metric networks' weights' sha256).
     """
     if num_samples < 2:
         raise ValueError(f"controls need at least 2 clips, got {num_samples}")
@@ -153,11 +153,9 @@ def _control_rows(config, num_samples, seed, reference_split, reference_seed, cl
 
 
 def _controls_key(config, num_samples, reference_split, reference_seed, classifier, net) -> str:
-    def file_hash(model):
-        path = getattr(model, "cache_path", None)
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16] if path is not None else None
+    def weights_hash(model):  # the weights' content, not their file: bitwise-equal weights share the cache
+        return networks.weights_sha256(model)[:16] if model is not None else None
 
-    classifier_hash = file_hash(classifier)
     parts = {
         "format": CONTROLS_FORMAT,
         "dataset": config.dataset,
@@ -167,8 +165,8 @@ def _controls_key(config, num_samples, reference_split, reference_seed, classifi
         "num_samples": int(num_samples),
         "reference_split": reference_split,
         "reference_seed": int(reference_seed),
-        "lab_classifier": classifier_hash,
-        "appearance_net": file_hash(net),
+        "lab_classifier": weights_hash(classifier),
+        "appearance_net": weights_hash(net),
         "yardsticks": yardsticks.YARDSTICKS_VERSION,
         "lab_classifier_version": lab.LAB_CLASSIFIER_VERSION,
         "bootstrap_resamples": lab.BOOTSTRAP_RESAMPLES,

@@ -413,7 +413,7 @@ def _real_rows_cache(config, num_samples, reference_seed, classifier, net) -> Pa
         "num_frames": config.num_frames,
         "num_samples": int(num_samples),
         "reference_seed": int(reference_seed),
-        "networks": [networks.file_sha256(m.cache_path) if m.cache_path else None for m in (classifier, net)],
+        "networks": [networks.weights_sha256(m) for m in (classifier, net)],
         "bootstrap_resamples": lab.BOOTSTRAP_RESAMPLES,
         "yardsticks": yardsticks.YARDSTICKS_VERSION,
     }

@@ -233,6 +233,20 @@ def file_sha256(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def weights_sha256(model: torch.nn.Module) -> str:
+    """Hex sha256 of a network's weights: each state-dict entry's name, dtype, shape and bytes, by name.
+
+    Unlike a file's hash it ignores what a file carries besides the weights (safetensors metadata such as a
+    training report with its wall time), so two machines that train bitwise-identical weights agree on it.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().to("cpu")
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def used_detectors(directory: str | Path, num_frames: int) -> list[tuple[DetectorSpec, Path]]:
     """(spec, path) of every literature network whose file is present and that scores ``num_frames`` clips.
 
