@@ -130,6 +130,7 @@ payload = {
     },
     **yardsticks,
     "best_alpha": best,
+    "selection_metric": experiments.SELECTION_METRIC,
     "all_metrics": {f"{kind} {results.alpha_key(a)}": runs for (kind, a), runs in scores.items()},
 }
 # %% [markdown]

@@ -1133,8 +1133,9 @@ def _data_prior_lines(results: Mapping[str, Mapping]) -> list[str]:
         grid_name = _alpha_name(results_alpha_key(nearest))
         lines.append(
             f"- {kind}: α fitted to inverted real clips {float(fitted[kind]):.2f} (02; nearest on the "
-            f"sweep's grid: {grid_name}); best-scoring α {_alpha_name(chosen)} (04, lowest mean "
-            f"{sweep.get('metric', 'FVD-lab')} over seeds {sweep.get('seeds')}): "
+            f"sweep's grid: {grid_name}); best-scoring α {_alpha_name(chosen)} (04, best mean "
+            f"{sweep.get('selection_metric', sweep.get('metric', 'FVD-lab'))} over seeds "
+            f"{sweep.get('seeds')}): "
             + ("**the data's correlation points at the best α**" if same else "**they differ**")
         )
     lines += [
