@@ -429,14 +429,24 @@ def test_the_sweep_choice_is_confirmed_on_fresh_seeds_and_summary_says_which_ver
         ("mixed", math.inf),
     }
     assert all([r.config.seed for r in runs] == [3, 4, 5] for runs in plan.values())
-    # the study plans them only once the records hold the whole sweep on seeds 0-2
+    # one arithmetic for every confirmation run (confirm_extra), whatever the sweep's runs were made in
+    assert {r.config.precision for runs in plan.values() for r in runs} == {"fp32"}
+    assert {spec.config.precision for spec in experiments.alpha_sweep_runs(s)["mixed"][2.0]} == {"bf16"}
+    # the runs no choice decides come first, i.i.d. and the paper's progressive alpha at their head (the
+    # first claim a study short of compute completes is Table 5's), the chosen alphas last
+    assert list(plan)[:3] == [("iid", 0.0), ("progressive", 2.0), ("mixed", 1.0)]
+    assert list(plan)[-2:] == [("mixed", 2.0), ("progressive", 5.0)]
+    # ... and the study plans those before the sweep on seeds 0-2 is recorded, the chosen ones only after
     with_records = dataclasses.replace(s, records_dir="unused")
     monkeypatch.setattr(experiments, "recorded_best_alphas", lambda s: None)
-    planned = {spec.key() for spec, _ in experiments.evaluation_plan(with_records)}
-    assert not planned & {r.key() for runs in plan.values() for r in runs}
+    planned = [spec.key() for spec, _ in experiments.evaluation_plan(with_records)]
+    unchosen = experiments.confirmation_runs(s, None)
+    assert list(unchosen) == [("iid", 0.0), ("progressive", 2.0), ("mixed", 1.0), ("mixed", math.inf)]
+    assert planned[-12:] == [r.key() for runs in unchosen.values() for r in runs]
+    assert not set(planned) & {r.key() for key in [("mixed", 2.0), ("progressive", 5.0)] for r in plan[key]}
     monkeypatch.setattr(experiments, "recorded_best_alphas", lambda s: best)
-    planned = {spec.key() for spec, _ in experiments.evaluation_plan(with_records)}
-    assert {r.key() for runs in plan.values() for r in runs} <= planned
+    planned = [spec.key() for spec, _ in experiments.evaluation_plan(with_records)]
+    assert planned[-18:] == [r.key() for runs in plan.values() for r in runs]
 
     def rows(kid):  # three fresh seeds
         return [{"KID-app": k, "FD-motion-lab": 3.0 + k, "FVD-lab": 10 * k, "motion-ratio": 1.0} for k in kid]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pyoco_lab import edm, provenance, stats
+from pyoco_lab import devices, edm, provenance, stats
 from pyoco_lab.analysis import results, run_records
 from pyoco_lab.fileio import read_json
 from pyoco_lab.metrics import yardsticks
@@ -38,6 +38,7 @@ from pyoco_lab.training import (
     compute,
     config_cli_args,
     load_denoiser,
+    precision,
     preset_config,
     pretrained,
     train,
@@ -195,6 +196,9 @@ class Settings:
     # Fresh seeds that take no part in choosing (issue #24): Fig. 7's best alpha per prior is chosen on
     # ``seeds`` (best mean SELECTION_METRIC), then its claims are re-tested on these (confirmation_runs).
     confirm_seeds: tuple[int, ...] = ()
+    # TrainConfig overrides of the runs on ``confirm_seeds`` only (applied after train_extra): the arithmetic
+    # every confirmation run shares, so each confirmatory claim compares runs made alike on any machine.
+    confirm_extra: dict[str, Any] = field(default_factory=dict)
     strategy_alphas: tuple[float, float] = (1.0, 2.0)  # Table 5: mixed alpha, progressive alpha
     size_models: tuple[str, ...] = ()
     sample_alphas: tuple[float, ...] = (0.0, 1.0, 10.0)  # Fig. 6
@@ -384,6 +388,11 @@ SETTINGS: dict[str, Settings] = {
         # bf16 autocast: 1.4-1.9x per step on CPUs with native bf16 (docs/performance.md); pinned rather than
         # "auto" so a run's key names the arithmetic its committed record was made with
         train_extra={"checkpoint_every": 250, "keep_checkpoints": 12, "precision": "bf16"},
+        # ... but the confirmation runs in fp32: the sweep's machines had native bf16, the one the
+        # confirmation began on had not (bf16 emulated at 14 s per step against fp32's 1.2 s, RUN.md part 8).
+        # Every confirmation run shares one arithmetic that every machine computes natively, so each
+        # confirmatory claim compares runs made alike; the choice made on bf16 runs is what they test.
+        confirm_extra={"precision": "fp32"},
         curve_priors=(("iid", 0.0), ("mixed", 1.0), ("progressive", 2.0)),
         # to 3,000 steps, the issue's cap: in part 1 (seed 0) progressive alpha = 2 still moved 2.4-3.3x real
         # motion at every step to 2,000 (figures/cpu-32/RUN.md); the 2,000-step runs continue (prefixes)
@@ -544,6 +553,8 @@ def video_run(
     elif math.isinf(alpha):
         kind = "mixed"
     overrides = s.train_overrides("video")
+    if seed in s.confirm_seeds:
+        overrides.update(s.confirm_extra)
     if model is not None:
         overrides["model"] = model
     if steps is not None:
@@ -667,13 +678,18 @@ def best_alphas(scores: Mapping[tuple[str, float], Sequence[Mapping]], s: Settin
     return {kind: min(s.alphas, key=lambda a, k=kind: mean(k, a)) for kind in s.kinds}
 
 
-def confirmation_runs(s: Settings, best: Mapping[str, float]) -> dict[tuple[str, float], list[RunSpec]]:
-    """The runs that test the sweep's choice on fresh seeds (``s.confirm_seeds``): per prior kind its best
-    alpha (``best``, chosen on ``s.seeds``) and the paper's (``s.strategy_alphas``), and the two ends, alpha
-    = 0 (i.i.d.) and alpha = inf; {(kind, alpha): [run per confirm seed]}, shared runs once."""
+def confirmation_runs(
+    s: Settings, best: Mapping[str, float] | None
+) -> dict[tuple[str, float], list[RunSpec]]:
+    """The runs that test the sweep's choice on fresh seeds (``s.confirm_seeds``): alpha = 0 (i.i.d.), the
+    paper's alpha per prior kind (``s.strategy_alphas``, the progressive one first: the paper's headline),
+    alpha = inf, and per kind its best alpha (``best``, chosen on ``s.seeds``; None while the sweep is
+    incomplete: then only the runs no choice decides); {(kind, alpha): [run per confirm seed]}, shared runs
+    once, in that order -- the order a study short of compute runs them, i.i.d. and the paper's progressive
+    alpha first, so that the first claim complete is the paper's (Table 5)."""
     paper = dict(zip(("mixed", "progressive"), s.strategy_alphas, strict=True))
-    wanted = [(kind, best[kind]) for kind in s.kinds] + [(kind, paper[kind]) for kind in s.kinds]
-    wanted += [("iid", 0.0), ("mixed", INF)]
+    wanted = [("iid", 0.0)] + [(kind, paper[kind]) for kind in sorted(s.kinds, reverse=True)]
+    wanted += [("mixed", INF)] + [(kind, best[kind]) for kind in s.kinds if best is not None]
     plan: dict[tuple[str, float], list[RunSpec]] = {}
     for kind, alpha in wanted:
         runs = [video_run(s, kind, alpha, seed=seed) for seed in s.confirm_seeds]
@@ -848,8 +864,8 @@ def evaluation_plan(s: Settings) -> list[tuple[RunSpec, list[tuple[int, int]]]]:
     """Every video run the figure notebooks evaluate, each with its [(step, clips)] evaluations: the
     finetune-length curve's runs first (seed by seed: the curve decides the sweep's length), then seed by
     seed from scratch at equal compute and the sweep's, Table 5's and Fig. 8's runs at their last step, and
-    -- once the records hold the sweep on ``s.seeds`` -- the confirmation runs on ``s.confirm_seeds``. What
-    ``reproduce --runs`` works through."""
+    the confirmation runs on ``s.confirm_seeds`` (:func:`confirmation_runs`: those of the best alphas once the
+    records hold the sweep on ``s.seeds``). What ``reproduce --runs`` works through."""
     plan: dict[str, tuple[RunSpec, list[tuple[int, int]]]] = {}
 
     def want(spec: RunSpec, step: int, clips: int) -> None:
@@ -885,9 +901,10 @@ def evaluation_plan(s: Settings) -> list[tuple[RunSpec, list[tuple[int, int]]]]:
     for spec, steps in sorted(rest, key=position):
         for step in steps:
             want(spec, step, s.eval_samples)
-    best = recorded_best_alphas(s) if s.confirm_seeds and s.records_dir else None
-    if best is not None:  # chosen on s.seeds: only now are the confirmation runs known
-        for runs in confirmation_runs(s, best).values():
+    if (
+        s.confirm_seeds and s.records_dir
+    ):  # the best alphas (chosen on s.seeds) join once the sweep is recorded
+        for runs in confirmation_runs(s, recorded_best_alphas(s)).values():
             for spec in runs:
                 want(spec, spec.config.steps, s.eval_samples)
     return list(plan.values())
@@ -901,7 +918,9 @@ def run_study(
 
     With ``hours``, no run starts that would not end within that budget, estimated from the seconds per
     step and per clip of the runs finished here so far (the first run always starts): a part of a long
-    study ends on its own, between runs. Returns what was done, skipped and left.
+    study ends on its own, between runs. A run pinned to bf16 is left for another machine where this one
+    would emulate bf16 (a CPU without native bf16: an order of magnitude slower, training.precision), and
+    said so once. Returns what was done, skipped and left.
     """
     if not s.records_dir:
         raise ValueError(
@@ -913,6 +932,12 @@ def run_study(
     for spec, evaluations in tqdm(_growing_plan(s), desc="study", unit="run", disable=not progress):
         if all(recorded_evaluation(spec, s, step=step, num_samples=clips) for step, clips in evaluations):
             skipped.append(spec.label)
+            continue
+        if precision.emulated_bf16(spec.config.precision, devices.resolve_device(spec.config.device)):
+            if not any(label.endswith(EMULATED_BF16_NOTE) for label in left):
+                slowdown = precision.EMULATED_BF16_SLOWDOWN
+                tqdm.write(f"{spec.label} and every other bf16 run: {EMULATED_BF16_NOTE} ({slowdown})")
+            left.append(f"{spec.label}: {EMULATED_BF16_NOTE}")
             continue
         elapsed = time.perf_counter() - start
         if hours is not None and per_step is not None:
@@ -933,6 +958,9 @@ def run_study(
         per_clip = (ended - trained) / max(1, sum(c for _, c in evaluations))
         done.append({"label": spec.label, "seconds": round(ended - began, 1)})
     return {"done": done, "skipped": skipped, "left": left, "seconds": round(time.perf_counter() - start, 1)}
+
+
+EMULATED_BF16_NOTE = "left for a machine with native bf16 (this CPU would emulate it)"
 
 
 def _growing_plan(s: Settings):

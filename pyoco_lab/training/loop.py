@@ -315,6 +315,8 @@ def training_loop(
         if env.is_main:
             print(choice.message(), file=sys.stderr)
         config = dataclasses.replace(config, precision=choice.precision)
+    if env.is_main and precision.emulated_bf16(config.precision, device):
+        print(precision.emulated_bf16_warning(), file=sys.stderr)
     if env.is_main:
         checkpoints.write_run_meta(run_dir, config, init, num_classes, env.world_size)
     distributed.barrier(is_distributed)

@@ -112,6 +112,29 @@ def measure_step_seconds(
     return {precision: statistics.median(t) for precision, t in times.items()}
 
 
+# Measured on a 2-core AMD EPYC without native bf16 (AVX2 only), the cpu-32 finetune (tiny U-Net, 32 px,
+# 4 clips of 8 frames + 1 image): bf16 14 s per step, fp32 1.2 s (figures/cpu-32/RUN.md, part 8).
+EMULATED_BF16_SLOWDOWN = "~12x slower than fp32 (14 s vs 1.2 s per step of the cpu-32 finetune)"
+
+
+def emulated_bf16(precision: str, device: torch.device, cpu_flag: str | None = None) -> bool:
+    """True when ``precision`` is bf16 on a CPU that does not compute bf16 natively: autocast still works,
+    but every bf16 op is emulated, an order of magnitude slower than fp32 (:data:`EMULATED_BF16_SLOWDOWN`).
+    ``cpu_flag``: the CPU's native-bf16 flag (default: :func:`pyoco_lab.devices.cpu_native_bf16`)."""
+    if precision != "bf16" or torch.device(device).type != "cpu":
+        return False
+    return not (devices.cpu_native_bf16() if cpu_flag is None else cpu_flag)
+
+
+def emulated_bf16_warning() -> str:
+    """The one line a bf16 run on a CPU without native bf16 prints before its first step."""
+    return (
+        "warning: --precision bf16 on a CPU without native bf16 (no amx_bf16 / avx512_bf16 flag): bf16 is "
+        f"emulated, {EMULATED_BF16_SLOWDOWN}; pass --precision fp32 (or auto) unless the run must match "
+        "bf16 records"
+    )
+
+
 def choose_precision(
     model: torch.nn.Module, config: TrainConfig, device: torch.device, rows: int, cpu_flag: str | None = None
 ) -> Choice:
