@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from pyoco_lab import devices
 from pyoco_lab.analysis import experiments, run_records
 from pyoco_lab.cli import main
 from pyoco_lab.metrics.evaluate import ema_sha256
@@ -122,6 +123,21 @@ def test_a_part_stops_before_a_run_that_would_not_fit_its_hours(tmp_path):
     assert report["left"] == ["video-tiny-scratch-iid-0-s0"] and report["skipped"] == [
         "video-tiny-ft-iid-0-s0"
     ]
+
+
+def test_a_machine_that_would_emulate_bf16_leaves_the_bf16_runs_for_another(tmp_path, monkeypatch, capsys):
+    s = study_settings(tmp_path / "runs")
+    s = replace(s, train_extra={**s.train_extra, "precision": "bf16"})
+    monkeypatch.setattr(devices, "cpu_native_bf16", lambda: None)  # AVX2 only: bf16 would be emulated
+    report = experiments.run_study(s, tmp_path / "cache", progress=False)
+    note = experiments.EMULATED_BF16_NOTE
+    assert report["done"] == [] and report["skipped"] == []
+    assert report["left"] == [f"{spec.label}: {note}" for spec, _ in experiments.evaluation_plan(s)]
+    assert not list((tmp_path / "runs").glob("*.json")) and not (tmp_path / "cache").exists()
+    assert capsys.readouterr().err.count(note) == 1  # said once, not per run
+    # the same study in fp32 runs here (a confirmation's confirm_extra), and so would bf16 with native bf16
+    fp32 = replace(s, train_extra={**s.train_extra, "precision": "fp32"})
+    assert experiments.run_study(fp32, tmp_path / "cache", hours=1e-6, progress=False)["done"]
 
 
 def test_reproduce_runs_refuses_a_preset_without_records_and_hours_without_runs(capsys):

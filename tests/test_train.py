@@ -388,6 +388,20 @@ def test_auto_precision_is_resolved_once_recorded_and_kept_on_resume(
     assert T.load_config(run).precision == picked and T.latest_checkpoint(run).name == "step-0000004"
 
 
+def test_bf16_on_a_cpu_without_native_bf16_warns_before_the_first_step(tmp_path, monkeypatch, capsys):
+    assert not precision.emulated_bf16("fp32", CPU, cpu_flag=None)
+    assert not precision.emulated_bf16("bf16", CPU, cpu_flag="amx_bf16")
+    assert not precision.emulated_bf16("bf16", torch.device("cuda", 0), cpu_flag=None)
+    monkeypatch.setattr(devices, "cpu_native_bf16", lambda: None)
+    assert precision.emulated_bf16("bf16", CPU)
+    run = T.train(small_config("image", steps=1, precision="bf16"), tmp_path / "run", progress=False)
+    assert T.load_config(run).precision == "bf16"  # asked for explicitly: warned, not overruled
+    err = capsys.readouterr().err
+    assert "bf16 is emulated" in err and "pass --precision fp32" in err
+    T.train(small_config("image", steps=1, precision="fp32"), tmp_path / "fp32", progress=False)
+    assert "emulated" not in capsys.readouterr().err
+
+
 def test_auto_measurement_leaves_the_model_and_random_streams_alone():
     torch.manual_seed(0)
     model = networks.build_network(small_config("video"))

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -936,7 +937,10 @@ def run_study(
         if precision.emulated_bf16(spec.config.precision, devices.resolve_device(spec.config.device)):
             if not any(label.endswith(EMULATED_BF16_NOTE) for label in left):
                 slowdown = precision.EMULATED_BF16_SLOWDOWN
-                tqdm.write(f"{spec.label} and every other bf16 run: {EMULATED_BF16_NOTE} ({slowdown})")
+                tqdm.write(
+                    f"{spec.label} and every other bf16 run: {EMULATED_BF16_NOTE} ({slowdown})",
+                    file=sys.stderr,
+                )
             left.append(f"{spec.label}: {EMULATED_BF16_NOTE}")
             continue
         elapsed = time.perf_counter() - start
