@@ -902,13 +902,15 @@ def evaluation_plan(s: Settings) -> list[tuple[RunSpec, list[tuple[int, int]]]]:
     for spec, steps in sorted(rest, key=position):
         for step in steps:
             want(spec, step, s.eval_samples)
-    if (
-        s.confirm_seeds and s.records_dir
-    ):  # the best alphas (chosen on s.seeds) join once the sweep is recorded
+    # the confirmation: the best alphas' runs (chosen on s.seeds) join once the records hold the sweep
+    if s.confirm_seeds and s.records_dir:
         for runs in confirmation_runs(s, recorded_best_alphas(s)).values():
             for spec in runs:
                 want(spec, spec.config.steps, s.eval_samples)
     return list(plan.values())
+
+
+EMULATED_BF16_NOTE = "left for a machine with native bf16 (this CPU would emulate it)"
 
 
 def run_study(
@@ -962,9 +964,6 @@ def run_study(
         per_clip = (ended - trained) / max(1, sum(c for _, c in evaluations))
         done.append({"label": spec.label, "seconds": round(ended - began, 1)})
     return {"done": done, "skipped": skipped, "left": left, "seconds": round(time.perf_counter() - start, 1)}
-
-
-EMULATED_BF16_NOTE = "left for a machine with native bf16 (this CPU would emulate it)"
 
 
 def _growing_plan(s: Settings):

@@ -113,8 +113,8 @@ def measure_step_seconds(
 
 
 # Measured on a 2-core AMD EPYC without native bf16 (AVX2 only), the cpu-32 finetune (tiny U-Net, 32 px,
-# 4 clips of 8 frames + 1 image): bf16 14 s per step, fp32 1.2 s (figures/cpu-32/RUN.md, part 8).
-EMULATED_BF16_SLOWDOWN = "~12x slower than fp32: 14 s vs 1.2 s per step of the cpu-32 finetune"
+# 4 clips of 8 frames + 1 image): bf16 14 s per step, fp32 1.2-1.4 s (figures/cpu-32/RUN.md, part 8).
+EMULATED_BF16_SLOWDOWN = "10-12x slower than fp32: 14 s vs 1.2-1.4 s per step of the cpu-32 finetune"
 
 
 def emulated_bf16(precision: str, device: torch.device, cpu_flag: str | None = None) -> bool:
