@@ -442,11 +442,16 @@ def test_the_sweep_choice_is_confirmed_on_fresh_seeds_and_summary_says_which_ver
     planned = [spec.key() for spec, _ in experiments.evaluation_plan(with_records)]
     unchosen = experiments.confirmation_runs(s, None)
     assert list(unchosen) == [("iid", 0.0), ("progressive", 2.0), ("mixed", 1.0), ("mixed", math.inf)]
-    assert planned[-12:] == [r.key() for runs in unchosen.values() for r in runs]
+    # Table 5's pair seed by seed (a study cut short holds seed-paired runs), then each condition's seeds
+    iid, progressive, mixed, frozen = unchosen.values()
+    paired = [r.key() for pair in zip(iid, progressive, strict=True) for r in pair]
+    assert planned[-12:] == paired + [r.key() for runs in (mixed, frozen) for r in runs]
     assert not set(planned) & {r.key() for key in [("mixed", 2.0), ("progressive", 5.0)] for r in plan[key]}
     monkeypatch.setattr(experiments, "recorded_best_alphas", lambda s: best)
     planned = [spec.key() for spec, _ in experiments.evaluation_plan(with_records)]
-    assert planned[-18:] == [r.key() for runs in plan.values() for r in runs]
+    iid, progressive, *rest = plan.values()
+    paired = [r.key() for pair in zip(iid, progressive, strict=True) for r in pair]
+    assert planned[-18:] == paired + [r.key() for runs in rest for r in runs]
 
     def rows(kid):  # three fresh seeds
         return [{"KID-app": k, "FD-motion-lab": 3.0 + k, "FVD-lab": 10 * k, "motion-ratio": 1.0} for k in kid]

@@ -902,11 +902,14 @@ def evaluation_plan(s: Settings) -> list[tuple[RunSpec, list[tuple[int, int]]]]:
     for spec, steps in sorted(rest, key=position):
         for step in steps:
             want(spec, step, s.eval_samples)
-    # the confirmation: the best alphas' runs (chosen on s.seeds) join once the records hold the sweep
+    # the confirmation: the best alphas' runs (chosen on s.seeds) join once the records hold the sweep. The
+    # first claim's two conditions (i.i.d. vs the paper's progressive alpha, Table 5) go seed by seed, so a
+    # study cut short holds seed-paired runs of both rather than every seed of one
     if s.confirm_seeds and s.records_dir:
-        for runs in confirmation_runs(s, recorded_best_alphas(s)).values():
-            for spec in runs:
-                want(spec, spec.config.steps, s.eval_samples)
+        confirm = list(confirmation_runs(s, recorded_best_alphas(s)).values())
+        first_claim = [spec for pair in zip(*confirm[:2], strict=True) for spec in pair]
+        for spec in first_claim + [spec for runs in confirm[2:] for spec in runs]:
+            want(spec, spec.config.steps, s.eval_samples)
     return list(plan.values())
 
 
