@@ -37,6 +37,7 @@ seeds = None  # list of seeds per alpha; None: the preset's
 image_steps = None  # image pre-training steps; None: the preset's
 video_steps = None  # steps of every video run; None: the preset's
 eval_samples = None  # generated clips per evaluation; None: the preset's
+records_only = None  # True: render from the committed run records only, naming the runs that have none
 
 # %%
 import matplotlib.pyplot as plt
@@ -54,6 +55,7 @@ s, out = notebook.start(
     video_steps=video_steps,
     eval_samples=eval_samples,
     pretrain_image=pretrain_image,
+    records_only=records_only,
 )
 
 # %%
@@ -62,7 +64,8 @@ from pyoco_lab.analysis.summary import control_notes, render_section
 plan = experiments.alpha_sweep_runs(s)
 metric = experiments.SWEEP_METRIC
 groups = {(kind, alpha): runs for kind, per_alpha in plan.items() for alpha, runs in per_alpha.items()}
-scores = experiments.train_and_evaluate(groups, s, cache_dir)
+scores = experiments.train_and_evaluate(groups, s, cache_dir, allow_missing=True)
+not_run = experiments.unrecorded_runs(groups, s)  # empty unless records_only
 # The metrics' controls (real training clips and five corruptions of them): same N, same reference
 controls = experiments.metric_controls(s, cache_dir)
 verdict_metrics = experiments.VERDICT_METRICS
@@ -76,7 +79,11 @@ verdict_metrics = experiments.VERDICT_METRICS
 temporal = ("motion-ratio", "frame-cosine")
 curves = {
     name: {
-        kind: {results.alpha_key(a): experiments.summarise(scores[(kind, a)], name) for a in s.alphas}
+        kind: {
+            results.alpha_key(a): experiments.summarise(scores[(kind, a)], name)
+            for a in s.alphas
+            if scores[(kind, a)]
+        }
         for kind in s.kinds
     }
     for name in (*verdict_metrics, *temporal)
@@ -113,6 +120,8 @@ payload = {
     "metric": metric,
     "lower_is_better": experiments.LOWER_IS_BETTER[metric],
     "seeds": list(s.seeds),
+    "alphas": [results.alpha_key(a) for a in s.alphas],
+    "not_run": not_run,
     "eval_samples": s.eval_samples,
     "video_steps": experiments.video_run(s, "iid", 0.0).config.steps,
     "paper_alphas": {"mixed": s.strategy_alphas[0], "progressive": s.strategy_alphas[1]},
@@ -131,6 +140,7 @@ payload = {
     **yardsticks,
     "best_alpha": best,
     "selection_metric": experiments.SELECTION_METRIC,
+    "chosen_on_seeds": experiments.choice_seeds(scores, s),
     "all_metrics": {f"{kind} {results.alpha_key(a)}": runs for (kind, a), runs in scores.items()},
 }
 # %% [markdown]
@@ -141,7 +151,13 @@ payload = {
 # %%
 if s.confirm_seeds:
     chosen = experiments.best_alphas(scores, s)
-    confirm_scores = experiments.train_and_evaluate(experiments.confirmation_runs(s, chosen), s, cache_dir)
-    payload["confirmation"] = experiments.confirmation_record(confirm_scores, chosen, s)
+    confirm_runs = experiments.confirmation_runs(s, chosen)
+    confirm_scores = experiments.train_and_evaluate(confirm_runs, s, cache_dir, allow_missing=True)
+    payload["confirmation"] = {
+        **experiments.confirmation_record(
+            confirm_scores, chosen, s, chosen_on=experiments.choice_seeds(scores, s)
+        ),
+        "not_run": experiments.unrecorded_runs(confirm_runs, s),
+    }
 results.save_results(out, "04_alpha_sweep", s.name, payload)
 display(Markdown(render_section("04_alpha_sweep", payload)))

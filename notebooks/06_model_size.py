@@ -33,6 +33,7 @@ image_steps = None  # image pre-training steps; None: the preset's
 video_steps = None  # steps of every video run; None: the preset's
 eval_samples = None  # generated clips per evaluation; None: the preset's
 seeds = None  # list of seeds per condition; None: the preset's
+records_only = None  # True: from the committed run records only; a run without one stops it
 
 # %%
 import matplotlib.pyplot as plt
@@ -50,6 +51,7 @@ s, out = notebook.start(
     eval_samples=eval_samples,
     seeds=seeds,
     pretrain_image=pretrain_image,
+    records_only=records_only,
 )
 
 # %%

@@ -33,6 +33,7 @@ pretrain_image = None  # True: pre-train the image model here instead of the shi
 seeds = None  # list of seeds per prior; None: the preset's
 curve_steps = None  # list of finetune steps (checkpoints the runs keep); None: the preset's
 curve_samples = None  # generated clips per point; None: the preset's
+records_only = None  # True: from the committed run records only; a run without one stops it
 
 # %%
 import matplotlib.pyplot as plt
@@ -49,6 +50,7 @@ s, out = notebook.start(
     curve_steps=curve_steps,
     curve_samples=curve_samples,
     pretrain_image=pretrain_image,
+    records_only=records_only,
 )
 
 # %%

@@ -47,6 +47,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PRESETS = tuple(experiments.SETTINGS)  # smoke, quick, cpu-long, standard, ucf
 # Parameters every figure notebook declares; reproduce() sets them itself.
 RESERVED_PARAMETERS = ("preset", "figures_dir", "cache_dir")
+RECORDS_ONLY_PARAMETER = "records_only"  # what `--from-records` sets in the notebooks that declare it
 
 
 # What to do after a failure or an interruption (said by NotebookFailed and the CLI).
@@ -294,18 +295,31 @@ def reproduce(
     progress: bool = True,
     stream: TextIO | None = None,
     overwrite: bool = False,
+    from_records: bool = False,
 ) -> Path:
     """Run the figure notebooks in order, then write ``figures/SUMMARY.md``; return its path.
 
     Raises :class:`NotebookFailed` at the first failing notebook (later ones are not run). Running
-    it again continues: cached training runs are reused, and an interrupted one resumes.
+    it again continues: cached training runs are reused, and an interrupted one resumes. With
+    ``from_records`` (a preset that commits run records) every notebook that declares ``records_only``
+    renders from those records without training (``Settings.records_only``).
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if from_records and not experiments.settings(preset).keep_records:
+        keeping = [name for name, other in experiments.SETTINGS.items() if other.keep_records]
+        raise ValueError(
+            f"--from-records needs a preset that commits its run records ({', '.join(keeping)}); preset "
+            f"{preset} keeps its runs in the cache only: drop --from-records"
+        )
     paths = select_notebooks(list_notebooks(notebooks_dir), only)
     figures_dir = Path(figures_dir or default_figures_dir(preset))
     cache_dir = Path(cache_dir or default_cache_dir())
     per_notebook = parameters_by_notebook(paths, parameters or {})  # refuses unknown names up front
+    if from_records:
+        for path in paths:
+            if RECORDS_ONLY_PARAMETER in papermill.inspect_notebook(str(path)):
+                per_notebook[path][RECORDS_ONLY_PARAMETER] = True
     for path in paths:  # a folder that is not ours stops the run before any notebook, not after hours
         check_figures_folder(figures_dir / path.stem, overwrite=overwrite)
     if stream is not None:  # the kernels inherit the environment: text bars, which the stream can show

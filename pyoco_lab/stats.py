@@ -167,10 +167,22 @@ def compare_records(
 ) -> tuple[str, str]:
     """:func:`verdict` of two condition records (``Interval.record()`` + ``"values"`` per seed).
 
-    Paired over seeds when both hold the same number (≥ 2) of values, by interval overlap otherwise.
+    Records that name their ``"seeds"`` are paired on the seeds both hold (≥ 2; a condition a study did not
+    finish keeps the seeds it has); records without seeds are paired when they hold the same number (≥ 2)
+    of values, taken to be the same seeds in the same order. By interval overlap otherwise.
     """
     a, b = claimed_better.get("values"), claimed_worse.get("values")
-    if a is not None and b is not None and len(a) == len(b) >= 2:
+    seeds_a, seeds_b = claimed_better.get("seeds"), claimed_worse.get("seeds")
+    if a is not None and b is not None and seeds_a is not None and seeds_b is not None:
+        common = [seed for seed in seeds_a if seed in seeds_b]
+        if len(common) >= 2:
+            outcome, why = verdict(
+                [a[list(seeds_a).index(seed)] for seed in common],
+                [b[list(seeds_b).index(seed)] for seed in common],
+                lower_is_better=lower_is_better,
+            )
+            return outcome, f"{why}, seeds {', '.join(map(str, common))}"
+    elif a is not None and b is not None and len(a) == len(b) >= 2:
         return verdict(list(a), list(b), lower_is_better=lower_is_better)
     return verdict(
         Interval.from_record(claimed_better),

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from pyoco_lab import devices
-from pyoco_lab.analysis import experiments, run_records
+from pyoco_lab.analysis import experiments, run_records, summary
 from pyoco_lab.cli import main
 from pyoco_lab.metrics.evaluate import ema_sha256
 from pyoco_lab.training import compute, pretrained
@@ -218,3 +220,70 @@ def test_a_longer_curve_continues_the_shorter_run_in_the_cache_instead_of_starti
     )
     assert sorted(entry["step"] for entry in record["evaluations"].values()) == [2, 8]
     assert [(part["from_step"], part["to_step"]) for part in record["history"]] == [(0, 4), (4, 6), (6, 8)]
+
+
+def test_a_records_only_rendering_trains_nothing_and_names_the_runs_it_leaves_out(tmp_path, monkeypatch):
+    """`reproduce --from-records`: the alpha sweep of a study whose budget ended first renders from the
+    committed records it has (the real cpu-32 ones), pairs conditions on the seeds both hold, chooses on the
+    seeds every condition holds, and names the runs it left out; nothing is trained."""
+    committed = Path(__file__).resolve().parents[1] / "figures" / "cpu-32" / "runs"
+    s = replace(experiments.settings("cpu-32"), records_dir=str(tmp_path), records_only=True)
+    plan = experiments.alpha_sweep_runs(s)
+    groups = {(kind, alpha): runs for kind, per in plan.items() for alpha, runs in per.items()}
+    dropped = plan["mixed"][5.0][1]  # as if seed 1 of mixed alpha = 5 had not been run
+    for runs in groups.values():
+        for spec in runs:
+            if spec.config.seed in (0, 1) and spec is not dropped:
+                name = run_records.record_path(tmp_path, spec.label, spec.trajectory_key()).name
+                shutil.copy(committed / name, tmp_path / name)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a records-only rendering trained")
+
+    monkeypatch.setattr(experiments, "train", no_training)
+    monkeypatch.setattr(experiments, "evaluate", no_training)
+    scores = experiments.train_and_evaluate(groups, s, tmp_path / "cache", allow_missing=True, progress=False)
+    missing = experiments.unrecorded_runs(groups, s)
+    assert dropped.label in missing and all(
+        spec.label in missing for runs in groups.values() for spec in runs if spec.config.seed == 2
+    )
+    assert [row["seed"] for row in scores[("mixed", 5.0)]] == [0]
+    assert [row["seed"] for row in scores[("mixed", 1.0)]] == [0, 1]
+    # the choice is made on seed 0 alone, the one seed every condition holds
+    assert experiments.choice_seeds(scores, s) == [0]
+    by_hand = {
+        kind: min(s.alphas, key=lambda a, k=kind: scores[(k, a)][0][experiments.SELECTION_METRIC])
+        for kind in s.kinds
+    }
+    assert experiments.best_alphas(scores, s) == by_hand
+    # another notebook (no allow_missing) stops at the first run without a record, naming it and the fix
+    with pytest.raises(
+        experiments.RunNotRecorded, match=f"{dropped.label} .*reproduce --preset cpu-32 --runs"
+    ):
+        experiments.train_and_evaluate({"x": [dropped]}, s, tmp_path / "cache", progress=False)
+    # the confirmation: a condition without any recorded run is absent, and its claims say "not run"
+    best = experiments.best_alphas(scores, s)
+    confirm = experiments.confirmation_runs(s, best)
+    confirm_scores = experiments.train_and_evaluate(confirm, s, tmp_path, allow_missing=True, progress=False)
+    record = experiments.confirmation_record(confirm_scores, best, s, chosen_on=[0])
+    assert record["conditions"] == {} and record["chosen_on_seeds"] == [0]
+    record["not_run"] = experiments.unrecorded_runs(confirm, s)
+    sweep = {
+        "curves": {"mixed": {"1": experiments.summarise(scores[("mixed", 1.0)], "KID-app")}},
+        "metric": "KID-app",
+        "seeds": [0, 1, 2],
+        "confirmation": record,
+    }
+    text = summary.render_section("04_alpha_sweep", sweep)
+    assert "Not run (confirmation runs without a record" in text and "`video-tiny-ft-iid-0-s3`" in text
+    assert "the paper's α (2) beats i.i.d. (α = 0): **not run** (no recorded run of" in text
+    assert "— confirmatory" not in text
+    # without records_only, nothing is "unrecorded": the notebooks train what is missing
+    assert experiments.unrecorded_runs(groups, replace(s, records_only=False)) == []
+
+
+def test_reproduce_from_records_refuses_a_preset_without_records_and_a_study_part(capsys):
+    assert main(["reproduce", "--preset", "quick", "--from-records"]) == 2
+    assert "--from-records needs a preset that commits its run records (cpu-32)" in capsys.readouterr().err
+    assert main(["reproduce", "--preset", "cpu-32", "--runs", "--from-records"]) == 2
+    assert "does not combine with --runs" in capsys.readouterr().err

@@ -77,6 +77,27 @@ def test_condition_records_compare_paired_and_single_seed_uses_the_bootstrap():
     assert stats.compare_records(single, close)[0] == stats.INCONCLUSIVE
 
 
+def test_records_that_name_their_seeds_are_paired_on_the_seeds_both_hold():
+    def record(values, seeds):
+        rows = [{"KID-app": v, "seed": s} for v, s in zip(values, seeds, strict=True)]
+        return experiments.summarise(rows, "KID-app")
+
+    full = record([1.0, 2.0, 3.0], [0, 1, 2])
+    assert full["seeds"] == [0, 1, 2]
+    # a condition missing seed 1 (a study that ran out of budget): paired on seeds 0 and 2, value by seed (a
+    # consistent 0.1 advantage), where unequal lengths alone would fall back to overlapping intervals
+    missing = record([1.1, 3.1], [0, 2])
+    outcome, why = stats.compare_records(full, missing)
+    assert outcome == stats.AGREES and why.endswith("(t over 2 paired seeds), seeds 0, 2")
+    assert stats.compare_records(full, record([1.1, 1.9], [0, 1]))[0] == stats.INCONCLUSIVE
+    # fewer than two seeds in common: the intervals, never a pairing of different seeds
+    other = record([5.0, 6.0], [3, 4])
+    assert "paired" not in stats.compare_records(record([1.0, 1.1], [0, 1]), other)[1]
+    # records without seeds (older results.json): same length, paired in order, as before
+    unnamed = [experiments.summarise([{"x": a}, {"x": a + 1}], "x") for a in (1.0, 1.1)]
+    assert "seeds" not in unnamed[0] and stats.compare_records(*unnamed)[0] == stats.AGREES
+
+
 def test_controls_break_only_the_time_axis():
     clips = torch.stack([_MovingSquares(8, frames=4)[i]["video"] for i in range(8)])
     frozen = C.control_clips(clips, "frozen")

@@ -239,6 +239,10 @@ class Settings:
     # the notebook folders) or by `pyoco-lab reproduce --runs`.
     keep_records: bool = False
     records_dir: str | None = None
+    # Render from the committed records only (`reproduce --from-records`): no run is trained or sampled;
+    # a run without a record raises RunNotRecorded, or -- where a notebook allows it (the alpha sweep of a
+    # study whose budget ended first) -- is left out and named as not run.
+    records_only: bool = False
     # Table 5 beside equal compute: from scratch for the finetune's steps *plus* the image model's training
     # FLOPs in video steps (training.compute), one run per seed whose step-``video_steps`` checkpoint is the
     # ordinary from-scratch row (a prefix: RunSpec.trajectory_key).
@@ -666,15 +670,34 @@ def alpha_sweep_runs(s: Settings) -> dict[str, dict[float, list[RunSpec]]]:
     return plan
 
 
+def choice_seeds(scores: Mapping[tuple[str, float], Sequence[Mapping]], s: Settings) -> list[int]:
+    """The seeds Fig. 7's choice is made on: those of ``s.seeds`` that every condition of the sweep holds
+    (all of them, unless a records-only rendering left runs out: then a mean over different seeds would
+    favour whichever condition lacks a hard seed). Rows without a ``seed`` count as ``s.seeds`` in order."""
+    common = list(s.seeds)
+    for kind in s.kinds:
+        for alpha in s.alphas:
+            rows = scores[(kind, float(alpha))]
+            held = [int(row.get("seed", seed)) for row, seed in zip(rows, s.seeds, strict=False)]
+            common = [seed for seed in common if seed in held]
+    return common
+
+
 def best_alphas(scores: Mapping[tuple[str, float], Sequence[Mapping]], s: Settings) -> dict[str, float]:
     """Fig. 7's choice, per prior kind: the alpha of ``s.alphas`` with the best mean ``SELECTION_METRIC``
-    over its rows (``scores``: ``train_and_evaluate`` of the sweep's groups, {(kind, alpha): [row per
-    seed]})."""
+    over its rows on :func:`choice_seeds` (``scores``: ``train_and_evaluate`` of the sweep's groups,
+    {(kind, alpha): [row per seed]})."""
     sign = 1 if LOWER_IS_BETTER[SELECTION_METRIC] else -1
+    seeds = choice_seeds(scores, s)
+    if not seeds:
+        raise ValueError(
+            f"no seed of {list(s.seeds)} holds every condition of the sweep: nothing to choose on"
+        )
 
     def mean(kind: str, alpha: float) -> float:
         rows = scores[(kind, float(alpha))]
-        return sign * sum(float(row[SELECTION_METRIC]) for row in rows) / len(rows)
+        held = [row for row, seed in zip(rows, s.seeds, strict=False) if int(row.get("seed", seed)) in seeds]
+        return sign * sum(float(row[SELECTION_METRIC]) for row in held) / len(held)
 
     return {kind: min(s.alphas, key=lambda a, k=kind: mean(k, a)) for kind in s.kinds}
 
@@ -701,11 +724,16 @@ def confirmation_runs(
 
 
 def confirmation_record(
-    scores: Mapping[tuple[str, float], Sequence[Mapping]], best: Mapping[str, float], s: Settings
+    scores: Mapping[tuple[str, float], Sequence[Mapping]],
+    best: Mapping[str, float],
+    s: Settings,
+    *,
+    chosen_on: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """What SUMMARY needs to state the confirmatory verdicts: the conditions of :func:`confirmation_runs`
-    summarised on the fresh seeds (``summarise``, values paired by seed) and the claims to test, each
-    (kind, claim, better condition, worse condition); the choice itself was made on ``s.seeds``."""
+    summarised on the fresh seeds (``summarise``, values paired by seed; a condition without any recorded
+    run is absent, and SUMMARY says its claims were not run) and the claims to test, each (kind, claim,
+    better condition, worse condition); the choice itself was made on ``chosen_on`` (default ``s.seeds``)."""
 
     def name(kind: str, alpha: float) -> str:
         spec = video_run(s, kind, alpha)
@@ -736,13 +764,14 @@ def confirmation_record(
             )
     measures = (*VERDICT_METRICS, "motion-ratio")
     return {
-        "chosen_on_seeds": list(s.seeds),
+        "chosen_on_seeds": list(s.seeds if chosen_on is None else chosen_on),
         "seeds": list(s.confirm_seeds),
         "selection_metric": SELECTION_METRIC,
         "best_alpha": {kind: results.alpha_key(a) for kind, a in best.items()},
         "conditions": {
             name(kind, alpha): {m: summarise(rows, m) for m in measures if m in rows[0]}
             for (kind, alpha), rows in scores.items()
+            if rows
         },
         "claims": claims,
     }
@@ -1072,6 +1101,10 @@ def evaluation_options(s: Settings, *, seed: int = 0, num_samples: int | None = 
     }
 
 
+class RunNotRecorded(LookupError):
+    """A run the records-only rendering (``Settings.records_only``) needs has no committed record."""
+
+
 def run_evaluation(
     spec: RunSpec,
     s: Settings,
@@ -1085,12 +1118,18 @@ def run_evaluation(
 
     With ``s.records_dir`` a committed record of this very evaluation (:mod:`analysis.run_records`) answers
     without training or sampling, and a new evaluation is added to the run's record as soon as it is done.
-    A step the run does not keep raises, naming the checkpoint settings to change.
+    A step the run does not keep raises, naming the checkpoint settings to change. With ``s.records_only``
+    an evaluation the records lack raises :class:`RunNotRecorded` instead of training.
     """
     step = int(step or spec.config.steps)
     found = recorded_evaluation(spec, s, step=step, num_samples=num_samples)
     if found is not None:
         return found
+    if s.records_only:
+        raise RunNotRecorded(
+            f"{spec.label} (step {step}) has no committed record in {s.records_dir}: run "
+            f"`pyoco-lab reproduce --preset {s.name} --runs` to make it, or render without --from-records"
+        )
     run_dir = ensure_run(spec, cache_dir, progress=progress)
     checkpoint = run_dir / "checkpoints" / f"step-{step:07d}"
     if not checkpoint.is_dir():
@@ -1232,11 +1271,14 @@ def train_and_evaluate(
     cache_dir: str | os.PathLike,
     *,
     progress: bool = True,
+    allow_missing: bool = False,
 ) -> dict[Any, list[dict]]:
     """Train (or find) and evaluate every run of ``groups``; {key: [generated-sample metrics per run]}.
 
     Each row is the evaluation's "generated" row plus ``motion-ratio`` (its motion energy over the real
-    clips' of the same evaluation).
+    clips' of the same evaluation) and the run's ``seed`` (so conditions are compared paired by seed).
+    With ``s.records_only`` and ``allow_missing``, a run without a committed record is left out of its
+    group (:func:`unrecorded_runs` names them); without ``allow_missing`` it raises RunNotRecorded.
 
     One progress bar over all runs; a run shared between groups is trained and evaluated once.
     """
@@ -1247,9 +1289,12 @@ def train_and_evaluate(
         scores[key] = []
         for spec in runs:
             bar.set_postfix_str(spec.label)
-            result = run_evaluation(spec, s, cache_dir)
-            scores[key].append(with_motion_ratio(result["generated"], result["real-test"]))
             bar.update()
+            if allow_missing and s.records_only and recorded_evaluation(spec, s) is None:
+                continue
+            result = run_evaluation(spec, s, cache_dir)
+            row = with_motion_ratio(result["generated"], result["real-test"])
+            scores[key].append({**row, "seed": spec.config.seed})
     bar.close()
     return scores
 
@@ -1258,12 +1303,27 @@ def summarise(rows: Sequence[Mapping], metric: str) -> dict:
     """One condition's ``metric`` over its seeds: ``stats.condition_interval`` record + the per-seed values.
 
     Several seeds: a t interval over them; one seed: that evaluation's bootstrap interval (``<metric>-ci``)
-    when it has one. The values stay in the record, in seed order, so conditions can be compared paired.
+    when it has one. The values stay in the record, in seed order, with their ``seeds`` when the rows name
+    them, so conditions can be compared paired on the seeds both hold (``stats.compare_records``).
     """
     values = [float(row[metric]) for row in rows]
     single_ci = rows[0].get(f"{metric}-ci") if len(rows) == 1 else None
     interval = stats.condition_interval(values, single_ci)
-    return {**interval.record(), "values": values}
+    record = {**interval.record(), "values": values}
+    if rows and all("seed" in row for row in rows):
+        record["seeds"] = [int(row["seed"]) for row in rows]
+    return record
+
+
+def unrecorded_runs(groups: Mapping[Any, Sequence[RunSpec]], s: Settings) -> list[str]:
+    """Labels of the runs of ``groups`` whose last-step evaluation has no committed record, once each, in
+    order -- what a records-only rendering (``s.records_only``) leaves out; empty otherwise."""
+    if not s.records_only:
+        return []
+    missing = [
+        spec.label for runs in groups.values() for spec in runs if recorded_evaluation(spec, s) is None
+    ]
+    return list(dict.fromkeys(missing))
 
 
 def motion_ratio(row: Mapping, real: Mapping) -> float:

@@ -335,6 +335,27 @@ def _rec(record: Mapping | None, digits: int = 2) -> str:
     return "–" if record is None else format_record(record, digits)
 
 
+def _rec_seeds(record: Mapping | None, seeds, digits: int = 2) -> str:
+    """:func:`_rec`, naming the seeds when the record holds fewer than ``seeds`` (a run not recorded)."""
+    held = record.get("seeds") if record is not None else None
+    if held is None or seeds is None or len(held) >= len(seeds):
+        return _rec(record, digits)
+    return f"{_rec(record, digits)} (seeds {', '.join(map(str, held))})"
+
+
+def _not_run_lines(labels, what: str) -> list[str]:
+    """The runs a records-only rendering left out, named: a claim that needs them is 'not run'."""
+    if not labels:
+        return []
+    return [
+        f"Not run ({what}; rendered from the committed records only, `reproduce --from-records`): "
+        + ", ".join(f"`{label}`" for label in labels)
+        + ". A condition missing a seed is summarised on the seeds it holds and compared paired on the seeds "
+        "both hold; a claim whose condition has no run says so.",
+        "",
+    ]
+
+
 def _is_interval(record) -> bool:
     return isinstance(record, Mapping) and "low" in record and "high" in record
 
@@ -594,9 +615,16 @@ def _sweep_verdicts(r: Mapping, metric: str, curves: Mapping, scratch, lower: bo
     lines = []
     sign = 1 if lower else -1
     paper_alphas = r.get("paper_alphas") or PAPER["fig7"]["best_alpha"]
+    grid = [str(a) for a in r.get("alphas") or []]
     for kind, curve in curves.items():
         keys = sorted(curve, key=float)
-        if len(keys) >= 3:
+        ends_missing = [a for a in (grid[:1] + grid[-1:]) if a not in curve]
+        if ends_missing:
+            lines.append(
+                f"- {kind}: both extremes of alpha worse than the best middle alpha: **not run** (no "
+                f"recorded run at α ∈ {{{', '.join(map(_alpha_name, ends_missing))}}}){note}"
+            )
+        elif len(keys) >= 3:
             middle = keys[1:-1]
             best_mid = min(middle, key=lambda a: sign * curve[a]["mean"])
             parts = [
@@ -668,6 +696,7 @@ def _section_alpha_sweep(r: Mapping) -> list[str]:
         "",
         sampler_line(r),
         "",
+        *_not_run_lines(r.get("not_run"), "the sweep's runs without a record"),
         *legacy_lines(r, [combined]),
     ]
     if r.get("yardsticks") and r.get("controls"):
@@ -682,8 +711,11 @@ def _section_alpha_sweep(r: Mapping) -> list[str]:
     lines.append("|---|---|" + "---|" * (len(metrics) + 1))
     for kind in kinds:
         for a in alphas:
-            cells = [_rec(by_metric[m]["curves"].get(kind, {}).get(a), _digits(m)) for m in metrics]
-            cells.append(_rec(temporal.get(kind, {}).get(a)))
+            seeds = r.get("seeds")
+            cells = [
+                _rec_seeds(by_metric[m]["curves"].get(kind, {}).get(a), seeds, _digits(m)) for m in metrics
+            ]
+            cells.append(_rec_seeds(temporal.get(kind, {}).get(a), seeds))
             lines.append(f"| {kind} | {_alpha_name(a)} | " + " | ".join(cells) + " |")
     if r.get("scratch") is not None:
         cells = [_rec(by_metric[m].get("scratch"), _digits(m)) for m in metrics]
@@ -749,10 +781,15 @@ def _confirmation_lines(r: Mapping, metrics: list[str], status: Mapping) -> list
         "**exploratory**; these, on seeds that took no part in choosing, are **confirmatory** "
         "(paired over seeds):",
         "",
+        *_not_run_lines(c.get("not_run"), "confirmation runs without a record"),
     ]
     for kind, claim, better, worse in c["claims"]:
+        absent = [name for name in (better, worse) if name not in c["conditions"]]
+        if absent:
+            lines.append(f"- {kind}: {claim}: **not run** (no recorded run of {' or '.join(absent)})")
+            continue
         for m in metrics:
-            a, b = c["conditions"].get(better, {}).get(m), c["conditions"].get(worse, {}).get(m)
+            a, b = c["conditions"][better].get(m), c["conditions"][worse].get(m)
             if not (_is_interval(a) and _is_interval(b)):
                 continue
             outcome, why = compare_records(a, b, lower_is_better=lower.get(m, True))

@@ -90,6 +90,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "from them",
     )
     parser.add_argument(
+        "--from-records",
+        action="store_true",
+        help="render from the preset's committed run records only (FIGURES/runs/): nothing is trained; "
+        "the alpha sweep (04) names the runs without a record and leaves them out (its claims that need "
+        "them say 'not run'), the other notebooks stop at the first run without one",
+    )
+    parser.add_argument(
         "--hours",
         type=float,
         default=None,
@@ -145,6 +152,8 @@ def parse_parameters(pairs: list[list[str]]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.from_records and (args.runs or args.plan):
+        raise ValueError("--from-records renders the notebooks; it does not combine with --runs or --plan")
     if args.plan:
         written = write_plan(
             args.preset, args.plan, cache_dir=args.cache, python=args.python, time_limit=args.time
@@ -176,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
             parameters=parameters,
             stream=None if args.quiet else sys.stderr,
             overwrite=args.overwrite,
+            from_records=args.from_records,
         )
     except NotebookFailed as failure:
         print(f"pyoco-lab reproduce: {failure}", file=sys.stderr)
