@@ -540,3 +540,33 @@ def test_summary_asks_whether_the_datas_own_correlation_predicts_the_best_prior(
         == 2
     )
     assert summary._data_prior_lines({"04_alpha_sweep": sweep}) == []  # needs both notebooks
+
+
+def test_a_sweep_missing_a_seed_ranks_its_alphas_on_the_seeds_every_alpha_holds():
+    def point(values, seeds):
+        rows = [{"KID-app": v, "seed": s} for v, s in zip(values, seeds, strict=True)]
+        return experiments.summarise(rows, "KID-app")
+
+    # alpha 2 lacks seed 2, the hard seed: on its own seeds its mean (0.55) looks best, on seeds 0-1 it is not
+    curve = {
+        "0": point([0.5, 0.5, 2.0], [0, 1, 2]),
+        "2": point([0.6, 0.5], [0, 1]),
+        "inf": point([1, 1], [0, 1]),
+    }
+    means, common = summary.means_on_common_seeds(curve)
+    assert common == [0, 1] and means == {"0": 0.5, "2": 0.55, "inf": 1.0}
+    r = {"alphas": ["0", "2", "inf"], "paper_alphas": {"mixed": 2}}
+    lines = summary._sweep_verdicts(r, "KID-app", {"mixed": curve}, None, True, "")
+    assert "best mean at α=0 on seeds 0, 1, the ones every α holds" in lines[1]
+    # every point on the same seeds: each its own mean, nothing said
+    assert summary.means_on_common_seeds({"0": curve["0"], "1": point([1, 2, 3], [0, 1, 2])})[1] is None
+    # a grid end without any run: that claim is not run, not made against the next alpha
+    gone = summary._sweep_verdicts(
+        {"alphas": ["0", "2", "5", "inf"]},
+        "KID-app",
+        {"mixed": {"0": curve["0"], "2": curve["2"], "5": curve["inf"]}},
+        None,
+        True,
+        "",
+    )
+    assert "**not run** (no recorded run at α ∈ {∞})" in gone[0]

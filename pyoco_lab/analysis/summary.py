@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -45,7 +46,9 @@ SCOPE = {
         "from scratch also at the finetune's total compute, and the best α re-tested on fresh seeds "
         "(confirmatory verdicts). One 1.5M-parameter model size on the embedded data: it speaks to the "
         "*ordering* of priors at this scale, not to UCF-101 numbers. Every number comes from committed run "
-        "records (figures/cpu-32/runs/, RUN.md)."
+        "records (figures/cpu-32/runs/, RUN.md). The issue's 16 CPU-hours ended before the plan did: a "
+        "section rendered with `--from-records` names the runs that were not made, and each claim that "
+        "needed one reads **not run**."
     ),
 }
 
@@ -609,6 +612,25 @@ def motion_content_line(subject: str, own: Mapping, others: Mapping[str, Mapping
     ]
 
 
+def means_on_common_seeds(curve: Mapping[str, Mapping]) -> tuple[dict[str, float], list[int] | None]:
+    """Each point's mean over the seeds every point of ``curve`` holds, and those seeds (None: the records
+    do not name their seeds, or all hold the same ones; then each point's own mean). A point missing a seed
+    (a run not made) is ranked on the others' seeds too: a mean over different seeds would favour the point
+    that lacks a hard seed (as ``experiments.choice_seeds`` for the choice itself)."""
+    own = {a: float(p["mean"]) for a, p in curve.items()}
+    held = [p.get("seeds") for p in curve.values()]
+    if not held or any(h is None for h in held):
+        return own, None
+    common = [seed for seed in held[0] if all(seed in h for h in held)]
+    if not common or all(len(h) == len(common) for h in held):
+        return own, None
+    means = {
+        a: statistics.fmean(v for v, seed in zip(p["values"], p["seeds"], strict=True) if seed in common)
+        for a, p in curve.items()
+    }
+    return means, common
+
+
 def _sweep_verdicts(r: Mapping, metric: str, curves: Mapping, scratch, lower: bool, note: str) -> list[str]:
     """Fig. 7's claims for one metric: extremes of alpha worse, the paper's alpha best, finetuning beats
     from-scratch (every line ends with ``note`` when the metric's controls do not back it)."""
@@ -618,6 +640,8 @@ def _sweep_verdicts(r: Mapping, metric: str, curves: Mapping, scratch, lower: bo
     grid = [str(a) for a in r.get("alphas") or []]
     for kind, curve in curves.items():
         keys = sorted(curve, key=float)
+        means, common = means_on_common_seeds(curve)
+        on = f" on seeds {', '.join(map(str, common))}, the ones every α holds" if common else ""
         ends_missing = [a for a in (grid[:1] + grid[-1:]) if a not in curve]
         if ends_missing:
             lines.append(
@@ -626,7 +650,7 @@ def _sweep_verdicts(r: Mapping, metric: str, curves: Mapping, scratch, lower: bo
             )
         elif len(keys) >= 3:
             middle = keys[1:-1]
-            best_mid = min(middle, key=lambda a: sign * curve[a]["mean"])
+            best_mid = min(middle, key=lambda a: sign * means[a])
             parts = [
                 compare_records(curve[best_mid], curve[end], lower_is_better=lower)
                 for end in (keys[0], keys[-1])
@@ -637,7 +661,7 @@ def _sweep_verdicts(r: Mapping, metric: str, curves: Mapping, scratch, lower: bo
             )
             lines.append(
                 f"- {kind}: both extremes of alpha worse than the best middle alpha "
-                f"({_alpha_name(best_mid)}): "
+                f"({_alpha_name(best_mid)}{', by mean' + on if common else ''}): "
                 f"{_v(all_agree([v for v, _ in parts]))} ({why}){note}"
             )
         paper_key = results_alpha_key(paper_alphas.get(kind))
@@ -660,12 +684,12 @@ def _sweep_verdicts(r: Mapping, metric: str, curves: Mapping, scratch, lower: bo
                 state = AGREES
             else:
                 state = INCONCLUSIVE
-            best = min(keys, key=lambda a: sign * curve[a]["mean"])
+            best = min(keys, key=lambda a: sign * means[a])
             lines.append(
                 f"  - the paper's best alpha ({paper_key}) is the best here: {_v(state)} "
                 "(conclusively beaten by "
                 f"α ∈ {{{', '.join(map(_alpha_name, beaten)) or 'none'}}}; conclusively beats "
-                f"{len(wins)}/{len(keys) - 1} others; best mean at α={_alpha_name(best)}){note}"
+                f"{len(wins)}/{len(keys) - 1} others; best mean at α={_alpha_name(best)}{on}){note}"
             )
         if scratch is not None:
             outcome = [compare_records(p, scratch, lower_is_better=lower)[0] for p in curve.values()]
