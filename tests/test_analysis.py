@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from pyoco_lab import noise
-from pyoco_lab.analysis import experiments, inversion, priors, results, summary, tsne
+from pyoco_lab.analysis import experiments, inversion, plots, priors, results, summary, tsne
 from pyoco_lab.metrics.controls import CONTROLS
 from pyoco_lab.metrics.yardsticks import CLIP_CONTROL_TARGETS
 
@@ -570,3 +570,17 @@ def test_a_sweep_missing_a_seed_ranks_its_alphas_on_the_seeds_every_alpha_holds(
         "",
     )
     assert "**not run** (no recorded run at α ∈ {∞})" in gone[0]
+
+
+def test_fig7_draws_a_point_on_fewer_seeds_hollow_and_says_so():
+    full = {"mean": 1.0, "low": 0.5, "high": 1.5, "n": 3, "method": "t over 3 seeds"}
+    fewer = {**full, "n": 2, "method": "t over 2 seeds"}
+
+    def legend(curve):
+        fig = plots.metric_vs_alpha_figure({"mixed": curve}, metric="KID-app")
+        texts = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+        plots.plt.close(fig)
+        return texts
+
+    assert "hollow: fewer than 3 seeds" in legend({"0": full, "2": fewer})
+    assert not any("hollow" in text for text in legend({"0": full, "2": full}))

@@ -108,15 +108,17 @@ def metric_vs_alpha_figure(
     """Fig. 7: metric vs alpha per prior with 95% intervals; alpha = 0 and inf drawn at the ends.
 
     ``curves``: {prior: {alpha key: interval record}}; ``scratch``/``floor`` (held-out real clips): records
-    drawn as a line with their interval as a band.
+    drawn as a line with their interval as a band. A point on fewer seeds than the most any point holds (a
+    run not made: ``reproduce --from-records``) is drawn hollow, and the legend says so.
     """
     keys = sorted({k for c in curves.values() for k in c}, key=float)
     positions = {k: i for i, k in enumerate(keys)}
+    most = max((int(p["n"]) for c in curves.values() for p in c.values()), default=0)
     fig, ax = plt.subplots(figsize=(5.2, 3.6), layout="constrained")
     for shift, (name, curve) in zip(np.linspace(-0.08, 0.08, len(curves)), curves.items(), strict=True):
         order = sorted(curve, key=float)
         points = [curve[k] for k in order]
-        ax.errorbar(
+        bars = ax.errorbar(
             [positions[k] + shift for k in order],
             [p["mean"] for p in points],
             yerr=_error(points),
@@ -124,6 +126,18 @@ def metric_vs_alpha_figure(
             capsize=3,
             label=name,
         )
+        fewer = [i for i, p in enumerate(points) if int(p["n"]) < most]
+        if fewer:
+            ax.plot(
+                [positions[order[i]] + shift for i in fewer],
+                [points[i]["mean"] for i in fewer],
+                "o",
+                markerfacecolor="white",
+                markeredgecolor=bars.lines[0].get_color(),
+                zorder=3,
+            )
+    if any(int(p["n"]) < most for c in curves.values() for p in c.values()):
+        ax.plot([], [], "o", color="grey", markerfacecolor="white", label=f"hollow: fewer than {most} seeds")
     for record, style, label in ((scratch, ":", "from scratch"), (floor, "--", "real clips (floor)")):
         if record is not None:
             ax.axhline(record["mean"], color="black", linestyle=style, label=label)
