@@ -541,6 +541,32 @@ def test_summary_asks_whether_the_datas_own_correlation_predicts_the_best_prior(
     )
     assert summary._data_prior_lines({"04_alpha_sweep": sweep}) == []  # needs both notebooks
 
+    # with the selection metric's values per seed, the answer is only as sure as the choice: a best mean
+    # that beats nothing conclusively is no evidence either way
+    def point(values):
+        return experiments.summarise([{"KID-app": v, "seed": s} for s, v in enumerate(values)], "KID-app")
+
+    clear = {"0": point([3, 3.1, 3.2]), "1": point([2, 2.1, 2.2]), "2": point([1, 1.1, 1.2])}
+    clear |= {"5": point([2.5, 2.6, 2.7]), "inf": point([4, 4.2, 4.1])}
+    tied = {**clear, "5": point([0.9, 1.3, 1.1])}
+    sweep |= {
+        "selection_metric": "KID-app",
+        "chosen_on_seeds": [0, 1, 2],
+        "by_metric": {"KID-app": {"curves": {"mixed": clear, "progressive": tied}, "lower_is_better": True}},
+        "best_alpha": {"mixed": "2", "progressive": "2"},
+    }
+    text = "\n".join(summary._data_prior_lines({"02_inversion": inversion, "04_alpha_sweep": sweep}))
+    assert "best mean KID-app over seeds [0, 1, 2]): **the data's correlation points at the best α**" in text
+    assert (
+        "**inconclusive: the fitted α's grid point has the best mean but conclusively beats 3/4 other α**"
+        in text
+    )
+    inversion["fitted_alpha"] = {"mixed": 1.1, "progressive": 4.6}
+    text = "\n".join(summary._data_prior_lines({"02_inversion": inversion, "04_alpha_sweep": sweep}))
+    assert "- mixed: α fitted to inverted real clips 1.10 (02; nearest on the sweep's grid: 1)" in text
+    assert text.count("**they differ**") == 1  # mixed: alpha 2 beats 1 on every seed
+    assert "**inconclusive: the best-scoring α does not conclusively beat α = 5 (paired difference" in text
+
 
 def test_a_sweep_missing_a_seed_ranks_its_alphas_on_the_seeds_every_alpha_holds():
     def point(values, seeds):

@@ -1184,6 +1184,9 @@ def _data_prior_lines(results: Mapping[str, Mapping]) -> list[str]:
     if not fitted or not best:
         return []
     grid = sorted({float(a) for curve in sweep.get("curves", {}).values() for a in curve})
+    metric = sweep.get("selection_metric", sweep.get("metric", "FVD-lab"))
+    by_metric = (sweep.get("by_metric") or {}).get(metric) or {}
+    lower = by_metric.get("lower_is_better", True)
     lines = ["## Beyond the paper: does the data's own correlation predict the best prior?", ""]
     for kind, chosen in best.items():
         if kind not in fitted:
@@ -1192,12 +1195,34 @@ def _data_prior_lines(results: Mapping[str, Mapping]) -> list[str]:
         nearest = min(finite, key=lambda a: abs(a - float(fitted[kind]))) if finite else None
         same = nearest is not None and float(chosen) == nearest
         grid_name = _alpha_name(results_alpha_key(nearest))
+        curve = (by_metric.get("curves") or {}).get(kind) or {}
+        chosen_point = curve.get(results_alpha_key(chosen))
+        # the choice is a mean: say whether it is conclusive against the fitted alpha's grid point (differ)
+        # or against every other alpha (same), paired on the seeds both hold
+        if chosen_point is None:
+            state = "the data's correlation points at the best α" if same else "they differ"
+        elif same:
+            others = [p for a, p in curve.items() if a != results_alpha_key(chosen)]
+            wins = sum(compare_records(chosen_point, p, lower_is_better=lower)[0] == AGREES for p in others)
+            state = (
+                "the data's correlation points at the best α"
+                if wins == len(others)
+                else f"inconclusive: the fitted α's grid point has the best mean but conclusively beats "
+                f"{wins}/{len(others)} other α"
+            )
+        else:
+            outcome, why = compare_records(
+                chosen_point, curve[results_alpha_key(nearest)], lower_is_better=lower
+            )
+            state = (
+                "they differ"
+                if outcome == AGREES
+                else f"inconclusive: the best-scoring α does not conclusively beat α = {grid_name} ({why})"
+            )
         lines.append(
             f"- {kind}: α fitted to inverted real clips {float(fitted[kind]):.2f} (02; nearest on the "
             f"sweep's grid: {grid_name}); best-scoring α {_alpha_name(chosen)} (04, best mean "
-            f"{sweep.get('selection_metric', sweep.get('metric', 'FVD-lab'))} over seeds "
-            f"{sweep.get('seeds')}): "
-            + ("**the data's correlation points at the best α**" if same else "**they differ**")
+            f"{metric} over seeds {sweep.get('chosen_on_seeds', sweep.get('seeds'))}): **{state}**"
         )
     lines += [
         "",
