@@ -106,7 +106,11 @@ for name in (experiments.CONTENT_METRIC, experiments.MOTION_METRIC):
     viz.save_figure(fig, out / f"fig7_{name}.png")
     plt.show()
 fig = plots.metric_vs_alpha_figure(
-    curves["motion-ratio"], metric="motion-ratio", scratch=scratch["motion-ratio"]
+    curves["motion-ratio"],
+    metric="motion-ratio",
+    scratch=scratch["motion-ratio"],
+    floor=control_table["real"]["motion-ratio"],
+    floor_label="real clips (1 = real motion)",
 )
 viz.save_figure(fig, out / "fig7_motion_ratio.png")
 plt.show()

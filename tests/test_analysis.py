@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -205,7 +207,10 @@ def test_summary_run_time_keeps_every_part(tmp_path):
     executed.write_text(json.dumps({"cells": [], "metadata": papermill, "nbformat": 4, "nbformat_minor": 5}))
     text = summary.write_summary(tmp_path, preset="quick", timings={"01_noise_priors": 12.4}).read_text()
     assert "| 08_finetune_length | 1866 | 2026-12-01 13:34 |" in text
-    assert "| 01_noise_priors | 12 | this run |" in text
+    stamped = re.search(r"\| 01_noise_priors \| 12 \| (\d{4}-\d\d-\d\d \d\d:\d\d) \|", text)
+    assert stamped, "this run's notebook is stamped with when it finished"
+    ran_at = datetime.strptime(stamped[1], "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)
+    assert abs((datetime.now(timezone.utc) - ran_at).total_seconds()) < 120
     assert "| total | 1878 | |" in text
 
 
@@ -610,3 +615,15 @@ def test_fig7_draws_a_point_on_fewer_seeds_hollow_and_says_so():
 
     assert "hollow: fewer than 3 seeds" in legend({"0": full, "2": fewer})
     assert not any("hollow" in text for text in legend({"0": full, "2": full}))
+
+
+def test_fig7_names_the_real_clips_line_as_asked():
+    """motion-ratio's real line is a target (1 = real motion), not a floor: the legend says which."""
+    point = {"mean": 1.0, "low": 0.5, "high": 1.5, "n": 3, "method": "t over 3 seeds"}
+    real = {"mean": 1.0, "low": 1.0, "high": 1.0, "n": 3, "method": "t over 3 seeds"}
+    fig = plots.metric_vs_alpha_figure(
+        {"mixed": {"0": point}}, metric="motion-ratio", floor=real, floor_label="real clips (1 = real motion)"
+    )
+    texts = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    plots.plt.close(fig)
+    assert "real clips (1 = real motion)" in texts and "real clips (floor)" not in texts

@@ -278,6 +278,8 @@ def test_a_records_only_rendering_trains_nothing_and_names_the_runs_it_leaves_ou
     assert "Not run (confirmation runs without a record" in text and "`video-tiny-ft-iid-0-s3`" in text
     assert "the paper's α (2) beats i.i.d. (α = 0): **not run** (no recorded run of" in text
     assert "— confirmatory" not in text
+    # alpha = inf is one run for both priors: a progressive claim does not name a "mixed" run
+    assert "α=∞ (one run for both priors)" in text and "mixed α=inf" not in text
     # without records_only, nothing is "unrecorded": the notebooks train what is missing
     assert experiments.unrecorded_runs(groups, replace(s, records_only=False)) == []
 

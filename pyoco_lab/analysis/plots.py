@@ -104,11 +104,13 @@ def metric_vs_alpha_figure(
     metric: str,
     scratch: Mapping | None = None,
     floor: Mapping | None = None,
+    floor_label: str = "real clips (floor)",
 ):
     """Fig. 7: metric vs alpha per prior with 95% intervals; alpha = 0 and inf drawn at the ends.
 
     ``curves``: {prior: {alpha key: interval record}}; ``scratch``/``floor`` (held-out real clips): records
-    drawn as a line with their interval as a band. A point on fewer seeds than the most any point holds (a
+    drawn as a line with their interval as a band; ``floor_label`` names the real clips' line (a target, not
+    a floor, for motion-ratio). A point on fewer seeds than the most any point holds (a
     run not made: ``reproduce --from-records``) is drawn hollow, and the legend says so.
     """
     keys = sorted({k for c in curves.values() for k in c}, key=float)
@@ -138,7 +140,7 @@ def metric_vs_alpha_figure(
             )
     if any(int(p["n"]) < most for c in curves.values() for p in c.values()):
         ax.plot([], [], "o", color="grey", markerfacecolor="white", label=f"hollow: fewer than {most} seeds")
-    for record, style, label in ((scratch, ":", "from scratch"), (floor, "--", "real clips (floor)")):
+    for record, style, label in ((scratch, ":", "from scratch"), (floor, "--", floor_label)):
         if record is not None:
             ax.axhline(record["mean"], color="black", linestyle=style, label=label)
             if math.isfinite(float(record["low"])) and math.isfinite(float(record["high"])):

@@ -12,6 +12,7 @@ import math
 import os
 import statistics
 from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 
 from pyoco_lab.analysis.results import load_results
@@ -810,7 +811,9 @@ def _confirmation_lines(r: Mapping, metrics: list[str], status: Mapping) -> list
     for kind, claim, better, worse in c["claims"]:
         absent = [name for name in (better, worse) if name not in c["conditions"]]
         if absent:
-            lines.append(f"- {kind}: {claim}: **not run** (no recorded run of {' or '.join(absent)})")
+            # Both priors are the same noise at alpha = inf, so one run (named mixed) serves both.
+            named = [name.replace("mixed α=inf", "α=∞ (one run for both priors)") for name in absent]
+            lines.append(f"- {kind}: {claim}: **not run** (no recorded run of {' or '.join(named)})")
             continue
         for m in metrics:
             a, b = c["conditions"][better].get(m), c["conditions"][worse].get(m)
@@ -1264,7 +1267,9 @@ def write_summary(
         raise FileNotFoundError(f"no results.json under {figures_dir}; run `pyoco-lab reproduce` first")
     # Notebooks this call did not run keep the wall time their executed notebook recorded.
     merged = {name: recorded for name, recorded in recorded_timings(figures_dir).items() if name in results}
-    merged.update({name: (seconds, None) for name, seconds in (timings or {}).items()})
+    # This run's notebooks are stamped now: a SUMMARY committed after several renders says when each ran.
+    finished = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
+    merged.update({name: (seconds, finished) for name, seconds in (timings or {}).items()})
     return atomic_write_text(
         figures_dir / SUMMARY_FILE, render_summary(results, preset=preset, timings=merged or None)
     )
