@@ -222,7 +222,9 @@ def test_a_longer_curve_continues_the_shorter_run_in_the_cache_instead_of_starti
     assert [(part["from_step"], part["to_step"]) for part in record["history"]] == [(0, 4), (4, 6), (6, 8)]
 
 
-def test_a_records_only_rendering_trains_nothing_and_names_the_runs_it_leaves_out(tmp_path, monkeypatch):
+def test_a_records_only_rendering_trains_nothing_and_names_the_runs_it_leaves_out(
+    tmp_path, monkeypatch, capsys
+):
     """`reproduce --from-records`: the alpha sweep of a study whose budget ended first renders from the
     committed records it has (the real cpu-32 ones), pairs conditions on the seeds both hold, chooses on the
     seeds every condition holds, and names the runs it left out; nothing is trained."""
@@ -242,7 +244,8 @@ def test_a_records_only_rendering_trains_nothing_and_names_the_runs_it_leaves_ou
 
     monkeypatch.setattr(experiments, "train", no_training)
     monkeypatch.setattr(experiments, "evaluate", no_training)
-    scores = experiments.train_and_evaluate(groups, s, tmp_path / "cache", allow_missing=True, progress=False)
+    scores = experiments.train_and_evaluate(groups, s, tmp_path / "cache", allow_missing=True)
+    assert "read records" in capsys.readouterr().err  # its progress bar does not say it trains
     missing = experiments.unrecorded_runs(groups, s)
     assert dropped.label in missing and all(
         spec.label in missing for runs in groups.values() for spec in runs if spec.config.seed == 2

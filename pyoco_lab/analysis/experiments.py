@@ -1283,7 +1283,9 @@ def train_and_evaluate(
     One progress bar over all runs; a run shared between groups is trained and evaluated once.
     """
     total = sum(len(runs) for runs in groups.values())
-    bar = tqdm(total=total, desc="train + evaluate", unit="run", disable=not progress)
+    # A records-only rendering trains nothing: its bar says so.
+    desc = "read records" if s.records_only else "train + evaluate"
+    bar = tqdm(total=total, desc=desc, unit="run", disable=not progress)
     scores: dict[Any, list[dict]] = {}
     for key, runs in groups.items():
         scores[key] = []
