@@ -94,10 +94,9 @@ payload = {
     "temporal": {name: {k: row[k] for k in temporal_keys} for name, row in rows.items()},
     **yardsticks,
 }
+panels = [*experiments.VERDICT_METRICS, *(m for m in names if m not in experiments.VERDICT_METRICS)]
 fig = plots.controls_figure(
-    {name: row for name, row in rows.items()},
-    [*experiments.VERDICT_METRICS, *(m for m in names if m not in experiments.VERDICT_METRICS)],
-    notes=control_notes(yardsticks),
+    {name: row for name, row in rows.items()}, panels, notes=control_notes(yardsticks, panels)
 )
 viz.save_figure(fig, out / "table5_strategies.png")
 plt.show()

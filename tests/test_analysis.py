@@ -627,3 +627,13 @@ def test_fig7_names_the_real_clips_line_as_asked():
     texts = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
     plots.plt.close(fig)
     assert "real clips (1 = real motion)" in texts and "real clips (floor)" not in texts
+
+
+def test_a_panel_of_a_measure_the_clip_controls_never_saw_says_it_backs_no_verdict():
+    """Table 5's IS-lab and FD-frame-lab panels: as in their verdict lines, 'not used for verdicts'."""
+    r = _sweep_with_scratch_smooth_but_empty(fvd_on_noise=[2, 2.1, 2])
+    notes = summary.control_notes(r, ["KID-app", "FVD-lab", "IS-lab"])
+    assert notes["KID-app"] == "passes its controls"
+    assert notes["FVD-lab"] == "fails controls: not used for verdicts"
+    assert notes["IS-lab"] == "no clip controls: not used for verdicts"
+    assert "IS-lab" not in summary.control_notes(r)

@@ -11,7 +11,7 @@ import json
 import math
 import os
 import statistics
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -412,14 +412,17 @@ def control_status(r: Mapping) -> dict[str, dict]:
     return out
 
 
-def control_notes(r: Mapping) -> dict[str, str]:
-    """{measure: its controls' outcome in a few words} (figure titles), from ``control_status``."""
+def control_notes(r: Mapping, metrics: Sequence[str] = ()) -> dict[str, str]:
+    """{measure: its controls' outcome in a few words} (figure titles), from ``control_status``; each of
+    ``metrics`` the clip controls never saw is marked as backing no verdict, as its verdict lines are."""
     words = {
         PASSES: "passes its controls",
         FAILS: f"fails controls: {NOT_USED}",
         UNTESTED: "controls not tested",
     }
-    return {m: words[s["state"]] for m, s in control_status(r).items()}
+    notes = {m: words[s["state"]] for m, s in control_status(r).items()}
+    notes.update({m: f"no clip controls: {NOT_USED}" for m in metrics if m not in notes})
+    return notes
 
 
 def _usable(status: Mapping, metric: str) -> bool:
