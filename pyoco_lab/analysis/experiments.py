@@ -737,6 +737,8 @@ def confirmation_record(
 
     def name(kind: str, alpha: float) -> str:
         spec = video_run(s, kind, alpha)
+        if math.isinf(spec.config.alpha):  # both priors: the same noise at alpha = inf
+            return "α=∞ (one run for both priors)"
         return f"{spec.config.noise} α={results.alpha_key(spec.config.alpha)}"
 
     paper = dict(zip(("mixed", "progressive"), s.strategy_alphas, strict=True))

@@ -814,9 +814,7 @@ def _confirmation_lines(r: Mapping, metrics: list[str], status: Mapping) -> list
     for kind, claim, better, worse in c["claims"]:
         absent = [name for name in (better, worse) if name not in c["conditions"]]
         if absent:
-            # Both priors are the same noise at alpha = inf, so one run (named mixed) serves both.
-            named = [name.replace("mixed α=inf", "α=∞ (one run for both priors)") for name in absent]
-            lines.append(f"- {kind}: {claim}: **not run** (no recorded run of {' or '.join(named)})")
+            lines.append(f"- {kind}: {claim}: **not run** (no recorded run of {' or '.join(absent)})")
             continue
         for m in metrics:
             a, b = c["conditions"][better].get(m), c["conditions"][worse].get(m)
