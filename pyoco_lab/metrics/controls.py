@@ -142,12 +142,13 @@ def _control_rows(config, num_samples, seed, reference_split, reference_seed, cl
         net, config.resolution, num_samples, num_frames=config.num_frames, root=config.data_root, seed=seed
     )
     reference = lab.lab_features(classifier, sets.reference_clips)
+    scene = yardsticks.scene_reference(sets, net)
     entry = {}
     for kind in CONTROLS:
         videos = control_clips(sets.real, kind, seed=seed)
         row = temporal_statistics(videos, intervals=True)
         row.update(lab.lab_metrics(reference, lab.lab_features(classifier, videos)))
-        row.update(yardsticks.clip_scores(sets, net, videos, seed=seed))
+        row.update(yardsticks.clip_scores(sets, net, videos, seed=seed, scene=scene))
         entry[kind] = row
     return entry
 

@@ -18,6 +18,8 @@ Measures of a set (keys of the returned rows), each in its own module with its d
 * ``NN-ratio`` / ``copy-fraction`` (``memorisation``) — copies of training frames: each sample's pixel
   distance to its nearest frame among every frame of 256 clips of half A, against the same for real frames
   of half B (a model that copies its training set at random lands half its copies there at distance 0);
+* clips only: ``scene-held`` / ``cut-rate`` (``scene_consistency``) — does a clip keep one scene, or cut
+  to another between neighbouring frames (its controls: spliced and flickering clips)?
 * clips only: ``FD-motion-lab`` — Fréchet distance of the lab classifier's *motion* stream alone
   (``metrics.lab``): the motion half of FVD-lab, reported beside the content (``KID-app`` of the clips'
   frames) so a model that wins on motion while failing on content is seen as such.
@@ -35,7 +37,7 @@ import numpy as np
 import torch
 
 from pyoco_lab.data import EmbeddedVideoDataset
-from pyoco_lab.metrics import corruptions
+from pyoco_lab.metrics import corruptions, scene_consistency
 from pyoco_lab.metrics.appearance import AppearanceNet, appearance_features, embed
 from pyoco_lab.metrics.frechet import frechet_distance_from_features
 from pyoco_lab.metrics.kernel_distance import kernel_distance
@@ -100,6 +102,10 @@ class RealSets:
     # every clip of A (A_clips, F, 3, H, W): the clip metrics' reference (FVD-lab, FD-motion-lab) and, its
     # first N, the clip two-sample test's real side; None for frame sets
     reference_clips: torch.Tensor | None
+    # the scene (video identity) of each clip of ``real`` (the spliced control joins different ones); None
+    # for frame sets
+    real_scene_ids: np.ndarray | None = None
+    reference_scene_ids: np.ndarray | None = None  # the same for ``reference_clips``
 
 
 def real_sets(
@@ -130,14 +136,26 @@ def real_sets(
         held_out = _random_frames(
             test, torch.randperm(len(test), generator=generator), count, frames_from, generator
         )
-        reference_clips = None
+        reference_clips = real_scene_ids = reference_scene_ids = None
     else:
         real = _clips(train, half_b[:count], num_frames)
+        real_scene_ids = train.video_ids[half_b[:count].numpy()]
         held_out = _clips(test, torch.randperm(len(test), generator=generator)[:count], num_frames)
-        reference_clips = _clips(train, half_a[torch.randperm(len(half_a), generator=generator)], num_frames)
+        reference_order = half_a[torch.randperm(len(half_a), generator=generator)]
+        reference_clips = _clips(train, reference_order, num_frames)
+        reference_scene_ids = train.video_ids[reference_order.numpy()]
     pool_clips = half_a[:POOL_CLIPS].sort().values
     pool = torch.cat([train[int(i)]["video"] for i in pool_clips])
-    return RealSets(reference, pool, appearance_features(net, reference), real, held_out, reference_clips)
+    return RealSets(
+        reference,
+        pool,
+        appearance_features(net, reference),
+        real,
+        held_out,
+        reference_clips,
+        real_scene_ids,
+        reference_scene_ids,
+    )
 
 
 def _clips(dataset, indices: torch.Tensor, num_frames: int) -> torch.Tensor:
@@ -206,9 +224,31 @@ def clip_two_sample(sets: RealSets, clips: torch.Tensor, *, seed: int = 0) -> di
     return {"C2ST-clip": record["value"], "C2ST-clip-ci": record["ci95"]}
 
 
-def clip_scores(sets: RealSets, net: AppearanceNet, clips: torch.Tensor, *, seed: int = 0) -> dict:
-    """The clip yardstick's content part (every frame measure of the clips' frames) and C2ST-clip."""
-    return {**frame_scores(sets, net, clips, seed=seed), **clip_two_sample(sets, clips, seed=seed)}
+def scene_reference(sets: RealSets, net: AppearanceNet) -> scene_consistency.SceneReference:
+    """The scene-consistency threshold of these real sets' reference clips (train half A)."""
+    if sets.reference_clips is None:
+        raise ValueError("these real sets hold frames; build them with num_frames for clips")
+    return scene_consistency.scene_reference(
+        net, sets.reference_features, sets.reference_clips, sets.reference_scene_ids
+    )
+
+
+def clip_scores(
+    sets: RealSets,
+    net: AppearanceNet,
+    clips: torch.Tensor,
+    *,
+    seed: int = 0,
+    scene: scene_consistency.SceneReference | None = None,
+) -> dict:
+    """The clip yardstick's content part (every frame measure of the clips' frames), C2ST-clip and scene
+    consistency (``scene`` from :func:`scene_reference`, computed here when not given)."""
+    scene = scene or scene_reference(sets, net)
+    return {
+        **frame_scores(sets, net, clips, seed=seed),
+        **clip_two_sample(sets, clips, seed=seed),
+        **scene_consistency.scene_scores(net, scene, clips, seed=seed),
+    }
 
 
 def frame_controls(sets: RealSets, net: AppearanceNet, *, seed: int = 0) -> dict[str, dict]:
