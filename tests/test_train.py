@@ -722,3 +722,44 @@ def test_cli_alpha_where_the_prior_ignores_it_fails_in_one_line(capsys, tmp_path
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and "--alpha" in err, err
     assert not (tmp_path / "r").exists()  # refused before any work
+
+
+# ----------------------------------------------------------------------------------------------
+# The finetuning levers of issue #38: temporal layers alone, and their own learning rate.
+
+
+def test_a_temporal_only_finetune_leaves_every_spatial_weight_of_the_image_model(tmp_path):
+    image_run = T.train(small_config("image"), tmp_path / "image", progress=False)
+    video_run = T.train(
+        small_config("video", train_layers="temporal"), tmp_path / "video", init=image_run, progress=False
+    )
+    start = networks.inflate_denoiser(T.load_denoiser(image_run)[0], T.load_denoiser(video_run)[1], 0)
+    earlier = load_file(str(T.checkpoint_dir(video_run, 4) / T.MODEL_FILE))
+    trained = load_file(str(T.checkpoint_dir(video_run, 6) / T.MODEL_FILE))
+    temporal = [k for k in trained if ".temporal." in k]
+    assert temporal and len(temporal) < len(trained)
+    for name, value in trained.items():
+        if name in temporal:  # the temporal layers learn from step to step
+            assert not torch.equal(value, earlier[name]), name
+        else:  # every spatial weight is still the image model's
+            assert torch.equal(value, start.state_dict()[name]), name
+    # the same finetune with every layer trained moves the spatial weights too
+    everything = T.train(small_config("video"), tmp_path / "all", init=image_run, progress=False)
+    moved = load_file(str(T.latest_checkpoint(everything) / T.MODEL_FILE))
+    assert not torch.equal(moved["net.conv.weight"], start.state_dict()["net.conv.weight"])
+
+
+def test_temporal_layers_get_their_own_learning_rate_and_neutral_levers_change_nothing():
+    config = small_config("video", temporal_lr_scale=10.0)
+    model = networks.build_network(config)
+    optimizer = T.build_optimizer(config, model)
+    scales = sorted(group["lr_scale"] for group in optimizer.param_groups)
+    assert scales == [1.0, 10.0]
+    temporal = next(g for g in optimizer.param_groups if g["lr_scale"] == 10.0)["params"]
+    assert {id(p) for p in temporal} == {id(p) for n, p in model.named_parameters() if ".temporal." in n}
+    plain = T.build_optimizer(small_config("video"), networks.build_network(small_config("video")))
+    assert len(plain.param_groups) == 1  # the default builds the optimiser exactly as before the levers
+    with pytest.raises(ValueError, match="no temporal layers"):
+        T.validate_config(small_config("image", train_layers="temporal"))
+    with pytest.raises(ValueError, match="temporal_lr_scale must be > 0"):
+        T.validate_config(small_config("video", temporal_lr_scale=0.0))

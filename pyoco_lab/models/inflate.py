@@ -17,7 +17,7 @@ from dataclasses import replace
 import torch
 
 from pyoco_lab.models.config import UNetConfig
-from pyoco_lab.models.unet import VideoUNet, _is_temporal_key
+from pyoco_lab.models.unet import VideoUNet, is_temporal_key
 
 
 def inflate(image_model: VideoUNet) -> VideoUNet:
@@ -92,7 +92,7 @@ def image_state_dict_compatible(image_config: UNetConfig, video_config: UNetConf
         for k in image
         if k in video and image[k].shape != video[k].shape
     ]
-    missing = [k for k in video if k not in image and not _is_temporal_key(k)]
+    missing = [k for k in video if k not in image and not is_temporal_key(k)]
     if unexpected or wrong or missing:
         raise ValueError(
             "image model config does not fit the video model config: "

@@ -467,7 +467,7 @@ class VideoUNet(nn.Module):
         """
         own = self.state_dict()
         unexpected = [k for k in state_dict if k not in own]
-        missing = [k for k in own if k not in state_dict and not _is_temporal_key(k)]
+        missing = [k for k in own if k not in state_dict and not is_temporal_key(k)]
         wrong = [k for k in state_dict if k in own and own[k].shape != state_dict[k].shape]
         if unexpected or missing or wrong:
             raise ValueError(
@@ -613,6 +613,6 @@ def _per_frame_text(embs, masks, batch: int, frames: int):
     return flat_embs, flat_masks
 
 
-def _is_temporal_key(key: str) -> bool:
+def is_temporal_key(key: str) -> bool:
     """Parameters that exist only in the video model (they must stay new on inflation)."""
     return ".temporal." in key

@@ -80,6 +80,15 @@ class TrainConfig:
         "a run at constant rate may be resumed with a decay added, while its checkpoint precedes the decay",
     )
     weight_decay: float = _opt(0.0, "weight decay (Table F: 0.01 with AdamW)")
+    train_layers: str = _opt(
+        "all",
+        "which layers a video finetune trains: all, or temporal (the image model's spatial layers frozen, as "
+        "motion modules are trained on a fixed image model)",
+        ("all", "temporal"),
+    )
+    temporal_lr_scale: float = _opt(
+        1.0, "learning-rate multiplier of the temporal layers (video phase: they start as the identity)"
+    )
     beta1: float = _opt(0.9, "Adam beta1")
     beta2: float = _opt(0.999, "Adam beta2")
     ema_decay: float = _opt(0.9999, "EMA decay (Table F: 0.9999); ramped up as min(decay, (1+t)/(10+t))")
@@ -350,6 +359,13 @@ def validate_config(config: TrainConfig) -> TrainConfig:
             "the image phase trains single frames with i.i.d. noise; drop --noise/--alpha/--joint-images "
             "or pass --phase video"
         )
+    if config.phase == "image" and (config.train_layers != "all" or config.temporal_lr_scale != 1.0):
+        raise ValueError(
+            "an image model has no temporal layers; drop --train-layers/--temporal-lr-scale or pass "
+            "--phase video"
+        )
+    if not config.temporal_lr_scale > 0:
+        raise ValueError(f"temporal_lr_scale must be > 0, got {config.temporal_lr_scale}")
     if config.noise == "iid" and config.alpha != 0:
         raise ValueError(
             "alpha has no effect with --noise iid; drop --alpha or choose --noise mixed/progressive "
@@ -469,7 +485,7 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
 
 # Fields added after runs were cached and committed, with the value at which they change nothing: a
 # cache key leaves a field out at that value, so results keyed before it existed still match their runs.
-KEY_NEUTRAL_VALUES = {"decay_steps": 0}
+KEY_NEUTRAL_VALUES = {"decay_steps": 0, "train_layers": "all", "temporal_lr_scale": 1.0}
 
 
 def decay_start(config: TrainConfig) -> int | float:

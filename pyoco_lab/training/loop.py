@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from pyoco_lab import data, devices, edm, noise, provenance
+from pyoco_lab.models.unet import is_temporal_key
 from pyoco_lab.training import batches, checkpoints, distributed, monitoring, networks, precision
 from pyoco_lab.training.config import TrainConfig, text_specs, validate_config
 from pyoco_lab.training.randomness import (
@@ -135,15 +136,30 @@ def build_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.
     ``fused=True``: one kernel updates every parameter (CPU and CUDA alike), where the per-parameter
     loop launched ~10 ops per tensor -- most of a GPU step's launches. Each run takes the same path
     every step, so a resumed CPU run stays bitwise identical to an uninterrupted one.
+
+    The finetuning levers of issue #38: ``train_layers="temporal"`` freezes every spatial layer (the image
+    model stays as it was; only the new temporal layers learn), ``temporal_lr_scale`` gives the temporal
+    layers their own learning rate (each param group's ``lr_scale`` multiplies :func:`learning_rate`).
     """
     cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    return cls(
-        model.parameters(),
-        lr=config.lr,
-        betas=(config.beta1, config.beta2),
-        weight_decay=config.weight_decay,
-        fused=True,
+    options = dict(
+        lr=config.lr, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay, fused=True
     )
+    if config.train_layers == "all" and config.temporal_lr_scale == 1.0:
+        return cls(model.parameters(), **options)
+    spatial, temporal = [], []
+    for name, parameter in model.named_parameters():
+        (temporal if is_temporal_key(name) else spatial).append(parameter)
+    if not temporal:
+        raise ValueError("--train-layers temporal / --temporal-lr-scale: this model has no temporal layers")
+    if config.train_layers == "temporal":
+        for parameter in spatial:
+            parameter.requires_grad_(False)
+        spatial = []
+    groups = [{"params": temporal, "lr_scale": config.temporal_lr_scale}]
+    if spatial:
+        groups.insert(0, {"params": spatial, "lr_scale": 1.0})
+    return cls(groups, **options)
 
 
 def clip_gradients(model: torch.nn.Module, grad_clip: float) -> torch.Tensor:
@@ -359,7 +375,7 @@ def training_loop(
             sigma_all = training_sigma(config, step, device)
             lr = learning_rate(config, step)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
             optimizer.zero_grad(set_to_none=True)
             total = None  # this rank's loss: the sum of its micro-batches' scaled losses
             for shard, rows in micro_batches:
