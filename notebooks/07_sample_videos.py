@@ -20,7 +20,8 @@
 # diversity" (repeated samples, black borders) and α = 10 "yields motion artifacts" (the model has difficulty
 # generating proper motion). The temporal statistics make both visible in numbers: **diversity** (mean
 # distance between samples), **motion-energy** (mean squared change between frames) and **frame-cosine**
-# (similarity of consecutive frames; 1 = frozen), next to the same statistics of real held-out clips.
+# (similarity of consecutive frames; 1 = frozen), next to the same statistics of real held-out clips; and
+# **scene-held** (the share of clips with no cut to another scene, `metrics.scene_consistency`).
 
 # %% tags=["parameters"]
 preset = "quick"  # smoke | quick | cpu-long | standard | ucf (see docs/reproduce.md)
@@ -74,7 +75,12 @@ for alpha, videos in shown.items():
     display(HTML(viz.video_grid(videos, labels, title=f"α = {alpha:g}")))
 
 # %%
-keys = ("diversity", "motion-energy", "frame-cosine")
+# scene-held (issue #38): the share of clips that keep one scene; evaluations recorded before it lack it
+keys = tuple(
+    k
+    for k in ("diversity", "motion-energy", "frame-cosine", "scene-held")
+    if all(k in e["generated"] for e in evaluations.values())
+)
 # one run per alpha: each value with the bootstrap interval over its clips (none for diversity, a pairwise mean)
 stats = {
     results.alpha_key(a): {k: experiments.summarise([e["generated"]], k) for k in keys}

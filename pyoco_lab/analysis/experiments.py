@@ -1056,7 +1056,7 @@ VERDICT_METRICS = (CONTENT_METRIC, MOTION_METRIC, SWEEP_METRIC)  # in the order 
 # every model. Motion is not dropped: every confirmatory claim is judged on content and motion side by side.
 SELECTION_METRIC = CONTENT_METRIC
 # The clip measures the controls table shows (motion-ratio: descriptive, 1 = real motion, no ranking rule)
-CLIP_MEASURES = ("KID-app", "C2ST-clip", "FD-motion-lab", "FVD-lab", "motion-ratio")
+CLIP_MEASURES = ("KID-app", "C2ST-clip", "FD-motion-lab", "FVD-lab", "scene-held", "motion-ratio")
 LOWER_IS_BETTER = {
     **yardsticks.LOWER_IS_BETTER,
     "FVD-lab": True,

@@ -1110,6 +1110,13 @@ def _section_samples(r: Mapping) -> list[str]:
             f"- large alpha ({a_hi}) moves less than alpha {a_mid} (paper: 'difficulty generating proper "
             f"motions'): {_v(v)} ({why})"
         )
+    if "scene-held" in keys:
+        held = ", ".join(f"alpha {a}: {_rec(values['scene-held'], 2)}" for a, values in stats.items())
+        lines.append(
+            f"- clips that keep one scene (no cut between neighbouring frames; descriptive, read beside "
+            f"motion-energy: a still clip holds its scene): {held}; "
+            f"real clips {_rec(real.get('scene-held'), 2)}"
+        )
     if "diversity" in keys and len(stats) >= 2:
         v, why = compare_records(stats[a_lo]["diversity"], stats[a_mid]["diversity"])
         lines.append(

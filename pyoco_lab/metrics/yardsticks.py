@@ -55,13 +55,14 @@ LOWER_IS_BETTER = {
     "C2ST-frame": True,
     "C2ST-clip": True,
     "FD-motion-lab": True,
+    "scene-held": False,
     "precision-app": False,
     "recall-app": False,
     "density-app": False,
     "coverage-app": False,
 }
 # The measures that carry an interval (the others are point estimates: read them beside the real row).
-WITH_INTERVAL = ("KID-app", "C2ST-frame", "C2ST-clip", "FD-motion-lab")
+WITH_INTERVAL = ("KID-app", "C2ST-frame", "C2ST-clip", "FD-motion-lab", "scene-held")
 FRAME_MEASURES = (
     "KID-app",
     "FD-app",
@@ -80,6 +81,9 @@ CLIP_CONTROL_TARGETS = {
     "KID-app": CONTENT_CONTROLS,
     "C2ST-frame": CONTENT_CONTROLS,
     "FD-motion-lab": TIME_CONTROLS,
+    # a clip that cuts between scenes; frozen and shuffled clips show one scene (motion catches them), and
+    # the scene measure's own splice control is in ``scene_consistency``
+    "scene-held": ("flicker",),
     "C2ST-clip": CONTENT_CONTROLS + TIME_CONTROLS,
     "FVD-lab": CONTENT_CONTROLS + TIME_CONTROLS,
 }
