@@ -13,6 +13,7 @@ import fcntl
 import glob
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -73,6 +74,51 @@ def follow_umask(path: str | os.PathLike) -> None:
     os.chmod(path, 0o666 & ~umask())
 
 
+# What no command's output replaces, at any depth, not even with --overwrite: a training run (it holds
+# checkpoints/ or history.jsonl, pyoco_lab.training.checkpoints), a checkpoint (a step-NNNNNNN folder, or one
+# holding model or EMA weights) and committed run records (JSON with a run key and evaluations,
+# pyoco_lab.analysis.run_records).
+RUN_MARKS = ("checkpoints", "history.jsonl")
+CHECKPOINT_FILES = ("model.safetensors", "ema.safetensors")
+CHECKPOINT_NAME = re.compile(r"(unreadable-)?step-\d{7}.*")
+RECORD_KEYS = ("run_key", "evaluations")
+NEVER_REPLACED = "--overwrite never replaces a run, a checkpoint or run records, at any depth"
+
+
+def protected_inside(folder: str | os.PathLike) -> tuple[Path, str] | None:
+    """(path, what) of the first training run, checkpoint or run-records folder at or under ``folder``, else
+    None. Links are not followed: replacing a folder removes a link, never what it points to."""
+    for root, dirs, files in os.walk(folder):
+        root = Path(root)
+        dirs.sort()
+        if any(mark in dirs or mark in files for mark in RUN_MARKS):
+            return root, "a training run"
+        if CHECKPOINT_NAME.fullmatch(root.name) or any(name in files for name in CHECKPOINT_FILES):
+            return root, "a checkpoint"
+        if any(name.endswith(".json") and _is_run_record(root / name) for name in sorted(files)):
+            return root, "run records"
+    return None
+
+
+def _is_run_record(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and all(key in data for key in RECORD_KEYS)
+
+
+def check_folder_path(path: str | os.PathLike, option: str) -> None:
+    """Refuse a folder ``option`` that names a file, or lies under one, before any work writes into it."""
+    path = Path(path)
+    for existing in (path, *path.parents):
+        if existing.exists() or existing.is_symlink():
+            if not existing.is_dir():
+                where = "is a file" if existing == path else f"lies under the file {existing}"
+                raise ValueError(f"{option} {path} {where}, not a folder; name a folder")
+            return
+
+
 def check_output_folder(
     target: str | os.PathLike,
     *,
@@ -81,24 +127,27 @@ def check_output_folder(
     overwrite: bool = False,
     option: str = "--out",
 ) -> None:
-    """Refuse to replace anything this command did not write: ``target`` may be missing, an empty folder or
-    this command's own earlier output (it holds ``marker`` and nothing besides ``files``; ``files=None``
-    for a notebook's folder, whose file names vary, known by ``marker`` alone); anything else needs
-    ``overwrite``. A folder holding a training run (``checkpoints/``) is never replaced. ``option`` is the
-    command's option that names the folder, for the error messages."""
+    """The one ownership rule of every command that writes a folder: ``target`` may be missing, an empty
+    folder or this command's own earlier output (it holds ``marker`` and nothing besides ``files``;
+    ``files=None`` for a notebook's folder, whose file names vary, known by ``marker`` alone); any other
+    folder needs ``overwrite``. Never replaced, even with ``overwrite``: a file (a file is never turned into
+    a folder) and a folder that is or holds, at any depth, a training run, a checkpoint or run records
+    (:func:`protected_inside`; refused naming the path it protects). ``option`` is the command's option
+    that names the folder, for the error messages."""
     target = Path(target)
     if not (target.exists() or target.is_symlink()):
         return
     if target.is_symlink() or not target.is_dir():
-        if not overwrite:
-            raise ValueError(
-                f"{target} is a file, not an output folder; choose another {option} (or --overwrite)"
-            )
-        return
-    if (target / "checkpoints").is_dir():
         raise ValueError(
-            f"{target} is a training run; write into another {option} (--overwrite never replaces a run)"
+            f"{target} is a file, not an output folder; choose another {option} (a file is never replaced "
+            "by a folder, not even with --overwrite)"
         )
+    protected = protected_inside(target)
+    if protected is not None:
+        where, what = protected
+        if where == target:
+            raise ValueError(f"{target} is {what}; write into another {option} ({NEVER_REPLACED})")
+        raise ValueError(f"{target} holds {what} ({where}); choose another {option} ({NEVER_REPLACED})")
     entries = sorted(entry.name for entry in target.iterdir())
     own = marker in entries and (files is None or set(entries) <= {marker, *files})
     if entries and not own and not overwrite:
@@ -111,7 +160,12 @@ def check_output_folder(
 
 @contextlib.contextmanager
 def staged_folder(
-    target: str | os.PathLike, *, marker: str, files: tuple[str, ...] = (), overwrite: bool = False
+    target: str | os.PathLike,
+    *,
+    marker: str,
+    files: tuple[str, ...] | None = (),
+    overwrite: bool = False,
+    option: str = "--out",
 ):
     """Write a folder whole or not at all, never over what the user had: yields a staging folder beside
     ``target``; on success it replaces ``target`` (an older one is removed only after the new one is in
@@ -122,7 +176,9 @@ def staged_folder(
     live process may be writing the same ``target`` (each writer holds an ``flock`` on its staging folder;
     one of a dead process is removed)."""
     target = Path(target)
-    check_output_folder(target, marker=marker, files=files, overwrite=overwrite)
+    rule = dict(marker=marker, files=files, overwrite=overwrite, option=option)
+    check_folder_path(target.parent, option)
+    check_output_folder(target, **rule)
     created = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -130,22 +186,22 @@ def staged_folder(
     except OSError as error:
         _remove_empty(created)
         raise ValueError(
-            f"cannot write into {target.parent} ({error.strerror or error}); choose a writable --out"
+            f"cannot write into {target.parent} ({error.strerror or error}); choose a writable {option}"
         ) from None
     handle = os.open(staging, os.O_RDONLY)
     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # our own new folder: never held by another
     try:
-        _refuse_other_writers(target, staging)
+        others = target.parent.glob(f".{glob.escape(target.name)}.staging-*")
+        remove_dead_staging([other for other in others if other != staging], target, option)
         yield staging
-        check_output_folder(target, marker=marker, files=files, overwrite=overwrite)  # appeared meanwhile?
+        check_output_folder(target, **rule)  # appeared meanwhile?
         os.chmod(staging, 0o777 & ~umask())
-        if target.is_dir() and not target.is_symlink():
+        if target.exists():  # a folder (check_output_folder refuses a file)
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
             target.rename(old)
             staging.rename(target)
             shutil.rmtree(old, ignore_errors=True)
         else:
-            target.unlink(missing_ok=True)  # a file (only with overwrite; checked above)
             staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -156,11 +212,10 @@ def staged_folder(
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _refuse_other_writers(target: Path, staging: Path) -> None:
-    """Raise if another live process stages the same ``target``; remove the staging folders of dead ones."""
-    for other in target.parent.glob(f".{glob.escape(target.name)}.staging-*"):
-        if other == staging:
-            continue
+def remove_dead_staging(folders, target: Path, option: str = "--out") -> None:
+    """Remove the staging ``folders`` of ``target`` whose writer died (a killed command); raise if a live
+    process holds one (it is writing ``target`` now)."""
+    for other in folders:
         try:
             handle = os.open(other, os.O_RDONLY)
         except OSError:
@@ -169,7 +224,7 @@ def _refuse_other_writers(target: Path, staging: Path) -> None:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             raise ValueError(
-                f"another process is writing {target} now; wait for it to finish, or choose another --out"
+                f"another process is writing {target} now; wait for it to finish, or choose another {option}"
             ) from None
         else:
             shutil.rmtree(other, ignore_errors=True)  # its writer died (the kernel released its lock)

@@ -80,8 +80,9 @@ def test_generate_never_replaces_what_it_did_not_write(video_run, tmp_path, monk
         assert says in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
     assert (precious / "notes.txt").read_text() == "mine" and some_file.read_text() == "mine too"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["precious", "some_file"]  # nothing hidden either
-    assert main(["generate", str(video_run), "--steps", "2", "--out", str(some_file), "--overwrite"]) == 0
-    assert (some_file / "generate.json").is_file()
+    # a file is never turned into a folder, not even with --overwrite (issue #44)
+    assert main(["generate", str(video_run), "--steps", "2", "--out", str(some_file), "--overwrite"]) == 2
+    assert "never replaced by a folder" in capsys.readouterr().err and some_file.read_text() == "mine too"
 
 
 def test_generate_refuses_a_second_writer_of_the_same_out_before_sampling(video_run, tmp_path, capsys):
