@@ -18,12 +18,11 @@ intact checkpoint. After an interruption or a fixed failure, rerun the same comm
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shlex
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -38,9 +37,16 @@ from tqdm.auto import tqdm
 from pyoco_lab.analysis import experiments
 from pyoco_lab.analysis.notebook import ensure_data
 from pyoco_lab.analysis.results import RESULTS_FILE
-from pyoco_lab.analysis.run_records import RECORDS_FOLDER
+from pyoco_lab.analysis.run_records import RECORDS_FOLDER, check_store
 from pyoco_lab.analysis.summary import write_summary
-from pyoco_lab.fileio import atomic_write_text, check_output_folder, umask
+from pyoco_lab.fileio import (
+    atomic_write_text,
+    check_folder_path,
+    check_output_folder,
+    remove_dead_staging,
+    staged_folder,
+    umask,
+)
 from pyoco_lab.training.checkpoints import default_runs_root
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -154,17 +160,6 @@ def check_parameters(path: Path, parameters: Mapping[str, Any]) -> None:
         )
 
 
-def _replace_dir(staging: Path, target: Path) -> None:
-    """Swap ``staging`` in as ``target`` with renames only, so a reader never sees a mixture."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".old-{target.name}-{os.getpid()}")
-        os.replace(target, old)
-    os.replace(staging, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def run_notebook(
     path: str | os.PathLike,
     figures_dir: str | os.PathLike,
@@ -178,8 +173,9 @@ def run_notebook(
     stream: TextIO | None = None,
     overwrite: bool = False,
 ) -> NotebookRun:
-    """Execute one notebook into ``figures_dir/<stem>/`` (atomically; see the module docstring), which
-    may replace only an earlier run's output (:func:`check_figures_folder`) unless ``overwrite``.
+    """Execute one notebook into ``figures_dir/<stem>/`` (atomically, through ``fileio.staged_folder``; see
+    the module docstring), which may replace only an earlier run's output (:func:`check_figures_folder`)
+    unless ``overwrite``. The staging folders of a killed reproduce are removed.
 
     ``stream`` (e.g. ``sys.stderr``) receives the kernel's output as it is produced: every training run's,
     inversion's and evaluation's own progress bar, live, instead of one silent cell for minutes.
@@ -193,52 +189,42 @@ def run_notebook(
         raise ValueError(f"pass {', '.join(clash)} as arguments of reproduce, not as extra parameters")
     figures_dir = Path(figures_dir).resolve()
     target = figures_dir / path.stem
-    check_figures_folder(target, overwrite=overwrite)  # before the notebook's minutes of work
-    figures_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".staging-{path.stem}-", dir=figures_dir))
-    all_parameters = {
-        "preset": preset,
-        "figures_dir": str(staging),
-        "cache_dir": str(Path(cache_dir).resolve()),
-        **parameters,
-    }
-    check_parameters(path, all_parameters)
-    executed = staging / path.name
+    all_parameters = {"preset": preset, "figures_dir": "", "cache_dir": str(Path(cache_dir).resolve())}
+    check_parameters(path, {**all_parameters, **parameters})
+    # the staging folders of an earlier version, named .staging-<stem>-*: none of their writers is alive
+    remove_dead_staging(figures_dir.glob(f".staging-{glob.escape(path.stem)}-*"), target, "--figures")
     start = time.perf_counter()
-    try:
-        papermill.execute_notebook(
-            str(path),
-            str(executed),
-            parameters=all_parameters,
-            cwd=str(path.parent),
-            kernel_name=kernel_name,
-            progress_bar=progress,
-            log_output=False,
-            stdout_file=stream,
-            stderr_file=stream,
-            execution_timeout=timeout,
-        )
-    except PapermillExecutionError as error:
-        failed_dir = figures_dir / ".failed"
-        failed_dir.mkdir(exist_ok=True)
-        kept = failed_dir / path.name
-        if executed.exists():
-            os.replace(executed, kept)
-        shutil.rmtree(staging, ignore_errors=True)
-        # papermill counts the injected-parameters cell; report the index in the source notebook.
-        cell = error.cell_index - 1 if error.cell_index > _parameters_cell_index(path) else error.cell_index
-        raise NotebookFailed(path.stem, cell, error.ename, error.evalue, error.source, kept) from None
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    _unpair(executed)
-    os.chmod(staging, 0o777 & ~umask())  # mkdtemp makes a private 0700 folder
-    try:
-        check_figures_folder(target, overwrite=overwrite)  # did someone put files there meanwhile?
-    except ValueError:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    _replace_dir(staging, target)
+    with staged_folder(
+        target, marker=RESULTS_FILE, files=None, overwrite=overwrite, option="--figures"
+    ) as staging:
+        executed = staging / path.name
+        try:
+            papermill.execute_notebook(
+                str(path),
+                str(executed),
+                parameters={**all_parameters, "figures_dir": str(staging), **parameters},
+                cwd=str(path.parent),
+                kernel_name=kernel_name,
+                progress_bar=progress,
+                log_output=False,
+                stdout_file=stream,
+                stderr_file=stream,
+                execution_timeout=timeout,
+                # an interrupted reproduce kills its kernel at once: a kernel asked to shut down while it
+                # runs a cell prints a ZMQError traceback over the one-line "interrupted"
+                shutdown_kernel="immediate",
+            )
+        except PapermillExecutionError as error:
+            failed_dir = figures_dir / ".failed"
+            failed_dir.mkdir(exist_ok=True)
+            kept = failed_dir / path.name
+            if executed.exists():
+                os.replace(executed, kept)
+            # papermill counts the injected-parameters cell; report the index in the source notebook.
+            index = error.cell_index
+            cell = index - 1 if index > _parameters_cell_index(path) else index
+            raise NotebookFailed(path.stem, cell, error.ename, error.evalue, error.source, kept) from None
+        _unpair(executed)
     return NotebookRun(path.stem, target, time.perf_counter() - start)
 
 
@@ -315,6 +301,8 @@ def reproduce(
     paths = select_notebooks(list_notebooks(notebooks_dir), only)
     figures_dir = Path(figures_dir or default_figures_dir(preset))
     cache_dir = Path(cache_dir or default_cache_dir())
+    check_folder_path(figures_dir, "--figures")
+    check_folder_path(cache_dir, "--cache")
     per_notebook = parameters_by_notebook(paths, parameters or {})  # refuses unknown names up front
     if from_records:
         for path in paths:
@@ -322,6 +310,8 @@ def reproduce(
                 per_notebook[path][RECORDS_ONLY_PARAMETER] = True
     for path in paths:  # a folder that is not ours stops the run before any notebook, not after hours
         check_figures_folder(figures_dir / path.stem, overwrite=overwrite)
+    if from_records:
+        print(records_line(preset, figures_dir / RECORDS_FOLDER, cache_dir), file=sys.stderr)
     if stream is not None:  # the kernels inherit the environment: text bars, which the stream can show
         os.environ["PYOCO_PROGRESS"] = "text"
     bar = tqdm(paths, desc="reproduce", unit="notebook", disable=not progress)
@@ -342,6 +332,27 @@ def reproduce(
         timings[run.name] = run.seconds
         tqdm.write(f"  {run.name}: {run.seconds:.0f} s -> {run.output_dir}")
     return write_summary(figures_dir, preset=preset, timings=timings)
+
+
+def records_line(preset: str, store: Path, cache_dir: Path) -> str:
+    """What ``--from-records`` renders from, checked before any notebook runs (``run_records.check_store``:
+    bad records and an empty or missing ``store`` are refused in one line), in one line."""
+    # with the records: the confirmation runs are those of the alphas the recorded sweep chose
+    s = replace(experiments.settings(preset), records_dir=str(store))
+    plan = [spec for spec, _ in experiments.evaluation_plan(s)]
+    folders: dict[tuple[str, str], list[Path]] = {}
+    for spec in plan:  # the runs of one trajectory (a curve run and its prefixes) share one record
+        folders.setdefault((spec.label, spec.trajectory_key()), []).append(spec.folder(cache_dir))
+    counts = check_store(store, [(*run, found) for run, found in folders.items()], preset=preset)
+    line = f"rendering from records: {counts['recorded']} of {counts['runs']} runs of {preset} in {store}"
+    if counts["compared"]:
+        line += f"; {counts['compared']} evaluations match the weights in {cache_dir}"
+    if counts["not_compared"]:
+        line += (
+            f"; the weights' sha256 of {counts['not_compared']} evaluations cannot be compared without the "
+            "weights (checkpoints stay out of git): their numbers are the records' own"
+        )
+    return line
 
 
 def run_study_part(
@@ -367,7 +378,9 @@ def run_study_part(
         )
     if hours is not None and not hours > 0:
         raise ValueError(f"--hours must be > 0, got {hours}")
+    check_folder_path(Path(cache_dir or default_cache_dir()), "--cache")
     records = Path(figures_dir or default_figures_dir(preset)) / RECORDS_FOLDER
+    check_folder_path(records, "--figures")
     s = replace(s, records_dir=str(records.resolve()))
     ensure_data(s)
     report = experiments.run_study(s, cache_dir or default_cache_dir(), hours=hours, progress=progress)
@@ -403,6 +416,10 @@ wait $!
 DEFAULT_TIME = "2-00:00:00"  # #SBATCH --time of each task; longer runs requeue and resume (see above)
 
 
+PLAN_RECORD = "plan.json"  # what marks a folder as a plan's own (a later --plan may replace it)
+PLAN_FILES = ("image_runs.txt", "video_runs.txt", "slurm_array.sh", "submit.sh", PLAN_RECORD)
+
+
 def write_plan(
     preset: str,
     out_dir: str | os.PathLike,
@@ -410,43 +427,49 @@ def write_plan(
     cache_dir: str | os.PathLike | None = None,
     python: str | os.PathLike | None = None,
     time_limit: str = DEFAULT_TIME,
+    overwrite: bool = False,
 ) -> dict:
-    """Write the preset's run graph for a cluster into ``out_dir`` and return what was written.
+    """Write the preset's run graph for a cluster into the folder ``out_dir`` and return what was written:
+    {"runs": the plan, "lists": {phase: its run list, for each phase with runs}, "files": every file}.
 
-    ``image_runs.txt`` / ``video_runs.txt``: one ready line per run (``GPUS`` processes, default 1) that
-    starts ``torch.distributed.run`` with ``python`` -- the interpreter that writes the plan by default,
-    so a line runs without activating its environment (``$PYOCO_PYTHON`` overrides it when the plan is
-    run) -- image runs first since finetunes start from them; ``slurm_array.sh``: a job-array script running
-    line ``$SLURM_ARRAY_TASK_ID`` of a list, with a time limit, CPUs for the data workers and a requeue
-    shortly before the limit; ``submit.sh``: submits the image array, then the video array with
-    ``--dependency=afterok`` on it; ``plan.json``: every run's folder, phase and init. Runs finished
-    elsewhere into the shared ``cache_dir`` are found by ``pyoco-lab reproduce`` (same config hash, same
-    folder), which then only executes the notebooks.
+    ``image_runs.txt`` / ``video_runs.txt`` (only for a phase that has runs): one ready line per run (``GPUS``
+    processes, default 1) that starts ``torch.distributed.run`` with ``python`` -- the interpreter that
+    writes the plan by default, so a line runs without activating its environment (``$PYOCO_PYTHON``
+    overrides it when the plan is run) -- image runs first since finetunes start from them;
+    ``slurm_array.sh``: a job-array script running line ``$SLURM_ARRAY_TASK_ID`` of a list, with a time
+    limit, CPUs for the data workers and a requeue shortly before the limit; ``submit.sh``: submits the image
+    array, then the video array with ``--dependency=afterok`` on it; ``plan.json``: every run's folder, phase
+    and init. Runs finished elsewhere into the shared ``cache_dir`` are found by ``pyoco-lab reproduce``
+    (same config hash, same folder), which then only executes the notebooks.
+
+    ``out_dir`` follows every output's rule (``fileio.staged_folder``): written whole or not at all, and an
+    existing folder is replaced only when it is an earlier plan (``plan.json`` and plan files only), or with
+    ``overwrite`` -- never a file, a training run or run records.
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     python = Path(python or sys.executable).absolute()
     if not (python.is_file() and os.access(python, os.X_OK)):
         raise ValueError(f"--python {python} is not an executable file; name the environment's python")
-    cache_dir = Path(cache_dir or default_cache_dir()).resolve()
-    plan = experiments.study_plan(experiments.settings(preset), cache_dir)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_folder(out, marker=PLAN_RECORD, files=PLAN_FILES, overwrite=overwrite, option="--plan")
+    cache_dir = Path(cache_dir or default_cache_dir()).resolve()
+    check_folder_path(cache_dir, "--cache")
+    plan = experiments.study_plan(experiments.settings(preset), cache_dir)
     launch = (
         f"${{PYOCO_PYTHON:-{shlex.quote(str(python))}}} -m torch.distributed.run --standalone "
         "--nproc_per_node ${GPUS:-1} -m pyoco_lab.cli train "
     )
-    lists = {}
-    for phase in ("image", "video"):
-        lines = [
+    lines = {
+        phase: [
             launch + " ".join(shlex.quote(a) for a in run["train_args"])
             for run in plan
             if run["phase"] == phase
         ]
-        lists[phase] = lines
-        atomic_write_text(out / f"{phase}_runs.txt", "".join(line + "\n" for line in lines))
+        for phase in ("image", "video")
+    }
+    lists = {phase: out / f"{phase}_runs.txt" for phase in lines if lines[phase]}
     cpus = max((run["num_workers"] for run in plan), default=0) + 1
-    atomic_write_text(out / "slurm_array.sh", SLURM_ARRAY.format(cpus=cpus, time=time_limit))
     submit = [
         "#!/usr/bin/env bash",
         "# Submit the study: image runs first, finetunes when they all succeeded (a requeued task keeps",
@@ -454,28 +477,24 @@ def write_plan(
         "set -euo pipefail",
         'cd "$(dirname "$0")"',
     ]
-    if lists["image"]:
+    after = ""
+    if lines["image"]:
         submit.append(
-            f"image=$(sbatch --parsable --array=1-{len(lists['image'])} slurm_array.sh image_runs.txt)"
+            f"image=$(sbatch --parsable --array=1-{len(lines['image'])} slurm_array.sh image_runs.txt)"
         )
         after = " --dependency=afterok:$image"
-    else:
-        after = ""
-    if lists["video"]:
-        submit.append(f"sbatch{after} --array=1-{len(lists['video'])} slurm_array.sh video_runs.txt")
-    atomic_write_text(out / "submit.sh", "\n".join(submit) + "\n")
-    for script in ("slurm_array.sh", "submit.sh"):
-        os.chmod(out / script, 0o755 & ~umask())
-    atomic_write_text(
-        out / "plan.json",
-        json.dumps(
-            {"preset": preset, "cache_dir": str(cache_dir), "python": str(python), "runs": plan}, indent=2
-        )
-        + "\n",
-    )
-    return {
-        "runs": plan,
-        "files": [
-            out / n for n in ("image_runs.txt", "video_runs.txt", "slurm_array.sh", "submit.sh", "plan.json")
-        ],
-    }
+    if lines["video"]:
+        submit.append(f"sbatch{after} --array=1-{len(lines['video'])} slurm_array.sh video_runs.txt")
+    record = {"preset": preset, "cache_dir": str(cache_dir), "python": str(python), "runs": plan}
+    with staged_folder(
+        out, marker=PLAN_RECORD, files=PLAN_FILES, overwrite=overwrite, option="--plan"
+    ) as staging:
+        for phase, path in lists.items():
+            atomic_write_text(staging / path.name, "".join(line + "\n" for line in lines[phase]))
+        atomic_write_text(staging / "slurm_array.sh", SLURM_ARRAY.format(cpus=cpus, time=time_limit))
+        atomic_write_text(staging / "submit.sh", "\n".join(submit) + "\n")
+        for script in ("slurm_array.sh", "submit.sh"):
+            os.chmod(staging / script, 0o755 & ~umask())
+        atomic_write_text(staging / PLAN_RECORD, json.dumps(record, indent=2) + "\n")
+    files = [*lists.values(), out / "slurm_array.sh", out / "submit.sh", out / PLAN_RECORD]
+    return {"runs": plan, "lists": lists, "files": files}

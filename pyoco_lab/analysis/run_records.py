@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,97 @@ from pyoco_lab.training.config import config_to_dict
 
 RECORDS_FOLDER = "runs"  # beside the notebook folders of a preset's figures
 RECORD_FORMAT = 1
+SHA256 = re.compile(r"[0-9a-f]{64}")
+# The fields the readers of a record use (find, experiments.measured_quality), by type: checked on each read.
+RECORD_FIELDS = {"format": int, "label": str, "run_key": str, "config": dict, "evaluations": dict}
+EVALUATION_FIELDS = {"step": int, "ema_sha256": str, "result": dict}
+RESULT_FIELDS = {"generated": dict, "real-test": dict, "settings": dict}
+SETTINGS_FIELDS = {"num_samples": int, "sampler": str, "num_steps": int, "seed": int, "num_real_test": int}
+
+
+def read_record(path: str | os.PathLike) -> dict:
+    """A committed run record, read strictly: anything but a record of :data:`RECORD_FORMAT` with every
+    field its readers use, of the right type, raises a ValueError naming the file and the field."""
+    data = read_json(path, "run record")
+
+    def check(value: Any, fields: dict[str, type], where: str) -> None:
+        if not isinstance(value, dict):
+            raise ValueError(
+                f"run record {path}: {where or 'the file'} is a JSON {type(value).__name__}, not an object; "
+                f"{_RESTORE}"
+            )
+        for name, kind in fields.items():
+            field = f"{where}.{name}" if where else name
+            if name not in value:
+                raise ValueError(f"run record {path}: field {field} is missing; {_RESTORE}")
+            if not isinstance(value[name], kind) or isinstance(value[name], bool):
+                raise ValueError(
+                    f"run record {path}: field {field} is {json.dumps(value[name])[:40]}, not a JSON "
+                    f"{'number' if kind is int else {str: 'string', dict: 'object'}[kind]}; {_RESTORE}"
+                )
+
+    check(data, RECORD_FIELDS, "")
+    if data["format"] != RECORD_FORMAT:
+        raise ValueError(
+            f"run record {path}: field format is {data['format']}, this lab reads format {RECORD_FORMAT}; "
+            "update pyoco-lab, or remake the record"
+        )
+    for key, entry in data["evaluations"].items():
+        where = f"evaluations.{key}"
+        check(entry, EVALUATION_FIELDS, where)
+        if not SHA256.fullmatch(entry["ema_sha256"]):
+            raise ValueError(f"run record {path}: field {where}.ema_sha256 is not a sha256; {_RESTORE}")
+        check(entry["result"], RESULT_FIELDS, f"{where}.result")
+        check(entry["result"]["settings"], SETTINGS_FIELDS, f"{where}.result.settings")
+    return data
+
+
+_RESTORE = "restore the file (git checkout it), or remove it and remake it with `pyoco-lab reproduce --runs`"
+
+
+def check_store(
+    store: str | os.PathLike, runs: list[tuple[str, str, list[Path]]], *, preset: str
+) -> dict[str, int]:
+    """What ``reproduce --from-records`` renders from, checked before any notebook runs: every record of the
+    preset's ``runs`` ((label, run key, the run folders a cache may hold for it)) that ``store`` holds is
+    read strictly, and must be that run's; an evaluation whose checkpoint is in one of those folders must
+    have measured its weights. Raises when a record is bad, or when ``store`` holds none of them (nothing
+    to render). Returns {"runs", "recorded", "compared", "not_compared"} (evaluations by weights' sha256)."""
+    store = Path(store)
+    counts = {"runs": len(runs), "recorded": 0, "compared": 0, "not_compared": 0}
+    for label, run_key, folders in runs:
+        path = record_path(store, label, run_key)
+        if not path.is_file():
+            continue
+        record = read_record(path)
+        if (record["label"], record["run_key"]) != (label, run_key):
+            raise ValueError(
+                f"run record {path} holds the record of {record['label']}-{record['run_key']}, not of "
+                f"{label}-{run_key}; {_RESTORE}"
+            )
+        counts["recorded"] += 1
+        for key, entry in record["evaluations"].items():
+            step = f"step-{entry['step']:07d}"
+            checkpoint = next(
+                (f / "checkpoints" / step for f in folders if (f / "checkpoints" / step).is_dir()), None
+            )
+            if checkpoint is None:
+                counts["not_compared"] += 1
+            elif ema_sha256(checkpoint) == entry["ema_sha256"]:
+                counts["compared"] += 1
+            else:
+                raise ValueError(
+                    f"run record {path}: field evaluations.{key}.ema_sha256 is not the sha256 of the weights "
+                    f"it names ({checkpoint}); {_RESTORE}"
+                )
+    if not counts["recorded"]:
+        where = "does not exist" if not store.is_dir() else "holds no record of them"
+        raise ValueError(
+            f"nothing to render from records: {store} {where} (preset {preset} has {len(runs)} runs); make "
+            f"them with `pyoco-lab reproduce --preset {preset} --runs`, or give the --figures whose runs/ "
+            "holds them"
+        )
+    return counts
 
 
 def record_path(store: str | os.PathLike, label: str, run_key: str) -> Path:
@@ -47,9 +139,8 @@ def find(store: str | os.PathLike, label: str, run_key: str, parts: dict, step: 
     path = record_path(store, label, run_key)
     if not path.is_file():
         return None
-    record = read_json(path, "run record")
-    entry = record.get("evaluations", {}).get(lookup_key(parts, run_key, step))
-    return entry["result"] if isinstance(entry, dict) and "generated" in entry.get("result", {}) else None
+    entry = read_record(path)["evaluations"].get(lookup_key(parts, run_key, step))
+    return entry["result"] if entry is not None else None
 
 
 def add(
@@ -69,7 +160,7 @@ def add(
     """
     checkpoint, run_dir = resolve_checkpoint(Path(run_dir) / "checkpoints" / f"step-{int(step):07d}")
     path = record_path(store, label, run_key)
-    record: dict[str, Any] = read_json(path, "run record") if path.is_file() else {}
+    record: dict[str, Any] = read_record(path) if path.is_file() else {}
     history = read_history(run_dir)
     config = load_config(run_dir)
     record.update(

@@ -56,8 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace a FIGURES/<notebook>/ folder that holds no results.json, i.e. that no earlier run "
-        "wrote (a training run is never replaced)",
+        help="replace a FIGURES/<notebook>/ folder (or a --plan DIR) that no earlier run wrote (its files "
+        "are lost; a file, a training run, a checkpoint or run records inside are never replaced)",
     )
     parser.add_argument(
         "--cache",
@@ -77,9 +77,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--plan",
         metavar="DIR",
         default=None,
-        help="write the study's run graph to DIR instead of running it: one torchrun line per run (image "
-        "runs first), a Slurm job-array script and submit.sh (finetunes after the image runs); runs finished "
-        "into the shared --cache are then reused by `pyoco-lab reproduce`, which only runs the notebooks",
+        help="write the study's run graph to the folder DIR instead of running it: one torchrun line per run "
+        "(image runs first), a Slurm job-array script and submit.sh (finetunes after the image runs); runs "
+        "finished into the shared --cache are then reused by `pyoco-lab reproduce`, which only runs the "
+        "notebooks. DIR is replaced only when it is an earlier plan (or with --overwrite)",
     )
     parser.add_argument(
         "--runs",
@@ -156,13 +157,20 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--from-records renders the notebooks; it does not combine with --runs or --plan")
     if args.plan:
         written = write_plan(
-            args.preset, args.plan, cache_dir=args.cache, python=args.python, time_limit=args.time
+            args.preset,
+            args.plan,
+            cache_dir=args.cache,
+            python=args.python,
+            time_limit=args.time,
+            overwrite=args.overwrite,
         )
         phases = [run["phase"] for run in written["runs"]]
+        lists = " then ".join(f"GPUS=1 bash {path}" for path in written["lists"].values())
+        submit = next(path for path in written["files"] if path.name == "submit.sh")
         print(
             f"{len(phases)} runs of preset {args.preset} ({phases.count('image')} image, "
-            f"{phases.count('video')} video) -> GPUS=1 bash {written['files'][0]} line by line, or "
-            f"sbatch via {written['files'][3]}:"
+            f"{phases.count('video')} video) -> {lists or 'nothing to run'} (line by line), or bash {submit} "
+            "(Slurm):"
         )
         for path in written["files"]:
             print(f"  {path}")
