@@ -29,6 +29,7 @@ _WRITABLE = {
     "evaluate": "the run folder must be writable (results go to RUN/eval.json)",
 }
 _FULL_DISK = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+COMMAND_DEST = "pyoco_lab_command"  # where the parser puts the subcommand's name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="show the full traceback of an error instead of one line (put it before the command)",
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # A dest no subcommand's option can take (`pretrained export --command TEXT` once overwrote "command").
+    subparsers = parser.add_subparsers(dest=COMMAND_DEST, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue
@@ -89,12 +91,13 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as error:
-        message = None if args.debug else describe_error(error, args.command)
+        command = getattr(args, COMMAND_DEST)
+        message = None if args.debug else describe_error(error, command)
         if message is None:
             raise
         # Bad input: one clear line naming the problem and the fix, no traceback.
         one_line = " ".join(line.strip() for line in message.splitlines() if line.strip())
-        print(f"pyoco-lab {args.command}: error: {one_line}", file=sys.stderr)
+        print(f"pyoco-lab {command}: error: {one_line}", file=sys.stderr)
         return 2
     return int(result or 0)
 

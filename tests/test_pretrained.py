@@ -28,10 +28,19 @@ def _pieces(monkeypatch):
 
 @pytest.fixture
 def shipped(tmp_path, monkeypatch):
-    """A tiny image run exported as pretrained:tiny-test into a temporary weights folder."""
+    """A tiny image run exported as pretrained:tiny-test, the default for --init auto of its kind, into a
+    temporary weights folder."""
     monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path / "weights")
     run = T.train(small_config("image", steps=4), tmp_path / "image", progress=False)
-    argv = ["pretrained", "export", str(run), "tiny-test", "--command", "pyoco-lab train ... (test)"]
+    argv = [
+        "pretrained",
+        "export",
+        str(run),
+        "tiny-test",
+        "--command",
+        "pyoco-lab train ... (test)",
+        "--default",
+    ]
     assert cli.main(argv) == 0
     return run, pretrained.get("pretrained:tiny-test")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from pyoco_lab import provenance, viz
-from pyoco_lab.analysis import experiments, image_model
+from pyoco_lab.analysis import experiments, image_model, run_records
 from pyoco_lab.commands._sampling import add_sampler_arguments, sampler_options
 from pyoco_lab.fileio import atomic_write_text, check_output_folder, read_json
 from pyoco_lab.metrics.evaluate import ema_sha256
@@ -64,7 +64,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--supersedes",
         default=None,
         metavar="OLD",
-        help="a shipped model this one replaces as the default (--init auto, menus); OLD stays loadable",
+        help="a shipped model this one replaces (menus list it last; OLD stays loadable); when OLD is the "
+        "default for --init auto, this one becomes it",
+    )
+    export.add_argument(
+        "--default",
+        action="store_true",
+        help="make it the default for --init auto of its model, resolution, conditioning and data (an export "
+        "never changes the default otherwise)",
     )
     export.set_defaults(func=run_export)
     measure = sub.add_parser(
@@ -124,9 +131,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
+MIN_SAMPLES = 16  # fewer samples than this give the yardsticks nothing to measure
+
+
+def _check_measure_counts(args: argparse.Namespace) -> None:
+    """--num-samples and --inversion-steps of measure and curve, refused before any model is loaded."""
+    if args.num_samples < MIN_SAMPLES:
+        raise ValueError(
+            f"--num-samples {args.num_samples} is too few for the yardsticks (at least {MIN_SAMPLES}); use "
+            "256 or more"
+        )
+    if args.inversion_steps < 2:
+        raise ValueError(f"--inversion-steps must be at least 2, got {args.inversion_steps}")
+
+
 def run_measure(args: argparse.Namespace) -> int:
     model = pretrained.get(args.name)  # an unknown name is refused before any work
     source = pretrained.PREFIX + model.name
+    if model.train_config.phase != "image":
+        raise ValueError(
+            f"{source} is a video model (the alpha zoo: its quality comes from its run record, `pretrained "
+            "export --record`); measure measures the shipped image models: "
+            + ", ".join(pretrained.PREFIX + m.name for m in pretrained.current_models())
+        )
+    _check_measure_counts(args)
     options = sampler_options(args)
     cache = Path(args.cache_dir) if args.cache_dir else checkpoints.default_runs_root() / "reproduce"
     quality = image_model.image_model_quality(
@@ -178,8 +206,7 @@ def run_curve(args: argparse.Namespace) -> int:
     check_output_folder(
         out, marker=CURVE_FILE, files=(CURVE_FIGURE, *names, *previous_names), overwrite=args.overwrite
     )
-    if args.num_samples < 16:
-        raise ValueError(f"--num-samples {args.num_samples} is too few for the yardsticks; use 256 or more")
+    _check_measure_counts(args)
     options = sampler_options(args)
     for run in args.runs:  # every run checked at the door, before any model is loaded
         config = checkpoints.load_config(checkpoints.resolve_checkpoint(run)[1])
@@ -274,9 +301,19 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    for model in pretrained.registry().values():
-        pretrained.verify(model)
-        print(f"ok: {pretrained.PREFIX}{model.name} ({model.path.name}, sha256 {model.sha256[:16]})")
+    """Check every shipped file, each bad one reported (not only the first), then fail if any was bad."""
+    models = pretrained.registry().values()
+    bad = []
+    for model in models:
+        try:
+            pretrained.verify(model)
+        except (ValueError, FileNotFoundError) as error:
+            print(f"bad: {pretrained.PREFIX}{model.name}: {error}")
+            bad.append(f"{pretrained.PREFIX}{model.name} ({error})")
+        else:
+            print(f"ok: {pretrained.PREFIX}{model.name} ({model.path.name}, sha256 {model.sha256[:16]})")
+    if bad:
+        raise ValueError(f"{len(bad)} of {len(models)} shipped models failed verification: " + "; ".join(bad))
     return 0
 
 
@@ -289,6 +326,7 @@ def _wall_seconds(run: Path, step: int) -> float:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    pretrained.check_name(args.name)  # a prefix, a path or an empty name is refused before anything else
     existing = pretrained.WEIGHTS_DIR / f"{args.name}.safetensors"
     if not args.overwrite and (args.name in pretrained.registry() or existing.exists()):
         raise ValueError(
@@ -296,7 +334,7 @@ def run_export(args: argparse.Namespace) -> int:
             "replace it"
         )
     if args.supersedes is not None:
-        pretrained.get(args.supersedes)  # an unknown OLD is refused before anything is written
+        args.supersedes = pretrained.get(args.supersedes).name  # an unknown OLD is refused before any write
         if args.supersedes == args.name:
             raise ValueError(
                 f"--supersedes {args.supersedes} names the model being exported; give the old one"
@@ -307,8 +345,15 @@ def run_export(args: argparse.Namespace) -> int:
     meta = checkpoints.read_run_meta(run_dir)
     config = checkpoints.load_config(run_dir)
     step = checkpoints.checkpoint_step(checkpoint)
-    # the record must have measured these very weights (refused before anything is written)
-    quality = experiments.measured_quality(args.record, step, ema_sha256(checkpoint)) if args.record else None
+    if args.default and config.phase != "image":
+        raise ValueError(
+            "--default marks what --init auto finetunes from, a shipped image model; drop it for a video "
+            "model"
+        )
+    quality = None
+    if args.record:  # read strictly (names the file and the field), then it must have measured these weights
+        run_records.read_record(args.record)
+        quality = experiments.measured_quality(args.record, step, ema_sha256(checkpoint))
     recipe = {
         "command": args.command,
         "steps": step,
@@ -343,8 +388,11 @@ def run_export(args: argparse.Namespace) -> int:
         num_classes=int(meta.get("num_classes", 0)),
         recipe=recipe,
         quality=quality,
+        default=args.default,
     )
     print(f"shipped {pretrained.PREFIX}{model.name}: {model.path} (sha256 {model.sha256})")
+    if model.default:
+        print(f"{pretrained.PREFIX}{model.name} is the default for --init auto at {config.resolution} px")
     if args.supersedes:
         pretrained.supersede(args.supersedes, model.name)
         print(f"{pretrained.PREFIX}{args.supersedes} is superseded by {pretrained.PREFIX}{model.name}")

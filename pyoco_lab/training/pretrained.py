@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,10 @@ from pyoco_lab.training.config import RESUMABLE_CHANGES, TrainConfig, config_fro
 PREFIX = "pretrained:"
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 REGISTRY_FILE = "registry.json"
+# A shipped model's name: a file name in WEIGHTS_DIR and the NAME of pretrained:NAME, so no prefix, no path.
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+# What ``--init auto`` matches a shipped image model on; the registry marks one default per combination.
+DEFAULT_FIELDS = ("phase", "model", "resolution", "class_conditional", "text_encoders", "dataset")
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,9 @@ class PretrainedModel:
     # A better model of the same architecture and resolution replaced this one as the default (``--init
     # auto``, the presets); it stays shipped for the committed results that name it.
     superseded_by: str | None = None
+    # The one model of its kind (DEFAULT_FIELDS) that ``--init auto`` finetunes from: set only by an export
+    # that asks (``--default``, ``--supersedes`` of the default), never by the order of names.
+    default: bool = False
 
     @property
     def train_config(self) -> TrainConfig:
@@ -75,9 +83,10 @@ def registry(directory: Path | None = None) -> dict[str, PretrainedModel]:
 
 def current_models(directory: Path | None = None, *, phase: str = "image") -> list[PretrainedModel]:
     """The shipped models of ``phase`` ("image": the image models finetunes start from; "video": the
-    alpha zoo) no other model supersedes, then the superseded ones (what menus list first)."""
+    alpha zoo): the defaults, then the others no model supersedes, then the superseded ones (what menus
+    list first)."""
     models = [m for m in registry(directory).values() if m.train_config.phase == phase]
-    return [m for m in models if not m.superseded_by] + [m for m in models if m.superseded_by]
+    return sorted(models, key=lambda m: (not m.default, m.superseded_by is not None))
 
 
 def shipped_run(config: TrainConfig, init: str | None, directory: Path | None = None) -> str | None:
@@ -109,14 +118,46 @@ def inversion_models(directory: Path | None = None) -> list[PretrainedModel]:
 
 
 def supersede(old: str, new: str, directory: Path | None = None) -> None:
-    """Record that shipped model ``new`` replaces ``old`` as the default (``old`` stays loadable)."""
+    """Record that shipped model ``new`` replaces ``old`` (``old`` stays loadable); when ``old`` was the
+    default of its kind, ``new`` becomes it."""
     path = (directory or WEIGHTS_DIR) / REGISTRY_FILE
     entries = read_json(path, "registry")
     for name in (old, new):
         if name not in entries:
             raise ValueError(f"unknown pretrained model {PREFIX}{name}; the lab ships: {', '.join(entries)}")
     entries[old]["superseded_by"] = new
+    if entries[old].pop("default", False):
+        _make_default(entries, new)
     _write_registry(path, entries)
+
+
+def check_name(name: str) -> str:
+    """``name`` if a model may ship under it (:data:`NAME_PATTERN`), else a ValueError saying why."""
+    if name.startswith(PREFIX):
+        raise ValueError(
+            f"give the name without the {PREFIX} prefix ({name[len(PREFIX) :] or 'NAME'}): a model is loaded "
+            f"as {PREFIX}NAME"
+        )
+    if not NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"{name!r} cannot name a shipped model: use 1-64 lower-case letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (no path, no prefix), e.g. lab-tiny-32-mine"
+        )
+    return name
+
+
+def _kind(config: dict[str, Any] | TrainConfig) -> tuple:
+    config = config_from_dict(config) if isinstance(config, dict) else config
+    return tuple(getattr(config, f) for f in DEFAULT_FIELDS)
+
+
+def _make_default(entries: dict[str, Any], name: str) -> None:
+    """Mark ``name`` the default of its kind in the registry ``entries``, unmarking the one it replaces."""
+    kind = _kind(entries[name]["config"])
+    for entry in entries.values():
+        if _kind(entry["config"]) == kind:
+            entry.pop("default", None)
+    entries[name]["default"] = True
 
 
 def get(source: str) -> PretrainedModel:
@@ -164,14 +205,18 @@ def load_pretrained(source: str, *, device: torch.device | str = "cpu") -> tuple
 
 
 def default_for(config: TrainConfig) -> str | None:
-    """``pretrained:NAME`` of a shipped image model that fits ``config`` (model, resolution,
-    conditioning), or None: what ``--init auto`` finetunes from when the lab ships one."""
-    for model in current_models():
-        shipped = model.train_config
-        fields = ("model", "resolution", "class_conditional", "text_encoders", "dataset")
-        if all(getattr(shipped, f) == getattr(config, f) for f in fields):
-            return PREFIX + model.name
-    return None
+    """``pretrained:NAME`` of the shipped image model the registry marks as the default for ``config``'s
+    model, resolution, conditioning and data, or None: what ``--init auto`` finetunes from. Never the first
+    model by name that fits: an export does not change it unless asked (``pretrained export --default``)."""
+    wanted = _kind(replace(config, phase="image"))
+    defaults = [m for m in registry().values() if m.default and _kind(m.train_config) == wanted]
+    if len(defaults) > 1:
+        names = ", ".join(PREFIX + m.name for m in defaults)
+        raise ValueError(
+            f"the registry {WEIGHTS_DIR / REGISTRY_FILE} marks {names} all as the default for this model and "
+            "resolution; restore it (git checkout pyoco_lab/weights/registry.json)"
+        )
+    return PREFIX + defaults[0].name if defaults else None
 
 
 def init_record(source: str) -> str:
@@ -189,8 +234,11 @@ def export(
     recipe: dict[str, Any] | None = None,
     quality: dict[str, Any] | None = None,
     directory: Path | None = None,
+    default: bool = False,
 ) -> PretrainedModel:
-    """Write ``weights`` as ``NAME.safetensors`` and record them in the registry (both atomically)."""
+    """Write ``weights`` as ``NAME.safetensors`` and record them in the registry (both atomically); with
+    ``default`` it becomes the default of its kind (``--init auto``), else every default stays as it was."""
+    check_name(name)
     if config.phase not in ("image", "video") or config.stage != "base":
         raise ValueError(
             "the lab ships base-stage image models and video finetunes, got a "
@@ -214,9 +262,12 @@ def export(
     )
     path = directory / REGISTRY_FILE
     entries = read_json(path, "registry") if path.is_file() else {}
-    entries[name] = {k: v for k, v in asdict(model).items() if k != "name"}
+    was_default = entries.get(name, {}).get("default", False)  # replaced (--overwrite): it stays the default
+    entries[name] = {k: v for k, v in asdict(model).items() if k not in ("name", "default")}
+    if default or was_default:
+        _make_default(entries, name)
     _write_registry(path, entries)
-    return model
+    return registry(directory)[name]
 
 
 def _write_registry(path: Path, entries: dict[str, Any]) -> None:
