@@ -35,7 +35,7 @@ import torch
 from pyoco_lab import media, noise, viz
 from pyoco_lab.analysis.results import to_jsonable
 from pyoco_lab.fileio import atomic_write_text, read_json
-from pyoco_lab.metrics import appearance, controls, scene_consistency, yardsticks
+from pyoco_lab.metrics import appearance, controls, networks, scene_consistency, yardsticks
 from pyoco_lab.metrics.evaluate import sample_videos
 from pyoco_lab.metrics.temporal import motion_energy
 from pyoco_lab.progress import tqdm
@@ -189,10 +189,14 @@ def sampling_sweep(
         atomic_write_text(store, json.dumps(to_jsonable(document), indent=1, sort_keys=True) + "\n")
     sampler_record = {"kind": sampler, "steps": int(num_steps), "options": sampler_options or {}}
     added, start = [], time.time()
+    # a shipped model is named by its file's recorded sha256, a run's checkpoint by its weights'
+    digests = {
+        m: pretrained.get(m).sha256 if pretrained.is_pretrained(m) else networks.weights_sha256(d)
+        for m, d, _ in loaded
+    }
     todo = [(m, d, c, p or c.prior, s) for m, d, c in loaded for p in priors for s in seeds]
     for model, denoiser, config, prior, seed in tqdm(todo, desc="sampling sweep", disable=not progress):
-        sha = pretrained.get(model).sha256 if pretrained.is_pretrained(model) else _weights_digest(denoiser)
-        key = _entry_key(model, sha, prior, sampler_record, seed, judge_key)
+        key = _entry_key(model, digests[model], prior, sampler_record, seed, judge_key)
         if key in document["entries"]:
             continue
         start = time.time()
@@ -245,14 +249,6 @@ def _save_sheet(judge, clips, folder: Path, model: str, trained, sampled, seed: 
     path = viz.save_figure(fig, folder / f"{model.replace(':', '-')}__{prior_name(sampled)}.png")
     plt.close(fig)
     return path
-
-
-def _weights_digest(denoiser: torch.nn.Module) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in sorted(denoiser.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def summary_rows(document: dict) -> list[dict]:
