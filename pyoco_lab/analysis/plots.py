@@ -307,3 +307,49 @@ def cosine_matrix_figure(
     bar = fig.colorbar(image, ax=ax, shrink=0.8)
     bar.set_label("cosine similarity", fontsize=8)
     return fig
+
+
+def sampling_sweep_figure(rows: Sequence[Mapping], controls: Mapping[str, Mapping], *, real_row: str):
+    """Scene consistency against motion for each (model, sampled prior) of a sampling sweep
+    (``sampling_priors.summary_rows``), with their intervals, and the real clips and controls as points:
+    the target is the real clips' corner (scene-held ≈ 1 at motion-ratio 1); a still clip holds its scene
+    at motion 0, a cutting one moves a lot and holds little."""
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    models = sorted({row["model"] for row in rows})
+    markers = dict(zip(models, "osD^v<>", strict=False))
+    for i, row in enumerate(rows):
+        held, motion, kid = row["scene-held"], row["motion-ratio"], row["KID-app"]
+        label = f"{row['model'].removeprefix('pretrained:')} sampled {row['sampled_prior']}"
+        style = dict(marker=markers[row["model"]], color=f"C{i % 10}", capsize=2, label=label, ls="none")
+        ax.errorbar(
+            motion["mean"],
+            held["mean"],
+            xerr=[[motion["mean"] - motion["low"]], [motion["high"] - motion["mean"]]],
+            yerr=[[held["mean"] - held["low"]], [held["high"] - held["mean"]]],
+            **style,
+        )
+        bx.errorbar(
+            motion["mean"],
+            kid["mean"],
+            xerr=[[motion["mean"] - motion["low"]], [motion["high"] - motion["mean"]]],
+            yerr=[[kid["mean"] - kid["low"]], [kid["high"] - kid["mean"]]],
+            **style,
+        )
+    for name, values in controls.items():
+        if name == real_row or values["motion-ratio"] <= 12:  # flicker moves ~30x: off the chart
+            colour = "black" if name == real_row else "grey"
+            ax.scatter(values["motion-ratio"], values["scene-held"], marker="*", s=90, color=colour, zorder=3)
+            ax.annotate(name, (values["motion-ratio"], values["scene-held"]), fontsize=7, color=colour)
+    ax.axvspan(0.5, 2.0, color="green", alpha=0.06, label="motion within [0.5, 2]× real")
+    ax.axhline(0.9, color="green", lw=0.8, ls=":", label="90% of clips hold one scene")
+    ax.set_xlabel("motion-ratio (1 = real motion)")
+    ax.set_ylabel("scene-held (share of clips with no cut)")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_title("does a clip keep one scene, and does it move?", fontsize=9)
+    bx.axvline(1.0, color="black", lw=0.8, ls=":")
+    bx.set_xlabel("motion-ratio (1 = real motion)")
+    bx.set_ylabel("KID-app vs training clips (lower is better)")
+    bx.set_title(f"content (real clips: {controls[real_row]['KID-app']:.2f})", fontsize=9)
+    handles, labels = ax.get_legend_handles_labels()
+    bx.legend(handles, labels, fontsize=6, loc="best")  # the content panel has room; the scene one has none
+    return fig

@@ -6,8 +6,18 @@ import argparse
 import time
 from pathlib import Path
 
-from pyoco_lab import provenance
-from pyoco_lab.analysis.sampling_priors import STORE_FILE, format_table, parse_prior, sampling_sweep
+import matplotlib.pyplot as plt
+
+from pyoco_lab import provenance, viz
+from pyoco_lab.analysis.plots import sampling_sweep_figure
+from pyoco_lab.analysis.sampling_priors import (
+    REAL_ROW,
+    STORE_FILE,
+    format_table,
+    parse_prior,
+    sampling_sweep,
+    summary_rows,
+)
 from pyoco_lab.commands._sampling import add_sampler_arguments, sampler_options
 from pyoco_lab.fileio import atomic_write_text
 from pyoco_lab.training import pretrained, resolve_checkpoint
@@ -22,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "scene consistency (does a clip keep one scene?), motion-ratio (1 = real motion) and content "
             "(KID-app against the training clips), beside real clips and the scene-consistency controls. "
             "Every result is stored in OUT/sweep.json as it lands (a killed sweep resumes), the table in "
-            "OUT/table.md, and the first seed's clips as contact sheets in OUT/sheets/ with the detected "
+            "OUT/table.md, scene-held and KID-app against motion in OUT/scene_vs_motion.png, and the "
+            "first seed's clips as contact sheets in OUT/sheets/ with the detected "
             "cuts framed in red. OUT must be new, empty, or this command's own earlier output. "
             "Example: pyoco-lab sampling-sweep pretrained:zoo-32-progressive-2 --prior own "
             "--prior progressive:5 --seeds 0 1 2 --out figures/levers/sampling-prior"
@@ -98,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
         f"scene-held, bootstrap over clips for the others).\n\n"
     )
     atomic_write_text(out / "table.md", header + table + "\n")
+    fig = sampling_sweep_figure(summary_rows(document), document["controls"], real_row=REAL_ROW)
+    viz.save_figure(fig, out / "scene_vs_motion.png")
+    plt.close(fig)
     print(table)
-    print(f"-> {out / STORE_FILE}, {out / 'table.md'}, {out / 'sheets'}/")
+    print(f"-> {out / STORE_FILE}, {out / 'table.md'}, {out / 'scene_vs_motion.png'}, {out / 'sheets'}/")
     return 0
