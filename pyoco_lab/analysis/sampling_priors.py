@@ -188,7 +188,7 @@ def sampling_sweep(
         document["controls"] = control_rows(judge, seed=judge_seed)
         atomic_write_text(store, json.dumps(to_jsonable(document), indent=1, sort_keys=True) + "\n")
     sampler_record = {"kind": sampler, "steps": int(num_steps), "options": sampler_options or {}}
-    added, start = [], time.time()
+    added, call_start = [], time.time()
     # a shipped model is named by its file's recorded sha256, a run's checkpoint by its weights'
     digests = {
         m: pretrained.get(m).sha256 if pretrained.is_pretrained(m) else networks.weights_sha256(d)
@@ -228,7 +228,7 @@ def sampling_sweep(
         added.append(key)
         atomic_write_text(store, json.dumps(to_jsonable(document), indent=1, sort_keys=True) + "\n")
     if call is not None:
-        record = {**call, "wall_seconds": round(time.time() - start, 1), "added": added}
+        record = {**call, "wall_seconds": round(time.time() - call_start, 1), "added": added}
         document.setdefault("calls", []).append(record)
         atomic_write_text(store, json.dumps(to_jsonable(document), indent=1, sort_keys=True) + "\n")
     return document
@@ -275,7 +275,10 @@ def format_table(document: dict) -> str:
         "| clips | scene-held | motion-ratio (1 = real) | KID-app | seeds |",
         "|---|---|---|---|---|",
     ]
-    for name, row in document["controls"].items():
+    first = (REAL_ROW, HELD_OUT_ROW)  # the floor and generalisation first, then the controls
+    order = [*first, *sorted(name for name in document["controls"] if name not in first)]
+    for name in order:
+        row = document["controls"][name]
         held = f"{row['scene-held']:.2f} [{row['scene-held-ci'][0]:.2f}, {row['scene-held-ci'][1]:.2f}]"
         motion = f"{row['motion-ratio']:.2f}"
         lines.append(f"| {name} | {held} | {motion} | {row['KID-app']:.2f} | data |")
