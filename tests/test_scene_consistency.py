@@ -181,3 +181,43 @@ def test_a_sampling_sweep_stores_each_result_and_resumes_without_recomputing(tmp
     document = json.loads((out / "sweep.json").read_text())
     assert len(document["entries"]) == 2 and document["calls"][1]["added"] == []
     capsys.readouterr()
+
+
+def _entry(model, trained, sampled, seed, held):
+    measures = {"scene-held": held, "scene-held-ci": [0.0, 1.0], "motion-ratio": 1.0 + seed / 10}
+    measures.update(
+        {"motion-ratio-ci": [0.5, 1.5], "KID-app": 0.5, "KID-app-ci": [0.4, 0.6], "cut-rate": 0.1}
+    )
+    sampler = {"kind": "deis", "steps": 6, "options": {}}
+    entry = {"model": model, "trained_prior": trained, "sampled_prior": sampled, "seed": seed}
+    return {**entry, "num_clips": 128, "sampler": sampler, "measures": measures}
+
+
+def test_a_shipped_models_quality_record_names_each_sampled_prior_and_how_it_was_measured():
+    runs = [
+        ("progressive-2", 0, 0.1),
+        ("progressive-2", 1, 0.2),
+        ("progressive-5", 0, 0.6),
+        ("progressive-5", 1, 0.5),
+    ]
+    entries = {f"k{i}": _entry("pretrained:zoo-x", "progressive-2", *run) for i, run in enumerate(runs)}
+    real = {"scene-held": 0.99, "scene-held-ci": [0.96, 1.0]}
+    document = {"entries": entries, "controls": {sampling_priors.REAL_ROW: real}}
+    record = sampling_priors.quality_record(document, "pretrained:zoo-x", "figures/levers/x/sweep.json")
+    assert set(record) == {
+        "scene-held (own prior)",
+        "scene-held (sampled progressive-5)",
+        "scene-held measured_by",
+    }
+    assert record["scene-held (own prior)"].startswith("0.15 [")  # the mean over the two seeds, t interval
+    assert (
+        "sampling seeds 0, 1" in record["scene-held measured_by"]
+        and "128 clips, deis 6" in record["scene-held measured_by"]
+    )
+    with pytest.raises(ValueError, match="no evaluation of pretrained:zoo-y"):
+        sampling_priors.quality_record(document, "pretrained:zoo-y", "x")
+
+
+def test_record_quality_is_refused_for_a_model_that_does_not_ship(tmp_path, capsys):
+    code = cli.main(["sampling-sweep", str(tmp_path), "--record-quality", "--out", str(tmp_path / "o")])
+    assert code == 2 and "pretrained:NAME" in capsys.readouterr().err and not (tmp_path / "o").exists()

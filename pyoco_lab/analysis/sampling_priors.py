@@ -269,6 +269,43 @@ def summary_rows(document: dict) -> list[dict]:
     return rows
 
 
+def _interval_text(record: dict) -> str:
+    if not math.isfinite(record["low"]):
+        return f"{record['mean']:.3g}"
+    return f"{record['mean']:.3g} [{record['low']:.3g}, {record['high']:.3g}]"
+
+
+def quality_record(document: dict, model: str, store: str) -> dict[str, str]:
+    """What a shipped model's registry entry records of a sweep (``pretrained.record_quality``): per
+    sampled prior, its share of clips that keep one scene beside motion-ratio and KID-app, and how they
+    were measured. Keys start with "scene-held", so a later sweep replaces them all."""
+    rows = [row for row in summary_rows(document) if row["model"] == model]
+    if not rows:
+        raise ValueError(f"the sweep in {store} holds no evaluation of {model}")
+    out = {}
+    for row in rows:
+        own = row["sampled_prior"] == row["trained_prior"]
+        label = "own prior" if own else f"sampled {row['sampled_prior']}"
+        out[f"scene-held ({label})"] = (
+            f"{_interval_text(row['scene-held'])}; motion-ratio {_interval_text(row['motion-ratio'])}; "
+            f"KID-app {_interval_text(row['KID-app'])}"
+        )
+    entry = next(e for e in document["entries"].values() if e["model"] == model)
+    seeds = sorted({e["seed"] for e in document["entries"].values() if e["model"] == model})
+    out["scene-held measured_by"] = (
+        f"{store} ({entry['num_clips']} clips, {entry['sampler']['kind']} {entry['sampler']['steps']} steps, "
+        f"sampling seeds {', '.join(map(str, seeds))}: t interval over seeds; motion-ratio against real "
+        f"train clips (half B), not the held-out ones; real clips hold their scene in "
+        f"{_interval_text(_proportion(document['controls'][REAL_ROW]))} of clips)"
+    )
+    return out
+
+
+def _proportion(row: dict) -> dict:
+    low, high = row["scene-held-ci"]
+    return {"mean": row["scene-held"], "low": low, "high": high}
+
+
 def format_table(document: dict) -> str:
     """A markdown table of :func:`summary_rows` with the real row and the controls above it."""
     lines = [

@@ -15,6 +15,7 @@ from pyoco_lab.analysis.sampling_priors import (
     STORE_FILE,
     format_table,
     parse_prior,
+    quality_record,
     sampling_sweep,
     summary_rows,
 )
@@ -53,6 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_sampler_arguments(parser, sampler="deis", steps=6)
     parser.add_argument("--batch-size", type=int, default=32, help="clips per sampling batch (default: 32)")
     parser.add_argument("--out", required=True, help="output folder (sweep.json, table.md, sheets/)")
+    parser.add_argument(
+        "--record-quality",
+        action="store_true",
+        help="store each shipped model's rows in its registry entry (`pretrained list` shows them), "
+        "replacing the scene-held rows an earlier sweep stored",
+    )
     parser.set_defaults(func=run)
 
 
@@ -72,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     if args.num < 2 or args.batch_size < 1:
         raise ValueError("--num must be at least 2 and --batch-size at least 1")
     options = sampler_options(args)
+    if args.record_quality and not all(pretrained.is_pretrained(m) for m in args.models):
+        raise ValueError("--record-quality stores shipped models' rows; every MODEL must be pretrained:NAME")
     for model in args.models:  # each model must load: checked before any sampling
         if pretrained.is_pretrained(model):
             if pretrained.get(model).train_config.phase != "video":
@@ -112,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
     fig = sampling_sweep_figure(summary_rows(document), document["controls"], real_row=REAL_ROW)
     viz.save_figure(fig, out / "scene_vs_motion.png")
     plt.close(fig)
+    if args.record_quality:
+        for model in args.models:
+            record = quality_record(document, model, provenance.repo_relative(out / STORE_FILE))
+            pretrained.record_quality(pretrained.get(model).name, record, drop=("scene-held",))
     print(table)
     print(f"-> {out / STORE_FILE}, {out / 'table.md'}, {out / 'scene_vs_motion.png'}, {out / 'sheets'}/")
     return 0
