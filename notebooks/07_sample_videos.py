@@ -76,10 +76,9 @@ for alpha, videos in shown.items():
 
 # %%
 # scene-held (issue #38): the share of clips that keep one scene; evaluations recorded before it lack it
-keys = tuple(
-    k
-    for k in ("diversity", "motion-energy", "frame-cosine", "scene-held")
-    if all(k in e["generated"] for e in evaluations.values())
+keys = experiments.present_measures(
+    (e["generated"] for e in evaluations.values()),
+    ("diversity", "motion-energy", "frame-cosine", "scene-held"),
 )
 # one run per alpha: each value with the bootstrap interval over its clips (none for diversity, a pairwise mean)
 stats = {

@@ -58,14 +58,19 @@ metric = experiments.SWEEP_METRIC
 curve = experiments.finetune_curve(s, cache_dir)
 yardsticks = experiments.yardstick_record(experiments.metric_controls(s, cache_dir))
 names = {condition: f"{condition[0]} α={results.alpha_key(condition[1])}" for condition in curve}
+# scene-held (issue #38: does a clip keep one scene?) where every evaluation has it (committed records may not)
+every_row = [row for points in curve.values() for rows in points.values() for row in rows]
+measures = experiments.present_measures(
+    every_row, ("motion-ratio", *experiments.VERDICT_METRICS, "scene-held")
+)
 curves = {
     m: {
         names[condition]: {str(step): experiments.summarise(rows, m) for step, rows in points.items()}
         for condition, points in curve.items()
     }
-    for m in ("motion-ratio", *experiments.VERDICT_METRICS)
+    for m in measures
 }
-fig = plots.finetune_curve_figure(curves, ("motion-ratio", *experiments.VERDICT_METRICS))
+fig = plots.finetune_curve_figure(curves, measures)
 viz.save_figure(fig, out / "finetune_length.png")
 plt.show()
 

@@ -22,7 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -1301,6 +1301,13 @@ def train_and_evaluate(
             scores[key].append({**row, "seed": spec.config.seed})
     bar.close()
     return scores
+
+
+def present_measures(rows: Iterable[Mapping], measures: Sequence[str]) -> tuple[str, ...]:
+    """The ``measures`` every row holds, in order: an evaluation recorded before a measure existed (e.g.
+    ``scene-held``, issue #38, in a committed cpu-32 record) lacks it; a figure shows what all rows have."""
+    rows = list(rows)
+    return tuple(m for m in measures if all(m in row for row in rows))
 
 
 def summarise(rows: Sequence[Mapping], metric: str) -> dict:

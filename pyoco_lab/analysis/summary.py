@@ -1035,7 +1035,8 @@ def _section_finetune_length(r: Mapping) -> list[str]:
         lines += _roles_lines(r, metrics)
     steps = sorted({int(k) for metric in curves.values() for prior in metric.values() for k in prior})
     priors = list(curves["motion-ratio"])
-    columns = ["motion-ratio", *metrics]
+    # scene-held (issue #38) where the curve's evaluations have it: cuts between scenes, beside motion
+    columns = ["motion-ratio", *metrics, *(["scene-held"] if "scene-held" in curves else [])]
     lines += ["| prior | steps | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
     for prior in priors:
         for step in steps:
