@@ -221,3 +221,8 @@ def test_a_shipped_models_quality_record_names_each_sampled_prior_and_how_it_was
 def test_record_quality_is_refused_for_a_model_that_does_not_ship(tmp_path, capsys):
     code = cli.main(["sampling-sweep", str(tmp_path), "--record-quality", "--out", str(tmp_path / "o")])
     assert code == 2 and "pretrained:NAME" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_a_contact_sheet_of_a_run_is_one_file_name_not_a_path():
+    assert sampling_priors.sheet_stem("runs/levers/my run") == "runs-levers-my-run"
+    assert sampling_priors.sheet_stem("pretrained:zoo-32-iid") == "pretrained-zoo-32-iid"

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,6 +235,12 @@ def sampling_sweep(
     return document
 
 
+def sheet_stem(model: str) -> str:
+    """A model (``pretrained:NAME`` or a run's path) as one file name: ``pretrained-zoo-32-iid``,
+    ``runs-levers-my-run``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-")
+
+
 def _save_sheet(judge, clips, folder: Path, model: str, trained, sampled, seed: int) -> Path:
     """A contact sheet of ``clips``: a row per clip, a column per frame, the detected cuts framed in red."""
     jumps = scene_consistency.clip_jumps(judge.net, judge.scene.reference_features, clips)
@@ -246,7 +253,7 @@ def _save_sheet(judge, clips, folder: Path, model: str, trained, sampled, seed: 
         f"red = a cut (a jump above τ = {judge.scene.threshold:.3f})"
     )
     fig = viz.image_grid_figure(rows, labels, columns, title=title, cuts=cuts, cell=0.9)
-    path = viz.save_figure(fig, folder / f"{model.replace(':', '-')}__{prior_name(sampled)}.png")
+    path = viz.save_figure(fig, folder / f"{sheet_stem(model)}__{prior_name(sampled)}.png")
     plt.close(fig)
     return path
 
