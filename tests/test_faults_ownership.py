@@ -324,8 +324,12 @@ def test_export_record_is_read_strictly(tmp_path, monkeypatch, capsys):
 # 7. Ctrl-C during reproduce: "interrupted", no kernel traceback.
 
 INTERRUPTED = """
+import signal
 import sys
 from pathlib import Path
+# Ctrl-C as a shell delivers it: a process started with SIGINT ignored (as an earlier test of the same pytest
+# process may leave it) never raises KeyboardInterrupt, and its children inherit that
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from test_notebooks import PARAMS, _notebook
 from pyoco_lab import reproduce as rp
 from pyoco_lab.cli import main
@@ -363,8 +367,8 @@ def test_ctrl_c_during_reproduce_prints_one_line_and_no_kernel_traceback(tmp_pat
             break
     os.killpg(child.pid, signal.SIGINT)
     rest = child.stderr.read()
-    assert child.wait(timeout=120) == 130
     err = "".join(lines) + rest
+    assert child.wait(timeout=120) == 130, err
     assert "Traceback" not in rest and "ZMQError" not in rest and "Task exception" not in rest, rest
     assert "pyoco-lab reproduce: interrupted" in rest
     assert not figures.exists(), err  # nothing half-written, no staging folder: the folder it made is gone
