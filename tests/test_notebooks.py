@@ -366,8 +366,9 @@ def test_08_finetune_length(tmp_path_factory):
     out, data = _run("08_finetune_length", tmp_path_factory)
     _png(out / "finetune_length.png")
     curves = data["curves"]
-    # motion beside the content and motion scores (and FVD-lab, kept for the record)
-    assert set(curves) == {"motion-ratio", "KID-app", "FD-motion-lab", "FVD-lab"}
+    # motion beside the content and motion scores (and FVD-lab, kept for the record), and whether clips keep
+    # one scene (#38: fresh evaluations carry it)
+    assert set(curves) == {"motion-ratio", "KID-app", "FD-motion-lab", "FVD-lab", "scene-held"}
     assert set(curves["motion-ratio"]) == {"iid α=0", "progressive α=2", "mixed α=inf"}
     for per_prior in curves.values():
         for points in per_prior.values():

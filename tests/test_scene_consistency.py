@@ -160,10 +160,9 @@ def test_a_sampling_sweep_stores_each_result_and_resumes_without_recomputing(tmp
     assert cli.main(argv) == 0
     document = json.loads((out / "sweep.json").read_text())
     assert len(document["entries"]) == 2 and len(document["calls"][0]["added"]) == 2
-    # the call's wall time covers every evaluation it made (not the last one's alone)
-    assert document["calls"][0]["wall_seconds"] >= sum(
-        e["wall_seconds"] for e in document["entries"].values()
-    )
+    # the call's wall time covers every evaluation it made (not the last one's); each is rounded to 0.1 s
+    made = [e["wall_seconds"] for e in document["entries"].values()]
+    assert document["calls"][0]["wall_seconds"] >= sum(made) - 0.05 * (len(made) + 1)
     sampled = sorted(e["sampled_prior"] for e in document["entries"].values())
     assert sampled == ["iid", "progressive-5"]
     for entry in document["entries"].values():
