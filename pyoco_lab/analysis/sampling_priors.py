@@ -181,8 +181,8 @@ def sampling_sweep(
         "num_frames": num_frames,
         "num_clips": num_clips,
         "seed": judge_seed,
+        "scene_threshold": round(judge.scene.threshold, 6),
     }
-    judge_key["scene_threshold"] = round(judge.scene.threshold, 6)
     if document.get("judge") != judge_key:
         document = {"judge": judge_key, "entries": document.get("entries", {})}
     if "controls" not in document:
