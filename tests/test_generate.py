@@ -62,6 +62,24 @@ def test_generate_writes_videos_and_a_contact_sheet_with_the_runs_prior(video_ru
     assert hidden == []  # no staging folder left behind (.lock is the run's writer lock)
 
 
+def test_generate_reinit_names_its_folder_records_the_filter_and_starts_from_the_plain_sample(
+    video_run, capsys
+):
+    argv = ["generate", str(video_run), "--num", "2", "--sampler", "euler", "--steps", "2"]
+    assert main([*argv, "--reinit", "2"]) == 0
+    out = video_run / "generated" / "mixed-a1-euler2-reinit2-seed0"
+    record = json.loads((out / "generate.json").read_text())
+    assert record["reinit"] == {"iterations": 2, "spatial_stop": 0.25, "temporal_stop": 0.25, "order": 4}
+    assert "reinit2" in capsys.readouterr().out
+    assert main(argv) == 0
+    plain = json.loads((video_run / "generated" / "mixed-a1-euler2-seed0" / "generate.json").read_text())
+    assert plain["reinit"] is None
+    frames = lambda folder: iio.imread(video_run / "generated" / folder / "samples.gif", index=None)  # noqa: E731
+    assert (frames("mixed-a1-euler2-reinit2-seed0") != frames("mixed-a1-euler2-seed0")).any()
+    assert main([*argv, "--reinit", "2", "--reinit-temporal-stop", "0"]) != 0
+    assert "temporal stop frequency must be in (0, 1]" in capsys.readouterr().err
+
+
 def test_generate_never_replaces_what_it_did_not_write(video_run, tmp_path, monkeypatch, capsys):
     before = sorted(str(p.relative_to(video_run)) for p in video_run.rglob("*"))
     assert main(["generate", str(video_run), "--steps", "2", "--out", str(video_run)]) == 2

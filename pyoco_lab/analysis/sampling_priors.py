@@ -40,6 +40,7 @@ from pyoco_lab.metrics import appearance, controls, networks, scene_consistency,
 from pyoco_lab.metrics.evaluate import sample_videos
 from pyoco_lab.metrics.temporal import motion_energy
 from pyoco_lab.progress import tqdm
+from pyoco_lab.reinit import Reinit
 from pyoco_lab.stats import bootstrap_interval, condition_interval
 from pyoco_lab.training import load_denoiser, pretrained
 
@@ -136,7 +137,8 @@ def _entry_key(
         "judge": judge,
     }
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
-    return f"{model}/{prior_name(prior)}/{sampler['kind']}{sampler['steps']}/seed{seed}/{digest}"
+    sampled = prior_name(prior) + (f"+{Reinit(**sampler['reinit']).label}" if "reinit" in sampler else "")
+    return f"{model}/{sampled}/{sampler['kind']}{sampler['steps']}/seed{seed}/{digest}"
 
 
 def sampling_sweep(
@@ -149,6 +151,7 @@ def sampling_sweep(
     sampler: str = "deis",
     num_steps: int = 6,
     sampler_options: dict | None = None,
+    reinit: Reinit | None = None,
     batch_size: int = 32,
     judge_seed: int = 0,
     sheets: str | Path | None = None,
@@ -163,8 +166,10 @@ def sampling_sweep(
     the model, its training prior, the sampling prior, sampler, seed, N, the measures and the wall time.
     With ``sheets`` (a folder), the first seed's first ``sheet_clips`` clips of each (model, prior) are
     drawn as a contact sheet with the cuts the scene-consistency measure found framed in red, so what the
-    numbers say can be checked by eye. ``call`` (command, commit, machine, start time) is appended to the
-    document's "calls" with the call's wall time and the entries it added.
+    numbers say can be checked by eye. With ``reinit``, every clip is re-initialised in the low band
+    (FreeInit, :mod:`pyoco_lab.reinit`); its settings are part of each entry's key and label. ``call``
+    (command, commit, machine, start time) is appended to the document's "calls" with the call's wall time
+    and the entries it added.
     """
     store = Path(store)
     document = read_json(store, "sampling sweep") if store.is_file() else {"entries": {}}
@@ -189,6 +194,9 @@ def sampling_sweep(
         document["controls"] = control_rows(judge, seed=judge_seed)
         atomic_write_text(store, json.dumps(to_jsonable(document), indent=1, sort_keys=True) + "\n")
     sampler_record = {"kind": sampler, "steps": int(num_steps), "options": sampler_options or {}}
+    if reinit is not None:  # only then: keys of plain sampling stay those of earlier sweeps
+        sampler_record["reinit"] = reinit.record()
+    sampled_label = lambda prior: prior_name(prior) + (f"+{reinit.label}" if reinit else "")  # noqa: E731
     added, call_start = [], time.time()
     # a shipped model is named by its file's recorded sha256, a run's checkpoint by its weights'
     digests = {
@@ -212,14 +220,17 @@ def sampling_sweep(
             seed=seed,
             device="cpu",
             sampler_options=sampler_options,
+            reinit=reinit,
             progress=False,
         )
         if sheets is not None and seed == seeds[0]:
-            _save_sheet(judge, clips[:sheet_clips], Path(sheets), model, config.prior, prior, seed)
+            _save_sheet(
+                judge, clips[:sheet_clips], Path(sheets), model, config.prior, sampled_label(prior), seed
+            )
         document["entries"][key] = {
             "model": model,
             "trained_prior": prior_name(config.prior),
-            "sampled_prior": prior_name(prior),
+            "sampled_prior": sampled_label(prior),
             "sampler": sampler_record,
             "seed": int(seed),
             "num_clips": int(num_clips),
@@ -241,7 +252,7 @@ def sheet_stem(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-")
 
 
-def _save_sheet(judge, clips, folder: Path, model: str, trained, sampled, seed: int) -> Path:
+def _save_sheet(judge, clips, folder: Path, model: str, trained, sampled: str, seed: int) -> Path:
     """A contact sheet of ``clips``: a row per clip, a column per frame, the detected cuts framed in red."""
     jumps = scene_consistency.clip_jumps(judge.net, judge.scene.reference_features, clips)
     cuts = [list(np.flatnonzero(row > judge.scene.threshold) + 1) for row in jumps]
@@ -249,11 +260,11 @@ def _save_sheet(judge, clips, folder: Path, model: str, trained, sampled, seed: 
     labels = [f"clip {i}" for i in range(len(clips))]
     columns = [[f"frame {f}" for f in range(clips.shape[1])]] * len(clips)
     title = (
-        f"{model} (trained {prior_name(trained)}) sampled {prior_name(sampled)}, seed {seed}: "
+        f"{model} (trained {prior_name(trained)}) sampled {sampled}, seed {seed}: "
         f"red = a cut (a jump above τ = {judge.scene.threshold:.3f})"
     )
     fig = viz.image_grid_figure(rows, labels, columns, title=title, cuts=cuts, cell=0.9)
-    path = viz.save_figure(fig, folder / f"{sheet_stem(model)}__{prior_name(sampled)}.png")
+    path = viz.save_figure(fig, folder / f"{sheet_stem(model)}__{sampled}.png")
     plt.close(fig)
     return path
 

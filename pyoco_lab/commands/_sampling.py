@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pyoco_lab.edm import SAMPLERS
+from pyoco_lab.reinit import Reinit
 
 
 def add_sampler_arguments(parser: argparse.ArgumentParser, *, sampler: str = "heun", steps: int = 18) -> None:
@@ -47,3 +48,31 @@ def sampler_options(args: argparse.Namespace) -> dict:
     if args.sampler == "deis":
         return {"order": args.deis_order}
     return {}
+
+
+def add_reinit_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--reinit N`` and its filter: low-frequency noise re-initialisation of video clips (FreeInit)."""
+    group = parser.add_argument_group(
+        "low-frequency re-initialisation (FreeInit, Wu et al. 2024; variance kept as in FreqPrior, 2025)"
+    )
+    group.add_argument(
+        "--reinit",
+        type=int,
+        default=1,
+        metavar="N",
+        help="sampling passes per clip, each starting from the last clip's inverted noise in the low band "
+        "and fresh prior noise above it (default 1: none; FreeInit uses 3; each pass after the first costs a "
+        "sampling pass and an inversion)",
+    )
+    group.add_argument(
+        "--reinit-spatial-stop", type=float, default=0.25, help="low-pass spatial stop frequency d_s (0.25)"
+    )
+    group.add_argument(
+        "--reinit-temporal-stop", type=float, default=0.25, help="low-pass temporal stop frequency d_t (0.25)"
+    )
+
+
+def reinit_options(args: argparse.Namespace) -> Reinit | None:
+    """The parsed ``--reinit`` flags as a :class:`pyoco_lab.reinit.Reinit` (None for 1 pass: plain)."""
+    spec = Reinit(args.reinit, args.reinit_spatial_stop, args.reinit_temporal_stop)
+    return None if spec.iterations == 1 else spec

@@ -12,7 +12,12 @@ import torch
 
 from pyoco_lab import media, noise, viz
 from pyoco_lab.analysis.results import to_jsonable
-from pyoco_lab.commands._sampling import add_sampler_arguments, sampler_options
+from pyoco_lab.commands._sampling import (
+    add_reinit_arguments,
+    add_sampler_arguments,
+    reinit_options,
+    sampler_options,
+)
 from pyoco_lab.fileio import staged_folder
 from pyoco_lab.metrics.evaluate import sample_videos, validate_device
 from pyoco_lab.training import default_runs_root, load_denoiser, pretrained, resolve_checkpoint
@@ -30,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--noise/--alpha), and write OUT/samples.mp4 and samples.gif (the videos side by side, looping "
             "in sync), OUT/contact_sheet.png (a row per video labelled with its prior, alpha and seed, a "
             "column per numbered frame) and OUT/generate.json (what made them). OUT defaults to "
-            "RUN/generated/<prior>-a<alpha>-<sampler><steps>-seed<seed> (e.g. mixed-a1-heun18-seed0); it is "
+            "RUN/generated/<prior>-a<alpha>-<sampler><steps>[-reinit<N>]-seed<seed> (e.g. "
+            "mixed-a1-heun18-seed0); it is "
             "written whole or not at all, and an existing OUT is replaced only when it is generate's own "
             "earlier output (or with --overwrite). "
             "Example: pyoco-lab generate runs/quick-video --num 8 --alpha 1 --noise mixed"
@@ -48,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--alpha", type=float, default=None, help="prior alpha (default: the run's own)")
     add_sampler_arguments(parser, sampler="heun", steps=18)
+    add_reinit_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (default: 0)")
     parser.add_argument("--batch-size", type=int, default=16, help="videos per sampling batch (default: 16)")
     parser.add_argument(
@@ -57,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out",
         default=None,
-        help="output folder (default: RUN/generated/<prior>-a<alpha>-<sampler><steps>-seed<seed>)",
+        help="output folder (default: RUN/generated/<prior>-a<alpha>-<sampler><steps>[-reinit<N>]-seed<seed>)",  # noqa: E501
     )
     parser.add_argument(
         "--overwrite",
@@ -102,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
     if args.num < 1 or args.batch_size < 1 or not args.fps > 0:
         raise ValueError("--num and --batch-size must be at least 1 and --fps positive")
     options = sampler_options(args)
+    reinit = reinit_options(args)
     if pretrained.is_pretrained(args.run):
         if pretrained.get(args.run).train_config.phase != "video":
             zoo = ", ".join(pretrained.PREFIX + m.name for m in pretrained.current_models(phase="video"))
@@ -119,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.run} is an image run; generate samples video runs (finetune one first)")
     prior = _prior(config, args.noise, args.alpha)
     alpha_name = "inf" if math.isinf(prior.alpha) else f"{prior.alpha:g}"
-    name = f"{prior.kind}-a{alpha_name}-{args.sampler}{args.steps}-seed{args.seed}"
+    how = f"{args.sampler}{args.steps}" + (f"-{reinit.label}" if reinit else "")
+    name = f"{prior.kind}-a{alpha_name}-{how}-seed{args.seed}"
     out = Path(args.out) if args.out else run_dir / "generated" / name
     # Entered before sampling: an OUT that is not ours, unwritable or being written fails in seconds.
     with staged_folder(out, marker=RECORD, files=FILES, overwrite=args.overwrite) as staging:
@@ -134,12 +143,14 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             device=device,
             sampler_options=options,
+            reinit=reinit,
             progress=True,
         )
         grid = torch.as_tensor(media.tile_videos(list(videos))).permute(0, 3, 1, 2)  # (F, 3, H, W) uint8
         for suffix in (".mp4", ".gif"):
             media.save_video(grid, staging / f"samples{suffix}", fps=args.fps, value_range=(0, 255))
-        fig = contact_sheet_figure(videos, prior, seed=args.seed, how=f"{args.sampler}, {args.steps} steps")
+        how_text = f"{args.sampler}, {args.steps} steps" + (f", {reinit.label}" if reinit else "")
+        fig = contact_sheet_figure(videos, prior, seed=args.seed, how=how_text)
         viz.save_figure(fig, staging / "contact_sheet.png")
         plt.close(fig)
         record = {
@@ -149,14 +160,13 @@ def run(args: argparse.Namespace) -> int:
             "sampler": args.sampler,
             "steps": args.steps,
             "sampler_options": options,
+            "reinit": reinit.record() if reinit else None,
             "seed": args.seed,
             "num": args.num,
             "shape": list(videos.shape),
         }
         (staging / RECORD).write_text(json.dumps(to_jsonable(record), indent=2, allow_nan=False) + "\n")
-    print(
-        f"{args.num} videos ({prior.kind} noise, alpha {alpha_name}; {args.sampler}, {args.steps} steps) ->"
-    )
+    print(f"{args.num} videos ({prior.kind} noise, alpha {alpha_name}; {how_text}) ->")
     for file in FILES:
         print(f"  {out / file}")
     return 0

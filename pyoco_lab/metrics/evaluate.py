@@ -43,6 +43,7 @@ from pyoco_lab.metrics import appearance, lab, networks, yardsticks
 from pyoco_lab.metrics.frechet import frechet_distance_from_features
 from pyoco_lab.metrics.temporal import temporal_statistics
 from pyoco_lab.progress import tqdm
+from pyoco_lab.reinit import Reinit, sample_reinit
 
 EVAL_FILE = "eval.json"
 # Bump when the key's contents change: entries under older keys then simply stop matching (recomputed).
@@ -292,19 +293,23 @@ def sample_videos(
     device=None,
     progress: bool = True,
     sampler_options: dict | None = None,
+    reinit: Reinit | None = None,
 ) -> torch.Tensor:
     """``num_samples`` videos (N, F, C, H, W) in [−1, 1] on CPU, drawn batch by batch with ``prior``'s noise.
 
     ``shape`` is (F, C, H, W). Class-conditional models get balanced labels (sample i has class i mod K).
     The stochastic sampler's fresh noise follows the same prior. Seeded: the same call gives the same videos.
     ``sampler_options`` go to :func:`pyoco_lab.edm.sample` (e.g. ``s_churn``/``step`` for "stochastic",
-    ``order``/``variant`` for "deis").
+    ``order``/``variant`` for "deis"). With ``reinit``, each batch is re-initialised in the low band
+    (:func:`pyoco_lab.reinit.sample_reinit`, FreeInit / FreqPrior) with fresh noise of ``prior`` from a stream
+    of its own, so the first pass is the plain sample of the same seed.
     """
     # On the denoiser's device unless told otherwise (devices: one rule), TF32 / cuDNN autotuning on CUDA.
     device = devices.device_of(denoiser) if device is None else torch.device(device)
     generator = torch.Generator().manual_seed(seed)
     # Churn noise of the stochastic sampler is drawn where x lives, from its own seeded stream.
     churn = torch.Generator(device=device).manual_seed(seed + 1)
+    fresh = torch.Generator().manual_seed(seed + 2)  # re-initialisation's high band
     out = []
     for start in tqdm(range(0, num_samples, batch_size), desc="sampling", disable=not progress):
         n = min(batch_size, num_samples - start)
@@ -314,14 +319,20 @@ def sample_videos(
         options = dict(sampler_options or {})
         if sampler == "stochastic":
             options["noise_sampler"] = edm.prior_noise_sampler(prior, generator=churn)
+        denoise = lambda x, s, cond=cond: denoiser(x, s, **cond)  # noqa: E731
         with devices.sampling_mode(device):
-            x0 = edm.sample(
-                lambda x, s, cond=cond: denoiser(x, s, **cond),
-                noise,
-                sampler=sampler,
-                num_steps=num_steps,
-                **options,
-            )
+            if reinit is None or reinit.iterations == 1:
+                x0 = edm.sample(denoise, noise, sampler=sampler, num_steps=num_steps, **options)
+            else:
+                x0 = sample_reinit(
+                    denoise,
+                    noise,
+                    lambda n=n: prior.sample((n, *shape), generator=fresh),
+                    reinit,
+                    sampler=sampler,
+                    num_steps=num_steps,
+                    **options,
+                )
         out.append(x0.float().clamp(-1, 1).cpu())
     return torch.cat(out)
 
