@@ -319,6 +319,28 @@ def quality_record(document: dict, model: str, store: str) -> dict[str, str]:
     return out
 
 
+def sampling_choice(document: dict, model: str, prior: noise.NoisePrior, store: str) -> str:
+    """What a shipped model's registry records as the reason it samples with ``prior`` by default: that
+    prior's row of the sweep beside the training prior's (``pretrained.record_sampling``'s ``chosen_by``)."""
+    rows = {row["sampled_prior"]: row for row in summary_rows(document) if row["model"] == model}
+    wanted = prior_name(prior)
+    if wanted not in rows:
+        raise ValueError(
+            f"the sweep in {store} has no row of {model} sampled {wanted} "
+            f"(it has: {', '.join(sorted(rows))}); add --prior for it"
+        )
+
+    def numbers(row: dict) -> str:
+        return ", ".join(f"{m} {_interval_text(row[m])}" for m in ("scene-held", "motion-ratio", "KID-app"))
+
+    seeds = ", ".join(map(str, rows[wanted]["seeds"]))
+    text = f"{store}, sampled {wanted} (seeds {seeds}): {numbers(rows[wanted])}"
+    own = rows.get(rows[wanted]["trained_prior"])
+    if own is not None and own is not rows[wanted]:
+        text += f"; its training prior {own['sampled_prior']}: {numbers(own)}"
+    return text
+
+
 def _proportion(row: dict) -> dict:
     low, high = row["scene-held-ci"]
     return {"mean": row["scene-held"], "low": low, "high": high}

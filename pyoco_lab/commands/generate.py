@@ -53,6 +53,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--noise", choices=noise.KINDS, default=None, help="noise prior (default: the run's own)"
     )
     parser.add_argument("--alpha", type=float, default=None, help="prior alpha (default: the run's own)")
+    parser.add_argument(
+        "--training-prior",
+        action="store_true",
+        help="a shipped model that records another sampling prior (`pretrained list`: 'samples with') is "
+        "sampled with that by default; this samples it with the prior it was trained with instead",
+    )
     add_sampler_arguments(parser, sampler="heun", steps=18)
     add_reinit_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (default: 0)")
@@ -126,6 +132,15 @@ def run(args: argparse.Namespace) -> int:
     if config.phase != "video":
         raise ValueError(f"{args.run} is an image run; generate samples video runs (finetune one first)")
     prior = _prior(config, args.noise, args.alpha)
+    prior_from = "--noise/--alpha" if args.noise or args.alpha is not None else "training prior"
+    shipped = pretrained.get(args.run) if pretrained.is_pretrained(args.run) else None
+    if shipped and shipped.sampling and not (args.training_prior or args.noise or args.alpha is not None):
+        prior, prior_from = shipped.sampling_prior, "recorded sampling prior"
+        print(
+            f"sampling {args.run} with its recorded sampling prior {prior.kind}, alpha {prior.alpha:g} "
+            f"(trained with {config.prior.kind}, alpha {config.prior.alpha:g}: --training-prior for that); "
+            f"chosen by {shipped.sampling.get('chosen_by', '?')}"
+        )
     alpha_name = "inf" if math.isinf(prior.alpha) else f"{prior.alpha:g}"
     how = f"{args.sampler}{args.steps}" + (f"-{reinit.label}" if reinit else "")
     name = f"{prior.kind}-a{alpha_name}-{how}-seed{args.seed}"
@@ -157,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
             "checkpoint": str(checkpoint),
             "prior": {"kind": prior.kind, "alpha": to_jsonable(prior.alpha)},  # a number, "inf" for inf
             "run_prior": {"kind": config.prior.kind, "alpha": to_jsonable(config.prior.alpha)},
+            "prior_from": prior_from,  # the training prior, a shipped model's recorded one, or the flags
             "sampler": args.sampler,
             "steps": args.steps,
             "sampler_options": options,

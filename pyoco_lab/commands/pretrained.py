@@ -282,6 +282,11 @@ def run_list(args: argparse.Namespace) -> int:
         )
         if recipe.get("init"):
             print(f"  finetuned from {recipe['init']}")
+        if model.sampling:
+            print(
+                f"  samples with {model.sampling_prior} by default (generate, the explorer; "
+                f"--training-prior for {config.prior}), chosen by {model.sampling.get('chosen_by', '?')}"
+            )
         if model.superseded_by:
             print(f"  superseded by {pretrained.PREFIX}{model.superseded_by} (kept: results name it)")
         print(f"  recipe: {recipe.get('command', '?')}")

@@ -15,11 +15,18 @@ from pyoco_lab.analysis.sampling_priors import (
     STORE_FILE,
     format_table,
     parse_prior,
+    prior_name,
     quality_record,
+    sampling_choice,
     sampling_sweep,
     summary_rows,
 )
-from pyoco_lab.commands._sampling import add_sampler_arguments, sampler_options
+from pyoco_lab.commands._sampling import (
+    add_reinit_arguments,
+    add_sampler_arguments,
+    reinit_options,
+    sampler_options,
+)
 from pyoco_lab.fileio import atomic_write_text
 from pyoco_lab.training import pretrained, resolve_checkpoint
 
@@ -52,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--num", type=int, default=128, help="clips per evaluation (default: 128)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="sampling seeds (default: 0)")
     add_sampler_arguments(parser, sampler="deis", steps=6)
+    add_reinit_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=32, help="clips per sampling batch (default: 32)")
     parser.add_argument("--out", required=True, help="output folder (sweep.json, table.md, sheets/)")
     parser.add_argument(
@@ -59,6 +67,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="store each shipped model's rows in its registry entry (`pretrained list` shows them), "
         "replacing the scene-held rows an earlier sweep stored",
+    )
+    parser.add_argument(
+        "--recommend",
+        metavar="PRIOR",
+        default=None,
+        help="record PRIOR (KIND:ALPHA, iid or own) as the prior each shipped MODEL samples with by default "
+        "(generate and the explorer; the training prior one flag away), with this sweep's row as the reason; "
+        "PRIOR must be one of the sweep's --prior",
     )
     parser.set_defaults(func=run)
 
@@ -79,8 +95,19 @@ def run(args: argparse.Namespace) -> int:
     if args.num < 2 or args.batch_size < 1:
         raise ValueError("--num must be at least 2 and --batch-size at least 1")
     options = sampler_options(args)
-    if args.record_quality and not all(pretrained.is_pretrained(m) for m in args.models):
-        raise ValueError("--record-quality stores shipped models' rows; every MODEL must be pretrained:NAME")
+    reinit = reinit_options(args)
+    if (args.record_quality or args.recommend) and not all(pretrained.is_pretrained(m) for m in args.models):
+        raise ValueError(
+            "--record-quality and --recommend write shipped models' registry entries; every MODEL must be "
+            "pretrained:NAME"
+        )
+    recommended = parse_prior(args.recommend) if args.recommend else None
+    if args.recommend and recommended not in priors:
+        raise ValueError(
+            f"--recommend {args.recommend} is not one of the sweep's --prior; add --prior {args.recommend}"
+        )
+    if args.recommend and reinit is not None:
+        raise ValueError("--recommend records a noise prior; a re-initialised sweep cannot recommend one")
     for model in args.models:  # each model must load: checked before any sampling
         if pretrained.is_pretrained(model):
             if pretrained.get(model).train_config.phase != "video":
@@ -106,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
         sampler=args.sampler,
         num_steps=args.steps,
         sampler_options=options,
+        reinit=reinit,
         batch_size=args.batch_size,
         sheets=out / "sheets",
         call=call,
@@ -125,6 +153,13 @@ def run(args: argparse.Namespace) -> int:
         for model in args.models:
             record = quality_record(document, model, provenance.repo_relative(out / STORE_FILE))
             pretrained.record_quality(pretrained.get(model).name, record, drop=("scene-held",))
+    if args.recommend:
+        for model in args.models:
+            shipped = pretrained.get(model)
+            prior = recommended or shipped.train_config.prior
+            reason = sampling_choice(document, model, prior, provenance.repo_relative(out / STORE_FILE))
+            pretrained.record_sampling(shipped.name, None if recommended is None else prior, reason)
+            print(f"{model} now samples with {prior_name(prior)} by default ({reason})")
     print(table)
     print(f"-> {out / STORE_FILE}, {out / 'table.md'}, {out / 'scene_vs_motion.png'}, {out / 'sheets'}/")
     return 0

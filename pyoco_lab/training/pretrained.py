@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 
 from pyoco_lab import edm, provenance
 from pyoco_lab.fileio import atomic_write_text, publish_file, read_json
+from pyoco_lab.noise import NoisePrior
 from pyoco_lab.training import networks
 from pyoco_lab.training.config import RESUMABLE_CHANGES, TrainConfig, config_from_dict, config_to_dict
 
@@ -59,6 +60,10 @@ class PretrainedModel:
     # The one model of its kind (DEFAULT_FIELDS) that ``--init auto`` finetunes from: set only by an export
     # that asks (``--default``, ``--supersedes`` of the default), never by the order of names.
     default: bool = False
+    # A video model's recorded sampling prior, when a sweep found it samples better with another prior than
+    # it was trained with (issue #38): {"noise", "alpha", "chosen_by"}; generate and the explorer use it by
+    # default, the training prior one flag or click away. Empty: the training prior.
+    sampling: dict[str, Any] = field(default_factory=dict)
 
     @property
     def train_config(self) -> TrainConfig:
@@ -67,6 +72,13 @@ class PretrainedModel:
     @property
     def path(self) -> Path:
         return WEIGHTS_DIR / self.file
+
+    @property
+    def sampling_prior(self) -> NoisePrior:
+        """The prior this model samples with by default: the recorded one, else the training prior."""
+        if not self.sampling:
+            return self.train_config.prior
+        return NoisePrior(self.sampling["noise"], float(self.sampling["alpha"]))
 
 
 def is_pretrained(source: str | os.PathLike | None) -> bool:
@@ -284,4 +296,22 @@ def record_quality(
     entries = read_json(path, "registry")
     kept = {k: v for k, v in entries[name].get("quality", {}).items() if not k.startswith(drop)}
     entries[name]["quality"] = {**kept, **quality}
+    _write_registry(path, entries)
+
+
+def record_sampling(
+    name: str, prior: NoisePrior | None, chosen_by: str, directory: Path | None = None
+) -> None:
+    """Record the prior a shipped video model samples with by default (None: back to its training prior),
+    with the measurement that chose it."""
+    path = (directory or WEIGHTS_DIR) / REGISTRY_FILE
+    entries = read_json(path, "registry")
+    if name not in entries:
+        raise ValueError(f"no shipped model named {name!r}; `pyoco-lab pretrained list` names them")
+    if config_from_dict(entries[name]["config"]).phase != "video":
+        raise ValueError(f"{PREFIX}{name} is an image model; only a video model samples with a noise prior")
+    entries[name].pop("sampling", None)
+    if prior is not None:
+        alpha = "inf" if prior.alpha == float("inf") else prior.alpha  # JSON has no Infinity
+        entries[name]["sampling"] = {"noise": prior.kind, "alpha": alpha, "chosen_by": chosen_by}
     _write_registry(path, entries)

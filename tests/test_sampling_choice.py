@@ -1,0 +1,111 @@
+"""A shipped video model's recorded sampling prior (issue #38): chosen from a sweep's rows, stored in the
+registry with its reason, used by ``generate`` by default, the training prior one flag away."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pyoco_lab import cli
+from pyoco_lab.analysis import sampling_priors
+from pyoco_lab.noise import NoisePrior
+from pyoco_lab.training import pretrained
+
+ZOO = "zoo-32-progressive-2"
+
+
+@pytest.fixture
+def zoo_registry(tmp_path, monkeypatch) -> Path:
+    """The lab's registry in a temporary weights folder, the zoo model's weights linked beside it."""
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shutil.copy(pretrained.WEIGHTS_DIR / pretrained.REGISTRY_FILE, weights)
+    shipped = pretrained.get(ZOO)
+    (weights / shipped.file).symlink_to(shipped.path)
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", weights)
+    return weights
+
+
+def _entry(sampled: str, seed: int, held: float) -> dict:
+    measures = {"scene-held": held, "scene-held-ci": [0.0, 1.0], "motion-ratio": 1.0, "cut-rate": 0.1}
+    measures |= {"motion-ratio-ci": [0.5, 1.5], "KID-app": 0.5, "KID-app-ci": [0.4, 0.6]}
+    entry = {"model": f"pretrained:{ZOO}", "trained_prior": "progressive-2", "sampled_prior": sampled}
+    return {
+        **entry,
+        "seed": seed,
+        "num_clips": 128,
+        "sampler": {"kind": "deis", "steps": 6},
+        "measures": measures,
+    }
+
+
+def test_the_reason_names_the_chosen_row_beside_the_training_priors():
+    runs = [
+        ("progressive-2", 0, 0.1),
+        ("progressive-2", 1, 0.2),
+        ("progressive-5", 0, 0.6),
+        ("progressive-5", 1, 0.5),
+    ]
+    document = {"entries": {f"k{i}": _entry(*run) for i, run in enumerate(runs)}, "controls": {}}
+    reason = sampling_priors.sampling_choice(
+        document, f"pretrained:{ZOO}", NoisePrior("progressive", 5), "s.json"
+    )
+    assert reason.startswith("s.json, sampled progressive-5 (seeds 0, 1): scene-held 0.55 [")
+    assert "its training prior progressive-2: scene-held 0.15 [" in reason
+    with pytest.raises(ValueError, match="no row of pretrained:zoo-32-progressive-2 sampled progressive-10"):
+        sampling_priors.sampling_choice(
+            document, f"pretrained:{ZOO}", NoisePrior("progressive", 10), "s.json"
+        )
+
+
+def test_a_recorded_sampling_prior_is_stored_read_back_and_cleared(zoo_registry):
+    assert pretrained.get(ZOO).sampling_prior == NoisePrior("progressive", 2.0)  # nothing recorded: training
+    pretrained.record_sampling(ZOO, NoisePrior("progressive", float("inf")), "a sweep")
+    stored = json.loads((zoo_registry / pretrained.REGISTRY_FILE).read_text())[ZOO]["sampling"]
+    assert stored == {"noise": "progressive", "alpha": "inf", "chosen_by": "a sweep"}  # JSON has no Infinity
+    assert pretrained.get(ZOO).sampling_prior == NoisePrior("progressive", float("inf"))
+    pretrained.record_sampling(ZOO, None, "back")
+    assert pretrained.get(ZOO).sampling == {}
+    with pytest.raises(ValueError, match="is an image model"):
+        pretrained.record_sampling("lab-tiny-32", NoisePrior("progressive", 5.0), "x")
+    with pytest.raises(ValueError, match="no shipped model named 'nope'"):
+        pretrained.record_sampling("nope", None, "x")
+
+
+def test_generate_samples_a_shipped_model_with_its_recorded_prior_unless_told_otherwise(
+    zoo_registry, tmp_path, capsys
+):
+    pretrained.record_sampling(ZOO, NoisePrior("progressive", 5.0), "figures/levers/x/sweep.json, sampled …")
+    base = ["generate", f"pretrained:{ZOO}", "--num", "1", "--sampler", "euler", "--steps", "2"]
+    cases = [([], "progressive", 5.0, "recorded sampling prior"), (["--training-prior"], "progressive", 2.0,
+             "training prior"), (["--alpha", "10"], "progressive", 10.0, "--noise/--alpha")]  # fmt: skip
+    for i, (flags, kind, alpha, source) in enumerate(cases):
+        out = tmp_path / f"g{i}"
+        assert cli.main([*base, *flags, "--out", str(out)]) == 0
+        record = json.loads((out / "generate.json").read_text())
+        assert record["prior"] == {"kind": kind, "alpha": alpha} and record["prior_from"] == source
+        assert record["run_prior"] == {"kind": "progressive", "alpha": 2.0}
+    printed = capsys.readouterr().out
+    assert (
+        printed.count("recorded sampling prior progressive, alpha 5") == 1 and "--training-prior" in printed
+    )
+    assert cli.main(["pretrained", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert (
+        "samples with progressive(alpha=5) by default" in listing and "figures/levers/x/sweep.json" in listing
+    )
+
+
+def test_recommend_is_refused_before_sampling_when_it_cannot_be_recorded(tmp_path, capsys):
+    out = tmp_path / "o"
+    for argv, message in [
+        ([str(tmp_path), "--recommend", "own"], "must be pretrained:NAME"),
+        ([f"pretrained:{ZOO}", "--prior", "own", "--recommend", "progressive:5"], "add --prior progressive:5"),  # noqa: E501
+        ([f"pretrained:{ZOO}", "--prior", "progressive:5", "--recommend", "progressive:5", "--reinit", "2"],
+         "cannot recommend"),
+    ]:  # fmt: skip
+        assert cli.main(["sampling-sweep", *argv, "--out", str(out)]) == 2
+        assert message in capsys.readouterr().err and not out.exists()
