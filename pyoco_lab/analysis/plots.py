@@ -335,16 +335,19 @@ def sampling_sweep_figure(rows: Sequence[Mapping], controls: Mapping[str, Mappin
             yerr=[[kid["mean"] - kid["low"]], [kid["high"] - kid["mean"]]],
             **style,
         )
-    for name, values in controls.items():
-        if name == real_row or values["motion-ratio"] <= 12:  # flicker moves ~30x: off the chart
-            colour = "black" if name == real_row else "grey"
-            ax.scatter(values["motion-ratio"], values["scene-held"], marker="*", s=90, color=colour, zorder=3)
-            ax.annotate(name, (values["motion-ratio"], values["scene-held"]), fontsize=7, color=colour)
+    shown = [(n, v) for n, v in controls.items() if n == real_row or v["motion-ratio"] <= 12]  # flicker: ~30x
+    for k, (name, values) in enumerate(sorted(shown, key=lambda item: item[1]["motion-ratio"])):
+        colour = "black" if name == real_row else "grey"
+        point = (values["motion-ratio"], values["scene-held"])
+        ax.scatter(*point, marker="*", s=90, color=colour, zorder=3)
+        # neighbours along x alternate above and below their star, so labels of close points do not overlap
+        offset = (4, 6) if k % 2 == 0 else (4, -12)
+        ax.annotate(name, point, xytext=offset, textcoords="offset points", fontsize=7, color=colour)
     ax.axvspan(0.5, 2.0, color="green", alpha=0.06, label="motion within [0.5, 2]× real")
     ax.axhline(0.9, color="green", lw=0.8, ls=":", label="90% of clips hold one scene")
     ax.set_xlabel("motion-ratio (1 = real motion)")
     ax.set_ylabel("scene-held (share of clips with no cut)")
-    ax.set_ylim(-0.03, 1.03)
+    ax.set_ylim(-0.05, 1.1)
     ax.set_title("does a clip keep one scene, and does it move?", fontsize=9)
     bx.axvline(1.0, color="black", lw=0.8, ls=":")
     bx.set_xlabel("motion-ratio (1 = real motion)")
