@@ -11,6 +11,7 @@ import dataclasses
 import html
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -357,6 +358,47 @@ def test_gallery_spans_runs_trained_at_several_alphas_or_says_one_model(tmp_path
     assert panel.gallery_runs() == []
     panel.generate_gallery()
     assert panel.gallery_kind == ex.generate.ONE_MODEL_GALLERY and "progressive prior" in panel.gallery.value
+
+
+def test_a_zoo_model_that_records_a_sampling_prior_is_sampled_with_it_and_labelled_so(tmp_path, monkeypatch):
+    """Issue #38: a shipped model may sample best with another prior than it was trained with; the explorer
+    uses the recorded one by default, says so, and samples with the training prior one click away."""
+    from pyoco_lab.noise import NoisePrior
+    from pyoco_lab.training import pretrained
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shutil.copy(pretrained.WEIGHTS_DIR / pretrained.REGISTRY_FILE, weights)
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", weights)
+    pretrained.record_sampling("zoo-32-progressive-2", NoisePrior("progressive", 5.0), "a sweep")
+    zoo = ["pretrained:zoo-32-iid", "pretrained:zoo-32-progressive-2"]
+    small = lambda run: (gaussian_denoiser, pretrained.get(run).train_config)  # noqa: E731
+    prior = ex.PriorExplorer("mixed", 1.0, num_frames=8, seed=0)
+    panel = ex.GeneratePanel(prior, zoo, loader=small, sampler="euler", num_steps=2)
+    panel.run.value = zoo[1]
+    readout = html.unescape(panel.run_prior.value)
+    assert "trained with: progressive, α = 2 — samples with its recorded prior: progressive, α = 5" in readout
+    assert panel.use_training_prior.layout.display == "" and panel.sampling_prior() == (
+        "progressive",
+        5.0,
+        "recorded",
+    )
+    assert panel.generate() is not None, panel.status.value
+    recorded, trained = "progressive, α = 5", "progressive, α = 2"
+    assert (
+        panel.label == f"the model's recorded sampling prior: {recorded} (trained with {trained}), euler × 2"
+    )
+    videos = panel.generate_gallery()  # the i.i.d. model and this one, each with its own (recorded) prior
+    assert videos is not None and len(videos) == 2, panel.status.value
+    gallery = html.unescape(panel.gallery.value)
+    assert "trained at α = 2, sampled at progressive, α = 5" in gallery and "progressive prior" in gallery
+    assert "iid prior" not in gallery  # the gallery's kind is the selected model's, not its first row's
+    panel.use_training_prior.value = True  # one click: the training prior
+    assert panel.sampling_prior() == ("progressive", 2.0, "run")
+    assert "untick to use that" in html.unescape(panel.run_prior.value)
+    panel.use_training_prior.value = False
+    panel.run.value = zoo[0]  # a model that records nothing: no box
+    assert panel.use_training_prior.layout.display == "none" and panel.sampling_prior() == ("iid", 0.0, "run")
 
 
 def test_generate_reports_errors_in_the_panel(tmp_path):

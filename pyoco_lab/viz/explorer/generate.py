@@ -129,6 +129,10 @@ class GeneratePanel(ModelPanel):
         )
         self.run_prior = w.HTML()
         self.run_prior.add_class("pyoco-run-prior")
+        # A shipped model may record another sampling prior than it was trained with (issue #38): that is the
+        # default, and this box, shown only for such a model, samples with the training prior instead.
+        self.use_training_prior = w.Checkbox(value=False, description="its training prior", indent=False)
+        self.use_training_prior.add_class("pyoco-use-training-prior")
         self.button = w.Button(description="Generate", button_style="primary", icon="play")
         self.gallery_button = w.Button(description="Gallery over alphas", icon="th")
         self.video = w.HTML()
@@ -140,13 +144,14 @@ class GeneratePanel(ModelPanel):
         self.gallery_button.on_click(lambda _: self.generate_gallery())
         self.run.observe(lambda _: self._show_run_prior(), names="value")
         self.prior_source.observe(lambda _: self._show_run_prior(), names="value")
+        self.use_training_prior.observe(lambda _: self._show_run_prior(), names="value")
         explorer.kind.observe(lambda _: self._show_run_prior(), names="value")
         explorer.alpha_control.observe(lambda _: self._show_run_prior())
         self._show_run_prior()
         self.widget = w.VBox(
             [
                 self.run,
-                w.HBox([self.prior_source, self.run_prior]),
+                w.HBox([self.prior_source, self.use_training_prior, self.run_prior]),
                 w.HBox([self.sampler, self.num_steps, self.class_label]),
                 w.HBox([self.button, self.gallery_button, self.progress]),
                 self.status,
@@ -179,20 +184,44 @@ class GeneratePanel(ModelPanel):
         config = self._config(run if run is not None else self.run.value)
         return training_prior(config) if config is not None else None
 
+    def recorded_prior(self, run=None) -> tuple[str, float] | None:
+        """(kind, alpha) a shipped model records as its sampling prior (``pretrained.record_sampling``), or
+        None: no record, not a shipped model, or "its training prior" ticked."""
+        run = str(run if run is not None else self.run.value)
+        if self.use_training_prior.value or not pretrained.is_pretrained(run):
+            return None
+        model = pretrained.get(run)
+        if not model.sampling:
+            return None
+        return training_prior({"noise": model.sampling_prior.kind, "alpha": model.sampling_prior.alpha})
+
     def sampling_prior(self) -> tuple[str, float, str]:
-        """(kind, alpha, "run" | "slider"): what Generate samples with now."""
-        trained = self.run_training_prior() if self.prior_source.value == "run" else None
-        if trained is not None:
-            return trained[0], trained[1], "run"
+        """(kind, alpha, "recorded" | "run" | "slider"): what Generate samples with now."""
+        if self.prior_source.value == "run":
+            recorded = self.recorded_prior()
+            if recorded is not None:
+                return recorded[0], recorded[1], "recorded"
+            trained = self.run_training_prior()
+            if trained is not None:
+                return trained[0], trained[1], "run"
         return self.explorer.kind.value, self.explorer.alpha, "slider"
 
     def _show_run_prior(self) -> None:
         trained = self.run_training_prior() if self.available else None
         slider = (self.explorer.kind.value, self.explorer.alpha)
+        run = str(self.run.value)
+        records = self.available and pretrained.is_pretrained(run) and bool(pretrained.get(run).sampling)
+        from_run = self.prior_source.value == "run"
+        self.use_training_prior.layout.display = "" if records and from_run else "none"
         if trained is None:
             text = f"trained with: unknown (no run config) — sampling with the slider's {prior_text(*slider)}"
         else:
             text = f"trained with: {prior_text(*trained)}"
+            recorded = self.recorded_prior() if from_run else None
+            if recorded is not None:
+                text += f" — samples with its recorded prior: {prior_text(*recorded)}"
+            elif records and from_run:
+                text += " — sampling with the training prior (it records another: untick to use that)"
             if (
                 self.prior_source.value == "slider"
                 and training_prior({"noise": slider[0], "alpha": slider[1]}) != trained
@@ -236,6 +265,10 @@ class GeneratePanel(ModelPanel):
         if source == "run":
             return f"the run's own prior: {prior_text(kind, alpha)}, {steps}"
         trained = self.run_training_prior()
+        if source == "recorded":
+            trained_text = prior_text(*trained) if trained is not None else "unknown"
+            recorded = prior_text(kind, alpha)
+            return f"the model's recorded sampling prior: {recorded} (trained with {trained_text}), {steps}"
         trained_text = f"; trained with {prior_text(*trained)}" if trained is not None else ""
         return f"the slider's prior: {prior_text(kind, alpha)}{trained_text}, {steps}"
 
@@ -295,8 +328,17 @@ class GeneratePanel(ModelPanel):
             runs = self.gallery_runs() if self.prior_source.value == "run" else []
             if runs:
                 trained_kind = training_prior(self._config(self.run.value))[0]
-                items = [(training_prior(self._config(run)) or (trained_kind, a)) + (run,) for a, run in runs]
-                gallery_kind, labels = MODELS_GALLERY, [f"trained at α = {format_alpha(a)}" for a, _ in runs]
+                items, labels = [], []
+                for a, run in runs:  # each model with its own prior: the recorded one where it has one
+                    sampled = (
+                        self.recorded_prior(run) or training_prior(self._config(run)) or (trained_kind, a)
+                    )
+                    items.append((*sampled, run))
+                    label = f"trained at α = {format_alpha(a)}"
+                    if sampled != training_prior(self._config(run)):
+                        label += f", sampled at {prior_text(*sampled)}"
+                    labels.append(label)
+                gallery_kind = MODELS_GALLERY
             else:
                 kind, _, _ = self.sampling_prior()
                 if kind == "iid":  # an i.i.d. run: vary the slider's kind instead
@@ -312,7 +354,8 @@ class GeneratePanel(ModelPanel):
                 self.progress.max = total
                 callback = self._progress_callback(total, offset=k * steps)
                 videos.append(self._sample(kind, alpha, callback, run=run))
-            prior_kind = items[0][0] if items else e.kind.value
+            # the selected model's kind names a gallery of models (its first item may be the i.i.d. one)
+            prior_kind = trained_kind if runs else (items[0][0] if items else e.kind.value)
             title = (
                 f"{gallery_kind} — {prior_kind} prior, seed {e.seed.value}, {self.sampler.value} × {steps}"
             )
