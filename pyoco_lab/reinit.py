@@ -35,9 +35,9 @@ import torch
 
 from pyoco_lab import edm
 
-# Clips are inverted with Heun whatever sampled them: on Gaussian data (tests/test_reinit.py) a 6-step DEIS
-# inversion returns noise of std 0.26 instead of 1 (its multistep extrapolation over the upward schedule's
-# growing steps), Heun's 6-step one 1.23, 18 steps 1.04.
+# Clips are inverted with Heun whatever sampled them: on Gaussian data (the exact denoiser of
+# tests/test_reinit.py) a 6-step DEIS inversion returns noise of std 0.26 instead of 1 (its multistep
+# extrapolation over the upward schedule's growing steps), Heun's 6-step one 1.23, 18 steps 1.04.
 INVERSION_SOLVER = "heun"
 
 

@@ -321,7 +321,7 @@ def sample_videos(
             options["noise_sampler"] = edm.prior_noise_sampler(prior, generator=churn)
         denoise = lambda x, s, cond=cond: denoiser(x, s, **cond)  # noqa: E731
         with devices.sampling_mode(device):
-            if reinit is None or reinit.iterations == 1:
+            if reinit is None:
                 x0 = edm.sample(denoise, noise, sampler=sampler, num_steps=num_steps, **options)
             else:
                 x0 = sample_reinit(
