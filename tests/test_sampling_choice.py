@@ -29,9 +29,10 @@ def zoo_registry(tmp_path, monkeypatch) -> Path:
     return weights
 
 
-def _entry(sampled: str, seed: int, held: float) -> dict:
-    measures = {"scene-held": held, "scene-held-ci": [0.0, 1.0], "motion-ratio": 1.0, "cut-rate": 0.1}
-    measures |= {"motion-ratio-ci": [0.5, 1.5], "KID-app": 0.5, "KID-app-ci": [0.4, 0.6]}
+def _entry(sampled: str, seed: int, held: float, motion: float = 1.0, kid: float = 0.5) -> dict:
+    measures = {"scene-held": held, "scene-held-ci": [0.0, 1.0], "motion-ratio": motion, "cut-rate": 0.1}
+    measures |= {"motion-ratio-ci": [motion / 2, motion * 1.5], "KID-app": kid}
+    measures |= {"KID-app-ci": [kid - 0.1, kid + 0.1]}
     entry = {"model": f"pretrained:{ZOO}", "trained_prior": "progressive-2", "sampled_prior": sampled}
     return {
         **entry,
@@ -59,6 +60,37 @@ def test_the_reason_names_the_chosen_row_beside_the_training_priors():
         sampling_priors.sampling_choice(
             document, f"pretrained:{ZOO}", NoisePrior("progressive", 10), "s.json"
         )
+
+
+def _document(*runs) -> dict:
+    return {"entries": {f"k{i}": _entry(*run) for i, run in enumerate(runs)}, "controls": {}}
+
+
+def test_the_rule_picks_the_most_held_scene_within_the_motion_band_and_content_not_worse():
+    model = f"pretrained:{ZOO}"
+    best = sampling_priors.best_sampling_prior
+    # progressive-10 holds most but stands still (0.2x real motion): out of the band
+    band = _document(
+        ("progressive-2", 0, 0.3, 1.6), ("progressive-3", 0, 0.5, 0.9), ("progressive-10", 0, 0.9, 0.2)
+    )
+    assert best(band, model) == NoisePrior("progressive", 3.0)
+    # progressive-3 holds more but its content is worse, intervals apart (KID-app 0.9 +- 0.1 vs 0.5 +- 0.1)
+    worse = _document(("progressive-2", 0, 0.3, 1.6), ("progressive-3", 0, 0.5, 0.9, 0.9))
+    assert best(worse, model) is None  # the training prior
+    # nothing within the band: the training prior, even though another prior holds more
+    still = _document(("progressive-2", 0, 0.3, 2.5), ("progressive-5", 0, 0.8, 0.3))
+    assert best(still, model) is None
+    # a tie goes to the training prior, then to the lower alpha
+    tie = _document(
+        ("progressive-2", 0, 0.5),
+        ("progressive-3", 0, 0.5),
+        ("progressive-2.5", 0, 0.6),
+        ("progressive-4", 0, 0.6),
+    )  # noqa: E501
+    assert best(tie, model) == NoisePrior("progressive", 2.5)
+    assert best(_document(("progressive-2", 0, 0.5), ("progressive-3", 0, 0.5)), model) is None
+    with pytest.raises(ValueError, match="add --prior own"):
+        best(_document(("progressive-3", 0, 0.5)), model)
 
 
 def test_a_recorded_sampling_prior_is_stored_read_back_and_cleared(zoo_registry):
@@ -106,6 +138,7 @@ def test_recommend_is_refused_before_sampling_when_it_cannot_be_recorded(tmp_pat
         ([f"pretrained:{ZOO}", "--prior", "own", "--recommend", "progressive:5"], "add --prior progressive:5"),  # noqa: E501
         ([f"pretrained:{ZOO}", "--prior", "progressive:5", "--recommend", "progressive:5", "--reinit", "2"],
          "cannot recommend"),
+        ([f"pretrained:{ZOO}", "--prior", "progressive:5", "--recommend", "best"], "add --prior own"),
     ]:  # fmt: skip
         assert cli.main(["sampling-sweep", *argv, "--out", str(out)]) == 2
         assert message in capsys.readouterr().err and not out.exists()

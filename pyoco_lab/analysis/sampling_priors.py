@@ -49,6 +49,12 @@ SWEEP_FORMAT = 1
 STORE_FILE = "sweep.json"
 REAL_ROW = "real clips (train half B)"
 HELD_OUT_ROW = "held-out scenes (test split)"
+# The motion band a recommended sampling prior must keep (issue #38's target: within [0.5, 2]x real motion).
+MOTION_BAND = (0.5, 2.0)
+BEST_RULE = (
+    "of the priors within [0.5, 2]x real motion and content not worse than the training prior's, the one "
+    "whose clips most often keep one scene; the training prior when none"
+)
 # The content measures kept from the frame yardsticks (the rest of their row is memorisation detail).
 CONTENT_KEYS = ("KID-app", "KID-app-ci", "C2ST-frame", "C2ST-frame-ci", "precision-app", "recall-app")
 
@@ -339,6 +345,46 @@ def sampling_choice(document: dict, model: str, prior: noise.NoisePrior, store: 
     if own is not None and own is not rows[wanted]:
         text += f"; its training prior {own['sampled_prior']}: {numbers(own)}"
     return text
+
+
+def best_sampling_prior(document: dict, model: str) -> noise.NoisePrior | None:
+    """The prior a sweep's rule recommends for ``model`` (``--recommend best``; rule fixed in
+    figures/levers/RUN.md part 8 before the re-made zoo was swept): among the model's rows whose
+    motion-ratio lies in ``MOTION_BAND`` and whose content is not worse than at its training prior (KID-app
+    interval not wholly above the training prior's), the one whose clips most often keep one scene
+    (scene-held); a tie goes to the training prior, then to the lower α. None (the training prior) when no
+    row qualifies. The sweep must hold the training prior's row: it is the yardstick of "not worse"."""
+    rows = [row for row in summary_rows(document) if row["model"] == model]
+    own = next((row for row in rows if row["sampled_prior"] == row["trained_prior"]), None)
+    if own is None:
+        raise ValueError(
+            f"the sweep has no row of {model} sampled with its training prior; --recommend best compares "
+            "every prior with it: add --prior own"
+        )
+    low, high = MOTION_BAND
+    qualified = [
+        row
+        for row in rows
+        if low <= row["motion-ratio"]["mean"] <= high and not row["KID-app"]["low"] > own["KID-app"]["high"]
+    ]
+    if not qualified:
+        return None
+    best = max(
+        qualified,
+        key=lambda row: (row["scene-held"]["mean"], row is own, -_alpha_of(row["sampled_prior"])),
+    )
+    return None if best is own else parse_prior(_prior_text(best["sampled_prior"]))
+
+
+def _prior_text(name: str) -> str:
+    """``progressive-2.5`` → ``progressive:2.5`` (a :func:`prior_name` back in :func:`parse_prior`'s form)."""
+    kind, _, alpha = name.partition("-")
+    return f"{kind}:{alpha}" if alpha else kind
+
+
+def _alpha_of(name: str) -> float:
+    prior = parse_prior(_prior_text(name))
+    return 0.0 if prior is None else prior.alpha
 
 
 def _proportion(row: dict) -> dict:

@@ -11,8 +11,10 @@ import matplotlib.pyplot as plt
 from pyoco_lab import provenance, viz
 from pyoco_lab.analysis.plots import sampling_sweep_figure
 from pyoco_lab.analysis.sampling_priors import (
+    BEST_RULE,
     REAL_ROW,
     STORE_FILE,
+    best_sampling_prior,
     format_table,
     parse_prior,
     prior_name,
@@ -74,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="record PRIOR (KIND:ALPHA, iid or own) as the prior each shipped MODEL samples with by default "
         "(generate and the explorer; the training prior one flag away), with this sweep's row as the reason; "
-        "PRIOR must be one of the sweep's --prior",
+        "PRIOR must be one of the sweep's --prior. 'best': per model, " + BEST_RULE + " (needs --prior own)",
     )
     parser.set_defaults(func=run)
 
@@ -101,8 +103,11 @@ def run(args: argparse.Namespace) -> int:
             "--record-quality and --recommend write shipped models' registry entries; every MODEL must be "
             "pretrained:NAME"
         )
-    recommended = parse_prior(args.recommend) if args.recommend else None
-    if args.recommend and recommended not in priors:
+    by_rule = args.recommend == "best"
+    recommended = parse_prior(args.recommend) if args.recommend and not by_rule else None
+    if by_rule and None not in priors:
+        raise ValueError("--recommend best compares every prior with the training prior's; add --prior own")
+    if args.recommend and not by_rule and recommended not in priors:
         raise ValueError(
             f"--recommend {args.recommend} is not one of the sweep's --prior; add --prior {args.recommend}"
         )
@@ -156,9 +161,12 @@ def run(args: argparse.Namespace) -> int:
     if args.recommend:
         for model in args.models:
             shipped = pretrained.get(model)
-            prior = recommended or shipped.train_config.prior
+            chosen = best_sampling_prior(document, model) if by_rule else recommended
+            prior = chosen or shipped.train_config.prior
             reason = sampling_choice(document, model, prior, provenance.repo_relative(out / STORE_FILE))
-            pretrained.record_sampling(shipped.name, None if recommended is None else prior, reason)
+            if by_rule:
+                reason += f" (chosen by --recommend best: {BEST_RULE})"
+            pretrained.record_sampling(shipped.name, None if chosen is None else prior, reason)
             print(f"{model} now samples with {prior_name(prior)} by default ({reason})")
     print(table)
     print(f"-> {out / STORE_FILE}, {out / 'table.md'}, {out / 'scene_vs_motion.png'}, {out / 'sheets'}/")
