@@ -30,6 +30,7 @@ cache_dir = "../runs/reproduce"  # trained models and inverted maps, shared by a
 pretrain_image = None  # True: pre-train the image model here instead of the shipped one
 sample_alphas = None  # alphas to compare; None: the preset's (paper: 0, 1, 10)
 sample_prior = None  # "mixed" or "progressive"; None: the preset's
+sample_with = None  # "recorded" (a shipped model's recorded sampling prior) or "training"; None: preset's
 num_shown = 4  # samples shown per alpha
 image_steps = None  # image pre-training steps; None: the preset's
 video_steps = None  # steps of every video run; None: the preset's
@@ -48,6 +49,7 @@ s, out = notebook.start(
     figures_dir,
     sample_alphas=sample_alphas,
     sample_prior=sample_prior,
+    sample_with=sample_with,
     image_steps=image_steps,
     video_steps=video_steps,
     eval_samples=eval_samples,
@@ -64,15 +66,18 @@ evaluations = {alpha: experiments.run_evaluation(spec, s, cache_dir) for alpha, 
 sources = {alpha: experiments.run_weights(spec, cache_dir) for alpha, spec in plan.items()}
 
 # %%
-shown = {}
+# Each model with the preset's sampler and, for a shipped model, the prior it records as keeping scenes best
+# (issue #38; sample_with="training" shows it with its training prior instead), said under each row.
+shown, captions = {}, {}
 for alpha, source in sources.items():
-    shown[alpha] = experiments.draw_samples(source, s, num_shown)  # its own prior, the preset's sampler
+    prior, captions[alpha] = experiments.shown_prior(source, s)
+    shown[alpha] = experiments.draw_samples(source, s, num_shown, prior=prior)
     name = f"samples_{s.sample_prior}_alpha{results.alpha_key(alpha)}"
     viz.save_video(torch.cat(list(shown[alpha]), dim=-1), out / f"{name}.gif")
     viz.save_video(torch.cat(list(shown[alpha]), dim=-1), out / f"{name}.mp4")
 for alpha, videos in shown.items():
     labels = [f"α={alpha:g} #{i}" for i in range(len(videos))]
-    display(HTML(viz.video_grid(videos, labels, title=f"α = {alpha:g}")))
+    display(HTML(viz.video_grid(videos, labels, title=f"α = {alpha:g}: {captions[alpha]}")))
 
 # %%
 # scene-held (issue #38): the share of clips that keep one scene; evaluations recorded before it lack it
@@ -92,7 +97,8 @@ plt.show()
 payload = {
     "sampler": s.sampler.record(),
     "prior": s.sample_prior,
-    "stats": stats,
+    "stats": stats,  # the evaluations: each model sampled with its training prior
+    "shown_with": {results.alpha_key(a): caption for a, caption in captions.items()},  # the GIFs' priors
     "real": real,
     "num_samples": s.eval_samples,
 }

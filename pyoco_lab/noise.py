@@ -265,5 +265,12 @@ class NoisePrior:
     def correlation(self, num_frames: int) -> torch.Tensor:
         return frame_correlation(self.kind, num_frames, self.alpha)
 
+    @property
+    def label(self) -> str:
+        """For figures and captions: "i.i.d.", "mixed, α = 1", "progressive, α = ∞"."""
+        if self.kind == "iid":
+            return "i.i.d."
+        return f"{self.kind}, α = {'∞' if math.isinf(self.alpha) else f'{self.alpha:.3g}'}"
+
     def __str__(self) -> str:
         return "iid" if self.kind == "iid" else f"{self.kind}(alpha={self.alpha:g})"

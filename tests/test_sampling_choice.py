@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from pyoco_lab import cli
-from pyoco_lab.analysis import sampling_priors
+from pyoco_lab.analysis import experiments, sampling_priors
 from pyoco_lab.noise import NoisePrior
 from pyoco_lab.training import pretrained
 
@@ -142,3 +143,31 @@ def test_recommend_is_refused_before_sampling_when_it_cannot_be_recorded(tmp_pat
     ]:  # fmt: skip
         assert cli.main(["sampling-sweep", *argv, "--out", str(out)]) == 2
         assert message in capsys.readouterr().err and not out.exists()
+
+
+def test_fig6_samples_a_shipped_model_with_its_recorded_prior_and_says_so(zoo_registry):
+    s = experiments.settings("cpu-32")
+    source = f"pretrained:{ZOO}"
+    assert experiments.shown_prior(source, s) == (
+        NoisePrior("progressive", 2.0),
+        "trained and sampled progressive, α = 2",
+    )  # nothing recorded: its training prior
+    pretrained.record_sampling(ZOO, NoisePrior("progressive", 2.5), "a sweep")
+    prior, caption = experiments.shown_prior(source, s)
+    assert prior == NoisePrior("progressive", 2.5)
+    assert caption == "trained progressive, α = 2; sampled progressive, α = 2.5 (its recorded prior)"
+    training = replace(s, sample_with="training")
+    assert experiments.shown_prior(source, training)[0] == NoisePrior("progressive", 2.0)
+    with pytest.raises(ValueError, match="pass 'recorded' or 'training'"):
+        experiments.shown_prior(source, replace(s, sample_with="own"))
+    # cpu-32's Fig. 6 runs are the shipped zoo's recipe (sample_extra), the study's other runs are not
+    runs = experiments.sample_runs(s)
+    assert {(spec.config.p_mean, spec.config.p_std) for spec in runs.values()} == {(0.5, 1.4)}
+    sweep = experiments.video_run(s, "mixed", 1.0)
+    assert (sweep.config.p_mean, sweep.config.p_std) == (-1.2, 1.2)
+
+
+def test_a_prior_labels_itself_for_figures():
+    assert NoisePrior("iid", 0.0).label == "i.i.d."
+    assert NoisePrior("mixed", 1.0).label == "mixed, α = 1"
+    assert NoisePrior("progressive", float("inf")).label == "progressive, α = ∞"

@@ -33,6 +33,7 @@ from pyoco_lab.fileio import read_json
 from pyoco_lab.metrics import yardsticks
 from pyoco_lab.metrics.controls import evaluate_controls
 from pyoco_lab.metrics.evaluate import evaluate_image_run, evaluate_run, evaluation_parts, sample_videos
+from pyoco_lab.noise import NoisePrior
 from pyoco_lab.progress import tqdm
 from pyoco_lab.training import (
     TrainConfig,
@@ -42,6 +43,7 @@ from pyoco_lab.training import (
     precision,
     preset_config,
     pretrained,
+    resolve_checkpoint,
     train,
 )
 from pyoco_lab.training.checkpoints import (
@@ -203,6 +205,12 @@ class Settings:
     strategy_alphas: tuple[float, float] = (1.0, 2.0)  # Table 5: mixed alpha, progressive alpha
     size_models: tuple[str, ...] = ()
     sample_alphas: tuple[float, ...] = (0.0, 1.0, 10.0)  # Fig. 6
+    # TrainConfig overrides of Fig. 6's runs only (applied after train_extra): the recipe of the shipped
+    # alpha zoo when it differs from the study's, so Fig. 6 shows the models the lab ships (issue #38).
+    sample_extra: dict[str, Any] = field(default_factory=dict)
+    # Fig. 6 samples a shipped model with its recorded sampling prior ("recorded": the prior a sweep found
+    # it keeps scenes best with, issue #38) or with the prior it was trained with ("training").
+    sample_with: str = "recorded"
     # The finetune-length curve (notebook 08): motion energy and FVD-lab of these priors' Fig. 7 runs at each
     # of ``curve_steps`` (checkpoints the runs keep: train_extra's checkpoint_every / keep_checkpoints),
     # ``curve_samples`` clips per point. Empty curve_steps: the runs' final step only.
@@ -388,6 +396,9 @@ SETTINGS: dict[str, Settings] = {
         confirm_seeds=(3, 4, 5),
         size_models=("tiny",),
         sample_alphas=(0.0, 1.0, INF),
+        # Fig. 6 shows the shipped zoo (pretrained:zoo-32-highsigma-*): the study's recipe trained at higher
+        # noise levels, the first recipe whose clips keep one scene (figures/levers/RUN.md parts 5-8)
+        sample_extra={"p_mean": 0.5, "p_std": 1.4},
         eval_samples=128,
         sampler=SamplerSpec("deis", 6),
         # bf16 autocast: 1.4-1.9x per step on CPUs with native bf16 (docs/performance.md); pinned rather than
@@ -545,12 +556,14 @@ def video_run(
     model: str | None = None,
     seed: int = 0,
     steps: int | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> RunSpec:
     """A video run with prior (kind, alpha), finetuned from the image model or from scratch.
 
     alpha = 0 is i.i.d. noise whatever the kind, and alpha = inf is the same noise in every frame
     for both mixed and progressive; those runs are normalised to one config so they are shared.
-    ``steps`` replaces the preset's ``video_steps`` (the finetune-length curve's longer runs).
+    ``steps`` replaces the preset's ``video_steps`` (the finetune-length curve's longer runs); ``extra``
+    overrides any other TrainConfig field, last (Fig. 6's ``sample_extra``).
     """
     alpha = float(alpha)
     if alpha == 0.0 or kind == "iid":
@@ -564,6 +577,7 @@ def video_run(
         overrides["model"] = model
     if steps is not None:
         overrides["steps"] = steps
+    overrides.update(extra or {})
     config = preset_config(s.train_preset, "video", noise=kind, alpha=alpha, seed=seed, **overrides)
     alpha_name = "inf" if math.isinf(alpha) else f"{alpha:g}"
     origin = "ft" if finetune else "scratch"
@@ -852,8 +866,11 @@ def equal_compute_scratch_runs(s: Settings) -> list[RunSpec]:
 
 
 def sample_runs(s: Settings) -> dict[float, RunSpec]:
-    """Fig. 6: one finetuned run per alpha of ``sample_alphas`` with ``sample_prior``."""
-    return {float(a): video_run(s, s.sample_prior, a, seed=s.seeds[0]) for a in s.sample_alphas}
+    """Fig. 6: one finetuned run per alpha of ``sample_alphas``, ``sample_prior`` and ``sample_extra``."""
+    return {
+        float(a): video_run(s, s.sample_prior, a, seed=s.seeds[0], extra=s.sample_extra)
+        for a in s.sample_alphas
+    }
 
 
 def study_plan(s: Settings, cache_dir: str | os.PathLike) -> list[dict[str, Any]]:
@@ -920,6 +937,7 @@ def evaluation_plan(s: Settings) -> list[tuple[RunSpec, list[tuple[int, int]]]]:
     finals += [
         spec for per_model in model_size_runs(s).values() for runs in per_model.values() for spec in runs
     ]
+    finals += list(sample_runs(s).values())  # Fig. 6's, when its recipe is not the sweep's (sample_extra)
     rest += [(spec, (spec.config.steps,)) for spec in finals]
     # seed by seed (a stable sort): the first seed's runs -- the shipped alpha zoo's -- land first, and a
     # study cut short holds whole seeds rather than every seed of a few conditions; within a seed, Fig. 6's
@@ -1250,13 +1268,38 @@ def image_model_scores(s: Settings, cache_dir: str | os.PathLike, *, progress: b
     return evaluate_image_model(s, cache_dir, progress=progress)["generated"]
 
 
-def draw_samples(run_dir: str | os.PathLike, s: Settings, num_samples: int, *, seed: int = 0):
-    """``num_samples`` videos (N, F, C, H, W) of a run, with its prior and the preset's sampler (Fig. 6)."""
+def shown_prior(source: str | os.PathLike, s: Settings) -> tuple[NoisePrior, str]:
+    """The prior Fig. 6 samples ``source`` with, and a caption saying which: a shipped model's recorded
+    sampling prior (issue #38: the α a model keeps scenes best with need not be the α it was trained with)
+    unless ``s.sample_with`` is "training" or it records none, else the prior it was trained with."""
+    if s.sample_with not in ("recorded", "training"):
+        raise ValueError(f"sample_with={s.sample_with!r}: pass 'recorded' or 'training'")
+    if pretrained.is_pretrained(str(source)):
+        model = pretrained.get(str(source))
+        trained = model.train_config.prior
+        if s.sample_with == "recorded" and model.sampling:
+            recorded = model.sampling_prior
+            return recorded, f"trained {trained.label}; sampled {recorded.label} (its recorded prior)"
+    else:
+        trained = load_config(resolve_checkpoint(source)[1]).prior
+    return trained, f"trained and sampled {trained.label}"
+
+
+def draw_samples(
+    run_dir: str | os.PathLike,
+    s: Settings,
+    num_samples: int,
+    *,
+    seed: int = 0,
+    prior: NoisePrior | None = None,
+):
+    """``num_samples`` videos (N, F, C, H, W) of a run with the preset's sampler (Fig. 6), under ``prior``
+    (None: the prior it was trained with; :func:`shown_prior` chooses Fig. 6's)."""
     denoiser, config = load_denoiser(run_dir)
     shape = (config.num_frames, 3, config.resolution, config.resolution)
     return sample_videos(
         denoiser,
-        config.prior,
+        prior or config.prior,
         shape,
         num_samples,
         sampler=s.sampler.kind,

@@ -1118,6 +1118,12 @@ def _section_samples(r: Mapping) -> list[str]:
             f"motion-energy: a still clip holds its scene): {held}; "
             f"real clips {_rec(real.get('scene-held'), 2)}"
         )
+    if r.get("shown_with"):  # the GIFs may sample a shipped model with its recorded prior (issue #38)
+        shown = "; ".join(f"alpha {a}: {caption}" for a, caption in r["shown_with"].items())
+        lines.append(
+            f"- the sample videos (GIFs) were drawn so — {shown}; the statistics above sample every model "
+            "with its training prior"
+        )
     if "diversity" in keys and len(stats) >= 2:
         v, why = compare_records(stats[a_lo]["diversity"], stats[a_mid]["diversity"])
         lines.append(

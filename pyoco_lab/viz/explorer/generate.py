@@ -85,7 +85,7 @@ def training_prior(config) -> tuple[str, float] | None:
 
 
 def prior_text(kind: str, alpha: float) -> str:
-    return "i.i.d." if kind == "iid" else f"{kind}, α = {format_alpha(alpha)}"
+    return noise_lib.NoisePrior(kind, alpha).label
 
 
 class GeneratePanel(ModelPanel):
