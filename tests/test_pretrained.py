@@ -129,8 +129,13 @@ def test_the_registry_is_valid_json_with_inf_as_a_string(shipped):
     assert model.train_config.sample_churn_tmax == float("inf")
 
 
-def test_list_shows_every_part_of_the_recipe(shipped, capsys):
+def test_list_is_a_table_and_long_shows_every_part_of_the_recipe(shipped, capsys):
     assert cli.main(["pretrained", "list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:3] == ["name", "kind", "trained"]
+    row = next(line for line in out if line.startswith("pretrained:tiny-test "))
+    assert row.split()[1:3] == ["image", "-"] and "part 1" not in "\n".join(out)
+    assert cli.main(["pretrained", "list", "--long"]) == 0
     out = capsys.readouterr().out
     assert "pretrained:tiny-test" in out and "part 1: steps 0-4" in out
 
@@ -148,6 +153,8 @@ def test_a_superseding_export_becomes_the_default_and_the_old_model_stays_loadab
     T.load_denoiser("pretrained:tiny-test")  # still loads (and verifies) by name
     capsys.readouterr()
     assert cli.main(["pretrained", "list"]) == 0
+    assert "pretrained:tiny-test *" in capsys.readouterr().out
+    assert cli.main(["pretrained", "list", "--long"]) == 0
     assert "superseded by pretrained:tiny-test-2" in capsys.readouterr().out
 
 
@@ -194,6 +201,11 @@ def test_a_video_finetune_ships_into_the_alpha_zoo_and_stands_in_for_its_run(shi
     assert [m.name for m in pretrained.inversion_models()] == ["tiny-test"]
     capsys.readouterr()
     assert cli.main(["pretrained", "list"]) == 0
+    row = next(
+        line for line in capsys.readouterr().out.splitlines() if line.startswith("pretrained:zoo-test")
+    )
+    assert "video  progressive, α = 2  its training prior" in row and row.endswith("not measured yet")
+    assert cli.main(["pretrained", "list", "--long"]) == 0
     out = capsys.readouterr().out
     assert "pretrained:zoo-test: video model, progressive(alpha=2) noise" in out
     assert "finetuned from pretrained:tiny-test@" in out

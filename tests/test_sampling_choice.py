@@ -126,6 +126,9 @@ def test_generate_samples_a_shipped_model_with_its_recorded_prior_unless_told_ot
         printed.count("recorded sampling prior progressive, alpha 5") == 1 and "--training-prior" in printed
     )
     assert cli.main(["pretrained", "list"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(f"pretrained:{ZOO}"))
+    assert "progressive, α = 2" in row and "progressive, α = 5" in row
+    assert cli.main(["pretrained", "list", "--long"]) == 0
     listing = capsys.readouterr().out
     assert (
         "samples with progressive(alpha=5) by default" in listing and "figures/levers/x/sweep.json" in listing

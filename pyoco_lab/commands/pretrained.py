@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 
 from pyoco_lab import provenance, viz
 from pyoco_lab.analysis import experiments, image_model, run_records
+from pyoco_lab.analysis.sampling_priors import prior_name
 from pyoco_lab.commands._sampling import add_sampler_arguments, sampler_options
 from pyoco_lab.fileio import atomic_write_text, check_output_folder, read_json
 from pyoco_lab.metrics.evaluate import ema_sha256
@@ -33,7 +34,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "pyoco-lab pretrained export runs/pretrained/lab-tiny-32 lab-tiny-32 --command '...'",
     )
     sub = parser.add_subparsers(dest="pretrained_command", metavar="ACTION")
-    listing = sub.add_parser("list", help="shipped models: name, sha256, recipe, measured quality")
+    listing = sub.add_parser(
+        "list",
+        help="shipped models as a table (name, what it is, prior, sampling prior, size, steps, quality); "
+        "--long: each one's sha256, recipe, history and every measured number",
+    )
+    listing.add_argument(
+        "--long", action="store_true", help="every model's recipe, history and measured quality in full"
+    )
     listing.set_defaults(func=run_list)
     check = sub.add_parser("verify", help="check every shipped weights file against its recorded sha256")
     check.set_defaults(func=run_verify)
@@ -47,6 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     export.add_argument("name", help="the name to load it by (pretrained:NAME)")
     export.add_argument("--command", required=True, help="the exact command that re-creates the run")
+    export.add_argument(
+        "--why",
+        default=None,
+        metavar="TEXT",
+        help="how the recipe was chosen (the study or runs that chose it), shown by `pretrained list`",
+    )
     export.add_argument(
         "--record",
         default=None,
@@ -273,6 +287,61 @@ def run_list(args: argparse.Namespace) -> int:
     models = [*pretrained.current_models(), *pretrained.current_models(phase="video")]
     if not models:
         print("this installation ships no pretrained models")
+    elif args.long:
+        _print_long(models)
+    else:
+        print(_table(models))
+        for model in models:
+            if model.recipe.get("chosen_by") and not model.superseded_by:
+                print(f"{pretrained.PREFIX}{model.name}: recipe chosen by {model.recipe['chosen_by']}")
+        print(
+            "\n* superseded: still loads by name (results name it), menus list it last. "
+            "`pyoco-lab pretrained list --long`: every model's sha256, recipe, history and numbers."
+        )
+    return 0
+
+
+def _table(models: list[pretrained.PretrainedModel]) -> str:
+    """One line per model: name, what it is, what it was trained and samples with, size, quality."""
+    header = (
+        "name",
+        "kind",
+        "trained with",
+        "samples with",
+        "size",
+        "steps",
+        "measured (its default sampling)",
+    )
+    rows = [header] + [_summary_row(model) for model in models]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+        for row in rows
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _summary_row(model: pretrained.PretrainedModel) -> tuple[str, ...]:
+    config, quality = model.train_config, model.quality
+    name = f"{pretrained.PREFIX}{model.name}{' *' if model.superseded_by else ''}"
+    size = f"{config.model} {config.resolution}px"
+    steps = str(model.recipe.get("steps", "?"))
+    if config.phase == "image":
+        kid = quality.get("yardsticks KID-app, samples vs training frames", "?").split(" (")[0]
+        return name, "image", "-", "-", size, steps, f"KID-app {kid}"
+    trained = config.prior.label
+    sampled = model.sampling_prior
+    samples = sampled.label if model.sampling else "its training prior"
+    if "init" not in model.recipe:
+        trained += ", from scratch"
+    label = "own prior" if sampled == config.prior else f"sampled {prior_name(sampled)}"
+    held = quality.get(f"scene-held ({label})")
+    motion = quality.get("motion-ratio (1 = real motion)")
+    measured = f"scene-held {held}" if held else f"motion-ratio {motion}" if motion else "not measured yet"
+    return name, "video", trained, samples, size, steps, measured
+
+
+def _print_long(models: list[pretrained.PretrainedModel]) -> None:
     for model in models:
         config, recipe = model.train_config, model.recipe
         what = "image model" if config.phase == "image" else f"video model, {config.prior} noise"
@@ -290,6 +359,8 @@ def run_list(args: argparse.Namespace) -> int:
         if model.superseded_by:
             print(f"  superseded by {pretrained.PREFIX}{model.superseded_by} (kept: results name it)")
         print(f"  recipe: {recipe.get('command', '?')}")
+        if recipe.get("chosen_by"):
+            print(f"  recipe chosen by: {recipe['chosen_by']}")
         print(
             f"  {recipe.get('steps', '?')} steps, batch {config.batch_size}, seed {config.seed}, "
             f"{recipe.get('wall_seconds', '?')} s on {recipe.get('machine', '?')} "
@@ -302,7 +373,6 @@ def run_list(args: argparse.Namespace) -> int:
             )
         for key, value in model.quality.items():
             print(f"  {key}: {value}")
-    return 0
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -367,6 +437,8 @@ def run_export(args: argparse.Namespace) -> int:
         "wall_seconds": _wall_seconds(run_dir, step),
         "commit": provenance.git_commit(),
     }
+    if args.why:
+        recipe["chosen_by"] = args.why
     if meta.get(
         "init"
     ):  # what a finetune started from (the zoo's models: a shipped image model and its hash)
