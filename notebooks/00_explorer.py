@@ -19,7 +19,7 @@
 # Interactive companion to *Preserve Your Own Correlation* (Ge et al., 2023), Section 4. Open it with `.venv/bin/jupyter lab notebooks/00_explorer.ipynb` and run all cells.
 #
 # - **noise prior** tab: prior kind, alpha (log slider over 0.01–100 plus the `α = 0` and `α = ∞` ends), frames and seed. The closed-form frame correlation (eq. 3 / eq. 4), the one measured on sampled noise, the correlation-vs-distance curve and the noise video itself update as you move the controls.
-# - **generate** tab: with a trained video run under `runs/` (`pyoco-lab train --preset quick ...`), sample a video at the chosen prior, sampler and steps; *Gallery* shows several alphas looping in sync.
+# - **generate** tab: sample a shipped model of the α zoo (`pretrained:zoo-32-*`) or your own video run under `runs/` at its prior (or another), sampler and steps; *Gallery* shows several alphas looping in sync.
 # - **inversion playground** tab: invert a real clip with the image model and compare the cosine similarity of its noise maps with the priors (Fig. 2).
 #
 # Run headlessly (papermill), the notebook leaves static PNG/GIF copies of its figures under `output_dir`.
@@ -90,7 +90,7 @@ display(explorer.widget)
 
 # %% [markdown]
 # ## Generated videos (static copy)
-# Needs a trained video run; otherwise this prints how to train one.
+# Samples the first model of the generate tab (a shipped α-zoo model, else a video run under `runs/`).
 
 # %%
 panel = explorer.generate

@@ -109,10 +109,15 @@ def test_a_recorded_sampling_prior_is_stored_read_back_and_cleared(zoo_registry)
 
 
 def test_generate_samples_a_shipped_model_with_its_recorded_prior_unless_told_otherwise(
-    zoo_registry, tmp_path, capsys
+    zoo_registry, tmp_path, capsys, monkeypatch
 ):
     pretrained.record_sampling(ZOO, NoisePrior("progressive", 5.0), "figures/levers/x/sweep.json, sampled …")
     base = ["generate", f"pretrained:{ZOO}", "--num", "1", "--sampler", "euler", "--steps", "2"]
+    # without --out a shipped model's videos go to RUNS/generated/NAME/<prior>-... (as its help says)
+    monkeypatch.setenv("PYOCO_RUNS", str(tmp_path / "runs"))
+    assert cli.main(base) == 0
+    assert (tmp_path / "runs" / "generated" / ZOO / "progressive-a5-euler2-seed0" / "samples.gif").is_file()
+    capsys.readouterr()
     cases = [([], "progressive", 5.0, "recorded sampling prior"), (["--training-prior"], "progressive", 2.0,
              "training prior"), (["--alpha", "10"], "progressive", 10.0, "--noise/--alpha")]  # fmt: skip
     for i, (flags, kind, alpha, source) in enumerate(cases):

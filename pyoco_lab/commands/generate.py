@@ -125,9 +125,10 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.run} --out RUN) and pass RUN"
             )
         # a shipped model has no run folder: its videos go under the runs root, by model name
-        checkpoint, run_dir = args.run, default_runs_root() / "generated" / pretrained.get(args.run).name
+        checkpoint, videos_dir = args.run, default_runs_root() / "generated" / pretrained.get(args.run).name
     else:
         checkpoint, run_dir = resolve_checkpoint(args.run)
+        videos_dir = run_dir / "generated"
     denoiser, config = load_denoiser(checkpoint, ema=True, device=device)
     if config.phase != "video":
         raise ValueError(f"{args.run} is an image run; generate samples video runs (finetune one first)")
@@ -144,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     alpha_name = "inf" if math.isinf(prior.alpha) else f"{prior.alpha:g}"
     how = f"{args.sampler}{args.steps}" + (f"-{reinit.label}" if reinit else "")
     name = f"{prior.kind}-a{alpha_name}-{how}-seed{args.seed}"
-    out = Path(args.out) if args.out else run_dir / "generated" / name
+    out = Path(args.out) if args.out else videos_dir / name
     # Entered before sampling: an OUT that is not ours, unwritable or being written fails in seconds.
     with staged_folder(out, marker=RECORD, files=FILES, overwrite=args.overwrite) as staging:
         videos = sample_videos(
