@@ -102,9 +102,9 @@ else:
     if video is None or videos is None:
         raise RuntimeError(f"generation failed: {panel.status.value}")
     save_video(video, out / "generated.gif")
-    labels = [f"α = {ex.format_alpha(a)}" for a in panel.gallery_alphas]
-    display(HTML(video_html(video, caption=f"{kind}, α = {alpha}")))
-    display(HTML(video_grid(videos, labels, title="gallery (looping in sync)")))
+    # captions from what the panel sampled (a model's own or recorded prior), not this notebook's parameters
+    display(HTML(video_html(video, caption=panel.label)))
+    display(HTML(video_grid(videos, panel.gallery_labels, title=f"{panel.gallery_kind} (looping in sync)")))
 
 # %% [markdown]
 # ## Inversion playground (static copy)

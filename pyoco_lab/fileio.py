@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import glob
+import hashlib
 import json
 import os
 import re
@@ -239,3 +240,18 @@ def _remove_empty(folders: list[Path]) -> None:
             folder.rmdir()
         except OSError:
             return
+
+
+def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks (weight files can be GBs; nothing is kept)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def json_digest(value: Any, length: int, *, default=None) -> str:
+    """The first ``length`` hex digits of the sha256 of ``value`` as sorted-key JSON: the cache and record
+    keys of the lab (runs, evaluations, sweeps, controls). ``default`` as ``json.dumps``'s."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=default).encode()).hexdigest()[:length]

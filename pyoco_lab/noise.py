@@ -235,6 +235,12 @@ def fit_alpha(kind: str, distances: Sequence[float], correlations: Sequence[floa
     return math.sqrt(shared / (1.0 - shared))
 
 
+def alpha_name(alpha: float) -> str:
+    """α as the lab writes it in file names, run labels and JSON keys: "0", "0.5", "2", "inf" (JSON has
+    no Infinity)."""
+    return "inf" if math.isinf(float(alpha)) else f"{float(alpha):g}"
+
+
 @dataclass(frozen=True)
 class NoisePrior:
     """A named prior (kind, alpha): what training, sampling and the explorer pass around."""

@@ -21,6 +21,7 @@ from torch import nn
 from pyoco_lab import cli, edm
 from pyoco_lab import training as T
 from pyoco_lab.analysis import experiments
+from pyoco_lab.fileio import sha256_file
 from pyoco_lab.metrics import controls, lab, networks
 from pyoco_lab.metrics import evaluate as E
 from pyoco_lab.training import networks as training_networks
@@ -371,9 +372,7 @@ def test_metric_network_cache_keys_follow_the_weights_not_the_file(tmp_path):
     weights = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(weights, tmp_path / "a.safetensors", metadata={"report": '{"wall_s": 1.0}'})
     save_file(weights, tmp_path / "b.safetensors", metadata={"report": '{"wall_s": 2.0}'})
-    assert networks.file_sha256(tmp_path / "a.safetensors") != networks.file_sha256(
-        tmp_path / "b.safetensors"
-    )
+    assert sha256_file(tmp_path / "a.safetensors") != sha256_file(tmp_path / "b.safetensors")
 
     twin = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
     twin.load_state_dict(load_file(tmp_path / "b.safetensors"))

@@ -17,6 +17,7 @@ from pyoco_lab import cli
 from pyoco_lab import training as T
 from pyoco_lab.analysis import experiments
 from pyoco_lab.commands import pretrained as command
+from pyoco_lab.fileio import sha256_file
 from pyoco_lab.training import pretrained
 from pyoco_lab.viz.explorer import Explorer
 
@@ -50,7 +51,7 @@ def test_export_records_hash_config_and_recipe(shipped, capsys):
     again = ["pretrained", "export", str(run), "tiny-test", "--command", "x"]
     assert cli.main(again) == 2 and "already ships" in capsys.readouterr().err  # never replaced unasked
     assert pretrained.get("tiny-test").recipe["command"] == "pyoco-lab train ... (test)"
-    assert model.path.is_file() and model.sha256 == pretrained.sha256_of(model.path)
+    assert model.path.is_file() and model.sha256 == sha256_file(model.path)
     assert model.train_config == T.load_config(run)
     assert model.recipe["steps"] == 4 and model.recipe["seed"] == 0 and model.recipe["command"]
     assert model.recipe["wall_seconds"] >= 0 and "CPU cores" in model.recipe["machine"]

@@ -26,6 +26,7 @@ def study_settings(records, **changes):
         seeds=[0],
         strategy_alphas=[0, 0],
         curve_priors=[["iid", 0]],
+        sample_alphas=[0],  # Fig. 6's run is the sweep's (its own runs join the plan otherwise)
         curve_steps=[2, 4],
         curve_video_steps=4,
         video_steps=2,

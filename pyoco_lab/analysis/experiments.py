@@ -14,8 +14,6 @@ so the alpha sweep, the strategies table and the model-size study share identica
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import os
 import shutil
@@ -29,11 +27,11 @@ from typing import Any
 
 from pyoco_lab import devices, edm, provenance, stats
 from pyoco_lab.analysis import results, run_records
-from pyoco_lab.fileio import read_json
+from pyoco_lab.fileio import json_digest, read_json
 from pyoco_lab.metrics import yardsticks
 from pyoco_lab.metrics.controls import evaluate_controls
 from pyoco_lab.metrics.evaluate import evaluate_image_run, evaluate_run, evaluation_parts, sample_videos
-from pyoco_lab.noise import NoisePrior
+from pyoco_lab.noise import NoisePrior, alpha_name
 from pyoco_lab.progress import tqdm
 from pyoco_lab.training import (
     TrainConfig,
@@ -509,7 +507,7 @@ class RunSpec:
         else:  # a shipped model enters with its hash, so re-exported weights give new run folders
             init = pretrained.init_record(self.init) if self.init else None
         payload = {"config": _config_dict(self.config), "init": init}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
+        return json_digest(payload, 10)
 
     def folder(self, cache_dir: str | os.PathLike) -> Path:
         return Path(cache_dir) / "runs" / f"{self.label}-{self.key()}"
@@ -526,7 +524,7 @@ class RunSpec:
         ignored = RESUMABLE_CHANGES - ({"steps", "decay_steps"} if self.config.decay_steps else set())
         config = {k: v for k, v in _config_dict(self.config).items() if k not in ignored}
         payload = {"trajectory": config, "init": init}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
+        return json_digest(payload, 10)
 
 
 def _config_dict(config) -> dict:
@@ -579,9 +577,8 @@ def video_run(
         overrides["steps"] = steps
     overrides.update(extra or {})
     config = preset_config(s.train_preset, "video", noise=kind, alpha=alpha, seed=seed, **overrides)
-    alpha_name = "inf" if math.isinf(alpha) else f"{alpha:g}"
     origin = "ft" if finetune else "scratch"
-    label = f"video-{config.model}-{origin}-{kind}-{alpha_name}-s{seed}"
+    label = f"video-{config.model}-{origin}-{kind}-{alpha_name(alpha)}-s{seed}"
     return RunSpec(label, config, image_source(s, model=model) if finetune else None)
 
 

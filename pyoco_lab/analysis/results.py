@@ -16,6 +16,7 @@ from typing import Any
 from plotly.offline import get_plotlyjs
 
 from pyoco_lab.fileio import atomic_write_text, read_json
+from pyoco_lab.noise import alpha_name
 
 RESULTS_FILE = "results.json"
 
@@ -72,8 +73,4 @@ def save_plotly_html(fig, path: str | os.PathLike) -> Path:
 
 def alpha_key(alpha: float) -> str:
     """The JSON key of an alpha: '0', '0.5', '2', 'inf'."""
-    return "inf" if math.isinf(float(alpha)) else f"{float(alpha):g}"
-
-
-def parse_alpha_key(key: str) -> float:
-    return float(key)
+    return alpha_name(alpha)

@@ -21,7 +21,6 @@ soon as it is done: a sweep killed half-way resumes where it stopped (:func:`sam
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -35,7 +34,7 @@ import torch
 
 from pyoco_lab import media, noise, viz
 from pyoco_lab.analysis.results import to_jsonable
-from pyoco_lab.fileio import atomic_write_text, read_json
+from pyoco_lab.fileio import atomic_write_text, json_digest, read_json
 from pyoco_lab.metrics import appearance, controls, networks, scene_consistency, yardsticks
 from pyoco_lab.metrics.evaluate import sample_videos
 from pyoco_lab.metrics.temporal import motion_energy
@@ -128,7 +127,7 @@ def prior_name(prior: noise.NoisePrior) -> str:
     """``iid``, ``progressive-2``, ``mixed-inf``: a prior as a file-name-safe label."""
     if prior.kind == "iid":
         return "iid"
-    return f"{prior.kind}-{'inf' if math.isinf(prior.alpha) else f'{prior.alpha:g}'}"
+    return f"{prior.kind}-{noise.alpha_name(prior.alpha)}"
 
 
 def _entry_key(
@@ -142,7 +141,7 @@ def _entry_key(
         "seed": int(seed),
         "judge": judge,
     }
-    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
+    digest = json_digest(parts, 12)
     sampled = prior_name(prior) + (f"+{Reinit(**sampler['reinit']).label}" if "reinit" in sampler else "")
     return f"{model}/{sampled}/{sampler['kind']}{sampler['steps']}/seed{seed}/{digest}"
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pyoco_lab.analysis.results import load_results
+from pyoco_lab.analysis.results import alpha_key, load_results
 from pyoco_lab.fileio import atomic_write_text
 from pyoco_lab.stats import AGREES, DISAGREES, INCONCLUSIVE, all_agree, compare_records, format_record
 
@@ -325,12 +325,6 @@ def sampler_line(r: Mapping) -> str:
     return line
 
 
-def _metric_label(r: Mapping) -> str:
-    return (
-        f"{r.get('metric', 'metric')} ({'lower' if r.get('lower_is_better', True) else 'higher'} is better)"
-    )
-
-
 def _v(text: str) -> str:
     return f"**{text}**"
 
@@ -369,9 +363,7 @@ def _alpha_name(key) -> str:
 
 
 def results_alpha_key(alpha) -> str | None:
-    if alpha is None:
-        return None
-    return "inf" if math.isinf(float(alpha)) else f"{float(alpha):g}"
+    return None if alpha is None else alpha_key(alpha)
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -142,9 +142,8 @@ def run(args: argparse.Namespace) -> int:
             f"(trained with {config.prior.kind}, alpha {config.prior.alpha:g}: --training-prior for that); "
             f"chosen by {shipped.sampling.get('chosen_by', '?')}"
         )
-    alpha_name = "inf" if math.isinf(prior.alpha) else f"{prior.alpha:g}"
     how = f"{args.sampler}{args.steps}" + (f"-{reinit.label}" if reinit else "")
-    name = f"{prior.kind}-a{alpha_name}-{how}-seed{args.seed}"
+    name = f"{prior.kind}-a{noise.alpha_name(prior.alpha)}-{how}-seed{args.seed}"
     out = Path(args.out) if args.out else videos_dir / name
     # Entered before sampling: an OUT that is not ours, unwritable or being written fails in seconds.
     with staged_folder(out, marker=RECORD, files=FILES, overwrite=args.overwrite) as staging:
@@ -183,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
             "shape": list(videos.shape),
         }
         (staging / RECORD).write_text(json.dumps(to_jsonable(record), indent=2, allow_nan=False) + "\n")
-    print(f"{args.num} videos ({prior.kind} noise, alpha {alpha_name}; {how_text}) ->")
+    print(f"{args.num} videos ({prior.kind} noise, alpha {noise.alpha_name(prior.alpha)}; {how_text}) ->")
     for file in FILES:
         print(f"  {out / file}")
     return 0

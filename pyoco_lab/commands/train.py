@@ -14,15 +14,6 @@ from dataclasses import asdict, fields
 from pyoco_lab import training
 
 
-def _parse_bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
-
-
 def _add_field_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("overrides of preset values (default: the preset's)")
     defaults = training.TrainConfig()

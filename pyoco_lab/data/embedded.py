@@ -21,7 +21,6 @@ records every file's size and sha256; a later build checks them and rebuilds wha
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import os
@@ -38,7 +37,7 @@ from pyoco_lab.progress import tqdm
 
 from pyoco_lab.data.sources import PHOTOS, VIDEOS, Source, load_photo, package_file
 from pyoco_lab.data.video_io import VideoFile
-from pyoco_lab.fileio import read_json
+from pyoco_lab.fileio import json_digest, read_json, sha256_file
 
 __all__ = [
     "CLASS_NAMES",
@@ -108,7 +107,7 @@ class EmbeddedBuildConfig:
     max_clips: int | None = None  # cap for quick test builds (keeps the first clips of each source)
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        return json_digest(asdict(self), 16)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -427,17 +426,9 @@ def load_manifest(root: str | os.PathLike | None = None) -> dict | None:
         raise ValueError(f"{error}; `pyoco-lab data build` rebuilds the dataset") from None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _file_record(path: Path) -> dict:
     """What the manifest records of a finished file: its size and sha256 (computed once, at build)."""
-    return {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+    return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
 def _open_clips(directory: Path, resolution: int, manifest: dict, *, verify: bool = False) -> np.ndarray:
@@ -468,7 +459,7 @@ def _open_clips(directory: Path, resolution: int, manifest: dict, *, verify: boo
     if verify:
         if not record or "sha256" not in record:
             raise ValueError(f"{path} has no recorded sha256 (the build is older than the check)")
-        if _sha256(path) != record["sha256"]:
+        if sha256_file(path) != record["sha256"]:
             raise ValueError(f"{path} does not match the sha256 the manifest recorded (corrupted)")
     return clips
 
@@ -498,7 +489,7 @@ def _read_index(directory: Path, manifest: dict, *, verify: bool = False) -> dic
         raise ValueError(
             f"{index} has {index.stat().st_size:,} bytes but the manifest recorded {record.get('bytes'):,}"
         )
-    if verify and record and _sha256(index) != record.get("sha256"):
+    if verify and record and sha256_file(index) != record.get("sha256"):
         raise ValueError(f"{index} does not match the sha256 the manifest recorded (corrupted)")
     doc = read_json(index, "embedded dataset index")
     keys = ("video_id", "label", "split", "videos")

@@ -23,7 +23,6 @@ held-out clips), cached in a JSON file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -31,7 +30,7 @@ from pathlib import Path
 import torch
 
 from pyoco_lab import training
-from pyoco_lab.fileio import atomic_write_text, read_json
+from pyoco_lab.fileio import atomic_write_text, json_digest, read_json
 from pyoco_lab.metrics import appearance, corruptions, lab, networks, yardsticks
 from pyoco_lab.metrics.evaluate import real_datasets, subset_clips, validate_device
 from pyoco_lab.metrics.temporal import temporal_statistics
@@ -172,5 +171,5 @@ def _controls_key(config, num_samples, reference_split, reference_seed, classifi
         "lab_classifier_version": lab.LAB_CLASSIFIER_VERSION,
         "bootstrap_resamples": lab.BOOTSTRAP_RESAMPLES,
     }
-    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
+    digest = json_digest(parts, 12)
     return f"{config.dataset}-{config.resolution}px-{config.num_frames}f-n{num_samples}-{digest}"

@@ -26,7 +26,6 @@ validated first of all (:func:`validate_device`).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -38,7 +37,7 @@ import torch
 
 from pyoco_lab import devices, edm, training
 from pyoco_lab.data import EmbeddedVideoDataset, UCF101Clips, default_data_root
-from pyoco_lab.fileio import atomic_write_text, read_json
+from pyoco_lab.fileio import atomic_write_text, json_digest, read_json, sha256_file
 from pyoco_lab.metrics import appearance, lab, networks, yardsticks
 from pyoco_lab.metrics.frechet import frechet_distance_from_features
 from pyoco_lab.metrics.temporal import temporal_statistics
@@ -81,7 +80,7 @@ def validate_device(requested: str | torch.device) -> torch.device:
 
 def ema_sha256(checkpoint: str | os.PathLike) -> str:
     """sha256 of a checkpoint folder's EMA weights file (the weights ``evaluate_run`` samples with)."""
-    return networks.file_sha256(Path(checkpoint) / training.EMA_FILE)
+    return sha256_file(Path(checkpoint) / training.EMA_FILE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +160,7 @@ def evaluation_parts(
     device = validate_device(device)
     frames = int(num_frames or config.num_frames)
     weights = Path(weights_dir) if weights_dir is not None else networks.weights_dir()
-    used = {path.name: networks.file_sha256(path) for _, path in _used_weights(weights, config, frames)}
+    used = {path.name: sha256_file(path) for _, path in _used_weights(weights, config, frames)}
     return {
         "format": KEY_FORMAT,
         "checkpoint": checkpoint,
@@ -245,7 +244,7 @@ def evaluation_key(
 
 def key_name(parts: dict) -> str:
     """Readable prefix (sampler, steps, N, seed, checkpoint step) + 12 hex of the hash of all ``parts``."""
-    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
+    digest = json_digest(parts, 12)
     checkpoint = parts["checkpoint"]
     step = checkpoint["step"]
     if checkpoint.get("pretrained"):
@@ -431,7 +430,7 @@ def _real_rows_cache(config, num_samples, reference_seed, classifier, net) -> Pa
         "bootstrap_resamples": lab.BOOTSTRAP_RESAMPLES,
         "yardsticks": yardsticks.YARDSTICKS_VERSION,
     }
-    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+    digest = json_digest(parts, 16)
     return Path(config.data_root or default_data_root()) / "cache" / "real-rows" / f"{digest}.json"
 
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import warnings
 from collections.abc import Callable
@@ -52,7 +51,7 @@ import torch
 from einops import rearrange
 
 from pyoco_lab.data import default_data_root
-from pyoco_lab.fileio import atomic_write_bytes
+from pyoco_lab.fileio import atomic_write_bytes, json_digest, sha256_file
 from pyoco_lab.metrics.frechet import FeatureStats, frechet_distance
 from pyoco_lab.metrics.scores import inception_score, splits_for
 from pyoco_lab.progress import tqdm
@@ -224,15 +223,6 @@ def load_detector(
     return module.eval()
 
 
-def file_sha256(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks (weight files can be GBs; nothing is kept)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def weights_sha256(model: torch.nn.Module) -> str:
     """Hex sha256 of a network's weights: each state-dict entry's name, dtype, shape and bytes, by name.
 
@@ -317,7 +307,7 @@ def check_detector(
             f"({spec.output} of {spec.network}): it is not that network; replace it with {spec.filename} "
             f"from {spec.source}, or remove it to skip {spec.metric}"
         )
-    sha256 = file_sha256(path)
+    sha256 = sha256_file(path)
     message = hash_message(spec, path, sha256)
     if message is not None:
         warnings.warn(message, WeightsHashWarning, stacklevel=2)
@@ -439,12 +429,10 @@ def standard_metrics(
         if reference_cache is not None and reference_key is not None:
             payload = {
                 "metric": spec.metric,
-                "weights": file_sha256(directory / spec.filename),
+                "weights": sha256_file(directory / spec.filename),
                 **reference_key,
             }
-            digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[
-                :16
-            ]
+            digest = json_digest(payload, 16, default=str)
             path = Path(reference_cache) / f"reference-{spec.metric}-{digest}.npz"
             if path.is_file():
                 with np.load(path) as stored:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -37,7 +36,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from pyoco_lab import devices, edm
-from pyoco_lab.fileio import atomic_write_text, follow_umask, read_json
+from pyoco_lab.fileio import atomic_write_text, follow_umask, read_json, sha256_file
 from pyoco_lab.models.cascade import KNOWN_PER_WINDOW, SR_FACTOR, Cascade, interpolation_frameskip
 from pyoco_lab.training import networks, pretrained
 from pyoco_lab.training.config import (
@@ -145,14 +144,6 @@ def checkpoint_folders(run_dir: str | os.PathLike) -> list[Path]:
     return sorted(folders, key=checkpoint_step, reverse=True)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify_checkpoint(folder: Path, *, full: bool = True) -> None:
     """Raise :class:`CheckpointUnreadable` (saying what is wrong) unless ``folder`` is intact.
 
@@ -179,7 +170,7 @@ def verify_checkpoint(folder: Path, *, full: bool = True) -> None:
         size = path.stat().st_size
         if size != expected["bytes"]:
             raise CheckpointUnreadable(f"{path} has {size} bytes, {expected['bytes']} were written")
-        if full and _sha256(path) != expected["sha256"]:
+        if full and sha256_file(path) != expected["sha256"]:
             raise CheckpointUnreadable(f"{path} does not match the sha256 recorded when it was written")
 
 
@@ -240,7 +231,7 @@ def save_checkpoint(run_dir: Path, step: int, *, model, ema, optimizer, complete
     for name in (MODEL_FILE, EMA_FILE, STATE_FILE):
         with open(tmp / name, "rb") as handle:
             os.fsync(handle.fileno())
-        files[name] = {"bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
+        files[name] = {"bytes": (tmp / name).stat().st_size, "sha256": sha256_file(tmp / name)}
     atomic_write_text(tmp / MANIFEST_FILE, json.dumps({"step": step, "files": files}, indent=1), fsync=True)
     if final.exists():
         quarantine(final, "replaced by a new checkpoint of the same step")

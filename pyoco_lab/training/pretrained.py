@@ -17,7 +17,6 @@ that re-creates it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -29,7 +28,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from pyoco_lab import edm, provenance
-from pyoco_lab.fileio import atomic_write_text, publish_file, read_json
+from pyoco_lab.fileio import atomic_write_text, publish_file, read_json, sha256_file
 from pyoco_lab.noise import NoisePrior
 from pyoco_lab.training import networks
 from pyoco_lab.training.config import RESUMABLE_CHANGES, TrainConfig, config_from_dict, config_to_dict
@@ -182,14 +181,6 @@ def get(source: str) -> PretrainedModel:
     return models[name]
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify(model: PretrainedModel) -> Path:
     """The weights file, after checking it is there and its sha256 is the recorded one."""
     recreate = model.recipe.get("command", "pyoco-lab pretrained export (docs/pretrained.md)")
@@ -198,7 +189,7 @@ def verify(model: PretrainedModel) -> Path:
             f"the weights of {PREFIX}{model.name} are missing ({model.path}); reinstall pyoco-lab, or "
             f"re-create them: {recreate}"
         )
-    found = sha256_of(model.path)
+    found = sha256_file(model.path)
     if found != model.sha256:
         raise ValueError(
             f"{model.path} is corrupted: sha256 {found[:16]}... is not the recorded {model.sha256[:16]}...; "
@@ -266,7 +257,7 @@ def export(
     model = PretrainedModel(
         name,
         file,
-        sha256_of(directory / file),
+        sha256_file(directory / file),
         config_to_dict(config),
         num_classes,
         recipe,

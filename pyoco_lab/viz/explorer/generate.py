@@ -120,6 +120,7 @@ class GeneratePanel(ModelPanel):
         self.scale = scale
         self.label = ""  # the caption of the last video generated (what it was sampled with)
         self.gallery_kind = ""  # MODELS_GALLERY or ONE_MODEL_GALLERY, for the last gallery
+        self.gallery_labels: list[str] = []  # each tile of the last gallery: trained and sampled with
         self.sampler = w.Dropdown(options=SAMPLER_CHOICES, value=sampler, description="sampler")
         self.num_steps = w.IntSlider(value=num_steps, min=2, max=64, description="steps")
         self.class_label = w.IntText(value=0, description="class", layout=w.Layout(width="160px"))
@@ -359,7 +360,7 @@ class GeneratePanel(ModelPanel):
             title = (
                 f"{gallery_kind} — {prior_kind} prior, seed {e.seed.value}, {self.sampler.value} × {steps}"
             )
-            self.gallery_kind = gallery_kind
+            self.gallery_kind, self.gallery_labels = gallery_kind, labels  # what each tile was sampled with
             self.gallery.value = video_grid(videos, labels, fps=e.fps, scale=self.scale, title=title)
             self.status.value = f"gallery done in {time.perf_counter() - start:.1f} s"
             return videos
