@@ -463,3 +463,27 @@ def test_notebook_runs_headless_and_leaves_static_figures(tmp_path, monkeypatch)
     )
     for name in ("prior_correlation.png", "alpha_sweep.png", "noise_video.gif"):
         assert (out / name).stat().st_size > 1000, name
+
+
+@pytest.mark.slow
+def test_mark_cuts_says_which_frames_of_a_clip_open_another_scene(monkeypatch):
+    """Issue #38 in the explorer: with "mark cuts" a generated clip's caption says whether it keeps one scene
+    (scene consistency against real clips' cut threshold), checked on real clips and a real splice."""
+    from pyoco_lab.data import EmbeddedVideoDataset
+
+    data = EmbeddedVideoDataset(None, 16, "train", build_if_missing=True)
+    first = data[0]
+    other = next(data[i] for i in range(len(data)) if data[i]["video_id"] != first["video_id"])
+    clip, elsewhere = first["video"][:8], other["video"][:8]
+    spliced = torch.cat([clip[:3], elsewhere[3:]])  # frames 3-7 from another scene
+    panel = ex.GeneratePanel(ex.PriorExplorer(num_frames=8), [], sampler="euler", num_steps=2)
+    assert panel._scene_note(clip) == ""  # off by default: no real clips measured
+    panel.mark_cuts.value = True
+    assert panel._scene_note(clip) == " — holds one scene"
+    assert panel._scene_note(spliced) == " — cuts at frame 3"
+    assert list(panel._scene_judges) == [(16, 8)]  # the threshold measured once per clip shape
+    monkeypatch.setattr(panel, "_sample", lambda *args, **kwargs: spliced)
+    monkeypatch.setattr(panel, "sampling_prior", lambda: ("progressive", 2.0, "slider"))
+    assert panel.generate() is not None, panel.status.value
+    assert panel.label.endswith(" — cuts at frame 3")
+    assert "cuts at frame 3" in html.unescape(panel.video.value)

@@ -46,6 +46,8 @@ def test_a_clip_holds_its_scene_until_one_jump_crosses_the_threshold():
     low, high = scores["scene-held-ci"]
     assert low < 0.5 < high and 0 <= low and high <= 1
     assert 0 <= scores["cut-rate-ci"][0] <= scores["cut-rate"] <= scores["cut-rate-ci"][1] <= 1
+    # the frames that open another scene: t + 1 for a jump d_t above the threshold (what sheets frame in red)
+    assert scene_consistency.cut_frames(jumps, 1.0) == [[], [2], [1, 2, 3], []]
 
 
 def test_splices_join_different_scenes_at_a_frame_inside_the_clip():

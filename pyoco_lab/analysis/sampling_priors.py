@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 
 from pyoco_lab import media, noise, viz
@@ -260,7 +259,7 @@ def sheet_stem(model: str) -> str:
 def _save_sheet(judge, clips, folder: Path, model: str, trained, sampled: str, seed: int) -> Path:
     """A contact sheet of ``clips``: a row per clip, a column per frame, the detected cuts framed in red."""
     jumps = scene_consistency.clip_jumps(judge.net, judge.scene.reference_features, clips)
-    cuts = [list(np.flatnonzero(row > judge.scene.threshold) + 1) for row in jumps]
+    cuts = scene_consistency.cut_frames(jumps, judge.scene.threshold)
     rows = [media.to_uint8_frames(clip) for clip in clips]
     labels = [f"clip {i}" for i in range(len(clips))]
     columns = [[f"frame {f}" for f in range(clips.shape[1])]] * len(clips)

@@ -78,6 +78,11 @@ def clip_jumps(net: AppearanceNet, reference_features: np.ndarray, clips: torch.
     return np.linalg.norm(features[:, 1:] - features[:, :-1], axis=-1)
 
 
+def cut_frames(jumps: np.ndarray, threshold: float) -> list[list[int]]:
+    """Per clip, the frames that open another scene: t + 1 for every jump d_t above τ (jumps (N, F−1))."""
+    return [[int(t) + 1 for t in np.flatnonzero(row > threshold)] for row in np.atleast_2d(jumps)]
+
+
 def scene_reference(
     net: AppearanceNet,
     reference_features: np.ndarray,

@@ -38,7 +38,7 @@ import torch
 
 from pyoco_lab.data import EmbeddedVideoDataset
 from pyoco_lab.metrics import corruptions, scene_consistency
-from pyoco_lab.metrics.appearance import AppearanceNet, appearance_features, embed
+from pyoco_lab.metrics.appearance import AppearanceNet, appearance_features, appearance_net, embed
 from pyoco_lab.metrics.frechet import frechet_distance_from_features
 from pyoco_lab.metrics.kernel_distance import kernel_distance
 from pyoco_lab.metrics.memorisation import memorisation
@@ -235,6 +235,17 @@ def scene_reference(sets: RealSets, net: AppearanceNet) -> scene_consistency.Sce
     return scene_consistency.scene_reference(
         net, sets.reference_features, sets.reference_clips, sets.reference_scene_ids
     )
+
+
+def clip_scene_judge(
+    resolution: int, num_frames: int, *, num_clips: int = 128, root=None, seed: int = 0
+) -> tuple[AppearanceNet, scene_consistency.SceneReference]:
+    """What one clip's cuts are found with (the explorer's scene check): the appearance network of the
+    embedded data at ``resolution`` and the cut threshold τ of ``num_clips`` real reference clips of
+    ``num_frames`` frames (train half A) -- the same τ a sweep of ``num_clips`` clips uses."""
+    net = appearance_net(resolution, root=root, device="cpu", progress=False)
+    sets = real_sets(net, resolution, num_clips, num_frames=num_frames, root=root, seed=seed)
+    return net, scene_reference(sets, net)
 
 
 def clip_scores(

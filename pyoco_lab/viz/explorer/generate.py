@@ -24,6 +24,7 @@ import torch
 
 from pyoco_lab import edm
 from pyoco_lab import noise as noise_lib
+from pyoco_lab.metrics import scene_consistency, yardsticks
 from pyoco_lab.training import load_config, load_denoiser, pretrained
 from pyoco_lab.viz.explorer.common import (
     TRAIN_HINT,
@@ -134,6 +135,15 @@ class GeneratePanel(ModelPanel):
         # default, and this box, shown only for such a model, samples with the training prior instead.
         self.use_training_prior = w.Checkbox(value=False, description="its training prior", indent=False)
         self.use_training_prior.add_class("pyoco-use-training-prior")
+        # Scene consistency (issue #38) of each clip sampled: which frames open another scene. Off by
+        # default: the first check builds the real clips' cut threshold (about half a minute).
+        self.mark_cuts = w.Checkbox(value=False, description="mark cuts", indent=False)
+        self.mark_cuts.tooltip = (
+            "say which frames open another scene (a jump as large as between two scenes of the data); "
+            "the first check measures real clips once"
+        )
+        self.mark_cuts.add_class("pyoco-mark-cuts")
+        self._scene_judges: dict[tuple[int, int], tuple] = {}
         self.button = w.Button(description="Generate", button_style="primary", icon="play")
         self.gallery_button = w.Button(description="Gallery over alphas", icon="th")
         self.video = w.HTML()
@@ -153,7 +163,7 @@ class GeneratePanel(ModelPanel):
             [
                 self.run,
                 w.HBox([self.prior_source, self.use_training_prior, self.run_prior]),
-                w.HBox([self.sampler, self.num_steps, self.class_label]),
+                w.HBox([self.sampler, self.num_steps, self.class_label, self.mark_cuts]),
                 w.HBox([self.button, self.gallery_button, self.progress]),
                 self.status,
                 self.video,
@@ -283,6 +293,7 @@ class GeneratePanel(ModelPanel):
             self.status.value = f"sampling {html.escape(label)} ..."
             start = time.perf_counter()
             video = self._sample(kind, alpha, self._progress_callback(self.num_steps.value))
+            label += self._scene_note(video)
             self.label = label
             self.video.value = video_html(video, fps=e.fps, scale=self.scale, caption=label)
             self.status.value = f"done in {time.perf_counter() - start:.1f} s"
@@ -292,6 +303,25 @@ class GeneratePanel(ModelPanel):
             return None
         finally:
             self.button.disabled = not self.available
+
+    def _scene_note(self, video: torch.Tensor) -> str:
+        """ " — holds one scene" or " — cuts at frames 3, 6" for a clip (F, C, H, W) when "mark cuts" is
+        ticked (``metrics.scene_consistency``: a jump between neighbouring frames as large as the distance
+        between two scenes), else ""."""
+        if not self.mark_cuts.value:
+            return ""
+        frames, _, height, _ = video.shape
+        key = (int(height), int(frames))
+        if key not in self._scene_judges:
+            self.status.value = f"measuring the cut threshold on real {height} px, {frames}-frame clips ..."
+            self._scene_judges[key] = yardsticks.clip_scene_judge(*key)
+        net, reference = self._scene_judges[key]
+        clip = video.detach().float().cpu().clamp(-1, 1)[None]
+        jumps = scene_consistency.clip_jumps(net, reference.reference_features, clip)
+        cuts = scene_consistency.cut_frames(jumps, reference.threshold)[0]
+        if not cuts:
+            return " — holds one scene"
+        return f" — cuts at frame{'s' if len(cuts) > 1 else ''} {', '.join(map(str, cuts))}"
 
     def gallery_runs(self) -> list[tuple[float, Path]]:
         """(training alpha, run) of the runs trained with the selected run's prior kind (and i.i.d.) at
@@ -355,6 +385,7 @@ class GeneratePanel(ModelPanel):
                 self.progress.max = total
                 callback = self._progress_callback(total, offset=k * steps)
                 videos.append(self._sample(kind, alpha, callback, run=run))
+                labels[k] += self._scene_note(videos[-1])
             # the selected model's kind names a gallery of models (its first item may be the i.i.d. one)
             prior_kind = trained_kind if runs else (items[0][0] if items else e.kind.value)
             title = (
