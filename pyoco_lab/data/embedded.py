@@ -37,7 +37,7 @@ from pyoco_lab.progress import tqdm
 
 from pyoco_lab.data.sources import PHOTOS, VIDEOS, Source, load_photo, package_file
 from pyoco_lab.data.video_io import VideoFile
-from pyoco_lab.fileio import json_digest, read_json, sha256_file
+from pyoco_lab.fileio import atomic_write_text, json_digest, read_json, sha256_file
 
 __all__ = [
     "CLASS_NAMES",
@@ -389,16 +389,6 @@ def plan_clips(config: EmbeddedBuildConfig) -> tuple[list[_Identity], list[tuple
     return identities, specs, decoded
 
 
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _read_manifest(path: Path) -> dict:
     """The manifest at ``path``; ValueError saying what is wrong with it (naming the file)."""
     manifest = read_json(path, "embedded dataset manifest")  # names the file when it is not JSON
@@ -628,7 +618,7 @@ def _build(
         ],
         "videos": [asdict(ident) for ident in identities],
     }
-    _write_atomic(directory / "index.json", lambda p: p.write_text(json.dumps(index_doc)))
+    atomic_write_text(directory / "index.json", json.dumps(index_doc))
     splits = np.array(index_doc["split"])
     # Size and sha256 of every file, so a later build or load can tell a truncated one. Arrays kept
     # from the previous build keep their record (computed once); an older manifest had none.
@@ -657,7 +647,7 @@ def _build(
         "build_seconds": round(time.perf_counter() - started, 1),
         "files": files,
     }
-    _write_atomic(directory / "manifest.json", lambda p: p.write_text(json.dumps(manifest, indent=1)))
+    atomic_write_text(directory / "manifest.json", json.dumps(manifest, indent=1))
     return {**manifest, "built_now": True}
 
 

@@ -43,6 +43,7 @@ from pyoco_lab.metrics.frechet import frechet_distance_from_features
 from pyoco_lab.metrics.temporal import temporal_statistics
 from pyoco_lab.progress import tqdm
 from pyoco_lab.reinit import Reinit, sample_reinit
+from pyoco_lab.training.checkpoints import checkpoint_step
 
 EVAL_FILE = "eval.json"
 # Bump when the key's contents change: entries under older keys then simply stop matching (recomputed).
@@ -896,9 +897,9 @@ def subset_clips(dataset, count: int, seed: int) -> torch.Tensor:
 
 def _checkpoint_step(checkpoint: Path) -> int | None:
     """The training step of a checkpoint folder: from its name (``step-0000300``), else its state file."""
-    match = re.fullmatch(r"step-(\d+)", checkpoint.name)
-    if match:
-        return int(match[1])
+    step = checkpoint_step(checkpoint)
+    if step is not None:
+        return step
     try:
         state = torch.load(checkpoint / training.STATE_FILE, map_location="cpu", weights_only=True)
         return int(state["step"])
@@ -921,10 +922,7 @@ def _read_store(path: Path) -> dict:
     """The entries of ``eval.json`` ({} when absent); a file that is not a JSON object raises, naming it."""
     if not path.is_file():
         return {}
-    try:
-        stored = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); move it away to start a fresh one") from None
+    stored = read_json(path, "evaluation cache")  # names the file when it is not JSON
     if not isinstance(stored, dict):
         raise ValueError(
             f"{path} is not an evaluation cache (a JSON object); move it away to start a fresh one"
