@@ -37,7 +37,7 @@ num_steps = 18  # sampler steps
 gallery_alphas = [0.0, 0.5, 2.0, 10.0, "inf"]  # alphas shown side by side in the gallery
 clip_index = 0  # which test clip the inversion playground inverts
 run_models = True  # generate and invert headlessly when trained runs exist
-output_dir = "figures/explorer"  # static copies of the figures (relative to the repo root)
+output_dir = "runs/explorer"  # static copies of the figures (relative to the repo root; runs/ is not tracked)
 
 # %%
 from pathlib import Path
