@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from pyoco_lab import cli, edm, reinit
+from pyoco_lab.metrics import evaluate
 from pyoco_lab.metrics.evaluate import sample_videos
 from pyoco_lab.noise import NoisePrior
 
@@ -135,3 +136,28 @@ def test_the_commands_refuse_a_bad_reinit_in_one_line(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code != 0 and "at least 1 iteration" in err and not (tmp_path / "o").exists()
+
+
+def test_sample_videos_progress_moves_per_sampler_step(monkeypatch):
+    """#43 item 4: a bar that sits at 0/1 for minutes cannot be told from a hang; it counts sampler steps
+    (per batch when re-initialising, whose passes and inversions are not one sampler's steps)."""
+    bars = []
+
+    class Recorder:
+        def __init__(self, *, total, disable, **kwargs):
+            self.total, self.done, self.unit = total, 0, kwargs.get("unit")
+            bars.append(self)
+
+        def update(self, n):
+            self.done += n
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(evaluate, "tqdm", Recorder)
+    prior = NoisePrior("progressive", 2.0)
+    for sampler in ("heun", "deis", "stochastic"):
+        sample_videos(gaussian_denoiser, prior, (4, 3, 8, 8), 5, batch_size=2, sampler=sampler, num_steps=6)
+    twice = reinit.Reinit(2)
+    sample_videos(gaussian_denoiser, prior, (4, 3, 8, 8), 5, batch_size=2, num_steps=6, reinit=twice)
+    assert [(bar.total, bar.done, bar.unit) for bar in bars] == [(18, 18, "step")] * 3 + [(3, 3, "batch")]

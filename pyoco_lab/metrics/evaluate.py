@@ -311,7 +311,16 @@ def sample_videos(
     churn = torch.Generator(device=device).manual_seed(seed + 1)
     fresh = torch.Generator().manual_seed(seed + 2)  # re-initialisation's high band
     out = []
-    for start in tqdm(range(0, num_samples, batch_size), desc="sampling", disable=not progress):
+    # Progress per sampler step (a batch of a large model takes minutes); per batch when re-initialising.
+    batches = range(0, num_samples, batch_size)
+    per_step = reinit is None
+    bar = tqdm(
+        total=len(batches) * (num_steps if per_step else 1),
+        desc="sampling",
+        unit="step" if per_step else "batch",
+        disable=not progress,
+    )
+    for start in batches:
         n = min(batch_size, num_samples - start)
         noise = prior.sample((n, *shape), generator=generator).to(device)
         labels = (torch.arange(start, start + n) % num_classes).to(device) if num_classes else None
@@ -321,8 +330,11 @@ def sample_videos(
             options["noise_sampler"] = edm.prior_noise_sampler(prior, generator=churn)
         denoise = lambda x, s, cond=cond: denoiser(x, s, **cond)  # noqa: E731
         with devices.sampling_mode(device):
-            if reinit is None:
-                x0 = edm.sample(denoise, noise, sampler=sampler, num_steps=num_steps, **options)
+            if per_step:
+                step_done = lambda i, x: bar.update(1)  # noqa: E731
+                x0 = edm.sample(
+                    denoise, noise, sampler=sampler, num_steps=num_steps, callback=step_done, **options
+                )
             else:
                 x0 = sample_reinit(
                     denoise,
@@ -333,7 +345,10 @@ def sample_videos(
                     num_steps=num_steps,
                     **options,
                 )
+            if not per_step:
+                bar.update(1)
         out.append(x0.float().clamp(-1, 1).cpu())
+    bar.close()
     return torch.cat(out)
 
 
