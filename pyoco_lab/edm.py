@@ -463,6 +463,7 @@ def invert(
     solver: str = "heun",
     frames_as_batch: bool = False,
     progress: bool = False,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
     """Integrate eq. 2 from sigma_min up to sigma_max starting at x0; return x(sigma_max)/sigma_max.
 
@@ -470,7 +471,8 @@ def invert(
     order sigma_min). The schedule is the Karras one reversed, so sampling back with the same
     solver and ``num_steps`` retraces it. ``solver`` is "euler", "heun", "rk3" or "deis".
     ``frames_as_batch=True`` folds the frames of a video (B, F, C, H, W) into the batch, so an
-    *image* denoiser inverts every frame independently in one batched pass (Section 4).
+    *image* denoiser inverts every frame independently in one batched pass (Section 4). ``callback(i, x)``
+    after each of the ``num_steps - 1`` ODE steps (progress).
     """
     sigmas = karras_sigmas(num_steps, sigma_min, sigma_max, rho)[:-1].flip(0)  # sigma_min -> sigma_max
     x = x0 if x0.dtype == torch.float64 else x0.to(torch.float32)  # float64 kept for exactness tests
@@ -480,9 +482,9 @@ def invert(
         batch = x.shape[0]
         x = x.flatten(0, 1)
     if solver == "deis":
-        x = solve_ode_deis(denoiser, x, sigmas, progress=progress)
+        x = solve_ode_deis(denoiser, x, sigmas, progress=progress, callback=callback)
     else:
-        x = solve_ode(denoiser, x, sigmas, solver, progress=progress)
+        x = solve_ode(denoiser, x, sigmas, solver, progress=progress, callback=callback)
     noise = x / sigma_max
     if frames_as_batch:
         noise = noise.unflatten(0, (batch, -1))

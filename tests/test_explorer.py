@@ -422,6 +422,7 @@ def test_inversion_of_a_clip_matches_its_frame_similarity(tmp_path):
     assert torch.allclose(result["similarity"], cosine_similarity_matrix(clips[0]["video"]), atol=1e-5)
     assert set(result["matrices"]) == {"inverted noise", "mixed α=1", "progressive α=2"}
     assert result["fitted_alpha"]["progressive"] > 0.5  # a strongly correlated clip
+    assert (panel.progress.value, panel.progress.max) == (7, 7)  # moved per ODE step: 8 levels, 7 steps
     panel.clip.value = 5
     assert panel.invert() is None and "clip # must be in [0, 0]" in panel.status.value
 

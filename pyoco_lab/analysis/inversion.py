@@ -80,9 +80,16 @@ def invert_clips(
     """
     device = devices.device_of(denoiser)
     maps = []
-    for start in tqdm(range(0, len(videos), batch_size), desc="inverting clips", disable=not progress):
+    batches = range(0, len(videos), batch_size)
+    # progress per ODE step: one batch of a large image model takes minutes (num_steps - 1 steps each)
+    total = len(batches) * (num_steps - 1)
+    bar = tqdm(total=total, desc="inverting clips", unit="step", disable=not progress)
+    for start in batches:
         chunk = videos[start : start + batch_size].to(device)
-        maps.append(edm.invert(denoiser, chunk, num_steps=num_steps, frames_as_batch=True).float().cpu())
+        step_done = lambda i, x: bar.update(1)  # noqa: E731
+        inverted = edm.invert(denoiser, chunk, num_steps=num_steps, frames_as_batch=True, callback=step_done)
+        maps.append(inverted.float().cpu())
+    bar.close()
     return torch.cat(maps)
 
 

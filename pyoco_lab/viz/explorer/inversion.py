@@ -48,14 +48,20 @@ def load_clips(resolution: int, num_frames: int, split: str = "test"):
 
 
 def invert_clip(
-    image_denoiser: Callable, clip: torch.Tensor, *, num_steps: int = 32, solver: str = "heun"
+    image_denoiser: Callable,
+    clip: torch.Tensor,
+    *,
+    num_steps: int = 32,
+    solver: str = "heun",
+    callback: Callable | None = None,
 ) -> torch.Tensor:
     """Noise maps (F, C, H, W) of a real clip (F, C, H, W), each frame inverted by the *image* model.
 
     Frames are inverted independently (``frames_as_batch``), so any correlation between the noise
     maps comes from the data, not from the model -- the observation behind PYoCo (Fig. 2).
     """
-    return edm.invert(image_denoiser, clip[None], num_steps=num_steps, solver=solver, frames_as_batch=True)[0]
+    options = dict(num_steps=num_steps, solver=solver, frames_as_batch=True, callback=callback)
+    return edm.invert(image_denoiser, clip[None], **options)[0]
 
 
 def inversion_summary(clip: torch.Tensor, noise: torch.Tensor, priors: Sequence[tuple[str, float]]) -> dict:
@@ -139,9 +145,11 @@ class InversionPanel(ModelPanel):
             item = self.dataset[self.clip.value]
             clip = item["video"] if isinstance(item, dict) else item
             self.status.value = f"inverting clip {self.clip.value} ({clip.shape[0]} frames) ..."
-            self.progress.max, self.progress.value = 1, 0
-            noise = invert_clip(denoiser, clip, num_steps=self.num_steps.value)
-            self.progress.value = 1
+            self.progress.value = 0  # moves per ODE step: num_steps - 1 of them
+            steps = self.num_steps.value - 1
+            noise = invert_clip(
+                denoiser, clip, num_steps=self.num_steps.value, callback=self._progress_callback(steps)
+            )
             self.result = inversion_summary(clip, noise, self.priors)
             self._render()
             return self.result
