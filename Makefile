@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,text,diffusers]"
 	touch $(STAMP)
+	@echo "PYoCo Lab is installed in $(VENV) (torch $$($(BIN)/python -c 'import torch; print(torch.__version__)')):" \
+		"$(BIN)/pyoco-lab --help lists the commands; make reproduce and make test are the two front doors"
 
 install: $(STAMP)
 
