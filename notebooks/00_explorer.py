@@ -36,7 +36,7 @@ sampler = "heun"  # heun, euler, deis, rk3 or stochastic
 num_steps = 18  # sampler steps
 gallery_alphas = [0.0, 0.5, 2.0, 10.0, "inf"]  # alphas shown side by side in the gallery
 clip_index = 0  # which test clip the inversion playground inverts
-run_models = True  # generate and invert headlessly when trained runs exist
+run_models = False  # True: also sample a video + gallery and invert a clip for the static copies (minutes)
 output_dir = "runs/explorer"  # static copies of the figures (relative to the repo root; runs/ is not tracked)
 
 # %%
@@ -95,7 +95,12 @@ display(explorer.widget)
 # %%
 panel = explorer.generate
 if not (run_models and panel.available):
-    print(f"skipped: no video run found ({ex.TRAIN_HINT} --phase video ...)" if run_models else "skipped")
+    why = "run_models = False: press Generate above, or run with -p run_models True for a static copy"
+    print(
+        f"skipped: no video run found ({ex.TRAIN_HINT} --phase video ...)"
+        if run_models
+        else f"skipped ({why})"
+    )
 else:
     video = panel.generate()
     videos = panel.generate_gallery()
@@ -113,7 +118,12 @@ else:
 # %%
 panel = explorer.inversion
 if not (run_models and panel.available):
-    print(f"skipped: no image run found ({ex.TRAIN_HINT} --phase image ...)" if run_models else "skipped")
+    why = "run_models = False: press 'Invert clip' above, or run with -p run_models True for a static copy"
+    print(
+        f"skipped: no image run found ({ex.TRAIN_HINT} --phase image ...)"
+        if run_models
+        else f"skipped ({why})"
+    )
 else:
     panel.clip.value = clip_index
     result = panel.invert()
