@@ -40,3 +40,37 @@ def test_the_alpha_zoo_loads_by_name_and_stands_in_for_the_cpu32_runs(tmp_path):
         with torch.no_grad():
             video = generate_video(denoiser, kind, alpha, shape, sampler="euler", num_steps=2)
         assert video.shape == shape and torch.isfinite(video).all()
+
+
+# The re-made zoo (issue #38): the same recipe at higher training noise levels. name -> (kind, alpha,
+# finetuned, the sampling prior its sweep's rule recorded: (kind, alpha), None = its training prior)
+HIGHSIGMA = {
+    "zoo-32-highsigma-iid": ("iid", 0.0, True, None),
+    "zoo-32-highsigma-mixed-1": ("mixed", 1.0, True, ("progressive", 2.5)),
+    "zoo-32-highsigma-progressive-2": ("progressive", 2.0, True, ("progressive", 3.0)),
+    "zoo-32-highsigma-inf": ("mixed", experiments.INF, True, None),
+}
+
+
+def test_the_zoo_that_keeps_scenes_ships_supersedes_the_first_and_records_how_it_samples(tmp_path):
+    s = experiments.settings("cpu-32")
+    fig6 = {spec.config.alpha: spec for spec in experiments.sample_runs(s).values()}
+    for name, (kind, alpha, finetuned, sampling) in HIGHSIGMA.items():
+        model = pretrained.get(name)
+        pretrained.verify(model)
+        config = model.train_config
+        assert (config.noise, config.alpha, config.p_mean, config.p_std) == (kind, alpha, 0.5, 1.4)
+        assert ("init" in model.recipe) == finetuned and "--p-mean 0.5 --p-std 1.4" in model.recipe["command"]
+        assert "higher noise levels" in model.recipe["chosen_by"]  # how the recipe was chosen (export --why)
+        old = name.replace("highsigma-", "")
+        assert pretrained.get(old).superseded_by == name  # the first zoo stays loadable, listed after
+        recorded = model.sampling_prior if model.sampling else None
+        assert (recorded.kind, recorded.alpha) == sampling if sampling else recorded is None
+        assert "--recommend best" in model.sampling.get("chosen_by", "--recommend best")
+        assert any(key.startswith("scene-held (") for key in model.quality)  # the sweep's rows
+        # Fig. 6 of cpu-32 shows these models: its runs are exactly theirs, so nothing is trained
+        if alpha in fig6:
+            assert experiments.run_weights(fig6[alpha], tmp_path / "cache") == f"pretrained:{name}"
+    assert not (tmp_path / "cache").exists()
+    video_models = [m.name for m in pretrained.current_models(phase="video")]
+    assert set(video_models[: len(HIGHSIGMA)]) <= set(HIGHSIGMA) | {"zoo-32-highsigma-scratch"}
