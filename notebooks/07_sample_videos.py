@@ -99,6 +99,7 @@ payload = {
     "prior": s.sample_prior,
     "stats": stats,  # the evaluations: each model sampled with its training prior
     "shown_with": {results.alpha_key(a): caption for a, caption in captions.items()},  # the GIFs' priors
+    "train_extra": s.sample_extra,  # Fig. 6's runs' own recipe changes (the shipped zoo's), if any
     "real": real,
     "num_samples": s.eval_samples,
 }

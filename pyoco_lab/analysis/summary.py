@@ -1080,8 +1080,11 @@ def _section_samples(r: Mapping) -> list[str]:
     keys = list(next(iter(stats.values())))
     if not all(_is_interval(v) for values in stats.values() for v in values.values()):
         return ["(results.json predates intervals: re-run notebook 07)"]
+    extra = ", ".join(f"{k} {v}" for k, v in (r.get("train_extra") or {}).items())
+    recipe = f" (the shipped zoo's recipe: {extra})" if extra else ""
     lines = [
-        f"Fig. 6 — samples finetuned with {r.get('prior', 'mixed')} noise at alpha = {', '.join(stats)}: "
+        f"Fig. 6 — samples finetuned with {r.get('prior', 'mixed')} noise at alpha = {', '.join(stats)}"
+        f"{recipe}: "
         f"temporal statistics of {r.get('num_samples')} clips per alpha "
         "(one seed; 95% bootstrap intervals over "
         "the clips; diversity, a pairwise mean, has none), real clips for reference.",
