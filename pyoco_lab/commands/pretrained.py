@@ -291,9 +291,12 @@ def run_list(args: argparse.Namespace) -> int:
         _print_long(models)
     else:
         print(_table(models))
+        reasons: dict[str, list[str]] = {}  # one line per reason: a zoo's models share their recipe's
         for model in models:
             if model.recipe.get("chosen_by") and not model.superseded_by:
-                print(f"{pretrained.PREFIX}{model.name}: recipe chosen by {model.recipe['chosen_by']}")
+                reasons.setdefault(model.recipe["chosen_by"], []).append(pretrained.PREFIX + model.name)
+        for reason, names in reasons.items():
+            print(f"\n{', '.join(names)}: recipe chosen by {reason}")
         print(
             "\n* superseded: still loads by name (results name it), menus list it last. "
             "`pyoco-lab pretrained list --long`: every model's sha256, recipe, history and numbers."
