@@ -314,7 +314,7 @@ def sampling_sweep_figure(rows: Sequence[Mapping], controls: Mapping[str, Mappin
     (``sampling_priors.summary_rows``), with their intervals, and the real clips and controls as points:
     the target is the real clips' corner (scene-held ≈ 1 at motion-ratio 1); a still clip holds its scene
     at motion 0, a cutting one moves a lot and holds little."""
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(14, 4.2), layout="constrained")
     models = sorted({row["model"] for row in rows})
     markers = dict(zip(models, "osD^v<>", strict=False))
     for i, row in enumerate(rows):
@@ -354,5 +354,6 @@ def sampling_sweep_figure(rows: Sequence[Mapping], controls: Mapping[str, Mappin
     bx.set_ylabel("KID-app vs training clips (lower is better)")
     bx.set_title(f"content (real clips: {controls[real_row]['KID-app']:.2f})", fontsize=9)
     handles, labels = ax.get_legend_handles_labels()
-    bx.legend(handles, labels, fontsize=6, loc="best")  # the content panel has room; the scene one has none
+    # beside the panels, not over them: a sweep of many models and priors has more rows than a panel has room
+    fig.legend(handles, labels, fontsize=6, loc="outside right center")
     return fig
