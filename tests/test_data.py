@@ -515,6 +515,9 @@ def test_ucf101_protocol_and_broken_videos_with_the_pyav_fallback(pyav_backend, 
     from pyoco_lab.data import video_io
 
     assert video_io.default_backend() == "pyav"
+    # the backend is the dataset's own, so DataLoader workers (started from a fork server, whose
+    # environment may predate this test's) decode with it too
+    assert UCF101Clips(ucf_root, split="train", num_frames=16, resolution=16).backend == "pyav"
     test_ucf101_clips_follow_the_protocol(ucf_root)
     test_broken_videos_are_skipped_named_and_counted(broken_root)
     test_validate_drops_broken_videos_up_front(broken_root)

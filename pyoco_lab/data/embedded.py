@@ -33,11 +33,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from pyoco_lab.progress import tqdm
 
 from pyoco_lab.data.sources import PHOTOS, VIDEOS, Source, load_photo, package_file
 from pyoco_lab.data.video_io import VideoFile
 from pyoco_lab.fileio import atomic_write_text, json_digest, read_json, sha256_file
+from pyoco_lab.progress import tqdm
 
 __all__ = [
     "CLASS_NAMES",
@@ -688,7 +688,13 @@ def to_unit_range(frames: torch.Tensor) -> torch.Tensor:
 
 class _EmbeddedBase(torch.utils.data.Dataset):
     def __init__(
-        self, root, resolution: int, split: str, build_if_missing: bool, uint8: bool = False, progress: bool = True
+        self,
+        root,
+        resolution: int,
+        split: str,
+        build_if_missing: bool,
+        uint8: bool = False,
+        progress: bool = True,
     ):
         if split not in ("train", "test", "all"):
             raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")

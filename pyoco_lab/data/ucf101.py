@@ -33,10 +33,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from pyoco_lab.progress import tqdm
 
 from pyoco_lab.data.embedded import default_data_root
-from pyoco_lab.data.video_io import VideoFile, frame_count
+from pyoco_lab.data.video_io import VideoFile, default_backend, frame_count
+from pyoco_lab.progress import tqdm
 
 __all__ = [
     "UCF101_URL",
@@ -121,18 +121,21 @@ def _read_split(video_dir: Path, split_dir: Path, split: str, fold: int):
     return entries, class_names
 
 
-def read_video_frames(path, frame_indices=None, *, num_frames=None, stride: int = 1, generator=None):
+def read_video_frames(
+    path, frame_indices=None, *, num_frames=None, stride: int = 1, generator=None, backend: str | None = None
+):
     """Frames (F, H, W, 3) uint8 of a video (decord, or PyAV without it), plus the frame indices read.
 
     Either pass ``frame_indices``, or ``num_frames`` (and ``stride``) to read a clip from a random
     start drawn with ``generator`` (torch's global RNG when None). Raises VideoReadError with a
-    reason ("unreadable", "empty", "too short", "truncated") instead of returning garbage.
+    reason ("unreadable", "empty", "too short", "truncated") instead of returning garbage. ``backend``:
+    decord or pyav (:func:`~pyoco_lab.data.video_io.default_backend` when None).
     """
     path = str(path)
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
         raise VideoReadError(path, "empty" if os.path.isfile(path) else "missing", "no bytes to decode")
     try:
-        reader = VideoFile(path)
+        reader = VideoFile(path, backend=backend)
         length = len(reader)
     except Exception as error:  # decord: DECORDError/RuntimeError; PyAV: av.error.* for undecodable files
         raise VideoReadError(path, "unreadable", str(error).splitlines()[0][:200]) from None
@@ -190,6 +193,8 @@ class _UCF101Base(torch.utils.data.Dataset):
         entries, self.class_names = _read_split(self.video_dir, self.split_dir, split, fold)
         self.num_classes = len(self.class_names)
         self.split, self.fold, self.resolution = split, fold, int(resolution)
+        # chosen once, here: DataLoader workers (started from a fork server) read the same way
+        self.backend = default_backend()
         self.skipped: dict[str, str] = {}  # path -> reason, for this process
         present = []
         for relpath, label in entries:
@@ -232,7 +237,7 @@ class _UCF101Base(torch.utils.data.Dataset):
                 if os.path.getsize(path) == 0:
                     raise VideoReadError(path, "empty", "no bytes to decode")
                 try:
-                    length = frame_count(path)
+                    length = frame_count(path, backend=self.backend)
                 except Exception as error:
                     raise VideoReadError(path, "unreadable", str(error).splitlines()[0][:200]) from None
                 if length < self._min_frames():
@@ -312,6 +317,7 @@ class UCF101Clips(_UCF101Base):
             num_frames=self.num_frames,
             stride=self.frame_stride,
             generator=self._generator(index),
+            backend=self.backend,
         )
         label = int(self.labels[index])
         return {
@@ -339,7 +345,9 @@ class UCF101Frames(_UCF101Base):
         super().__init__(root, split, fold, resolution, split_dir, validate)
 
     def _item(self, index: int) -> dict:
-        frames, _ = read_video_frames(self.paths[index], num_frames=1, generator=self._generator(index))
+        frames, _ = read_video_frames(
+            self.paths[index], num_frames=1, generator=self._generator(index), backend=self.backend
+        )
         label = int(self.labels[index])
         return {
             "image": resize_center_crop(frames, self.resolution)[0],
@@ -357,7 +365,11 @@ def make_dataloader(
     shuffle: bool = True,
     drop_last: bool = True,
 ) -> torch.utils.data.DataLoader:
-    """A DataLoader whose shuffling and per-worker RNGs follow ``seed``; workers stay alive between epochs."""
+    """A DataLoader whose shuffling and per-worker RNGs follow ``seed``; workers stay alive between epochs.
+
+    Workers start from a fork server, not a fork of this process: video decoders (FFmpeg under PyAV and
+    decord) keep native thread pools and locks, and a fork taken while one is held hangs the worker with
+    no error. The dataset is pickled to each worker once (a UCF-101 dataset is a list of paths)."""
     if batch_size < 1 or num_workers < 0:
         raise ValueError(f"batch_size must be >= 1 and num_workers >= 0, got {batch_size} and {num_workers}")
     return torch.utils.data.DataLoader(
@@ -371,6 +383,7 @@ def make_dataloader(
         generator=torch.Generator().manual_seed(seed),
         worker_init_fn=_seed_worker,
         prefetch_factor=4 if num_workers > 0 else None,
+        multiprocessing_context="forkserver" if num_workers > 0 else None,
     )
 
 

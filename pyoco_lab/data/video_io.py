@@ -39,7 +39,9 @@ class VideoFile:
     """One video file: ``len(video)`` frames, ``video.size`` = (height, width) of what it returns, and
     ``video.frames(indices)`` -> uint8 (F, H, W, 3). ``width``/``height`` resize while decoding."""
 
-    def __init__(self, path, *, width: int | None = None, height: int | None = None, backend: str | None = None):
+    def __init__(
+        self, path, *, width: int | None = None, height: int | None = None, backend: str | None = None
+    ):
         self.path, self.backend = str(path), backend or default_backend()
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown video backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -78,6 +80,11 @@ def _decode_all(path: str, width: int | None, height: int | None) -> np.ndarray:
         if not container.streams.video:
             raise ValueError(f"{path} has no video stream")
         stream = container.streams.video[0]
+        # One decoding thread, as decord's num_threads=1: FFmpeg's slice-thread pool (PyAV's default,
+        # one thread a core) can be left locked in a DataLoader worker forked from a process that decoded
+        # before -- a hang with no error (seen once in CI in the broken-videos test).
+        stream.codec_context.thread_type = "NONE"
+        stream.codec_context.thread_count = 1
         frames = [
             frame.to_ndarray(format="rgb24", width=width, height=height)
             if width and height
@@ -101,7 +108,9 @@ def read_frames(
     """uint8 frames (F, H, W, 3) of ``path`` at ``range(start, stop, stride)`` (at most ``max_frames``),
     and the indices read. Bad files and empty ranges raise ValueError naming the file and the fix."""
     if stride < 1 or start < 0 or (max_frames is not None and max_frames < 1):
-        raise ValueError(f"need start >= 0, stride >= 1 and max_frames >= 1, got {start}, {stride}, {max_frames}")
+        raise ValueError(
+            f"need start >= 0, stride >= 1 and max_frames >= 1, got {start}, {stride}, {max_frames}"
+        )
     if not os.path.isfile(path):
         raise FileNotFoundError(f"video {path} not found")
     try:
