@@ -4,6 +4,7 @@ generated UCF-shaped tree (same code path as the real one), broken videos, promp
 from __future__ import annotations
 
 import json
+import pickle
 import time
 import warnings
 from pathlib import Path
@@ -32,6 +33,8 @@ from pyoco_lab.data import (
     ucf101_prompt,
 )
 from pyoco_lab.data.embedded import _prepare_photo, render_photo_clip
+from pyoco_lab.training import batches, distributed
+from pyoco_lab.training import config as training_config
 
 # A reduced build: every source and every motion class, a handful of clips each (a few seconds).
 SMALL = EmbeddedBuildConfig(
@@ -529,3 +532,27 @@ def test_unknown_backend_is_named(monkeypatch):
     monkeypatch.setenv("PYOCO_VIDEO_BACKEND", "opencv")
     with pytest.raises(ValueError, match="PYOCO_VIDEO_BACKEND='opencv'; choose one of decord, pyav"):
         video_io.default_backend()
+
+
+def test_training_workers_start_from_a_fork_server_and_read_the_same_batches(small_root):
+    """Training's loader workers start from a fork server (a fork of the trainer can inherit a native
+    lock held by a decoder or CUDA thread and hang): each gets the dataset pickled -- without its memory
+    map, which would pickle as a copy of every clip -- and reads bit for bit the batches of the trainer."""
+    clips = EmbeddedVideoDataset(small_root, 32, split="train", uint8=True)
+    frames = EmbeddedFramesDataset(small_root, 32, split="train", uint8=True)
+    assert len(pickle.dumps(clips)) < 100_000 < clips._clips.nbytes
+    again = pickle.loads(pickle.dumps(clips))
+    assert torch.equal(again[3]["video"], clips[3]["video"])
+
+    def batches_with(workers: int) -> list:
+        config = training_config.TrainConfig(
+            phase="video", resolution=32, num_frames=4, batch_size=3, steps=3, joint_images=2,
+            num_workers=workers, noise="progressive", alpha=2.0,
+        )  # fmt: skip
+        steps = batches.step_batches(config, clips, frames, distributed.DistEnv(), 0)
+        return [tuple(t.clone() for t in step) for step in steps]
+
+    in_process, from_workers = batches_with(0), batches_with(2)
+    assert len(in_process) == len(from_workers) == 3
+    for ours, theirs in zip(in_process, from_workers, strict=True):
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))

@@ -731,6 +731,17 @@ class _EmbeddedBase(torch.utils.data.Dataset):
         self.num_classes = len(self.class_names)
         self.uint8 = bool(uint8)
 
+    def __getstate__(self) -> dict:
+        # Pickled for DataLoader workers started from a fork server: the memory map would pickle as a
+        # copy of every clip, so each worker maps the same file again instead.
+        state = dict(self.__dict__)
+        state.pop("_clips")
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._clips = _open_clips(self.root, self.resolution, self.manifest)
+
     def _frames(self, frames: np.ndarray) -> torch.Tensor:
         # np.array copies out of the read-only memory map.
         stored = torch.from_numpy(np.array(frames, dtype=np.uint8))

@@ -159,6 +159,8 @@ def step_loader(
         collate_fn=functools.partial(_collate, key=key),
         pin_memory=torch.device(device).type == "cuda",
         persistent_workers=False,
+        # not a fork of the trainer: video decoders' and CUDA's native threads and locks do not survive one
+        multiprocessing_context="forkserver" if config.num_workers > 0 else None,
     )
 
 
