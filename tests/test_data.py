@@ -32,7 +32,8 @@ from pyoco_lab.data import (
     to_unit_range,
     ucf101_prompt,
 )
-from pyoco_lab.data.embedded import _prepare_photo, render_photo_clip
+from pyoco_lab.data.camera import render_photo_clip
+from pyoco_lab.data.embedded import _prepare_photo
 from pyoco_lab.training import batches, distributed
 from pyoco_lab.training import config as training_config
 
