@@ -42,20 +42,24 @@ PHOTO_MOTIONS = (
 )
 
 
-def render(images: torch.Tensor, affine: torch.Tensor, size: int) -> torch.Tensor:
-    """Sample (F, 3, size, size) frames from ``images`` (F or 1, 3, H, W) in [0, 1].
+def render(
+    images: torch.Tensor, affine: torch.Tensor, size: int, padding: str = "reflection"
+) -> torch.Tensor:
+    """Sample (F, C, size, size) frames from ``images`` (F or 1, C, H, W) in [0, 1].
 
     ``affine`` (F, 2, 3) maps output coordinates (u, v) in [-1, 1]^2 (u right, v down) to source
-    pixel coordinates (x, y) with the image spanning [0, W] x [0, H].
+    pixel coordinates (x, y) with the image spanning [0, W] x [0, H]. ``padding``: what lies outside
+    the source -- its mirror image (a photo filmed past its edge) or "zeros" (a cut-out's transparent
+    surroundings).
     """
     frames = affine.shape[0]
     height, width = images.shape[-2:]
     to_normalised = torch.tensor([[2.0 / width, 0.0], [0.0, 2.0 / height]], dtype=affine.dtype)
     theta = to_normalised @ affine
     theta[:, :, 2] -= 1.0  # pixel 0 -> -1, pixel W -> +1 (align_corners=False convention)
-    grid = F.affine_grid(theta, [frames, 3, size, size], align_corners=False)
+    grid = F.affine_grid(theta, [frames, images.shape[1], size, size], align_corners=False)
     images = images.expand(frames, -1, -1, -1) if images.shape[0] == 1 else images
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode=padding, align_corners=False)
 
 
 def camera_window(cx, cy, side, angle) -> torch.Tensor:

@@ -1,0 +1,205 @@
+"""Cut-out objects over real scenes (pyoco_lab.data.objects): finding and classifying cut-outs, loading
+them, and the exact optical flow of every layer, checked by warping each frame's successor back onto it
+against controls (no flow, the flow reversed, the flow of the wrong layer)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from pyoco_lab.data import objects
+from pyoco_lab.data.camera import camera_window, render
+from pyoco_lab.data.objects import (
+    ObjectScene,
+    find_cutouts,
+    layer_flow,
+    load_cutout,
+    plan_object_scene,
+    texture_fraction,
+)
+
+
+def _photo_like(rng, size=64) -> np.ndarray:
+    """An opaque disc of shaded, noisy colour (as a photograph's pixels are) on transparency."""
+    y, x = np.mgrid[0:size, 0:size]
+    shade = 90 + 80 * np.sin(x / 9.0) * np.cos(y / 13.0)
+    rgb = np.stack([shade, shade * 0.8 + 20, 200 - shade * 0.5], -1) + rng.normal(0, 3, (size, size, 3))
+    alpha = ((x - size / 2) ** 2 + (y - size / 2) ** 2 < (size / 2.2) ** 2) * 255
+    return np.dstack([rgb.clip(0, 255), alpha]).astype(np.uint8)
+
+
+def _drawing_like(size=64) -> np.ndarray:
+    """Flat colours with a hard black outline, as Tux Paint's drawn stamps and symbols are."""
+    image = np.zeros((size, size, 4), dtype=np.uint8)
+    image[8:56, 8:56] = (0, 0, 0, 255)
+    image[10:54, 10:54] = (230, 200, 20, 255)
+    image[20:40, 20:30] = (200, 30, 30, 255)
+    return image
+
+
+def _write(path, rgba) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgba, "RGBA").save(path)
+
+
+def test_texture_separates_photographs_from_drawings():
+    rng = np.random.default_rng(0)
+    photo, photo_pixels = texture_fraction(_photo_like(rng))
+    drawing, _ = texture_fraction(_drawing_like())
+    assert photo >= objects.PHOTO_TEXTURE_MIN > 0.1 > drawing
+    assert photo_pixels > 2000
+
+
+def test_a_users_folder_is_found_with_categories_descriptions_and_kinds(tmp_path):
+    rng = np.random.default_rng(1)
+    _write(tmp_path / "animals" / "cat.png", _photo_like(rng))
+    (tmp_path / "animals" / "cat.txt").write_text("A cat.\nde.utf8=Eine Katze.\n")
+    _write(tmp_path / "symbols" / "star.png", _drawing_like())
+    _write(tmp_path / "loose.png", _photo_like(rng))
+    root, found = find_cutouts(tmp_path)
+    assert root == tmp_path
+    assert [c.relpath for c in found] == ["animals/cat.png", "loose.png", "symbols/star.png"]
+    assert [c.category for c in found] == ["animals", "objects", "symbols"]
+    assert [c.kind for c in found] == ["photo", "photo", "drawing"]
+    assert found[0].description == "A cat." and found[1].description == "" and found[0].name == "cat"
+
+
+def test_missing_or_empty_folders_are_named_with_the_fix(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="--objects .*nowhere: no such folder"):
+        find_cutouts(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="holds no .png cut-outs"):
+        find_cutouts(tmp_path)
+    monkeypatch.setattr(objects, "TUXPAINT_STAMPS", tmp_path / "not-installed")
+    with pytest.raises(FileNotFoundError, match="apt-get install tuxpaint-stamps-default.*--objects DIR"):
+        find_cutouts()
+
+
+def test_a_cutout_is_trimmed_centred_square_and_premultiplied(tmp_path):
+    image = np.zeros((40, 100, 4), dtype=np.uint8)
+    image[10:30, 20:80] = (255, 128, 0, 255)  # a 60 x 20 opaque bar inside transparency
+    _write(tmp_path / "bar.png", image)
+    cutout = load_cutout(tmp_path / "bar.png", side=60)
+    assert cutout.shape == (4, 60, 60)
+    alpha = cutout[3]
+    assert torch.all(cutout[:3] <= alpha + 1e-6)  # premultiplied
+    rows = alpha.mean(dim=1) > 0.5
+    assert alpha[30].min() > 0.99 and rows.sum() == 20 and rows[20:40].all()  # trimmed, centred
+    _write(tmp_path / "empty.png", np.zeros((8, 8, 4), dtype=np.uint8))
+    with pytest.raises(ValueError, match="fully transparent"):
+        load_cutout(tmp_path / "empty.png")
+
+
+def _warp_back(frames: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Frame t + 1 sampled at p + flow_t(p): frame t again wherever the flow is right."""
+    _, _, height, width = frames.shape
+    ys, xs = torch.meshgrid(torch.arange(height) + 0.5, torch.arange(width) + 0.5, indexing="ij")
+    grid = torch.stack([(xs + flow[:, 0]) / width * 2 - 1, (ys + flow[:, 1]) / height * 2 - 1], dim=-1)
+    return F.grid_sample(frames[1:], grid, align_corners=False, padding_mode="border")
+
+
+def _warp_error(frames: torch.Tensor, flow: torch.Tensor, where: torch.Tensor | None = None) -> float:
+    """Mean |frame t - frame t + 1 warped back| away from the border (and only ``where``, (F - 1, H, W))."""
+    error = (_warp_back(frames, flow) - frames[:-1]).abs().mean(1)
+    inside = torch.zeros_like(error, dtype=torch.bool)
+    inside[:, 4:-4, 4:-4] = True
+    if where is not None:
+        inside &= where
+    return float(error[inside].mean())
+
+
+def _textured_photo(seed=0, size=192) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    noise = torch.rand(1, 3, size // 8, size // 8, generator=g)
+    return F.interpolate(noise, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def test_a_layers_flow_is_exact_for_pans_zooms_and_turns():
+    frames = 6
+    t = np.linspace(0, 1, frames)
+    photo = _textured_photo()
+    still = camera_window(
+        np.full(frames, 96.0), np.full(frames, 96.0), np.full(frames, 100.0), np.zeros(frames)
+    )
+    assert torch.allclose(layer_flow(still, 32), torch.zeros(frames - 1, 2, 32, 32), atol=1e-5)
+    # a pan of 2 source pixels a frame through a 100-pixel window is 2 * 64 / 100 output pixels a frame
+    pan = camera_window(96 + 10 * t, np.full(frames, 96.0), np.full(frames, 100.0), np.zeros(frames))
+    assert torch.allclose(layer_flow(pan, 64)[:, 0], torch.full((frames - 1, 64, 64), -1.28), atol=1e-4)
+    for camera in (
+        pan,
+        camera_window(np.full(frames, 96.0), np.full(frames, 96.0), 100 - 20 * t, np.zeros(frames)),  # zoom
+        camera_window(np.full(frames, 96.0), np.full(frames, 96.0), np.full(frames, 100.0), 0.3 * t),  # turn
+    ):
+        clip = render(photo, camera, 64)
+        flow = layer_flow(camera, 64)
+        right = _warp_error(clip, flow)
+        assert right < 0.25 * _warp_error(clip, torch.zeros_like(flow))  # control: no motion
+        assert right < 0.25 * _warp_error(clip, -flow)  # control: the motion reversed
+
+
+def _opaque_square(colour, side=48) -> torch.Tensor:
+    rgba = torch.zeros(4, side, side)
+    rgba[:, 8:-8, 8:-8] = torch.tensor([*colour, 1.0])[:, None, None]
+    g = torch.Generator().manual_seed(int(sum(colour) * 100))
+    coarse = torch.rand(1, 1, 6, 6, generator=g)  # a smooth texture to follow (no detail finer than a pixel)
+    texture = F.interpolate(coarse, size=(side - 16, side - 16), mode="bicubic", align_corners=False)[0]
+    rgba[:3, 8:-8, 8:-8] *= 0.4 + 0.6 * texture.clamp(0, 1)
+    return rgba
+
+
+def test_a_scenes_flow_follows_each_object_over_the_moving_background():
+    rng = np.random.default_rng(3)
+    cutouts = [_opaque_square((1.0, 0.2, 0.2)), _opaque_square((0.2, 0.3, 1.0))]
+    scene, record = plan_object_scene(
+        _textured_photo(1),
+        cutouts,
+        rng,
+        frames=8,
+        camera_motion="pan-right",
+        object_motions=["drift", "turn"],
+    )
+    assert record == {"camera": "pan-right", "objects": ["drift", "turn"]}
+    clip, flow = scene.frames(64), scene.flow(64)
+    assert clip.shape == (8, 3, 64, 64) and flow.shape == (7, 2, 64, 64)
+    _, layers = scene.layers(64)
+    on_object = (layers[0][:-1, 3] >= 0.5) | (layers[1][:-1, 3] >= 0.5)
+    assert 0.05 < float(on_object.float().mean()) < 0.9
+    background_only = ObjectScene(scene.background, scene.camera, [], []).flow(64)
+    assert not torch.allclose(flow, background_only)  # the objects move their own way
+    right = _warp_error(clip, flow)
+    assert right < 0.25 * _warp_error(clip, torch.zeros_like(flow))  # control: no motion
+    assert right < 0.25 * _warp_error(clip, -flow)  # control: the motion reversed
+    # on the objects, against every pixel moved as the background (a flow that ignores the objects)
+    on_object_right = _warp_error(clip, flow, on_object)
+    assert on_object_right < 0.5 * _warp_error(clip, background_only, on_object)
+
+
+def test_the_later_cutout_is_drawn_in_front_and_scenes_are_deterministic():
+    red, blue = _opaque_square((1.0, 0.0, 0.0)), _opaque_square((0.0, 0.0, 1.0))
+    photo = _textured_photo(2)
+    frames = 4
+    camera = camera_window(
+        np.full(frames, 96.0), np.full(frames, 96.0), np.full(frames, 120.0), np.zeros(frames)
+    )
+    centred = objects._object_affine(
+        camera, (np.zeros((frames, 2)), np.full(frames, 0.5), np.zeros(frames)), 48
+    )
+    front = ObjectScene(photo, camera, [red, blue], [centred, centred]).frames(32)[:, :, 16, 16]
+    assert front[0, 2] > 0.5 > front[0, 0]  # blue, drawn last, covers red
+    first = plan_object_scene(photo, [red, blue], np.random.default_rng(7))
+    again = plan_object_scene(photo, [red, blue], np.random.default_rng(7))
+    assert first[1] == again[1] and torch.equal(first[0].frames(32), again[0].frames(32))
+    with pytest.raises(ValueError, match="camera motion 'parallax'"):
+        plan_object_scene(photo, [red], np.random.default_rng(0), camera_motion="parallax")
+    with pytest.raises(ValueError, match="unknown object motion 'fly'"):
+        plan_object_scene(photo, [red], np.random.default_rng(0), object_motions=["fly"])
+
+
+@pytest.mark.skipif(not objects.TUXPAINT_STAMPS.is_dir(), reason="tuxpaint-stamps-default is not installed")
+def test_tux_paint_has_enough_photographed_objects_for_the_split():
+    _, found = find_cutouts()
+    photos = [c for c in found if c.kind == "photo" and c.opaque_pixels >= objects.MIN_OPAQUE_PIXELS]
+    assert len(found) > 700 and len(photos) >= 350  # >= 300 training and >= 50 held-out identities
+    assert {"animals", "food", "plants", "vehicles", "town"} <= {c.category for c in photos}
