@@ -14,12 +14,14 @@ from pyoco_lab.data import objects
 from pyoco_lab.data.camera import camera_window, render
 from pyoco_lab.data.objects import (
     ObjectScene,
+    cutout_kind,
     find_cutouts,
     layer_flow,
     load_cutout,
     plan_object_scene,
-    texture_fraction,
+    texture_statistics,
 )
+from pyoco_lab.viz.flow import flow_to_rgb
 
 
 def _photo_like(rng, size=64) -> np.ndarray:
@@ -47,9 +49,10 @@ def _write(path, rgba) -> None:
 
 def test_texture_separates_photographs_from_drawings():
     rng = np.random.default_rng(0)
-    photo, photo_pixels = texture_fraction(_photo_like(rng))
-    drawing, _ = texture_fraction(_drawing_like())
+    photo, photo_flat, photo_pixels = texture_statistics(_photo_like(rng))
+    drawing, drawing_flat, _ = texture_statistics(_drawing_like())
     assert photo >= objects.PHOTO_TEXTURE_MIN > 0.1 > drawing
+    assert photo_flat < objects.PHOTO_FLAT_MAX < drawing_flat
     assert photo_pixels > 2000
 
 
@@ -64,6 +67,7 @@ def test_a_users_folder_is_found_with_categories_descriptions_and_kinds(tmp_path
     assert [c.relpath for c in found] == ["animals/cat.png", "loose.png", "symbols/star.png"]
     assert [c.category for c in found] == ["animals", "objects", "symbols"]
     assert [c.kind for c in found] == ["photo", "photo", "drawing"]
+    assert found[0].usable and not found[2].usable
     assert found[0].description == "A cat." and found[1].description == "" and found[0].name == "cat"
 
 
@@ -200,6 +204,21 @@ def test_the_later_cutout_is_drawn_in_front_and_scenes_are_deterministic():
 @pytest.mark.skipif(not objects.TUXPAINT_STAMPS.is_dir(), reason="tuxpaint-stamps-default is not installed")
 def test_tux_paint_has_enough_photographed_objects_for_the_split():
     _, found = find_cutouts()
-    photos = [c for c in found if c.kind == "photo" and c.opaque_pixels >= objects.MIN_OPAQUE_PIXELS]
+    photos = [c for c in found if c.usable]
     assert len(found) > 700 and len(photos) >= 350  # >= 300 training and >= 50 held-out identities
+    assert not any("cartoon" in c.relpath for c in photos)
+    kept_by_rule = {c.relpath for c in found if c.opaque_pixels >= objects.MIN_OPAQUE_PIXELS} - {
+        c.relpath for c in found if cutout_kind(c.relpath, c.texture, c.flat) == "drawing"
+    }
+    assert objects.TUXPAINT_DRAWN_BY_EYE <= kept_by_rule  # the review lists only what the rule kept
     assert {"animals", "food", "plants", "vehicles", "town"} <= {c.category for c in photos}
+
+
+def test_the_flow_colour_code_says_direction_by_hue_and_speed_by_saturation():
+    flow = torch.zeros(2, 1, 4)
+    flow[0, 0, 1], flow[1, 0, 2], flow[0, 0, 3] = 2.0, 2.0, -1.0  # still, right, down, slow left
+    rgb = flow_to_rgb(flow)
+    assert np.allclose(rgb[0, 0], 1.0)  # still: white
+    assert np.allclose(rgb[0, 1], [1.0, 0.0, 0.0])  # right at full speed: red
+    assert rgb[0, 2, 1] > rgb[0, 2, 2] and rgb[0, 2, 0] < 1.0  # down: green side of the wheel
+    assert np.allclose(rgb[0, 3], [0.5, 1.0, 1.0])  # left at half the top speed: pale cyan

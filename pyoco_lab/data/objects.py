@@ -5,12 +5,15 @@ stamps, GPL-2: several hundred photographed animals, fruit, flowers, vehicles an
 masks, beside drawings and symbols), or any folder of a user's own RGBA PNGs. Each cut-out is one
 *identity*; its category is its first sub-folder (Tux Paint's "animals", "food", ...).
 
-**Photograph or drawing** (``texture_fraction``): a photograph's opaque pixels carry sensor noise and
-shading, so most neighbouring pixels differ by a little (0.5 to 12 grey levels of 255); a drawing is flat
-colour (differences of 0) broken by hard edges. The share of such "small, non-zero" differences is
-bimodal over Tux Paint's 796 stamps (272 below 0.1, 378 at 0.6 or more); ``PHOTO_TEXTURE_MIN`` = 0.6 keeps the
-second mode. By eye on a sample of 84 kept stamps, 7 are drawings (a smiley, a bunny face, a party hat,
-a stocking, a toy boat, a button, a toy train's cap): the rule is a label, said as such in the data card.
+**Photograph or drawing** (``texture_statistics``, ``CutOut.kind``): a photograph's opaque pixels carry
+sensor noise and shading, so most neighbouring pixels differ by a little (0.5 to 12 grey levels of 255) and
+few are exactly equal; a drawing is flat colour (exactly equal neighbours) broken by hard edges. Over Tux
+Paint's 796 stamps the share of "small, non-zero" differences is bimodal (272 below 0.1, 378 at 0.6 or more).
+The rule: not under a ``cartoon`` folder (Tux Paint's own label: its painted cartoons are as textured as
+photographs), texture >= 0.4 and at most 20% exactly equal neighbours (more is flat colour; a photograph's
+clipped white patches reach 5-19%). By eye, over a contact sheet of all 383 Tux Paint stamps the rule keeps
+(at least ``MIN_OPAQUE_PIXELS``), 23 are drawings -- Easter and Christmas ornaments, smileys, flat road
+signs, a menorah, a button: ``TUXPAINT_DRAWN_BY_EYE`` labels them, leaving 360 photographs.
 
 **A clip** (``ObjectScene``): a background photograph filmed by the lab's camera model
 (:mod:`pyoco_lab.data.camera`: static, pan, zoom or rotate, with hand-held jitter), and one to three
@@ -40,22 +43,56 @@ from pyoco_lab.data.camera import ease, photo_camera, render
 __all__ = [
     "CAMERA_MOTIONS",
     "OBJECT_MOTIONS",
+    "MIN_OPAQUE_PIXELS",
+    "PHOTO_FLAT_MAX",
     "PHOTO_TEXTURE_MIN",
+    "TUXPAINT_DRAWN_BY_EYE",
     "TUXPAINT_LICENCE",
     "TUXPAINT_STAMPS",
     "CutOut",
     "ObjectScene",
+    "cutout_kind",
     "find_cutouts",
     "layer_flow",
     "load_cutout",
     "plan_object_scene",
-    "texture_fraction",
+    "texture_statistics",
 ]
 
 TUXPAINT_STAMPS = Path("/usr/share/tuxpaint/stamps")
 TUXPAINT_LICENCE = "GPL-2.0-or-later (Tux Paint stamps, Bill Kendrick; Debian tuxpaint-stamps-default)"
-PHOTO_TEXTURE_MIN = 0.6
-MIN_OPAQUE_PIXELS = 1500  # smaller cut-outs would be magnified into blur
+PHOTO_TEXTURE_MIN = 0.4
+PHOTO_FLAT_MAX = 0.2
+MIN_OPAQUE_PIXELS = 600  # about 25 x 25: smaller cut-outs would be magnified into blur
+# Stamps the rule calls photographs that are drawings, by eye (contact sheet of every stamp it keeps,
+# tuxpaint-stamps-default 2022.06.04, reviewed 2026-12-07).
+TUXPAINT_DRAWN_BY_EYE = frozenset(
+    {
+        "clothes/button.png",
+        "seasonal/christmas/stocking.png",
+        "seasonal/easter/bluebird.png",
+        "seasonal/easter/bunny-egg.png",
+        "seasonal/easter/bunny-head.png",
+        "seasonal/easter/bunny.png",
+        "seasonal/easter/butterfly.png",
+        "seasonal/easter/chick.png",
+        "seasonal/easter/daffodil.png",
+        "seasonal/hanukkah/menorah.png",
+        "symbols/faces/excited.png",
+        "symbols/faces/happy.png",
+        "symbols/faces/mad.png",
+        "symbols/faces/sad.png",
+        "town/roadsigns/dead_end_sign.png",
+        "town/roadsigns/no_entry_sign.png",
+        "town/roadsigns/school_sign.png",
+        "town/roadsigns/toilets.png",
+        "town/roadsigns/xing_ped.png",
+        "town/roadsigns/xing_school.png",
+        "town/roadsigns/xing_school_mirror.png",
+        "vehicles/emergency/sedan_police.png",
+        "vehicles/emergency/sedan_police_mirror.png",
+    }
+)
 # The camera paths of v1 that film a single layer (parallax and "object" add layers of their own).
 CAMERA_MOTIONS = ("static", "pan-left", "pan-right", "pan-up", "pan-down", "zoom-in", "zoom-out", "rotate")
 OBJECT_MOTIONS = ("cross", "drift", "approach", "recede", "turn")
@@ -68,36 +105,50 @@ OBJECT_MOTIONS = ("cross", "drift", "approach", "recede", "turn")
 @dataclass(frozen=True)
 class CutOut:
     """One RGBA cut-out of a folder: ``relpath`` (its identity), ``category`` (first sub-folder),
-    ``description`` (first line of NAME.txt beside it, if any), ``texture`` and ``kind``."""
+    ``description`` (first line of NAME.txt beside it, if any), its texture statistics and ``kind``
+    ("photo" or "drawing", by :func:`cutout_kind`)."""
 
     relpath: str
     category: str
     description: str
     texture: float
+    flat: float
     opaque_pixels: int
+    kind: str
 
     @property
-    def kind(self) -> str:
-        return "photo" if self.texture >= PHOTO_TEXTURE_MIN else "drawing"
+    def usable(self) -> bool:
+        """A photograph large enough to film."""
+        return self.kind == "photo" and self.opaque_pixels >= MIN_OPAQUE_PIXELS
 
     @property
     def name(self) -> str:
         return Path(self.relpath).stem
 
 
-def texture_fraction(rgba: np.ndarray) -> tuple[float, int]:
-    """(share of neighbouring opaque pixel pairs whose grey levels differ by more than 0.5 and less than
-    12 of 255, number of opaque pixels) of a uint8 (H, W, 4) image: about 0.6-1 for a photograph,
-    near 0 for flat-colour drawings and symbols (see the module's docstring)."""
-    grey = rgba[..., :3].astype(np.float32).mean(-1)
+def texture_statistics(rgba: np.ndarray) -> tuple[float, float, int]:
+    """(texture, flat, opaque pixels) of a uint8 (H, W, 4) image, over pairs of neighbouring opaque
+    pixels: texture, the share whose grey levels differ by more than 0.5 and less than 12 of 255 (about
+    0.6-1 for a photograph, near 0 for flat-colour drawings); flat, the share exactly equal in all three
+    colours (a drawing's flat fills; see the module's docstring)."""
+    colour = rgba[..., :3].astype(np.float32)
+    grey = colour.mean(-1)
     opaque = rgba[..., 3] > 200
-    dx = np.abs(np.diff(grey, axis=1))[:-1, :]
-    dy = np.abs(np.diff(grey, axis=0))[:, :-1]
     both = opaque[:-1, :-1] & opaque[1:, :-1] & opaque[:-1, 1:]
     if not both.any():
-        return 0.0, int(opaque.sum())
+        return 0.0, 1.0, int(opaque.sum())
+    dx = np.abs(np.diff(grey, axis=1))[:-1, :]
+    dy = np.abs(np.diff(grey, axis=0))[:, :-1]
     small = ((dx > 0.5) & (dx < 12)) | ((dy > 0.5) & (dy < 12))
-    return float(small[both].mean()), int(opaque.sum())
+    same_x = (np.diff(colour, axis=1) == 0).all(-1)[:-1, :]
+    same_y = (np.diff(colour, axis=0) == 0).all(-1)[:, :-1]
+    return float(small[both].mean()), float((same_x & same_y)[both].mean()), int(opaque.sum())
+
+
+def cutout_kind(relpath: str, texture: float, flat: float, drawn_by_eye=frozenset()) -> str:
+    """ "photo" or "drawing" by the module's rule; ``drawn_by_eye``: paths reviewed as drawings."""
+    drawn = "cartoon" in Path(relpath).parts or relpath in drawn_by_eye
+    return "drawing" if drawn or texture < PHOTO_TEXTURE_MIN or flat > PHOTO_FLAT_MAX else "photo"
 
 
 def _read_rgba(path: Path) -> np.ndarray:
@@ -129,12 +180,14 @@ def find_cutouts(folder: str | os.PathLike | None = None) -> tuple[Path, list[Cu
         if folder is None:
             raise FileNotFoundError(missing_library_message())
         raise FileNotFoundError(f"--objects {root}: no such folder (a folder of RGBA PNG cut-outs)")
+    reviewed = TUXPAINT_DRAWN_BY_EYE if root.resolve() == TUXPAINT_STAMPS.resolve() else frozenset()
     found = []
     for png in sorted(root.rglob("*.png")):
-        rel = png.relative_to(root)
-        texture, opaque = texture_fraction(_read_rgba(png))
-        category = rel.parts[0] if len(rel.parts) > 1 else "objects"
-        found.append(CutOut(rel.as_posix(), category, _description(png), texture, opaque))
+        rel = png.relative_to(root).as_posix()
+        texture, flat, opaque = texture_statistics(_read_rgba(png))
+        category = rel.split("/")[0] if "/" in rel else "objects"
+        kind = cutout_kind(rel, texture, flat, reviewed)
+        found.append(CutOut(rel, category, _description(png), texture, flat, opaque, kind))
     if not found:
         raise FileNotFoundError(f"{root} holds no .png cut-outs (RGBA PNGs with transparent surroundings)")
     return root, found
