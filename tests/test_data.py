@@ -33,7 +33,7 @@ from pyoco_lab.data import (
     ucf101_prompt,
 )
 from pyoco_lab.data.camera import render_photo_clip
-from pyoco_lab.data.embedded import _prepare_photo
+from pyoco_lab.data.embedded import prepare_photo
 from pyoco_lab.training import batches, distributed
 from pyoco_lab.training import config as training_config
 
@@ -171,7 +171,7 @@ def _shift(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     "motion, axis, sign", [("pan-right", 1, -1), ("pan-left", 1, 1), ("pan-down", 0, -1)]
 )
 def test_pan_moves_the_content_against_the_camera(motion, axis, sign):
-    image = _prepare_photo("astronaut", 256)
+    image = prepare_photo("astronaut", 256)
     clip = render_photo_clip(image, motion, np.random.default_rng(3), 64).mean(1).numpy()
     shift = _shift(clip[0], clip[-1])
     # a camera panning right sees the scene slide left, by several pixels over 16 frames

@@ -4,14 +4,18 @@ against controls (no flow, the flow reversed, the flow of the wrong layer)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from pyoco_lab import cli
 from pyoco_lab.data import objects
 from pyoco_lab.data.camera import camera_window, render
+from pyoco_lab.data.object_set import ObjectBuildConfig, ObjectClipsDataset, build_object_dataset, objects_dir
 from pyoco_lab.data.objects import (
     ObjectScene,
     cutout_kind,
@@ -222,3 +226,80 @@ def test_the_flow_colour_code_says_direction_by_hue_and_speed_by_saturation():
     assert np.allclose(rgb[0, 1], [1.0, 0.0, 0.0])  # right at full speed: red
     assert rgb[0, 2, 1] > rgb[0, 2, 2] and rgb[0, 2, 0] < 1.0  # down: green side of the wheel
     assert np.allclose(rgb[0, 3], [0.5, 1.0, 1.0])  # left at half the top speed: pale cyan
+
+
+# ----------------------------------------------------------------------------------------------
+# The object-motion set: built from a folder, split by identity, deterministic, flow stored.
+
+TINY = ObjectBuildConfig(
+    appearances_per_object=2, held_out_objects=4, held_out_backgrounds=2, cutout_side=32, render_size=32
+)
+
+
+@pytest.fixture(scope="module")
+def cutout_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cutouts")
+    rng = np.random.default_rng(5)
+    for i in range(14):
+        _write(folder / ("animals" if i % 2 else "food") / f"thing{i:02d}.png", _photo_like(rng, 48))
+    _write(folder / "symbols" / "star.png", _drawing_like())  # a drawing: never filmed
+    (folder / "LICENSE.txt").write_text("CC0\n")
+    return folder
+
+
+def test_the_object_set_is_split_by_identity_and_deterministic(cutout_folder, tmp_path):
+    manifest = build_object_dataset(tmp_path / "a", (16,), cutout_folder, progress=False, config=TINY)
+    assert manifest["built_now"] and manifest["num_objects"] == {"train": 10, "test": 4}
+    assert manifest["class_names"] == ["animals", "food"] and "LICENSE.txt" in manifest["cutout_licence"]
+    index = json.loads((objects_dir(tmp_path / "a") / "index.json").read_text())
+    assert "symbols/star.png" not in {c["relpath"] for c in index["cutouts"]}
+    object_split = [c["split"] for c in index["cutouts"]]
+    background_split = {b["name"]: b["split"] for b in index["backgrounds"]}
+    for split, objs, background in zip(index["split"], index["objects"], index["background"], strict=True):
+        assert {object_split[i] for i in objs} == {split} and background_split[background] == split
+    assert set(index["split"]) == {"train", "test"} and len(manifest["test_backgrounds"]) == 2
+    again = build_object_dataset(tmp_path / "a", (16,), cutout_folder, progress=False, config=TINY)
+    assert not again["built_now"]  # found, not rebuilt
+    other = build_object_dataset(tmp_path / "b", (16,), cutout_folder, progress=False, config=TINY)
+    assert other["files"] == manifest["files"]  # same bytes in another folder (sha256 of every file)
+
+
+def test_the_stored_flow_is_the_scenes_and_the_dataset_serves_it(cutout_folder, tmp_path):
+    build_object_dataset(tmp_path, (32,), cutout_folder, progress=False, config=TINY)
+    data = ObjectClipsDataset(tmp_path, 32, "test")
+    item = data[0]
+    assert item["video"].shape == (16, 3, 32, 32) and item["flow"].shape == (15, 2, 32, 32)
+    assert item["video"].min() >= -1 and item["video"].max() <= 1 and data.num_classes == 2
+    clips = ObjectClipsDataset(tmp_path, 32, "all", uint8=True)
+    moving = [clips[i] for i in range(len(clips))]
+    video = torch.stack([m["video"] for m in moving]).float() / 255
+    flow = torch.stack([m["flow"] for m in moving])
+    right = np.mean([_warp_error(v, f) for v, f in zip(video, flow, strict=True)])
+    still = np.mean([_warp_error(v, torch.zeros_like(f)) for v, f in zip(video, flow, strict=True)])
+    assert right < 0.5 * still  # the stored flow explains the stored frames
+    with pytest.raises(FileNotFoundError, match="--objects --resolutions 16"):
+        ObjectClipsDataset(tmp_path, 16)
+
+
+def test_too_few_photographs_are_named_before_anything_is_written(tmp_path):
+    folder = tmp_path / "few"
+    _write(folder / "a.png", _photo_like(np.random.default_rng(0)))
+    with pytest.raises(ValueError, match="1 usable photographed cut-outs; the split needs at least"):
+        build_object_dataset(tmp_path / "data", (16,), folder, progress=False, config=TINY)
+    assert not (tmp_path / "data").exists()
+
+
+def test_data_build_objects_refuses_in_one_line_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(objects, "TUXPAINT_STAMPS", tmp_path / "not-installed")
+    assert cli.main(["data", "build", "--root", str(tmp_path / "data"), "--objects"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        len(err.splitlines()) == 1
+        and "apt-get install tuxpaint-stamps-default" in err
+        and "--objects DIR" in err
+    )
+    few = tmp_path / "few"
+    _write(few / "a.png", _photo_like(np.random.default_rng(0)))
+    assert cli.main(["data", "build", "--root", str(tmp_path / "data"), "--objects", str(few)]) == 2
+    assert "1 usable photographed cut-outs" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()  # the embedded build did not start either

@@ -15,6 +15,14 @@ from pyoco_lab.data import (
     load_manifest,
     resolve_ucf101,
 )
+from pyoco_lab.data.object_set import (
+    ObjectBuildConfig,
+    build_object_dataset,
+    load_object_manifest,
+    objects_dir,
+    plan_object_clips,
+)
+from pyoco_lab.data.objects import find_cutouts
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,6 +52,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also compare every file's sha256 with the manifest (sizes are always checked); "
         "a file that differs is rebuilt",
     )
+    build.add_argument(
+        "--objects",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="also build the object-motion set (embedded/objects-v1: photographed cut-outs moving over the "
+        "lab's photos, with exact optical flow) from DIR, a folder of RGBA PNG cut-outs; without DIR, "
+        "Tux Paint's stamps (apt-get install tuxpaint-stamps-default)",
+    )
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.set_defaults(func=run_build)
     info = actions.add_parser("info", help="describe the embedded build and UCF-101 under the data root")
@@ -65,8 +83,28 @@ def _describe(manifest: dict, where) -> list[str]:
     return lines
 
 
+def _describe_objects(manifest: dict, where) -> list[str]:
+    return [
+        f"object-motion set {manifest['format']} at {where}",
+        f"  {manifest['num_clips']:,} clips x {manifest['num_frames']} frames (+ flow) at "
+        + ", ".join(f"{r}x{r}" for r in manifest["resolutions"]),
+        f"  split by identity: {manifest['num_train_clips']:,} train / {manifest['num_test_clips']:,} test "
+        f"clips; cut-outs {manifest['num_objects']['train']} train / {manifest['num_objects']['test']} held "
+        f"out; held-out backgrounds {', '.join(manifest['test_backgrounds'])}",
+        f"  cut-outs from {manifest['cutout_folder']}: {manifest['cutout_licence']}",
+    ]
+
+
 def run_build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    objects_folder = None
+    if args.objects is not None:  # checked before any rendering: one line naming the fix
+        try:
+            objects_folder, cutouts = find_cutouts(args.objects or None)
+            plan_object_clips(cutouts, ObjectBuildConfig())  # enough photographs for the split?
+        except (FileNotFoundError, ValueError) as error:
+            print(f"pyoco-lab data build --objects: {error}", file=sys.stderr)
+            return 2
     manifest = build_embedded_dataset(
         root=args.root,
         resolutions=args.resolutions,
@@ -80,6 +118,17 @@ def run_build(args: argparse.Namespace) -> int:
     state = f"built in {took:.1f} s" if manifest["built_now"] else f"already built (checked in {took:.2f} s)"
     print(f"{state}:")
     print("\n".join(_describe(manifest, embedded_dir(args.root))))
+    if objects_folder is not None:
+        started = time.perf_counter()
+        objects = build_object_dataset(
+            args.root, args.resolutions, objects_folder, progress=not args.quiet, force=args.force
+        )
+        took = time.perf_counter() - started
+        state = (
+            f"built in {took:.1f} s" if objects["built_now"] else f"already built (checked in {took:.2f} s)"
+        )
+        print(f"{state}:")
+        print("\n".join(_describe_objects(objects, objects_dir(args.root))))
     return 0
 
 
@@ -98,4 +147,11 @@ def run_info(args: argparse.Namespace) -> int:
     except FileNotFoundError:
         root = args.root or default_data_root()
         print(f"UCF-101: not found under {root} (optional; get it from {UCF101_URL})")
+    objects = load_object_manifest(args.root)
+    if objects is None:
+        print(
+            f"object-motion set: not built under {objects_dir(args.root)} (`pyoco-lab data build --objects`)"
+        )
+    else:
+        print("\n".join(_describe_objects(objects, objects_dir(args.root))))
     return 0

@@ -53,8 +53,10 @@ __all__ = [
     "frame_differences",
     "video_cuts",
     "embedded_dir",
+    "file_record",
     "load_manifest",
     "plan_clips",
+    "prepare_photo",
     "to_unit_range",
 ]
 
@@ -238,7 +240,7 @@ def load_manifest(root: str | os.PathLike | None = None) -> dict | None:
         raise ValueError(f"{error}; `pyoco-lab data build` rebuilds the dataset") from None
 
 
-def _file_record(path: Path) -> dict:
+def file_record(path: Path) -> dict:
     """What the manifest records of a finished file: its size and sha256 (computed once, at build)."""
     return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
@@ -412,7 +414,7 @@ def _build(
                 clip = render_video_clip(frames, rng, config.render_size)
             else:
                 if ident not in photos:
-                    photos[ident] = _prepare_photo(identity.source, config.photo_short_side)
+                    photos[ident] = prepare_photo(identity.source, config.photo_short_side)
                 clip = render_photo_clip(photos[ident], label, rng, config.render_size)
             for r, array in tmp_arrays.items():
                 small = F.interpolate(clip, size=(r, r), mode="area") if r != config.render_size else clip
@@ -451,7 +453,7 @@ def _build(
     for name in ["index.json", *(f"clips_{r}.npy" for r in all_resolutions)]:
         record = kept.get(name) if name in {f"clips_{r}.npy" for r in existing} else None
         if not record or "sha256" not in record or record.get("bytes") != (directory / name).stat().st_size:
-            record = _file_record(directory / name)
+            record = file_record(directory / name)
         files[name] = record
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -473,7 +475,9 @@ def _build(
     return {**manifest, "built_now": True}
 
 
-def _prepare_photo(name: str, short_side: int) -> torch.Tensor:
+def prepare_photo(name: str, short_side: int) -> torch.Tensor:
+    """The photograph ``name`` of :data:`~pyoco_lab.data.sources.PHOTOS` as (1, 3, H, W) in [0, 1], its
+    short side resized to ``short_side``: what the virtual cameras film."""
     source = next(s for s in PHOTOS if s.name == name)
     image = torch.from_numpy(rearrange(load_photo(source), "h w c -> 1 c h w").copy()).float() / 255
     height, width = image.shape[-2:]
