@@ -15,6 +15,7 @@ from PIL import Image
 from pyoco_lab import cli
 from pyoco_lab.data import objects
 from pyoco_lab.data.camera import camera_window, render
+from pyoco_lab.data.embedded import held_out_photos
 from pyoco_lab.data.object_set import ObjectBuildConfig, ObjectClipsDataset, build_object_dataset, objects_dir
 from pyoco_lab.data.objects import (
     ObjectScene,
@@ -231,9 +232,7 @@ def test_the_flow_colour_code_says_direction_by_hue_and_speed_by_saturation():
 # ----------------------------------------------------------------------------------------------
 # The object-motion set: built from a folder, split by identity, deterministic, flow stored.
 
-TINY = ObjectBuildConfig(
-    appearances_per_object=2, held_out_objects=4, held_out_backgrounds=2, cutout_side=32, render_size=32
-)
+TINY = ObjectBuildConfig(appearances_per_object=2, held_out_objects=4, cutout_side=32, render_size=32)
 
 
 @pytest.fixture(scope="module")
@@ -257,7 +256,8 @@ def test_the_object_set_is_split_by_identity_and_deterministic(cutout_folder, tm
     background_split = {b["name"]: b["split"] for b in index["backgrounds"]}
     for split, objs, background in zip(index["split"], index["objects"], index["background"], strict=True):
         assert {object_split[i] for i in objs} == {split} and background_split[background] == split
-    assert set(index["split"]) == {"train", "test"} and len(manifest["test_backgrounds"]) == 2
+    assert set(index["split"]) == {"train", "test"}
+    assert manifest["test_backgrounds"] == held_out_photos() == ["coffee", "coins", "flower"]  # v1's
     again = build_object_dataset(tmp_path / "a", (16,), cutout_folder, progress=False, config=TINY)
     assert not again["built_now"]  # found, not rebuilt
     other = build_object_dataset(tmp_path / "b", (16,), cutout_folder, progress=False, config=TINY)

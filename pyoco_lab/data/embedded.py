@@ -54,6 +54,7 @@ __all__ = [
     "video_cuts",
     "embedded_dir",
     "file_record",
+    "held_out_photos",
     "load_manifest",
     "plan_clips",
     "prepare_photo",
@@ -165,15 +166,28 @@ class _Identity:
     frames: tuple[int, int] | None = None  # shot frame range [start, end)
 
 
+def _held_out(rng: np.random.Generator, size: int, fraction: float) -> np.ndarray:
+    """Indices of the held-out members of a group of ``size`` (at least one when it has two or more)."""
+    count = round(fraction * size) if size > 1 else 0
+    count = max(count, 1) if size > 1 and fraction > 0 else count
+    return rng.permutation(size)[:count]
+
+
 def _split_identities(identities: list[_Identity], config: EmbeddedBuildConfig) -> None:
-    """Hold out ``test_fraction`` of each kind (at least one when a kind has two or more)."""
+    """Hold out ``test_fraction`` of each kind: photos first (see :func:`held_out_photos`), then shots."""
     rng = np.random.default_rng([config.seed, 7919])
     for kind in ("photo", "shot"):
         group = [ident for ident in identities if ident.kind == kind]
-        count = round(config.test_fraction * len(group)) if len(group) > 1 else 0
-        count = max(count, 1) if len(group) > 1 and config.test_fraction > 0 else count
-        for index in rng.permutation(len(group))[:count]:
+        for index in _held_out(rng, len(group), config.test_fraction):
             group[index].split = "test"
+
+
+def held_out_photos(config: EmbeddedBuildConfig | None = None) -> list[str]:
+    """The photographs the embedded dataset holds out (no model trained on it has seen them): the first
+    draw of :func:`_split_identities`, so other data versions can hold out the same scenes."""
+    config = config or EmbeddedBuildConfig()
+    rng = np.random.default_rng([config.seed, 7919])
+    return sorted(PHOTOS[i].name for i in _held_out(rng, len(PHOTOS), config.test_fraction))
 
 
 def plan_clips(config: EmbeddedBuildConfig) -> tuple[list[_Identity], list[tuple], dict[str, np.ndarray]]:

@@ -5,8 +5,9 @@ keep using: ``<data root>/embedded/objects-v1/``.
 What a clip is (:mod:`pyoco_lab.data.objects`): one of the lab's photographs filmed by the camera model,
 with one to three photographed cut-outs (Tux Paint's stamps, or a user's folder) moving over it and
 occluding one another. **Identity** is the object and the background: ``held_out_objects`` cut-outs and
-``held_out_backgrounds`` photographs appear only in held-out ("test") clips, the rest only in training
-clips, so held-out clips show objects *and* scenes no model trained on them has seen. **Label**: the
+the photographs the embedded dataset v1 holds out (:func:`~pyoco_lab.data.embedded.held_out_photos`)
+appear only in held-out ("test") clips, the rest only in training clips, so held-out clips show objects
+*and* scenes that no model trained on either data version has seen. **Label**: the
 category of the object in front (Tux Paint's folders: animals, food, plants, ...), usable for
 class-conditional runs as UCF-101's 101 classes are.
 
@@ -37,6 +38,7 @@ from pyoco_lab.data.embedded import (
     NUM_FRAMES,
     default_data_root,
     file_record,
+    held_out_photos,
     prepare_photo,
     to_unit_range,
 )
@@ -77,7 +79,6 @@ class ObjectBuildConfig:
     appearances_per_object: int = 8  # clips each cut-out appears in (in front or behind)
     max_objects_per_clip: int = 3
     held_out_objects: int = 60
-    held_out_backgrounds: int = 3
     cutout_side: int = 160  # cut-outs are resized to this square before filming
     photo_short_side: int = 256
     render_size: int = 128
@@ -105,11 +106,9 @@ def plan_object_clips(cutouts: Sequence[CutOut], config: ObjectBuildConfig) -> d
             f"{len(usable)} usable photographed cut-outs; the split needs at least {need} "
             f"({config.held_out_objects} held out and enough to train on)"
         )
-    if not 1 <= config.held_out_backgrounds < len(PHOTOS):
-        raise ValueError(f"held_out_backgrounds must be in 1..{len(PHOTOS) - 1}")
     rng = np.random.default_rng([config.seed, 104729])
     object_held = _split(len(usable), config.held_out_objects, rng)
-    background_held = _split(len(PHOTOS), config.held_out_backgrounds, rng)
+    background_held = np.array([p.name in held_out_photos() for p in PHOTOS])  # v1's: unseen by any model
     class_names = sorted({c.category for c in usable})
     clips = []
     for split, held in (("train", False), ("test", True)):
