@@ -16,7 +16,13 @@ from pyoco_lab import cli
 from pyoco_lab.data import objects
 from pyoco_lab.data.camera import camera_window, render
 from pyoco_lab.data.embedded import held_out_photos
-from pyoco_lab.data.object_set import ObjectBuildConfig, ObjectClipsDataset, build_object_dataset, objects_dir
+from pyoco_lab.data.object_set import (
+    ObjectBuildConfig,
+    ObjectClipsDataset,
+    build_object_dataset,
+    clips_across_categories,
+    objects_dir,
+)
 from pyoco_lab.data.objects import (
     ObjectScene,
     cutout_kind,
@@ -303,3 +309,16 @@ def test_data_build_objects_refuses_in_one_line_before_any_work(tmp_path, monkey
     assert cli.main(["data", "build", "--root", str(tmp_path / "data"), "--objects", str(few)]) == 2
     assert "1 usable photographed cut-outs" in capsys.readouterr().err
     assert not (tmp_path / "data").exists()  # the embedded build did not start either
+
+
+def test_data_sheet_draws_clips_of_several_categories_and_keeps_a_users_file(cutout_folder, tmp_path, capsys):
+    build_object_dataset(tmp_path, (32,), cutout_folder, progress=False, config=TINY)
+    out = tmp_path / "sheet.png"
+    args = ["data", "sheet", "--root", str(tmp_path), "--resolution", "32", "--num", "3", "--out", str(out)]
+    assert cli.main(args) == 0 and out.stat().st_size > 10_000
+    out.write_bytes(b"mine")
+    assert cli.main(args) == 2 and out.read_bytes() == b"mine"
+    assert "exists; choose another --out or pass --overwrite" in capsys.readouterr().err
+    labels = [0, 0, 0, 1, 1, 2]
+    picks = clips_across_categories(labels, 3, seed=1)
+    assert sorted(labels[i] for i in picks) == [0, 1, 2] and len(set(picks)) == 3

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
+
+import torch
 
 from pyoco_lab.data import (
     UCF101_URL,
@@ -17,12 +20,17 @@ from pyoco_lab.data import (
 )
 from pyoco_lab.data.object_set import (
     ObjectBuildConfig,
+    ObjectClipsDataset,
     build_object_dataset,
+    clips_across_categories,
     load_object_manifest,
     objects_dir,
     plan_object_clips,
 )
 from pyoco_lab.data.objects import find_cutouts
+from pyoco_lab.fileio import read_json
+from pyoco_lab.viz.figures import save_figure
+from pyoco_lab.viz.flow import clip_flow_figure
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -64,6 +72,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.set_defaults(func=run_build)
+    sheet = actions.add_parser(
+        "sheet",
+        help="draw a contact sheet of the object-motion set: clips of several categories with their flow",
+    )
+    sheet.add_argument("--root", default=None, help="data folder (default: repo data/ or $PYOCO_DATA)")
+    sheet.add_argument("--resolution", type=int, default=64, help="which stored size to draw (default 64)")
+    sheet.add_argument("--split", choices=("train", "test"), default="train")
+    sheet.add_argument(
+        "--num", type=int, default=8, help="clips, one per category where possible (default 8)"
+    )
+    sheet.add_argument("--seed", type=int, default=0, help="which clips are drawn")
+    sheet.add_argument("--out", required=True, help="PNG to write (refused if it exists, unless --overwrite)")
+    sheet.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    sheet.set_defaults(func=run_sheet)
     info = actions.add_parser("info", help="describe the embedded build and UCF-101 under the data root")
     info.add_argument("--root", default=None, help="data folder (default: repo data/ or $PYOCO_DATA)")
     info.set_defaults(func=run_info)
@@ -129,6 +151,42 @@ def run_build(args: argparse.Namespace) -> int:
         )
         print(f"{state}:")
         print("\n".join(_describe_objects(objects, objects_dir(args.root))))
+    return 0
+
+
+def run_sheet(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        print(
+            f"pyoco-lab data sheet: {out} exists; choose another --out or pass --overwrite", file=sys.stderr
+        )
+        return 2
+    if args.num < 1:
+        print("pyoco-lab data sheet: --num must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        data = ObjectClipsDataset(args.root, args.resolution, args.split)
+    except FileNotFoundError as error:
+        print(f"pyoco-lab data sheet: {error}", file=sys.stderr)
+        return 2
+    index = read_json(objects_dir(args.root) / "index.json", "object-motion set index")
+    picks = clips_across_categories(data.labels, args.num, args.seed)
+    items = [data[i] for i in picks]
+    titles = []
+    for i in picks:
+        clip = int(data.indices[i])
+        names = [index["cutouts"][o]["relpath"].rsplit("/", 1)[-1][:-4] for o in index["objects"][clip]]
+        motions = index["object_motions"][clip]
+        titles.append(
+            f"{index['background'][clip]}, {index['camera'][clip]}\n"
+            + "\n".join(f"{n} ({m})" for n, m in zip(names, motions, strict=True))
+        )
+    clips = (torch.stack([item["video"] for item in items]) + 1) / 2
+    fig = clip_flow_figure(clips, torch.stack([item["flow"] for item in items]), titles)
+    save_figure(fig, out, dpi=130)
+    print(
+        f"wrote {out}: {len(picks)} {args.split} clips at {args.resolution}x{args.resolution} with their flow"
+    )
     return 0
 
 

@@ -59,6 +59,7 @@ __all__ = [
     "ObjectBuildConfig",
     "ObjectClipsDataset",
     "build_object_dataset",
+    "clips_across_categories",
     "load_object_manifest",
     "objects_dir",
     "plan_object_clips",
@@ -299,6 +300,19 @@ def _write_index_and_manifest(directory, folder, plan, config, digest, resolutio
     }
     atomic_write_text(directory / "manifest.json", json.dumps(manifest, indent=1))
     return {**manifest, "built_now": True}
+
+
+def clips_across_categories(labels: Sequence[int], count: int, seed: int = 0) -> list[int]:
+    """``count`` positions into ``labels``, one per category in turn (seeded), so a sheet shows many."""
+    rng = np.random.default_rng(seed)
+    by_label = {int(k): list(rng.permutation(np.flatnonzero(np.asarray(labels) == k))) for k in set(labels)}
+    order = [int(k) for k in rng.permutation(sorted(by_label))]
+    picks: list[int] = []
+    while len(picks) < min(count, len(labels)):
+        for k in order:
+            if by_label[k] and len(picks) < count:
+                picks.append(int(by_label[k].pop()))
+    return picks
 
 
 class ObjectClipsDataset(torch.utils.data.Dataset):
