@@ -1,13 +1,13 @@
 # The two front-door commands (see README.md):
 #   make reproduce   -- install, then reproduce the paper's figures on the embedded data (CPU, quick preset)
-#   make test        -- install (incl. headless Chromium for the browser test), then lint + the test suite
+#   make test        -- install (incl. headless Chromium and Tux Paint's stamps), then lint + the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PRESET ?= quick
 
-.PHONY: install browser lint notebooks test test-fast reproduce clean-figures
+.PHONY: install browser objects lint notebooks test test-fast reproduce clean-figures
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# Debian packages some tests need (installed when missing; a failure stops `make test` rather than
+# letting those tests skip): Chromium for the browser tests, Tux Paint's stamps for the object-motion set.
 browser:
-	bash .ci/install-browser.sh
+	bash .ci/install-debian.sh browser /usr/bin/chromium chromium fonts-dejavu-core
+
+objects:
+	bash .ci/install-debian.sh objects /usr/share/tuxpaint/stamps tuxpaint-stamps-default
 
 lint: install
 	$(BIN)/ruff check .
@@ -35,7 +40,7 @@ notebooks: install
 	$(BIN)/jupytext --sync notebooks/*.py
 	$(BIN)/nbstripout notebooks/*.ipynb
 
-test: install browser lint
+test: install browser objects lint
 	$(BIN)/python -m pytest
 
 test-fast: install

@@ -6,7 +6,7 @@ cell, moves the alpha slider by typing into its readout, and checks that the cor
 explorer shows follows the closed form of eq. 4. A screenshot lands in ``test-artifacts/``.
 
 Without Chromium the test skips locally but FAILS under CI (``CI`` set), so the browser check can
-never silently vanish there: ``.ci/install-browser.sh`` installs it.
+never silently vanish there: ``make browser`` (.ci/install-debian.sh) installs it.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ CHROMIUM_ARGS = [
 def _require_browser():
     missing = []
     if not CHROMIUM.exists():
-        missing.append(f"{CHROMIUM} (run .ci/install-browser.sh)")
+        missing.append(f"{CHROMIUM} (run make browser)")
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
