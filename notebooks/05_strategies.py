@@ -56,7 +56,8 @@ s, out = notebook.start(
 )
 
 # %%
-from pyoco_lab.analysis.summary import control_notes, render_section
+from pyoco_lab.analysis.summary import render_section
+from pyoco_lab.analysis.verdict_rules import control_notes
 
 runs = experiments.strategy_runs(s)
 scores = experiments.train_and_evaluate(runs, s, cache_dir)

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from pyoco_lab import noise
-from pyoco_lab.analysis import experiments, inversion, plots, priors, results, summary, tsne
+from pyoco_lab.analysis import experiments, inversion, plots, priors, results, summary, tsne, verdict_rules
 from pyoco_lab.metrics.controls import CONTROLS
 from pyoco_lab.metrics.yardsticks import CLIP_CONTROL_TARGETS
 
@@ -290,9 +290,9 @@ def _sweep_with_scratch_smooth_but_empty(fvd_on_noise) -> dict:
 
 def test_sweep_summary_reports_wins_on_motion_fails_on_content_and_the_controls():
     r = _sweep_with_scratch_smooth_but_empty(fvd_on_noise=[2, 2.1, 2])  # FVD-lab blind to content-free motion
-    status = summary.control_status(r)
-    assert status["KID-app"]["state"] == status["FD-motion-lab"]["state"] == summary.PASSES
-    assert status["FVD-lab"]["state"] == summary.FAILS
+    status = verdict_rules.control_status(r)
+    assert status["KID-app"]["state"] == status["FD-motion-lab"]["state"] == verdict_rules.PASSES
+    assert status["FVD-lab"]["state"] == verdict_rules.FAILS
     assert [k for k, _ in status["FVD-lab"]["failures"]] == ["motion on noise"]
     text = summary.render_section("04_alpha_sweep", r)
     # the controls table: all six controls, and each measure against its own controls
@@ -632,8 +632,8 @@ def test_fig7_names_the_real_clips_line_as_asked():
 def test_a_panel_of_a_measure_the_clip_controls_never_saw_says_it_backs_no_verdict():
     """Table 5's IS-lab and FD-frame-lab panels: as in their verdict lines, 'not used for verdicts'."""
     r = _sweep_with_scratch_smooth_but_empty(fvd_on_noise=[2, 2.1, 2])
-    notes = summary.control_notes(r, ["KID-app", "FVD-lab", "IS-lab"])
+    notes = verdict_rules.control_notes(r, ["KID-app", "FVD-lab", "IS-lab"])
     assert notes["KID-app"] == "passes its controls"
     assert notes["FVD-lab"] == "fails controls: not used for verdicts"
     assert notes["IS-lab"] == "no clip controls: not used for verdicts"
-    assert "IS-lab" not in summary.control_notes(r)
+    assert "IS-lab" not in verdict_rules.control_notes(r)

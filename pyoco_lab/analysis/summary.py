@@ -11,13 +11,27 @@ import json
 import math
 import os
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
 from pyoco_lab.analysis.results import alpha_key, load_results
+from pyoco_lab.analysis.verdict_rules import (
+    bold,
+    control_status,
+    controls_table,
+    legacy_controls_lines,
+    legacy_lines,
+    metric_digits,
+    motion_content_line,
+    record_cell,
+    role,
+    roles_lines,
+    unbacked_note,
+    verdict_metrics,
+)
 from pyoco_lab.fileio import atomic_write_text
-from pyoco_lab.stats import AGREES, DISAGREES, INCONCLUSIVE, all_agree, compare_records, format_record
+from pyoco_lab.stats import AGREES, DISAGREES, INCONCLUSIVE, all_agree, compare_records
 
 SUMMARY_FILE = "SUMMARY.md"
 
@@ -325,20 +339,13 @@ def sampler_line(r: Mapping) -> str:
     return line
 
 
-def _v(text: str) -> str:
-    return f"**{text}**"
-
-
-def _rec(record: Mapping | None, digits: int = 2) -> str:
-    return "–" if record is None else format_record(record, digits)
-
-
 def _rec_seeds(record: Mapping | None, seeds, digits: int = 2) -> str:
-    """:func:`_rec`, naming the seeds when the record holds fewer than ``seeds`` (a run not recorded)."""
+    """:func:`record_cell`, naming the seeds when the record holds fewer than ``seeds`` (a run not
+    recorded)."""
     held = record.get("seeds") if record is not None else None
     if held is None or seeds is None or len(held) >= len(seeds):
-        return _rec(record, digits)
-    return f"{_rec(record, digits)} (seeds {', '.join(map(str, held))})"
+        return record_cell(record, digits)
+    return f"{record_cell(record, digits)} (seeds {', '.join(map(str, held))})"
 
 
 def _not_run_lines(labels, what: str) -> list[str]:
@@ -364,248 +371,6 @@ def _alpha_name(key) -> str:
 
 def results_alpha_key(alpha) -> str | None:
     return None if alpha is None else alpha_key(alpha)
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Content and motion side by side (issue #22). Each section's results.json carries the metric controls table
-# ("controls": {control: {measure: record}}) and "yardsticks" (experiments.yardstick_record: which measure is
-# content / motion / combined, which way is better, which controls each must rank below real). A verdict
-# metric is used for verdicts only when every one of its controls ranks clearly worse than real.
-
-PASSES, FAILS, UNTESTED = "passes", "fails", "untested"
-NOT_USED = "not used for verdicts"
-
-
-def control_status(r: Mapping) -> dict[str, dict]:
-    """{measure: {"state": passes | fails | untested, "failures": [(control, why)], "missing": [control]}}.
-
-    The rule: a control passes when ``compare_records`` *agrees* that real is better than it (its interval
-    lies entirely on the worse side of real's; paired over seeds when both hold several). A target control
-    absent from the table (older results) leaves the measure untested. Empty without ``r["yardsticks"]``.
-    """
-    y = r.get("yardsticks")
-    if not y:
-        return {}
-    controls = r.get("controls") or {}
-    real = controls.get("real", {})
-    out = {}
-    for measure, targets in y.get("control_targets", {}).items():
-        lower = y.get("lower_is_better", {}).get(measure, True)
-        failures, missing = [], []
-        for kind in targets:
-            if measure not in real or measure not in controls.get(kind, {}):
-                missing.append(kind)
-                continue
-            verdict, why = compare_records(real[measure], controls[kind][measure], lower_is_better=lower)
-            if verdict != AGREES:
-                failures.append((kind, why))
-        state = FAILS if failures else UNTESTED if missing else PASSES
-        out[measure] = {"state": state, "failures": failures, "missing": missing}
-    return out
-
-
-def control_notes(r: Mapping, metrics: Sequence[str] = ()) -> dict[str, str]:
-    """{measure: its controls' outcome in a few words} (figure titles), from ``control_status``; each of
-    ``metrics`` the clip controls never saw is marked as backing no verdict, as its verdict lines are."""
-    words = {
-        PASSES: "passes its controls",
-        FAILS: f"fails controls: {NOT_USED}",
-        UNTESTED: "controls not tested",
-    }
-    notes = {m: words[s["state"]] for m, s in control_status(r).items()}
-    notes.update({m: f"no clip controls: {NOT_USED}" for m in metrics if m not in notes})
-    return notes
-
-
-def _usable(status: Mapping, metric: str) -> bool:
-    return status.get(metric, {}).get("state") == PASSES
-
-
-def _note(status: Mapping, metric: str) -> str:
-    """What a verdict line based on ``metric`` must say when its controls do not back it ('' when they do)."""
-    s = status.get(metric)
-    if s is None:
-        return f" — {metric} is not validated by the clip controls: {NOT_USED}"
-    if s["state"] == FAILS:
-        return f" — {metric} fails controls ({', '.join(k for k, _ in s['failures'])}): {NOT_USED}"
-    if s["state"] == UNTESTED:
-        return f" — {metric} not tested against {', '.join(s['missing'])}: {NOT_USED}"
-    return ""
-
-
-def _role(r: Mapping, metric: str) -> str:
-    y = r.get("yardsticks") or {}
-    if metric == y.get("content"):
-        return "content score, the primary verdict metric for 'does the video look like anything'"
-    if metric == y.get("motion"):
-        return "motion score: the lab classifier's motion stream alone"
-    if metric == y.get("combined"):
-        return "the paper's FVD stand-in: content and motion in one number, carried by its motion stream"
-    return "lower is better" if metric != "IS-lab" else "higher is better"
-
-
-def verdict_metrics(r: Mapping, available) -> list[str]:
-    """The metrics a section gives verdicts on, content first: content, motion, combined (``yardsticks``);
-    older results: their one ``metric``. Only those in ``available``."""
-    y = r.get("yardsticks")
-    wanted = [y["content"], y["motion"], y["combined"]] if y else [r.get("metric", "FVD-lab")]
-    return [m for m in wanted if m in available]
-
-
-def _roles_lines(r: Mapping, metrics) -> list[str]:
-    status = control_status(r)
-    lines = ["Verdict metrics (lower is better for each):"]
-    for m in metrics:
-        state = "" if _usable(status, m) else f" — **{_note(status, m)[3:]}**"
-        lines.append(f"- {m}: {_role(r, m)}{state}")
-    return [*lines, ""]
-
-
-_LEGACY_WHY = {
-    "FD-frame-lab": (
-        "FD-frame-lab fails the frame controls: Gaussian noise, shuffled pixels and flat colour score closer "
-        "to the training frames than held-out real frames do"
-    ),
-    "FVD-lab": (
-        "FVD-lab is carried by the lab classifier's motion stream and was never tested against content-free "
-        "motion (the motion-on-noise control), so smooth motion with no content can win on it"
-    ),
-}
-
-
-def legacy_lines(r: Mapping, used, what: str = "its verdicts rest on") -> list[str]:
-    """For results.json written before the content/motion yardsticks: say what its verdicts rest on."""
-    if r.get("yardsticks"):
-        return []
-    return [
-        f"**This results.json predates the content and motion yardsticks (issue #22): {what} "
-        f"{' / '.join(used)}, which {'does' if len(used) == 1 else 'do'} not pass the new controls.** "
-        + "; ".join(_LEGACY_WHY[m] for m in used if m in _LEGACY_WHY)
-        + ". Re-run the notebook for content (KID-app) and motion (FD-motion-lab) verdicts.",
-        "",
-    ]
-
-
-def _digits(metric: str) -> int:
-    return 4 if metric == "KID-app" else 3  # kernel distances are small numbers
-
-
-def _controls_table(r: Mapping) -> list[str]:
-    """All controls x the clip measures, and per measure whether it passes *its* controls."""
-    controls = r["controls"]
-    status = control_status(r)
-    targets = r["yardsticks"].get("control_targets", {})
-    names = list(controls["real"])
-    lines = [
-        f"Metric controls: real training clips (not the reference's) and five corruptions of them, N = "
-        f"{r.get('eval_samples')} clips each, measured against the same reference as every run (95% "
-        "intervals). A measure is used for verdicts only if every control it must see ranks clearly worse "
-        "than real (its interval entirely on the worse side of real's): content measures must see blurred "
-        "and motion-on-noise clips, the motion score frozen, shuffled and flickering ones, the combined ones "
-        "all five. motion-ratio is descriptive (1 = real motion).",
-        "",
-        "| clips | " + " | ".join(names) + " |",
-        "|---|" + "---|" * len(names),
-    ]
-    for kind, row in controls.items():
-        lines.append(f"| {kind} | " + " | ".join(_rec(row.get(m), _digits(m)) for m in names) + " |")
-    cells = []
-    for m in names:
-        s = status.get(m)
-        if s is None:
-            cells.append("descriptive" if m == "motion-ratio" else "no controls")
-        elif s["state"] == PASSES:
-            cells.append("passes")
-        elif s["state"] == FAILS:
-            cells.append(f"**fails** ({', '.join(k for k, _ in s['failures'])})")
-        else:
-            cells.append(f"not tested ({', '.join(s['missing'])})")
-    lines += ["| **its controls** | " + " | ".join(cells) + " |", ""]
-    for m in names:
-        s = status.get(m)
-        if s is None:
-            continue
-        if s["state"] == PASSES:
-            lines.append(f"- {m}: ranks real clips above {', '.join(targets[m])}: **passes its controls**")
-        elif s["state"] == FAILS:
-            why = "; ".join(f"real vs {k}: {w}" for k, w in s["failures"])
-            lines.append(f"- {m}: **fails controls: {NOT_USED}** ({why})")
-        else:
-            lines.append(f"- {m}: not tested against {', '.join(s['missing'])}: **{NOT_USED}**")
-    return [*lines, ""]
-
-
-def _legacy_controls_lines(r: Mapping, metric: str, lower: bool) -> list[str]:
-    """The controls of results.json written before the yardsticks: frozen / shuffled / flicker only."""
-    controls = r.get("controls")
-    if not controls:
-        return []
-    names = [m for m in (metric, "FD-frame-lab", "motion-ratio", "frame-cosine") if m in controls["real"]]
-    lines = [
-        "Metric controls (held-out real clips made frozen / shuffled / flickering; "
-        f"N = {r.get('eval_samples')} clips each, the same reference and N as every generated row; "
-        "95% intervals):",
-        "",
-        "| clips | " + " | ".join(names) + " |",
-        "|---|" + "---|" * len(names),
-    ]
-    for kind, row in controls.items():
-        lines.append(f"| {kind} | " + " | ".join(_rec(row.get(m), 3) for m in names) + " |")
-    lines.append("")
-    verdicts = []
-    for kind in controls:
-        if kind == "real":
-            continue
-        v, why = compare_records(controls["real"][metric], controls[kind][metric], lower_is_better=lower)
-        verdicts.append(v)
-        lines.append(f"- {metric} ranks real clips above {kind} clips: {_v(v)} ({why})")
-    lines.append(
-        f"- {metric} separates real motion from frozen, shuffled and flickering video: "
-        f"{_v(all_agree(verdicts))}; it was not tested against content-free motion or blurred clips"
-    )
-    return [*lines, ""]
-
-
-def motion_content_line(subject: str, own: Mapping, others: Mapping[str, Mapping], r: Mapping) -> list[str]:
-    """Does ``subject`` win on motion while failing on content (or the reverse) against ``others``?
-
-    ``own``: {metric: record}; ``others``: {label: {metric: record}}. Counts conclusive comparisons only
-    (``compare_records``). Empty without the content and motion scores.
-    """
-    y = r.get("yardsticks") or {}
-    content, motion = y.get("content"), y.get("motion")
-    others = {k: o for k, o in others.items() if content in o and motion in o}
-    if content not in own or motion not in own or not others:
-        return []
-    lower = y.get("lower_is_better", {})
-
-    def count(metric: str, first_better: bool) -> int:
-        pairs = [
-            (own[metric], o[metric]) if first_better else (o[metric], own[metric]) for o in others.values()
-        ]
-        return sum(
-            compare_records(a, b, lower_is_better=lower.get(metric, True))[0] == AGREES for a, b in pairs
-        )
-
-    n = len(others)
-    mb, mw, cb, cw = count(motion, True), count(motion, False), count(content, True), count(content, False)
-    status = control_status(r)
-    notes = _note(status, content) + _note(status, motion)
-    if mb and cw:
-        return [
-            f"- {subject}: motion score ({motion}) better than {mb}/{n} of them but content score "
-            f"({content}) worse than {cw}/{n} — **wins on motion, fails on content**{notes}"
-        ]
-    if cb and mw:
-        return [
-            f"- {subject}: content score ({content}) better than {cb}/{n} of them but motion score "
-            f"({motion}) worse than {mw}/{n} — **wins on content, fails on motion**{notes}"
-        ]
-    return [
-        f"- {subject}: motion score ({motion}) better than {mb}/{n}, worse than {mw}/{n}; content score "
-        f"({content}) better than {cb}/{n}, worse than {cw}/{n} (conclusive comparisons only): it does not "
-        f"win on one while failing the other{notes}"
-    ]
 
 
 def means_on_common_seeds(curve: Mapping[str, Mapping]) -> tuple[dict[str, float], list[int] | None]:
@@ -658,7 +423,7 @@ def _sweep_verdicts(r: Mapping, metric: str, curves: Mapping, scratch, lower: bo
             lines.append(
                 f"- {kind}: both extremes of alpha worse than the best middle alpha "
                 f"({_alpha_name(best_mid)}{', by mean' + on if common else ''}): "
-                f"{_v(all_agree([v for v, _ in parts]))} ({why}){note}"
+                f"{bold(all_agree([v for v, _ in parts]))} ({why}){note}"
             )
         paper_key = results_alpha_key(paper_alphas.get(kind))
         if paper_key in curve:
@@ -682,7 +447,7 @@ def _sweep_verdicts(r: Mapping, metric: str, curves: Mapping, scratch, lower: bo
                 state = INCONCLUSIVE
             best = min(keys, key=lambda a: sign * means[a])
             lines.append(
-                f"  - the paper's best alpha ({paper_key}) is the best here: {_v(state)} "
+                f"  - the paper's best alpha ({paper_key}) is the best here: {bold(state)} "
                 "(conclusively beaten by "
                 f"α ∈ {{{', '.join(map(_alpha_name, beaten)) or 'none'}}}; conclusively beats "
                 f"{len(wins)}/{len(keys) - 1} others; best mean at α={_alpha_name(best)}{on}){note}"
@@ -720,10 +485,10 @@ def _section_alpha_sweep(r: Mapping) -> list[str]:
         *legacy_lines(r, [combined]),
     ]
     if r.get("yardsticks") and r.get("controls"):
-        lines += _controls_table(r)
+        lines += controls_table(r)
     else:
-        lines += _legacy_controls_lines(r, combined, r.get("lower_is_better", True))
-    lines += _roles_lines(r, metrics)
+        lines += legacy_controls_lines(r, combined, r.get("lower_is_better", True))
+    lines += roles_lines(r, metrics)
     temporal = r.get("temporal", {}).get("motion-ratio", {})
     kinds = list(r["curves"])
     alphas = sorted({k for curve in r["curves"].values() for k in curve}, key=float)
@@ -733,13 +498,14 @@ def _section_alpha_sweep(r: Mapping) -> list[str]:
         for a in alphas:
             seeds = r.get("seeds")
             cells = [
-                _rec_seeds(by_metric[m]["curves"].get(kind, {}).get(a), seeds, _digits(m)) for m in metrics
+                _rec_seeds(by_metric[m]["curves"].get(kind, {}).get(a), seeds, metric_digits(m))
+                for m in metrics
             ]
             cells.append(_rec_seeds(temporal.get(kind, {}).get(a), seeds))
             lines.append(f"| {kind} | {_alpha_name(a)} | " + " | ".join(cells) + " |")
     if r.get("scratch") is not None:
-        cells = [_rec(by_metric[m].get("scratch"), _digits(m)) for m in metrics]
-        cells.append(_rec(r.get("scratch_temporal", {}).get("motion-ratio")))
+        cells = [record_cell(by_metric[m].get("scratch"), metric_digits(m)) for m in metrics]
+        cells.append(record_cell(r.get("scratch_temporal", {}).get("motion-ratio")))
         lines.append("| from scratch | – | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -749,9 +515,14 @@ def _section_alpha_sweep(r: Mapping) -> list[str]:
     status = control_status(r)
     for m in metrics:
         entry = by_metric[m]
-        lines += ["", f"{m} ({_role(r, m)}):", ""]
+        lines += ["", f"{m} ({role(r, m)}):", ""]
         lines += _sweep_verdicts(
-            r, m, entry["curves"], entry.get("scratch"), entry.get("lower_is_better", True), _note(status, m)
+            r,
+            m,
+            entry["curves"],
+            entry.get("scratch"),
+            entry.get("lower_is_better", True),
+            unbacked_note(status, m),
         )
     paper_alphas = r.get("paper_alphas") or PAPER["fig7"]["best_alpha"]
     motion_lines = []
@@ -766,8 +537,8 @@ def _section_alpha_sweep(r: Mapping) -> list[str]:
                 else INCONCLUSIVE
             )
             motion_lines.append(
-                f"- {kind}: motion at the paper's alpha within 2× real motion energy: {_v(within)} "
-                f"(motion-ratio {_rec(motion)})"
+                f"- {kind}: motion at the paper's alpha within 2× real motion energy: {bold(within)} "
+                f"(motion-ratio {record_cell(motion)})"
             )
     if motion_lines:
         lines += ["", "Motion energy:", "", *motion_lines]
@@ -813,7 +584,9 @@ def _confirmation_lines(r: Mapping, metrics: list[str], status: Mapping) -> list
             if not (_is_interval(a) and _is_interval(b)):
                 continue
             outcome, why = compare_records(a, b, lower_is_better=lower.get(m, True))
-            lines.append(f"- {m}: {kind}: {claim}: {_v(outcome)} ({why}) — confirmatory{_note(status, m)}")
+            lines.append(
+                f"- {m}: {kind}: {claim}: {bold(outcome)} ({why}) — confirmatory{unbacked_note(status, m)}"
+            )
     return lines
 
 
@@ -843,7 +616,7 @@ def _section_strategies(r: Mapping) -> list[str]:
         cells = []
         for m in names:
             value = ours.get(m)
-            text = _rec(value) if _is_interval(value) else _fmt(value, 2)
+            text = record_cell(value) if _is_interval(value) else _fmt(value, 2)
             cells.append(f"{_fmt(paper.get(r['paper_column'][m]), 2)} | {text}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("")
@@ -853,7 +626,7 @@ def _section_strategies(r: Mapping) -> list[str]:
     metrics = verdict_metrics(r, {m for k in video_rows for m in rows[k]})
     if y:
         temporal = r.get("temporal", {})
-        lines += _roles_lines(r, metrics)
+        lines += roles_lines(r, metrics)
         lines += [
             "| strategy | " + " | ".join(metrics) + " | motion-ratio |",
             "|---|" + "---|" * (len(metrics) + 1),
@@ -861,8 +634,8 @@ def _section_strategies(r: Mapping) -> list[str]:
         # Table 5's image row: the image model's frames on the content score (it has no clips to move)
         image_rows = ["image"] if _is_interval((rows.get("image") or {}).get(y.get("content"))) else []
         for key in [*image_rows, *video_rows]:
-            cells = [_rec(rows[key].get(m), _digits(m)) for m in metrics]
-            cells.append(_rec(temporal.get(key, {}).get("motion-ratio")))
+            cells = [record_cell(rows[key].get(m), metric_digits(m)) for m in metrics]
+            cells.append(record_cell(temporal.get(key, {}).get("motion-ratio")))
             lines.append(f"| {TABLE5_ROWS[key]} | " + " | ".join(cells) + " |")
         lines.append("")
     status = control_status(r)
@@ -872,23 +645,24 @@ def _section_strategies(r: Mapping) -> list[str]:
         value = {k: rows[k][m] for k in rows if _is_interval(rows[k].get(m))}
         if not {"scratch", "finetune", "mixed", "progressive"} <= set(value):
             continue
-        note = _note(status, m)
+        note = unbacked_note(status, m)
         ft, why_ft = compare_records(value["finetune"], value["scratch"], lower_is_better=lower[m])
         parts = [
             compare_records(value[k], value["finetune"], lower_is_better=lower[m])
             for k in ("mixed", "progressive")
         ]
-        lines.append(f"- {m}: finetuning beats from scratch {_v(ft)} ({why_ft}){note}")
+        lines.append(f"- {m}: finetuning beats from scratch {bold(ft)} ({why_ft}){note}")
         if "scratch-equal-compute" in value:  # the image model's FLOPs spent on training from scratch instead
             eq, why_eq = compare_records(
                 value["finetune"], value["scratch-equal-compute"], lower_is_better=lower[m]
             )
             lines.append(
-                f"- {m}: finetuning beats from scratch at equal total compute {_v(eq)} ({why_eq}){note}"
+                f"- {m}: finetuning beats from scratch at equal total compute {bold(eq)} ({why_eq}){note}"
             )
         lines.append(
             f"- {m}: correlated noise (mixed and progressive) beats i.i.d. finetuning "
-            f"{_v(all_agree([v for v, _ in parts]))} (mixed: {parts[0][1]}; progressive: {parts[1][1]}){note}"
+            f"{bold(all_agree([v for v, _ in parts]))} "
+            f"(mixed: {parts[0][1]}; progressive: {parts[1][1]}){note}"
         )
     if "scratch" in rows:
         others = {k: rows[k] for k in ("finetune", "mixed", "progressive") if k in rows}
@@ -917,19 +691,21 @@ def _section_model_size(r: Mapping) -> list[str]:
         *legacy_lines(r, [combined]),
     ]
     if y:
-        lines += _roles_lines(r, metrics)
+        lines += roles_lines(r, metrics)
     columns = [*metrics, *(["motion-ratio"] if motion else [])]
     lines += ["| model | condition | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
     for i, size in enumerate(sizes):
         for name in names:
-            cells = [_rec(by_metric[m][name][i], _digits(m)) for m in metrics if name in by_metric[m]]
+            cells = [
+                record_cell(by_metric[m][name][i], metric_digits(m)) for m in metrics if name in by_metric[m]
+            ]
             if motion:
-                cells.append(_rec(motion[name][i]))
+                cells.append(record_cell(motion[name][i]))
             lines.append(f"| {size} | {name} | " + " | ".join(cells) + " |")
     lines += ["", "Verdicts, content first:" if y else "Verdicts:", ""]
     status = control_status(r)
     for m in metrics:
-        table, note = by_metric[m], _note(status, m)
+        table, note = by_metric[m], unbacked_note(status, m)
         scratch = table.get("scratch")
         for kind in ("mixed", "progressive"):
             if scratch and kind in table:
@@ -939,7 +715,7 @@ def _section_model_size(r: Mapping) -> list[str]:
                 ]
                 lines.append(
                     f"- {m}: {kind} finetuning beats from scratch at every size (paper: all): "
-                    f"{_v(all_agree(outcome))} "
+                    f"{bold(all_agree(outcome))} "
                     f"(agrees at {outcome.count(AGREES)}, inconclusive at "
                     f"{outcome.count(INCONCLUSIVE)}, does not "
                     f"agree at {outcome.count(DISAGREES)} of {len(sizes)}){note}"
@@ -952,7 +728,7 @@ def _section_model_size(r: Mapping) -> list[str]:
                 ]
                 lines.append(
                     f"- {m}: {kind}: each larger model better than the next smaller "
-                    f"{_v(all_agree(steps))}{note}"
+                    f"{bold(all_agree(steps))}{note}"
                 )
     if "scratch" in names:
         for i, size in enumerate(sizes):
@@ -983,12 +759,12 @@ def _finetune_length_lines(
     chosen = length
     if length is not None:
         at = {name: motion[name].get(str(length)) for name in motion if name != prior}
-        others = "; ".join(f"{name} {_rec(rec)}" for name, rec in at.items() if rec is not None)
-        found = f"step {length} (motion-ratio {_rec(motion[prior][str(length)])}); there: {others}"
+        others = "; ".join(f"{name} {record_cell(rec)}" for name, rec in at.items() if rec is not None)
+        found = f"step {length} (motion-ratio {record_cell(motion[prior][str(length)])}); there: {others}"
     elif curve_end is not None and steps[-1] >= curve_end:
         chosen = steps[-1]
         at = {name: motion[name].get(str(chosen)) for name in motion}
-        there = "; ".join(f"{name} {_rec(rec)}" for name, rec in at.items() if rec is not None)
+        there = "; ".join(f"{name} {record_cell(rec)}" for name, rec in at.items() if rec is not None)
         found = (
             f"not reached by step {chosen}, the curve's end (its cap): the study finetunes to the cap, "
             f"where {there}"
@@ -1024,7 +800,7 @@ def _section_finetune_length(r: Mapping) -> list[str]:
         *legacy_lines(r, [r.get("metric", "FVD-lab")], "its only score of what the video shows is"),
     ]
     if r.get("yardsticks"):
-        lines += _roles_lines(r, metrics)
+        lines += roles_lines(r, metrics)
     steps = sorted({int(k) for metric in curves.values() for prior in metric.values() for k in prior})
     priors = list(curves["motion-ratio"])
     # scene-held (issue #38) where the curve's evaluations have it: cuts between scenes, beside motion
@@ -1032,7 +808,7 @@ def _section_finetune_length(r: Mapping) -> list[str]:
     lines += ["| prior | steps | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
     for prior in priors:
         for step in steps:
-            cells = [_rec(curves[m].get(prior, {}).get(str(step)), _digits(m)) for m in columns]
+            cells = [record_cell(curves[m].get(prior, {}).get(str(step)), metric_digits(m)) for m in columns]
             lines.append(f"| {prior} | {step} | " + " | ".join(cells) + " |")
     lines.append("")
     for prior in priors:
@@ -1043,7 +819,7 @@ def _section_finetune_length(r: Mapping) -> list[str]:
         if frozen:
             lines.append(
                 f"- {prior}: no flicker, but frozen: motion below half of real at the last step "
-                f"({_rec(last)})"
+                f"({record_cell(last)})"
             )
         elif below:
             lines.append(
@@ -1051,8 +827,8 @@ def _section_finetune_length(r: Mapping) -> list[str]:
             )
         elif last is not None:
             lines.append(
-                f"- {prior}: still flickers at every measured step (last: {_rec(last)} × real motion at step "
-                f"{steps[-1]}): more finetuning is needed than this budget holds"
+                f"- {prior}: still flickers at every measured step (last: {record_cell(last)} × real motion "
+                f"at step {steps[-1]}): more finetuning is needed than this budget holds"
             )
     length_prior = r.get("length_prior")
     if length_prior in curves["motion-ratio"]:
@@ -1069,8 +845,8 @@ def _section_finetune_length(r: Mapping) -> list[str]:
                     continue
                 v, why = compare_records(last, first, lower_is_better=lower.get(m, True))
                 lines.append(
-                    f"- {m}: {prior} better at step {steps[-1]} than at step {steps[0]}: {_v(v)} ({why})"
-                    f"{_note(status, m)}"
+                    f"- {m}: {prior} better at step {steps[-1]} than at step {steps[0]}: {bold(v)} ({why})"
+                    f"{unbacked_note(status, m)}"
                 )
     return lines
 
@@ -1095,23 +871,23 @@ def _section_samples(r: Mapping) -> list[str]:
         "|---|" + "---|" * len(keys),
     ]
     for a, values in stats.items():
-        lines.append(f"| {a} | " + " | ".join(_rec(values[k], 4) for k in keys) + " |")
+        lines.append(f"| {a} | " + " | ".join(record_cell(values[k], 4) for k in keys) + " |")
     if real:
-        lines.append("| real clips | " + " | ".join(_rec(real.get(k), 4) for k in keys) + " |")
+        lines.append("| real clips | " + " | ".join(record_cell(real.get(k), 4) for k in keys) + " |")
     lines.append("")
     a_lo, a_mid, a_hi = list(stats)[0], list(stats)[len(stats) // 2], list(stats)[-1]
     if "motion-energy" in keys and len(stats) >= 2:
         v, why = compare_records(stats[a_hi]["motion-energy"], stats[a_mid]["motion-energy"])
         lines.append(
             f"- large alpha ({a_hi}) moves less than alpha {a_mid} (paper: 'difficulty generating proper "
-            f"motions'): {_v(v)} ({why})"
+            f"motions'): {bold(v)} ({why})"
         )
     if "scene-held" in keys:
-        held = ", ".join(f"alpha {a}: {_rec(values['scene-held'], 2)}" for a, values in stats.items())
+        held = ", ".join(f"alpha {a}: {record_cell(values['scene-held'], 2)}" for a, values in stats.items())
         lines.append(
             f"- clips that keep one scene (no cut between neighbouring frames; descriptive, read beside "
             f"motion-energy: a still clip holds its scene): {held}; "
-            f"real clips {_rec(real.get('scene-held'), 2)}"
+            f"real clips {record_cell(real.get('scene-held'), 2)}"
         )
     if r.get("shown_with"):  # the GIFs may sample a shipped model with its recorded prior (issue #38)
         shown = "; ".join(f"alpha {a}: {caption}" for a, caption in r["shown_with"].items())
@@ -1123,7 +899,7 @@ def _section_samples(r: Mapping) -> list[str]:
         v, why = compare_records(stats[a_lo]["diversity"], stats[a_mid]["diversity"])
         lines.append(
             f"- alpha {a_lo} gives less diverse samples than alpha {a_mid} (paper: 'reduced diversity'): "
-            f"{_v(v)} ({why})"
+            f"{bold(v)} ({why})"
         )
     return lines
 
