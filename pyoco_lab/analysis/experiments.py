@@ -1272,13 +1272,12 @@ def shown_prior(source: str | os.PathLike, s: Settings) -> tuple[NoisePrior, str
     if s.sample_with not in ("recorded", "training"):
         raise ValueError(f"sample_with={s.sample_with!r}: pass 'recorded' or 'training'")
     if pretrained.is_pretrained(str(source)):
-        model = pretrained.get(str(source))
-        trained = model.train_config.prior
-        if s.sample_with == "recorded" and model.sampling:
-            recorded = model.sampling_prior
-            return recorded, f"trained {trained.label}; sampled {recorded.label} (its recorded prior)"
+        trained = pretrained.get(str(source)).train_config.prior
     else:
         trained = load_config(resolve_checkpoint(source)[1]).prior
+    recorded = pretrained.recorded_sampling_prior(str(source)) if s.sample_with == "recorded" else None
+    if recorded is not None:
+        return recorded, f"trained {trained.label}; sampled {recorded.label} (its recorded prior)"
     return trained, f"trained and sampled {trained.label}"
 
 

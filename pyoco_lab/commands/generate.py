@@ -134,13 +134,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.run} is an image run; generate samples video runs (finetune one first)")
     prior = _prior(config, args.noise, args.alpha)
     prior_from = "--noise/--alpha" if args.noise or args.alpha is not None else "training prior"
-    shipped = pretrained.get(args.run) if pretrained.is_pretrained(args.run) else None
-    if shipped and shipped.sampling and not (args.training_prior or args.noise or args.alpha is not None):
-        prior, prior_from = shipped.sampling_prior, "recorded sampling prior"
+    recorded = pretrained.recorded_sampling_prior(args.run)
+    if recorded is not None and not (args.training_prior or args.noise or args.alpha is not None):
+        prior, prior_from = recorded, "recorded sampling prior"
         print(
             f"sampling {args.run} with its recorded sampling prior {prior.kind}, alpha {prior.alpha:g} "
             f"(trained with {config.prior.kind}, alpha {config.prior.alpha:g}: --training-prior for that); "
-            f"chosen by {shipped.sampling.get('chosen_by', '?')}"
+            f"chosen by {pretrained.get(args.run).sampling.get('chosen_by', '?')}"
         )
     how = f"{args.sampler}{args.steps}" + (f"-{reinit.label}" if reinit else "")
     name = f"{prior.kind}-a{noise.alpha_name(prior.alpha)}-{how}-seed{args.seed}"

@@ -84,6 +84,17 @@ def is_pretrained(source: str | os.PathLike | None) -> bool:
     return isinstance(source, str) and source.startswith(PREFIX)
 
 
+def recorded_sampling_prior(source: str | os.PathLike | None) -> NoisePrior | None:
+    """The sampling prior a shipped video model records (issue #38), or None: not a shipped model, or it
+    records none (it samples with its training prior). The one place ``generate``, Fig. 6
+    (``experiments.shown_prior``) and the explorer's Generate read it; each offers the training prior
+    one flag or click away."""
+    if not is_pretrained(source):
+        return None
+    model = get(str(source))
+    return model.sampling_prior if model.sampling else None
+
+
 def registry(directory: Path | None = None) -> dict[str, PretrainedModel]:
     """Every shipped model by name (empty when the package ships none)."""
     path = (directory or WEIGHTS_DIR) / REGISTRY_FILE

@@ -199,12 +199,8 @@ class GeneratePanel(ModelPanel):
         """(kind, alpha) a shipped model records as its sampling prior (``pretrained.record_sampling``), or
         None: no record, not a shipped model, or "its training prior" ticked."""
         run = str(run if run is not None else self.run.value)
-        if self.use_training_prior.value or not pretrained.is_pretrained(run):
-            return None
-        model = pretrained.get(run)
-        if not model.sampling:
-            return None
-        return training_prior({"noise": model.sampling_prior.kind, "alpha": model.sampling_prior.alpha})
+        recorded = None if self.use_training_prior.value else pretrained.recorded_sampling_prior(run)
+        return training_prior({"noise": recorded.kind, "alpha": recorded.alpha}) if recorded else None
 
     def sampling_prior(self) -> tuple[str, float, str]:
         """(kind, alpha, "recorded" | "run" | "slider"): what Generate samples with now."""
@@ -221,7 +217,7 @@ class GeneratePanel(ModelPanel):
         trained = self.run_training_prior() if self.available else None
         slider = (self.explorer.kind.value, self.explorer.alpha)
         run = str(self.run.value)
-        records = self.available and pretrained.is_pretrained(run) and bool(pretrained.get(run).sampling)
+        records = self.available and pretrained.recorded_sampling_prior(run) is not None
         from_run = self.prior_source.value == "run"
         self.use_training_prior.layout.display = "" if records and from_run else "none"
         if trained is None:
