@@ -41,7 +41,7 @@ sys.path.insert(0, str(HERE))
 import bench_unet  # noqa: E402  (its torchvision stub must precede video_diffusion_pytorch)
 
 from pyoco_lab import devices, edm, provenance  # noqa: E402
-from pyoco_lab.analysis import experiments  # noqa: E402
+from pyoco_lab.analysis import experiments, presets  # noqa: E402
 from pyoco_lab.analysis.notebook import ensure_data  # noqa: E402
 from pyoco_lab.metrics import lab  # noqa: E402
 from pyoco_lab.metrics.evaluate import sample_videos  # noqa: E402
@@ -55,7 +55,7 @@ from pyoco_lab.training import TrainConfig, networks, precision, train  # noqa: 
 
 def loop_worker(spec: dict) -> dict:
 
-    s = experiments.settings(spec["preset"], resolution=spec.get("resolution"))
+    s = presets.settings(spec["preset"], resolution=spec.get("resolution"))
     ensure_data(s)
     if spec["phase"] == "image":
         base = experiments.image_run(s, model=spec["model"]).config

@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_cpu  # noqa: E402
 
-from pyoco_lab.analysis import experiments  # noqa: E402
+from pyoco_lab.analysis import experiments, presets  # noqa: E402
 from pyoco_lab.metrics.evaluate import sample_videos  # noqa: E402
 from pyoco_lab.noise import NoisePrior  # noqa: E402
 from pyoco_lab.training import build_network  # noqa: E402
@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     parser.add_argument("--tiny", action="store_true", help="the smoke preset's sizes (a CPU dry run)")
     args = parser.parse_args(argv)
     preset = "smoke" if args.tiny else "standard"
-    s = experiments.settings(preset)
+    s = presets.settings(preset)
     steps = 4 if args.tiny else 40
     every = 1 if args.tiny else 10
     measured = {}

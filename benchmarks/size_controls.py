@@ -17,18 +17,18 @@ import sys
 import time
 from dataclasses import replace
 
-from pyoco_lab.analysis import experiments, summary
+from pyoco_lab.analysis import experiments, presets, summary
 from pyoco_lab.analysis.notebook import ensure_data
 from pyoco_lab.training import default_runs_root
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("preset", choices=list(experiments.SETTINGS))
+    parser.add_argument("preset", choices=list(presets.SETTINGS))
     parser.add_argument("sizes", type=int, nargs="+", help="clips per evaluation to try")
     args = parser.parse_args(argv)
     for n in args.sizes:
-        s = replace(experiments.settings(args.preset, eval_samples=n), records_dir=None)
+        s = replace(presets.settings(args.preset, eval_samples=n), records_dir=None)
         ensure_data(s)
         start = time.perf_counter()
         controls = experiments.metric_controls(

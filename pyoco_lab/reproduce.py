@@ -34,7 +34,7 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 from tqdm.auto import tqdm
 
-from pyoco_lab.analysis import experiments
+from pyoco_lab.analysis import experiments, presets
 from pyoco_lab.analysis.notebook import ensure_data
 from pyoco_lab.analysis.results import RESULTS_FILE
 from pyoco_lab.analysis.run_records import RECORDS_FOLDER, check_store
@@ -50,7 +50,7 @@ from pyoco_lab.fileio import (
 from pyoco_lab.training.checkpoints import default_runs_root
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PRESETS = tuple(experiments.SETTINGS)  # smoke, quick, cpu-long, standard, ucf
+PRESETS = tuple(presets.SETTINGS)  # smoke, quick, cpu-long, standard, ucf
 # Parameters every figure notebook declares; reproduce() sets them itself.
 RESERVED_PARAMETERS = ("preset", "figures_dir", "cache_dir")
 RECORDS_ONLY_PARAMETER = "records_only"  # what `--from-records` sets in the notebooks that declare it
@@ -292,8 +292,8 @@ def reproduce(
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    if from_records and not experiments.settings(preset).keep_records:
-        keeping = [name for name, other in experiments.SETTINGS.items() if other.keep_records]
+    if from_records and not presets.settings(preset).keep_records:
+        keeping = [name for name, other in presets.SETTINGS.items() if other.keep_records]
         raise ValueError(
             f"--from-records needs a preset that commits its run records ({', '.join(keeping)}); preset "
             f"{preset} keeps its runs in the cache only: drop --from-records"
@@ -338,7 +338,7 @@ def records_line(preset: str, store: Path, cache_dir: Path) -> str:
     """What ``--from-records`` renders from, checked before any notebook runs (``run_records.check_store``:
     bad records and an empty or missing ``store`` are refused in one line), in one line."""
     # with the records: the confirmation runs are those of the alphas the recorded sweep chose
-    s = replace(experiments.settings(preset), records_dir=str(store))
+    s = replace(presets.settings(preset), records_dir=str(store))
     plan = [spec for spec, _ in experiments.evaluation_plan(s)]
     folders: dict[tuple[str, str], list[Path]] = {}
     for spec in plan:  # the runs of one trajectory (a curve run and its prefixes) share one record
@@ -369,9 +369,9 @@ def run_study_part(
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    s = experiments.settings(preset)
+    s = presets.settings(preset)
     if not s.keep_records:
-        keeping = [name for name, other in experiments.SETTINGS.items() if other.keep_records]
+        keeping = [name for name, other in presets.SETTINGS.items() if other.keep_records]
         raise ValueError(
             f"--runs needs a preset that commits its run records ({', '.join(keeping)}); preset {preset} "
             "keeps its runs in the cache only: run `pyoco-lab reproduce` without --runs"
@@ -455,7 +455,7 @@ def write_plan(
     check_output_folder(out, marker=PLAN_RECORD, files=PLAN_FILES, overwrite=overwrite, option="--plan")
     cache_dir = Path(cache_dir or default_cache_dir()).resolve()
     check_folder_path(cache_dir, "--cache")
-    plan = experiments.study_plan(experiments.settings(preset), cache_dir)
+    plan = experiments.study_plan(presets.settings(preset), cache_dir)
     launch = (
         f"${{PYOCO_PYTHON:-{shlex.quote(str(python))}}} -m torch.distributed.run --standalone "
         "--nproc_per_node ${GPUS:-1} -m pyoco_lab.cli train "

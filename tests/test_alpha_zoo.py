@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from pyoco_lab.analysis import experiments
+from pyoco_lab.analysis import experiments, presets
 from pyoco_lab.training import load_denoiser, pretrained
 from pyoco_lab.viz.explorer.generate import generate_video
 
@@ -15,13 +15,13 @@ ZOO = {
     "zoo-32-iid": ("iid", 0.0, True),
     "zoo-32-mixed-1": ("mixed", 1.0, True),
     "zoo-32-progressive-2": ("progressive", 2.0, True),
-    "zoo-32-inf": ("mixed", experiments.INF, True),
+    "zoo-32-inf": ("mixed", presets.INF, True),
     "zoo-32-scratch": ("iid", 0.0, False),
 }
 
 
 def test_the_alpha_zoo_loads_by_name_and_stands_in_for_the_cpu32_runs(tmp_path):
-    s = experiments.settings("cpu-32")
+    s = presets.settings("cpu-32")
     shipped = {model.name for model in pretrained.current_models(phase="video")}
     assert set(ZOO) <= shipped, f"the alpha zoo must ship: missing {sorted(set(ZOO) - shipped)}"
     for name, (kind, alpha, finetuned) in ZOO.items():
@@ -48,13 +48,13 @@ HIGHSIGMA = {
     "zoo-32-highsigma-iid": ("iid", 0.0, True, None),
     "zoo-32-highsigma-mixed-1": ("mixed", 1.0, True, ("progressive", 2.5)),
     "zoo-32-highsigma-progressive-2": ("progressive", 2.0, True, ("progressive", 3.0)),
-    "zoo-32-highsigma-inf": ("mixed", experiments.INF, True, None),
+    "zoo-32-highsigma-inf": ("mixed", presets.INF, True, None),
     "zoo-32-highsigma-scratch": ("iid", 0.0, False, None),
 }
 
 
 def test_the_zoo_that_keeps_scenes_ships_supersedes_the_first_and_records_how_it_samples(tmp_path):
-    s = experiments.settings("cpu-32")
+    s = presets.settings("cpu-32")
     fig6 = {spec.config.alpha: spec for spec in experiments.sample_runs(s).values()}
     for name, (kind, alpha, finetuned, sampling) in HIGHSIGMA.items():
         model = pretrained.get(name)

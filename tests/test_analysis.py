@@ -14,7 +14,17 @@ import pytest
 import torch
 
 from pyoco_lab import noise
-from pyoco_lab.analysis import experiments, inversion, plots, priors, results, summary, tsne, verdict_rules
+from pyoco_lab.analysis import (
+    experiments,
+    inversion,
+    plots,
+    presets,
+    priors,
+    results,
+    summary,
+    tsne,
+    verdict_rules,
+)
 from pyoco_lab.metrics.controls import CONTROLS
 from pyoco_lab.metrics.yardsticks import CLIP_CONTROL_TARGETS
 
@@ -93,24 +103,24 @@ def test_prior_study_agrees_with_closed_form_within_sampling_error():
 
 
 def test_settings_overrides_and_unknown_knobs():
-    s = experiments.settings("quick", alphas=[0, 2, math.inf], eval_samples=None)
-    assert s.alphas == (0.0, 2.0, math.inf) and s.eval_samples == experiments.SETTINGS["quick"].eval_samples
+    s = presets.settings("quick", alphas=[0, 2, math.inf], eval_samples=None)
+    assert s.alphas == (0.0, 2.0, math.inf) and s.eval_samples == presets.SETTINGS["quick"].eval_samples
     with pytest.raises(ValueError, match="unknown setting"):
-        experiments.settings("quick", alpah=1)
+        presets.settings("quick", alpah=1)
     with pytest.raises(ValueError, match="unknown preset"):
-        experiments.settings("huge")
+        presets.settings("huge")
 
 
 def test_a_config_field_added_later_leaves_run_keys_alone_at_its_neutral_value():
     """Runs cached (or committed) before --decay-steps existed keep their keys; a decay makes a new run."""
-    spec = experiments.video_run(experiments.settings("quick"), "iid", 0)
+    spec = experiments.video_run(presets.settings("quick"), "iid", 0)
     assert "decay_steps" not in experiments._config_dict(spec.config)  # what the key hashes
     decayed = dataclasses.replace(spec, config=dataclasses.replace(spec.config, decay_steps=10))
     assert decayed.key() != spec.key()
 
 
 def test_run_plan_shares_identical_runs():
-    s = experiments.settings("quick")
+    s = presets.settings("quick")
     # alpha = 0 is i.i.d. for both priors and alpha = inf is identical frames for both: one run each
     assert experiments.video_run(s, "mixed", 0).key() == experiments.video_run(s, "progressive", 0).key()
     assert (
@@ -130,7 +140,7 @@ def test_run_plan_shares_identical_runs():
     # Fig. 6's runs are the sweep's runs (alphas of the grid); an alpha off the grid gets its own run
     fig6 = experiments.sample_runs(s)
     assert {r.key() for r in fig6.values()} <= sweep
-    off_grid = experiments.sample_runs(experiments.settings("quick", sample_alphas=[0, 10]))
+    off_grid = experiments.sample_runs(presets.settings("quick", sample_alphas=[0, 10]))
     assert off_grid[10.0].key() not in sweep and off_grid[0.0].key() in sweep
     # the quick preset's whole plan: the 7 sweep runs, nothing else; the tiny image model is the shipped
     # one (finetunes start from it, nothing pre-trains it)
@@ -138,12 +148,12 @@ def test_run_plan_shares_identical_runs():
     assert sum(r.config.phase == "image" for r in experiments.all_runs(s)) == 0
     assert len(experiments.all_runs(s)) == 7
     # the documented switch re-trains the whole chain: the image model is in the plan again
-    whole = experiments.settings("quick", pretrain_image=True)
+    whole = presets.settings("quick", pretrain_image=True)
     assert sum(r.config.phase == "image" for r in experiments.all_runs(whole)) == 1
     assert len(experiments.all_runs(whole)) == 8
     assert experiments.video_run(whole, "iid", 0).key() != finetune.key()
     # cpu-long: 11 Fig. 7 conditions x 3 seeds + 2 more sizes x 3 strategies x 3 seeds + their image models
-    long = experiments.settings("cpu-long")
+    long = presets.settings("cpu-long")
     assert len(experiments.all_runs(long)) == 33 + 18 + 2
     keys = [r.key() for r in experiments.all_runs(s)]
     assert len(keys) == len(set(keys))
@@ -407,7 +417,7 @@ def test_committed_cpu_long_summary_renders_and_says_what_its_verdicts_rest_on()
 def test_the_sweep_choice_is_confirmed_on_fresh_seeds_and_summary_says_which_verdicts_are_confirmatory(
     monkeypatch,
 ):
-    s = experiments.settings("cpu-32")
+    s = presets.settings("cpu-32")
     # Fig. 7's rule: per prior, the best mean content score over the choosing seeds -- not FVD-lab, which
     # here (as on the embedded data) ranks the frozen alpha = inf first
     assert experiments.SELECTION_METRIC == experiments.CONTENT_METRIC == "KID-app"

@@ -20,7 +20,7 @@ from torch import nn
 
 from pyoco_lab import cli, edm
 from pyoco_lab import training as T
-from pyoco_lab.analysis import experiments
+from pyoco_lab.analysis import experiments, presets
 from pyoco_lab.fileio import sha256_file
 from pyoco_lab.metrics import controls, lab, networks
 from pyoco_lab.metrics import evaluate as E
@@ -182,7 +182,7 @@ def test_batch_size_changes_the_samples_of_the_mixed_prior():
 
 def test_experiments_evaluate_reuses_only_an_exact_match(tiny_run):
     run, _, calls = tiny_run
-    s = experiments.settings("smoke", eval_samples=SAMPLES, sample_steps=STEPS)
+    s = presets.settings("smoke", eval_samples=SAMPLES, sample_steps=STEPS)
     # An entry under the old key format (which ignored the checkpoint) must not be served, nor crash.
     stale = {"generated": {"FVD-lab": -1.0}, "real-test": {}, "skipped": {}}
     (run / E.EVAL_FILE).write_text(json.dumps({f"heun-{STEPS}steps-n{SAMPLES}-seed0": stale}))

@@ -32,7 +32,7 @@ from torch import nn
 
 from pyoco_lab import edm
 from pyoco_lab import training as T
-from pyoco_lab.analysis import experiments, results, summary
+from pyoco_lab.analysis import experiments, presets, results, summary
 from pyoco_lab.metrics import evaluate as E
 from pyoco_lab.metrics import lab, networks
 from pyoco_lab.training import monitoring
@@ -50,8 +50,8 @@ def gaussian_denoiser(x, sigma, **cond):  # the exact denoiser of N(0, 0.5²) da
 
 
 def test_ucf_preset_samples_with_stochastic_deis_3kutta_25_steps():
-    ucf = experiments.SETTINGS["ucf"].sampler
-    assert ucf == experiments.UCF_SAMPLER
+    ucf = presets.SETTINGS["ucf"].sampler
+    assert ucf == presets.UCF_SAMPLER
     assert (ucf.kind, ucf.step, ucf.steps) == ("stochastic", "rk3", 25)  # A.3
     assert (ucf.s_churn, ucf.s_tmin, ucf.s_tmax, ucf.s_noise) == (40.0, 0.05, 50.0, 1.003)  # EDM ImageNet-64
     assert ucf.options() == {"step": "rk3", "s_churn": 40.0, "s_tmin": 0.05, "s_tmax": 50.0, "s_noise": 1.003}
@@ -59,21 +59,21 @@ def test_ucf_preset_samples_with_stochastic_deis_3kutta_25_steps():
     # smoke and standard keep Heun (no options, so their eval.json keys hold none); the two CPU presets
     # sample with DEIS tAB order 3 in 6 steps (6 network calls per clip, docs/reproduce.md "Presets")
     for name, steps in (("smoke", 4), ("standard", 18)):
-        s = experiments.SETTINGS[name]
+        s = presets.SETTINGS[name]
         assert (s.sampler.kind, s.sample_steps, s.sampler.options()) == ("heun", steps, {})
     for name in ("quick", "cpu-long"):
-        s = experiments.SETTINGS[name]
+        s = presets.SETTINGS[name]
         assert (s.sampler.kind, s.sample_steps, s.sampler.options()) == ("deis", 6, {"order": 3})
     # sample_steps stays a knob: it sets the steps of the preset's sampler, other fields kept.
-    more = experiments.settings("ucf", sample_steps=60)
-    assert more.sampler == experiments.SamplerSpec(**{**more.sampler.__dict__, "steps": 60})
+    more = presets.settings("ucf", sample_steps=60)
+    assert more.sampler == presets.SamplerSpec(**{**more.sampler.__dict__, "steps": 60})
     assert more.sampler.kind == "stochastic" and more.sample_steps == 60
-    chosen = experiments.settings("quick", sampler={"kind": "stochastic", "steps": 10, "step": "rk3"})
+    chosen = presets.settings("quick", sampler={"kind": "stochastic", "steps": 10, "step": "rk3"})
     assert chosen.sampler.options()["step"] == "rk3" and chosen.sample_steps == 10
     with pytest.raises(ValueError, match="unknown sampler"):
-        experiments.SamplerSpec("ddim")
+        presets.SamplerSpec("ddim")
     with pytest.raises(ValueError, match="sampler must be"):
-        experiments.settings("quick", sampler="stochastic")
+        presets.settings("quick", sampler="stochastic")
 
 
 def test_ucf_training_presets_draw_periodic_samples_with_the_evaluation_sampler():
@@ -88,9 +88,9 @@ def test_ucf_training_presets_draw_periodic_samples_with_the_evaluation_sampler(
     for preset in ("ucf-small", "ucf-medium", "ucf-large"):
         for phase in ("image", "video"):
             config = T.preset_config(preset, phase)
-            assert experiments.SamplerSpec.from_train_config(config) == experiments.UCF_SAMPLER
+            assert presets.SamplerSpec.from_train_config(config) == presets.UCF_SAMPLER
     quick = T.preset_config("quick", "video")
-    assert experiments.SamplerSpec.from_train_config(quick).kind == "heun"
+    assert presets.SamplerSpec.from_train_config(quick).kind == "heun"
 
 
 def test_save_samples_passes_the_stochastic_options_and_prior_churn(tmp_path, monkeypatch):
@@ -130,12 +130,12 @@ def test_save_samples_passes_the_stochastic_options_and_prior_churn(tmp_path, mo
 def test_experiments_evaluate_passes_the_presets_sampler_and_reference(monkeypatch):
     seen = {}
     monkeypatch.setattr(experiments, "evaluate_run", lambda run, **kwargs: seen.update(kwargs, run=run) or {})
-    experiments.evaluate("some/run", experiments.settings("ucf"), progress=False)
+    experiments.evaluate("some/run", presets.settings("ucf"), progress=False)
     assert seen["run"] == "some/run" and seen["reuse"] is True and seen["num_samples"] == 2048
     assert seen["sampler"] == "stochastic" and seen["num_steps"] == 25
-    assert seen["sampler_options"] == experiments.UCF_SAMPLER.options()
+    assert seen["sampler_options"] == presets.UCF_SAMPLER.options()
     assert seen["reference_split"] == "all" and seen["reference_seed"] == 0
-    experiments.evaluate("some/run", experiments.settings("quick"), progress=False)
+    experiments.evaluate("some/run", presets.settings("quick"), progress=False)
     assert (seen["sampler"], seen["num_steps"], seen["sampler_options"]) == ("deis", 6, {"order": 3})
     assert seen["reference_split"] == "train"
 
@@ -174,7 +174,7 @@ def test_summary_states_the_sampler_of_fig7_table5_and_fig8(tmp_path):
     }
     results.save_results(tmp_path / "04_alpha_sweep", "04_alpha_sweep", "ucf", _sweep_payload())
     results.save_results(tmp_path / "05_strategies", "05_strategies", "ucf", strategies)
-    recorded = {**sizes, "sampler": experiments.SamplerSpec("euler", 3).record()}
+    recorded = {**sizes, "sampler": presets.SamplerSpec("euler", 3).record()}
     results.save_results(tmp_path / "06_model_size", "06_model_size", "quick", recorded)
     text = summary.write_summary(tmp_path, preset="ucf").read_text()
     sections = text.split("## ")[1:]
@@ -447,7 +447,7 @@ def test_experiments_image_model_scores_use_the_presets_sampler_and_frame_count(
 ):
     run, _, calls = image_run
     monkeypatch.setattr(experiments, "ensure_image_model", lambda s, cache_dir, progress=True: run)
-    s = experiments.settings("smoke", eval_samples=2, sampler={"kind": "euler", "steps": 2})
+    s = presets.settings("smoke", eval_samples=2, sampler={"kind": "euler", "steps": 2})
     scores = experiments.image_model_scores(s, tmp_path, progress=False)
     assert {"FD-frame-lab", "FD-frame-lab-ci", "KID-app", "KID-app-ci"} <= set(scores)
     assert "FID-frame" not in scores  # no Inception file: FID-frame is skipped

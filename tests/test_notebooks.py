@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from pyoco_lab import reproduce as rp
-from pyoco_lab.analysis import experiments, summary
+from pyoco_lab.analysis import experiments, presets, summary
 from pyoco_lab.metrics.controls import CONTROLS
 from pyoco_lab.metrics.yardsticks import CLIP_CONTROL_TARGETS
 
@@ -67,11 +67,11 @@ def test_notebook_pairs_are_in_sync():
 
 
 def test_start_applies_the_overrides_and_makes_the_figure_folder(tmp_path, capsys):
-    from pyoco_lab.analysis import experiments, notebook
+    from pyoco_lab.analysis import notebook
 
     s, out = notebook.start("smoke", str(tmp_path / "fig"), noise_frames=5, noise_alphas=[0, 2], seeds=None)
     assert out == tmp_path / "fig" and out.is_dir()
-    smoke = experiments.settings("smoke")
+    smoke = presets.settings("smoke")
     assert (s.noise_frames, s.noise_alphas, s.seeds) == (5, (0.0, 2.0), smoke.seeds)
     assert capsys.readouterr().out == f"preset smoke: {s.description} (budget: {s.budget})\n"
     with pytest.raises(ValueError, match="unknown setting.*noise_frame"):
@@ -450,7 +450,7 @@ def test_cached_training_runs_are_resumed_not_refused(monkeypatch, tmp_path):
         return out
 
     monkeypatch.setattr(experiments, "train", fake_train)
-    s = experiments.settings("smoke")
+    s = presets.settings("smoke")
     experiments.ensure_run(experiments.video_run(s, "progressive", 2.0), tmp_path, progress=False)
     assert len(calls) == 2  # the image model, then the finetune
     assert all(call.get("resume") is True for call in calls), calls
@@ -523,7 +523,7 @@ def test_plan_lines_run_with_torchrun_and_reproduce_then_reuses_the_runs(tmp_pat
     assert main(["reproduce", "--preset", "smoke", "--cache", str(cache), "--plan", str(plan_dir)]) == 0
     image_lines = (plan_dir / "image_runs.txt").read_text().splitlines()
     video_lines = (plan_dir / "video_runs.txt").read_text().splitlines()
-    s = experiments.settings("smoke")
+    s = presets.settings("smoke")
     assert len(image_lines) + len(video_lines) == len(experiments.all_runs(s))
     launch = f"${{PYOCO_PYTHON:-{sys.executable}}} -m torch.distributed.run --standalone --nproc_per_node"
     assert all(

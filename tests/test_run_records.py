@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pyoco_lab import devices
-from pyoco_lab.analysis import experiments, run_records, summary
+from pyoco_lab.analysis import experiments, presets, run_records, summary
 from pyoco_lab.cli import main
 from pyoco_lab.metrics.evaluate import ema_sha256
 from pyoco_lab.training import compute, pretrained
@@ -20,7 +20,7 @@ from pyoco_lab.training import compute, pretrained
 def study_settings(records, **changes):
     """The smoke preset shrunk to three runs: the curve's i.i.d. run (4 steps, evaluated at 2 and 4), the
     sweep's i.i.d. run (2 steps: the curve run's prefix) and from scratch (2 steps)."""
-    s = experiments.settings(
+    s = presets.settings(
         "smoke",
         alphas=[0],
         seeds=[0],
@@ -34,7 +34,7 @@ def study_settings(records, **changes):
         eval_samples=4,
         sampler={"kind": "euler", "steps": 2},
         train_extra={
-            **experiments.SETTINGS["smoke"].train_extra,
+            **presets.SETTINGS["smoke"].train_extra,
             "checkpoint_every": 2,
             "keep_checkpoints": 4,
         },
@@ -151,7 +151,7 @@ def test_reproduce_runs_refuses_a_preset_without_records_and_hours_without_runs(
 
 
 def test_from_scratch_at_equal_compute_adds_the_image_models_flops_and_extends_the_scratch_run():
-    s = experiments.settings("cpu-32")
+    s = presets.settings("cpu-32")
     image = pretrained.get(s.image_model)
     video = experiments.video_run(s, "iid", 0.0, finetune=False).config
     # a video step (4 clips of 8 frames + 1 image each) costs more than 4 x 9 image frames: temporal layers
@@ -186,7 +186,7 @@ def test_from_scratch_at_equal_compute_adds_the_image_models_flops_and_extends_t
     samples = {spec.key() for spec in experiments.sample_runs(s).values()} - curve_keys
     first = [spec.key() for spec, _ in plan if spec.key() not in curve_keys][: len(samples)]
     assert samples and set(first) == samples
-    assert experiments.equal_compute_scratch_runs(experiments.settings("quick")) == []
+    assert experiments.equal_compute_scratch_runs(presets.settings("quick")) == []
 
 
 @pytest.mark.slow
@@ -230,7 +230,7 @@ def test_a_records_only_rendering_trains_nothing_and_names_the_runs_it_leaves_ou
     committed records it has (the real cpu-32 ones), pairs conditions on the seeds both hold, chooses on the
     seeds every condition holds, and names the runs it left out; nothing is trained."""
     committed = Path(__file__).resolve().parents[1] / "figures" / "cpu-32" / "runs"
-    s = replace(experiments.settings("cpu-32"), records_dir=str(tmp_path), records_only=True)
+    s = replace(presets.settings("cpu-32"), records_dir=str(tmp_path), records_only=True)
     plan = experiments.alpha_sweep_runs(s)
     groups = {(kind, alpha): runs for kind, per in plan.items() for alpha, runs in per.items()}
     dropped = plan["mixed"][5.0][1]  # as if seed 1 of mixed alpha = 5 had not been run

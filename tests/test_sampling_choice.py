@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pyoco_lab import cli
-from pyoco_lab.analysis import experiments, sampling_priors
+from pyoco_lab.analysis import experiments, presets, sampling_priors
 from pyoco_lab.noise import NoisePrior
 from pyoco_lab.training import pretrained
 
@@ -154,7 +154,7 @@ def test_recommend_is_refused_before_sampling_when_it_cannot_be_recorded(tmp_pat
 
 
 def test_fig6_samples_a_shipped_model_with_its_recorded_prior_and_says_so(zoo_registry):
-    s = experiments.settings("cpu-32")
+    s = presets.settings("cpu-32")
     source = f"pretrained:{ZOO}"
     assert experiments.shown_prior(source, s) == (
         NoisePrior("progressive", 2.0),

@@ -10,7 +10,7 @@ import torch
 from test_metrics import _MovingSquares
 
 from pyoco_lab import stats
-from pyoco_lab.analysis import experiments, summary
+from pyoco_lab.analysis import experiments, presets, summary
 from pyoco_lab.metrics import controls as C
 from pyoco_lab.metrics import lab
 from pyoco_lab.metrics.temporal import temporal_statistics
@@ -199,4 +199,4 @@ def test_summary_gives_verdicts_only_when_intervals_allow():
 def test_reproduce_knows_every_preset():
     from pyoco_lab import reproduce
 
-    assert set(reproduce.PRESETS) == set(experiments.SETTINGS)
+    assert set(reproduce.PRESETS) == set(presets.SETTINGS)

@@ -32,6 +32,7 @@ from tiny_training import (
 
 from pyoco_lab import cli, devices, edm
 from pyoco_lab import training as T
+from pyoco_lab.analysis import experiments, presets
 from pyoco_lab.training import networks, precision
 
 
@@ -699,15 +700,13 @@ def test_text_dropout_is_keyed_by_encoder_name_not_by_order(tmp_path):
 
 def test_iid_override_resets_the_presets_alpha():
     """The video presets carry progressive alpha=2: --noise iid alone must not keep an ignored alpha."""
-    from pyoco_lab.analysis import experiments
-
     assert T.preset_config("quick", "video").alpha == 2.0
     assert T.preset_config("quick", "video", noise="iid").alpha == 0.0
     assert T.preset_config("quick", "video", noise="iid", alpha=0.0).alpha == 0.0
     assert T.preset_config("quick", "video", noise="mixed").alpha == 2.0  # only iid resets it
     assert T.preset_config("ucf-small", "video", noise="iid").alpha == 0.0
     for kind, alpha in (("iid", 2.0), ("mixed", 0.0), ("progressive", 0.0)):  # the notebooks' path
-        spec = experiments.video_run(experiments.SETTINGS["smoke"], kind, alpha)
+        spec = experiments.video_run(presets.SETTINGS["smoke"], kind, alpha)
         assert (spec.config.noise, spec.config.alpha) == ("iid", 0.0)
 
 

@@ -4,8 +4,8 @@ A notebook imports what it uses, then calls::
 
     s, out = notebook.start(preset, figures_dir, noise_alphas=alphas, ...)
 
-``s`` is the preset's :class:`~pyoco_lab.analysis.experiments.Settings` with the notebook's
-non-``None`` knobs applied (see :func:`pyoco_lab.analysis.experiments.settings`), ``out`` the figure
+``s`` is the preset's :class:`~pyoco_lab.analysis.presets.Settings` with the notebook's
+non-``None`` knobs applied (see :func:`pyoco_lab.analysis.presets.settings`), ``out`` the figure
 folder, created if missing. A preset that keeps run records (``Settings.keep_records``) reads and writes
 them in ``runs/`` beside the notebook folders (``figures/<preset>/runs``).
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from pyoco_lab.analysis import experiments, run_records
-from pyoco_lab.analysis.experiments import Settings
+from pyoco_lab.analysis import presets, run_records
+from pyoco_lab.analysis.presets import Settings
 from pyoco_lab.data import build_embedded_dataset
 from pyoco_lab.training import preset_config
 
@@ -31,7 +31,7 @@ def start(preset: str, figures_dir: str | os.PathLike, /, **overrides) -> tuple[
     ``ValueError`` (before the figure folder is made).
     """
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    s = experiments.settings(preset, **overrides)
+    s = presets.settings(preset, **overrides)
     if (
         s.keep_records and s.records_dir is None
     ):  # the committed run records live beside the notebooks' folders

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pyoco_lab.analysis import presets
 from pyoco_lab.analysis.results import alpha_key, load_results
 from pyoco_lab.analysis.verdict_rules import (
     bold,
@@ -316,7 +317,7 @@ def sampler_line(r: Mapping) -> str:
     """Which sampler produced a section's numbers, next to the paper's (A.3).
 
     From ``results.json``'s ``sampler`` (``SamplerSpec.record()``, or a plain string); without it, the
-    preset's sampler (``experiments.SETTINGS``), said to be the preset's and not recorded.
+    preset's sampler (``presets.SETTINGS``), said to be the preset's and not recorded.
     """
     sampler = r.get("sampler")
     if isinstance(sampler, Mapping) and sampler.get("description"):
@@ -324,13 +325,11 @@ def sampler_line(r: Mapping) -> str:
     elif isinstance(sampler, str) and sampler:
         ours = sampler
     else:
-        from pyoco_lab.analysis import experiments  # torch and the training code: only when needed
-
         preset = r.get("preset")
-        if preset not in experiments.SETTINGS:
+        if preset not in presets.SETTINGS:
             return f"- sampler: not recorded in results.json (paper: {PAPER_SAMPLER})"
         ours = (
-            f"{experiments.SETTINGS[preset].sampler.describe()} — preset `{preset}`'s, not recorded in "
+            f"{presets.SETTINGS[preset].sampler.describe()} — preset `{preset}`'s, not recorded in "
             "results.json"
         )
     line = f"- sampler: {ours} (paper: {PAPER_SAMPLER})"

@@ -208,7 +208,7 @@ _UCF_COMMON = dict(
     sample_every=10000,
     num_samples=8,
     # A.3: "stochastic DEIS sampler with 3kutta, [...] 25 steps" (the same sampler as the ucf evaluation,
-    # pyoco_lab.analysis.experiments.UCF_SAMPLER). The paper gives no churn values: EDM's ImageNet-64
+    # pyoco_lab.analysis.presets.UCF_SAMPLER). The paper gives no churn values: EDM's ImageNet-64
     # ones (S_churn 40, S_tmin 0.05, S_tmax 50, S_noise 1.003), see docs/metrics.md "Samplers".
     sampler="stochastic",
     sample_steps=25,
