@@ -194,3 +194,34 @@ def compare_records(
 def format_record(record: Mapping, digits: int = 2) -> str:
     """'12.30 [10.10, 14.50]' of a condition record (see :func:`compare_records`)."""
     return Interval.from_record(record).format(digits)
+
+
+def seeds_for_power(
+    spread: float,
+    difference: float,
+    *,
+    power: float = 0.8,
+    confidence: float = CONFIDENCE,
+    max_seeds: int = 1000,
+) -> int:
+    """The fewest seeds for which the verdict rule's paired t interval (``confidence``, two-sided) lies on
+    one side of zero with probability ``power``, when the true paired difference is ``difference`` and the
+    seeds' paired differences scatter with standard deviation ``spread``: the power of a one-sample t-test
+    on the paired differences, from the noncentral t distribution (noncentrality difference / (spread /
+    sqrt(n)); Cohen 1988, ch. 2). The planning step of a pre-registered study: ``spread`` is measured on the
+    seeds already run, ``difference`` is the smallest effect worth finding. Raises ValueError when even
+    ``max_seeds`` do not reach ``power``."""
+    if spread <= 0 or difference == 0 or not 0 < power < 1:
+        raise ValueError(
+            f"need spread > 0, difference != 0 and 0 < power < 1, got {spread}, {difference}, {power}"
+        )
+    for n in range(2, max_seeds + 1):
+        df = n - 1
+        critical = scipy_stats.t.ppf(1 - (1 - confidence) / 2, df)
+        shift = abs(difference) / (spread / math.sqrt(n))
+        reached = scipy_stats.nct.sf(critical, df, shift) + scipy_stats.nct.cdf(-critical, df, shift)
+        if reached >= power:
+            return n
+    raise ValueError(
+        f"{max_seeds} seeds do not reach power {power} for a difference of {difference} at spread {spread}"
+    )

@@ -200,3 +200,19 @@ def test_reproduce_knows_every_preset():
     from pyoco_lab import reproduce
 
     assert set(reproduce.PRESETS) == set(presets.SETTINGS)
+
+
+def test_seeds_for_power_matches_the_paired_t_test_tables():
+    # Cohen's tables / G*Power for a paired t-test, two-sided alpha 0.05: d = 1 -> 10 (power 0.80),
+    # 13 (power 0.90); d = 0.5 -> 34. Only the ratio of difference to spread matters, and its sign does not.
+    assert stats.seeds_for_power(1.0, 1.0) == 10 and stats.seeds_for_power(1.0, 1.0, power=0.9) == 13
+    assert stats.seeds_for_power(1.0, 0.5) == stats.seeds_for_power(0.2, -0.1) == 34
+    # a simulated check: with the returned n, about 80% of studies call the difference
+    rng = np.random.default_rng(0)
+    n = stats.seeds_for_power(1.0, 0.8)
+    called = [stats.paired_difference(list(rng.normal(0.8, 1.0, n)), [0.0] * n).low > 0 for _ in range(2000)]
+    assert 0.76 < np.mean(called) < 0.86
+    with pytest.raises(ValueError, match="do not reach power"):
+        stats.seeds_for_power(1.0, 0.01, max_seeds=50)
+    with pytest.raises(ValueError, match="need spread > 0"):
+        stats.seeds_for_power(0.0, 1.0)
