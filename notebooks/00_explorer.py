@@ -35,6 +35,7 @@ image_run_dir = ""  # a specific image run for inversion (empty: newest found)
 sampler = "heun"  # heun, euler, deis, rk3 or stochastic
 num_steps = 18  # sampler steps
 gallery_alphas = [0.0, 0.5, 2.0, 10.0, "inf"]  # alphas shown side by side in the gallery
+zoo_seeds = [0, 1, 2]  # the zoo tab: one column per seed, the same seeds in every model's row
 clip_index = 0  # which test clip the inversion playground inverts
 run_models = False  # True: also sample a video + gallery and invert a clip for the static copies (minutes)
 output_dir = "runs/explorer"  # static copies of the figures (relative to the repo root; runs/ is not tracked)
@@ -85,6 +86,7 @@ explorer = ex.Explorer(
     sampler=sampler,
     num_steps=num_steps,
     gallery_alphas=gallery_alphas,
+    zoo_seeds=zoo_seeds,
 )
 display(explorer.widget)
 

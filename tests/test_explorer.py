@@ -488,3 +488,114 @@ def test_mark_cuts_says_which_frames_of_a_clip_open_another_scene(monkeypatch):
     assert panel.generate() is not None, panel.status.value
     assert panel.label.endswith(" — cuts at frame 3")
     assert "cuts at frame 3" in html.unescape(panel.video.value)
+
+
+# ----------------------------------------------------------------------------------------------
+# zoo view and the video cache (issue #43)
+
+
+def _zoo_with_a_recorded_prior(tmp_path, monkeypatch) -> list[str]:
+    from pyoco_lab.noise import NoisePrior
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shutil.copy(pretrained.WEIGHTS_DIR / pretrained.REGISTRY_FILE, weights)
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", weights)
+    pretrained.record_sampling("zoo-32-progressive-2", NoisePrior("progressive", 5.0), "a sweep")
+    return ["pretrained:zoo-32-iid", "pretrained:zoo-32-mixed-1", "pretrained:zoo-32-progressive-2"]
+
+
+class _CountingLoader:
+    """The Gaussian denoiser with each model's registry config; counts loads and denoiser calls."""
+
+    def __init__(self):
+        self.loads, self.calls = 0, 0
+
+    def __call__(self, run):
+        self.loads += 1
+
+        def denoiser(x, sigma, **cond):
+            self.calls += 1
+            return gaussian_denoiser(x, sigma)
+
+        config = dataclasses.replace(pretrained.get(run).train_config, resolution=8, num_frames=4)
+        return denoiser, config
+
+
+def test_the_zoo_shows_every_model_in_rows_labelled_with_what_each_was_trained_and_sampled_with(
+    tmp_path, monkeypatch
+):
+    zoo = _zoo_with_a_recorded_prior(tmp_path, monkeypatch)
+    monkeypatch.setattr(ex.zoo, "cached_video", _small_cached_video(ex.zoo.cached_video))
+    loader = _CountingLoader()
+    prior = ex.PriorExplorer("mixed", 3.0, num_frames=4, seed=0)
+    panel = ex.ZooPanel(prior, zoo, loader=loader, cache=ex.VideoCache(tmp_path / "videos"), sampler="euler",
+                        num_steps=2, seeds=(0, 1))  # fmt: skip
+    videos = panel.show()
+    assert videos is not None, panel.status.value
+    assert list(videos) == zoo and all(len(v) == 2 for v in videos.values())
+    assert panel.row_labels == [
+        "zoo-32-iid: trained and sampled with i.i.d.",
+        "zoo-32-mixed-1: trained and sampled with mixed, α = 1",
+        "zoo-32-progressive-2: trained with progressive, α = 2; sampled with progressive, α = 5",
+    ]
+    grid = html.unescape(panel.grid.value)
+    assert grid.count("data:image/gif;base64") == 1  # one GIF: every clip loops in sync
+    assert all(label in grid for label in panel.row_labels) and "seed 0" in grid and "seed 1" in grid
+    assert panel.progress.value == panel.progress.max == 6
+    # each model's training prior: the recorded one is one click away
+    panel.sample_with.value = "training"
+    assert panel.rows()[2][2] == ("progressive", 2.0)
+    # one prior for all: the noise-prior tab's, a mismatch for every row but its own
+    panel.sample_with.value = "slider"
+    assert {sampled for _, _, sampled in panel.rows()} == {("mixed", 3.0)}
+    assert panel.row_label(*panel.rows()[1]) == (
+        "zoo-32-mixed-1: trained with mixed, α = 1; sampled with mixed, α = 3"
+    )
+
+
+def _small_cached_video(real):
+    """cached_video at the loader's small clip shape (8 px, 4 frames), not the registry's 32 px."""
+
+    def small(cache, model, load, config, *args, **kwargs):
+        return real(
+            cache, model, load, dataclasses.replace(config, resolution=8, num_frames=4), *args, **kwargs
+        )
+
+    return small
+
+
+def test_a_setting_seen_before_comes_from_the_disk_cache_without_sampling(tmp_path, monkeypatch):
+    zoo = _zoo_with_a_recorded_prior(tmp_path, monkeypatch)
+    monkeypatch.setattr(ex.zoo, "cached_video", _small_cached_video(ex.zoo.cached_video))
+    monkeypatch.setattr(ex.generate, "cached_video", _small_cached_video(ex.generate.cached_video))
+    cache = ex.VideoCache(tmp_path / "videos")
+    prior = ex.PriorExplorer("mixed", 1.0, num_frames=4, seed=0)
+    first = _CountingLoader()
+    panel = ex.ZooPanel(prior, zoo[:2], loader=first, cache=cache, sampler="euler", num_steps=2, seeds=(0,))
+    shown = panel.show()
+    assert first.loads == 2 and first.calls > 0 and "0 of 2 clips from the cache" in panel.status.value
+    # a new session (a new panel, a new loader): nothing is loaded or sampled, the same clips come back
+    again = _CountingLoader()
+    panel = ex.ZooPanel(prior, zoo[:2], loader=again, cache=cache, sampler="euler", num_steps=2, seeds=(0,))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(shown.values(), panel.show().values(), strict=True))
+    assert again.loads == again.calls == 0 and "2 of 2 clips from the cache" in panel.status.value
+    # Generate reads the same cache: the i.i.d. model, seed 0, euler x 2 was sampled by the zoo
+    generate = ex.GeneratePanel(prior, zoo[:2], loader=again, sampler="euler", num_steps=2, cache=cache)
+    generate.run.value = zoo[0]
+    assert torch.equal(generate.generate(), shown[zoo[0]][0]) and generate.from_cache
+    assert again.calls == 0 and "(from the cache)" in generate.status.value
+    panel.num_steps.value = 3  # another setting: sampled
+    panel.show()
+    assert again.calls > 0
+    # a damaged cache file is sampled again, never shown
+    for path in (tmp_path / "videos").glob("*.pt"):
+        path.write_bytes(b"not a tensor")
+    assert ex.VideoCache(tmp_path / "videos").get(path.stem) is None
+
+
+def test_the_explorer_has_a_zoo_tab_and_keeps_videos_under_the_runs_root(tmp_path):
+    e = ex.Explorer(runs_root=tmp_path, loader=_loader())
+    assert [title for title, _ in e.tabs] == ["noise prior", "generate", "zoo", "inversion playground"]
+    assert e.zoo.cache.directory == tmp_path / "explorer" / "videos" == e.generate.cache.directory
+    assert ex.Explorer(runs_root=tmp_path, video_cache=None).zoo.cache.directory is None

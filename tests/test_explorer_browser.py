@@ -275,7 +275,9 @@ def test_generate_button_plays_a_video_from_a_shipped_zoo_model(tmp_path):
 
     ARTIFACTS.mkdir(exist_ok=True)
     # The notebook's own headless generation (18 steps, a 5-video gallery) is skipped: the button is tested.
-    lab = _jupyter_lab(tmp_path, runs, {"run_models": False, "num_steps": 2, "sampler": "euler"})
+    lab = _jupyter_lab(
+        tmp_path, runs, {"run_models": False, "num_steps": 2, "sampler": "euler", "zoo_seeds": [0, 1]}
+    )
     with lab as (base, token), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
@@ -305,6 +307,27 @@ def test_generate_button_plays_a_video_from_a_shipped_zoo_model(tmp_path):
             assert "the run's own prior: progressive, α = 2, euler × 2" in caption
             page.locator(".pyoco-generated").first.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "explorer-generate.png"))
+            # The zoo tab: every shipped video model side by side, each row labelled with what it was
+            # trained and sampled with; then one prior for all (the prior tab's) relabels every row.
+            page.locator(".lm-TabBar-tabLabel", has_text="zoo").first.click()
+            page.locator("button", has_text="Show the zoo").first.click()
+            grid = page.locator(".pyoco-zoo img").first
+            grid.wait_for(state="attached", timeout=180_000)
+            text = page.locator(".pyoco-zoo").first.inner_text()
+            for model in ("zoo-32-highsigma-iid", "zoo-32-highsigma-mixed-1", "zoo-32-highsigma-inf"):
+                assert model in text, text
+            assert "zoo-32-highsigma-iid: trained and sampled with i.i.d." in text
+            assert (
+                "zoo-32-highsigma-mixed-1: trained with mixed, α = 1; sampled with progressive, α = 2.5"
+                in text
+            )
+            page.locator(".pyoco-zoo").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "explorer-zoo.png"))
+            page.locator("button", has_text="one prior for all").first.click()
+            page.locator("button", has_text="Show the zoo").first.click()
+            page.locator(".pyoco-zoo", has_text="sampled with progressive, α = 7").first.wait_for(
+                timeout=180_000
+            )
         except BaseException:
             page.screenshot(path=str(ARTIFACTS / "explorer-generate-failure.png"), full_page=True)
             raise

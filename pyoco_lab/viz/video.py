@@ -13,6 +13,8 @@ import base64
 import html
 from collections.abc import Sequence
 
+import numpy as np
+
 from pyoco_lab.media import encode_video, tile_videos, to_uint8_frames
 
 
@@ -92,6 +94,51 @@ def video_grid(
         parts.append(f'<div style="display:flex">{cells}</div>')
     parts.append(_img_tag(data, "image/gif", tiled.shape[2] * scale, title))
     return "<div>" + "".join(parts) + "</div>"
+
+
+def video_table(
+    rows: Sequence[Sequence],
+    row_labels: Sequence[str],
+    column_labels: Sequence[str],
+    *,
+    fps: float = 8.0,
+    scale: int = 3,
+    padding: int = 2,
+    title: str = "",
+    value_range=(-1.0, 1.0),
+) -> str:
+    """HTML of a table of videos -- ``rows`` of (F, C, H, W) videos, all the same shape -- tiled into *one*
+    GIF so every clip loops in sync, with each row's label beside it and each column's above."""
+    if len(rows) != len(row_labels) or not rows:
+        raise ValueError(f"got {len(row_labels)} row labels for {len(rows)} rows; pass one label per row")
+    if any(len(row) != len(column_labels) for row in rows):
+        raise ValueError(f"every row needs {len(column_labels)} videos, one per column label")
+    strips = [tile_videos(list(row), padding=padding, value_range=value_range) for row in rows]
+    frames, height, width = strips[0].shape[:3]
+    gap = np.full((frames, padding, width, 3), 255, dtype=np.uint8)
+    table = np.concatenate([part for i, s in enumerate(strips) for part in ((gap, s) if i else (s,))], axis=1)
+    data = encode_video(table, "gif", fps)
+    tile = to_uint8_frames(rows[0][0], value_range).shape[2] * scale
+    row_height, gap_px = height * scale, padding * scale
+    head = "".join(
+        f'<div style="width:{tile}px;margin-right:{gap_px}px;text-align:center">{html.escape(str(c))}</div>'
+        for c in column_labels
+    )
+    labels = "".join(
+        f'<div style="height:{row_height}px;margin-bottom:{gap_px}px;display:flex;align-items:center;'
+        f'justify-content:flex-end;text-align:right">{html.escape(str(label))}</div>'
+        for label in row_labels
+    )
+    style = "font-family:monospace;font-size:12px"
+    return (
+        f'<div style="{style}">'
+        + (f"<div><b>{html.escape(title)}</b></div>" if title else "")
+        + '<div style="display:flex"><div style="width:320px;margin-right:8px"></div>'
+        + f'<div style="display:flex">{head}</div></div>'
+        + f'<div style="display:flex"><div style="width:320px;margin-right:8px">{labels}</div>'
+        + _img_tag(data, "image/gif", table.shape[2] * scale, title)
+        + "</div></div>"
+    )
 
 
 def gif_bytes(video, *, fps: float = 8.0, value_range=(-1.0, 1.0)) -> bytes:

@@ -1,6 +1,6 @@
 """The interactive explorer: move alpha, watch the noise prior, its correlation and its samples.
 
-``display(Explorer(...).widget)`` in a notebook shows three tabs. Each panel is a small class
+``display(Explorer(...).widget)`` in a notebook shows four tabs. Each panel is a small class
 owning its ipywidgets and their ``observe`` handlers, so the figures update live as controls
 move, without re-running cells. One module per panel, each with its plain functions (no widgets)
 next to it, so the notebook's static, papermill-friendly figures and the tests use the same code:
@@ -14,6 +14,9 @@ next to it, so the notebook's static, papermill-friendly figures and the tests u
   :func:`prior_matrices`, and the static :func:`prior_figure`, :func:`alpha_sweep_figure`.
 - :mod:`~pyoco_lab.viz.explorer.generate` -- "generate": :class:`GeneratePanel` (one video, and a
   gallery over alphas that loops in sync), :func:`generate_video`.
+- :mod:`~pyoco_lab.viz.explorer.zoo` -- "zoo": :class:`ZooPanel`, every video model side by side (a row
+  per model, a column per seed, one GIF looping in sync), labelled with what each was trained and sampled
+  with; clips come through the video cache (``common.VideoCache``), as Generate's do.
 - :mod:`~pyoco_lab.viz.explorer.inversion` -- "inversion playground": :class:`InversionPanel`,
   :func:`invert_clip`, :func:`inversion_summary`, :func:`load_clips` (Fig. 2).
 - :mod:`~pyoco_lab.viz.explorer.app` -- :class:`Explorer`, which builds the panels and the tabs.
@@ -52,6 +55,7 @@ from pyoco_lab.viz.explorer.common import (
     TRAIN_HINT,
     AlphaControl,
     ModelPanel,
+    VideoCache,
     find_runs,
     format_alpha,
     model_video_shape,
@@ -60,6 +64,7 @@ from pyoco_lab.viz.explorer.common import (
 from pyoco_lab.viz.explorer.generate import SAMPLER_CHOICES, GeneratePanel, generate_video
 from pyoco_lab.viz.explorer.inversion import InversionPanel, inversion_summary, invert_clip, load_clips
 from pyoco_lab.viz.explorer.prior import PriorExplorer, alpha_sweep_figure, prior_figure, prior_matrices
+from pyoco_lab.viz.explorer.zoo import ZooPanel
 
 __all__ = [
     "ALPHA_LOG_RANGE",
@@ -73,6 +78,8 @@ __all__ = [
     "InversionPanel",
     "ModelPanel",
     "PriorExplorer",
+    "VideoCache",
+    "ZooPanel",
     "alpha_sweep_figure",
     "default_runs_root",
     "find_runs",

@@ -8,6 +8,9 @@
 - :class:`ModelPanel` -- base of every panel that needs a trained model: run dropdown, a cached
   EMA denoiser, status line, progress bar (and a callback that drives it), errors shown in red.
 - :func:`_state_html` -- a readout that also carries the panel state as JSON (the browser test reads it).
+- :class:`VideoCache`, :func:`model_identity` -- sampled videos on disk, one file per (model, prior, sampler,
+  steps, seed, clip shape), keyed by what the model is (a shipped model's weights sha256, a run's checkpoint
+  and when it was written): Generate and the zoo show a setting sampled once again at once.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,7 +26,8 @@ import ipywidgets as w
 import torch
 
 from pyoco_lab import noise as noise_lib
-from pyoco_lab.training import load_config, load_denoiser
+from pyoco_lab.fileio import json_digest
+from pyoco_lab.training import load_config, load_denoiser, pretrained, resolve_checkpoint
 
 ALPHA_LOG_RANGE = (-2.0, 2.0)  # exponents of the log slider: alpha in [0.01, 100]
 ALPHA_MODES = (("α = 0 (i.i.d.)", "zero"), ("slider", "slider"), ("α = ∞ (frozen)", "inf"))
@@ -181,3 +186,50 @@ class ModelPanel:
         self.status.value = (
             f'<span style="color:#a33">{html.escape(type(error).__name__)}: {html.escape(str(error))}</span>'
         )
+
+
+def model_identity(model: str | os.PathLike) -> str:
+    """``pretrained:NAME@<sha256>`` for a shipped model; ``<checkpoint folder>@<mtime of its files>`` for a
+    run (its latest checkpoint: training further makes new videos); the path itself when neither resolves."""
+    if pretrained.is_pretrained(str(model)):
+        return f"{model}@{pretrained.get(str(model)).sha256}"
+    try:
+        checkpoint, _ = resolve_checkpoint(model)
+    except (FileNotFoundError, OSError):
+        return str(Path(model).resolve())
+    written = max((p.stat().st_mtime_ns for p in checkpoint.iterdir() if p.is_file()), default=0)
+    return f"{checkpoint.resolve()}@{written}"
+
+
+class VideoCache:
+    """Sampled videos (F, C, H, W) on disk under ``directory``, one ``<key>.pt`` each; ``directory`` None:
+    nothing is kept. Files are written to a temporary name and moved into place (a killed kernel leaves
+    no half file), and only files this cache wrote are ever read back."""
+
+    def __init__(self, directory: str | os.PathLike | None):
+        self.directory = Path(directory) if directory is not None else None
+
+    @staticmethod
+    def key(model: str, kind: str, alpha: float, sampler: str, steps: int, seed: int, shape) -> str:
+        alpha = "inf" if alpha == float("inf") else float(alpha)
+        parts = [model, kind, alpha, sampler, int(steps), int(seed), [int(s) for s in shape]]
+        return json_digest(parts, 24)
+
+    def get(self, key: str) -> torch.Tensor | None:
+        if self.directory is None or not (self.directory / f"{key}.pt").is_file():
+            return None
+        try:
+            return torch.load(self.directory / f"{key}.pt", map_location="cpu", weights_only=True)
+        except Exception:  # a damaged file is sampled again (and replaced)
+            return None
+
+    def put(self, key: str, video: torch.Tensor) -> None:
+        if self.directory is None:
+            return
+        partial = self.directory / f".{key}.{os.getpid()}.partial"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            torch.save(video.detach().cpu().contiguous(), partial)
+            os.replace(partial, self.directory / f"{key}.pt")
+        except OSError:  # a read-only or full disk: the video is shown, only not kept
+            partial.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import html
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,7 +30,9 @@ from pyoco_lab.training import load_config, load_denoiser, pretrained
 from pyoco_lab.viz.explorer.common import (
     TRAIN_HINT,
     ModelPanel,
+    VideoCache,
     format_alpha,
+    model_identity,
     model_video_shape,
     parse_alpha,
 )
@@ -69,6 +72,51 @@ def generate_video(
     return edm.sample(model, start, sampler=sampler, num_steps=num_steps, **options)[0]
 
 
+def cached_video(
+    cache: VideoCache,
+    model: str | os.PathLike,
+    denoiser_and_config: Callable[[], tuple],
+    config,
+    kind: str,
+    alpha: float,
+    *,
+    seed: int,
+    sampler: str,
+    num_steps: int,
+    class_label: int | None = None,
+    callback=None,
+) -> tuple[torch.Tensor, bool]:
+    """(video, whether it came from ``cache``): one video of ``model`` sampled with (kind, alpha); the
+    denoiser is loaded (``denoiser_and_config()``) only when the cache does not hold it."""
+    shape = model_video_shape(config)
+    key = VideoCache.key(
+        model_identity(model) + (f"#class{class_label}" if class_label is not None else ""),
+        kind,
+        alpha,
+        sampler,
+        num_steps,
+        seed,
+        shape,
+    )
+    video = cache.get(key)
+    if video is not None:
+        return video, True
+    denoiser, _ = denoiser_and_config()
+    video = generate_video(
+        denoiser,
+        kind,
+        alpha,
+        shape,
+        seed=seed,
+        sampler=sampler,
+        num_steps=num_steps,
+        class_label=class_label,
+        callback=callback,
+    )
+    cache.put(key, video)
+    return video, False
+
+
 PRIOR_SOURCES = (("the run's own prior", "run"), ("the slider's prior", "slider"))
 MODELS_GALLERY = "models trained at several α, each sampled with its own prior (Fig. 6)"
 ONE_MODEL_GALLERY = "one model, sampled at several α (not Fig. 6: the paper trains one model per α)"
@@ -103,6 +151,7 @@ class GeneratePanel(ModelPanel):
         gallery_alphas: Sequence[float | str] = (0.0, 0.5, 2.0, 10.0, "inf"),
         scale: int = 4,
         prior_source: str = "run",
+        cache: VideoCache | None = None,
     ):
         message = f"No trained video checkpoint found. Train one first: {TRAIN_HINT} (then re-run this cell)."
         super().__init__(runs, loader, message)
@@ -112,6 +161,8 @@ class GeneratePanel(ModelPanel):
             raise ValueError(f"prior_source must be 'run' or 'slider', got {prior_source!r}")
         self.explorer = explorer
         self.runs = [Path(r) for r in runs]
+        self.cache = cache or VideoCache(None)  # sampled videos on disk: a setting seen before shows at once
+        self.from_cache = False  # whether the last video came from the cache
         if isinstance(gallery_alphas, str):
             raise ValueError(
                 f"gallery_alphas must be a list of alphas, got the string {gallery_alphas!r}; "
@@ -250,22 +301,27 @@ class GeneratePanel(ModelPanel):
         return self._cache[run]
 
     def _sample(self, kind: str, alpha: float, callback, run=None) -> torch.Tensor:
-        denoiser, config = self._load_run(run if run is not None else self.run.value)
-        e = self.explorer
-        # The model's own clip length: the video U-Net was trained on that many frames.
-        shape = model_video_shape(config)
+        """One video of ``run`` (the selected one) at the model's own clip shape, from the video cache when
+        it holds this setting (``self.from_cache`` says which)."""
+        run = run if run is not None else self.run.value
+        config = self._config(run) or self._load_run(run)[1]
         conditional = bool(getattr(config, "class_conditional", False))
-        return generate_video(
-            denoiser,
+        video, self.from_cache = cached_video(
+            self.cache,
+            run,
+            lambda: self._load_run(run),
+            config,
             kind,
             alpha,
-            shape,
-            seed=e.seed.value,
+            seed=self.explorer.seed.value,
             sampler=self.sampler.value,
             num_steps=self.num_steps.value,
             class_label=self.class_label.value if conditional else None,
             callback=callback,
         )
+        if self.from_cache:
+            self.progress.value = self.progress.max
+        return video
 
     def _caption(self, kind: str, alpha: float, source: str) -> str:
         steps = f"{self.sampler.value} × {self.num_steps.value}"
@@ -292,7 +348,8 @@ class GeneratePanel(ModelPanel):
             label += self._scene_note(video)
             self.label = label
             self.video.value = video_html(video, fps=e.fps, scale=self.scale, caption=label)
-            self.status.value = f"done in {time.perf_counter() - start:.1f} s"
+            cached = " (from the cache)" if self.from_cache else ""
+            self.status.value = f"done in {time.perf_counter() - start:.1f} s{cached}"
             return video
         except Exception as error:  # shown in the panel: a notebook user needs the message, not a dead button
             self._fail(error)
