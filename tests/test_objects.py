@@ -319,6 +319,9 @@ def test_data_sheet_draws_clips_of_several_categories_and_keeps_a_users_file(cut
     out.write_bytes(b"mine")
     assert cli.main(args) == 2 and out.read_bytes() == b"mine"
     assert "exists; choose another --out or pass --overwrite" in capsys.readouterr().err
+    assert cli.main(["data", "info", "--root", str(tmp_path)]) == 0
+    info = capsys.readouterr().out
+    assert "object-motion set objects-v1" in info and "cut-outs 10 train / 4 held out" in info
     labels = [0, 0, 0, 1, 1, 2]
     picks = clips_across_categories(labels, 3, seed=1)
     assert sorted(labels[i] for i in picks) == [0, 1, 2] and len(set(picks)) == 3
