@@ -1,5 +1,5 @@
-"""The explorer as a team meets it (issue #43): how long *Run All* of the explorer notebook takes, and how long
-a Generate click and the zoo view take, sampling and then again from the video cache.
+"""The explorer as a team meets it (issue #43): how long *Run All* of the explorer notebook takes, and how
+long a Generate click and the zoo view take, sampling and then again from the video cache.
 
     .venv/bin/python benchmarks/bench_explorer.py          # ~2 minutes on 2 idle cores
 
