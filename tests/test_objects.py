@@ -266,6 +266,9 @@ def test_the_object_set_is_split_by_identity_and_deterministic(cutout_folder, tm
     assert manifest["test_backgrounds"] == held_out_photos() == ["coffee", "coins", "flower"]  # v1's
     again = build_object_dataset(tmp_path / "a", (16,), cutout_folder, progress=False, config=TINY)
     assert not again["built_now"]  # found, not rebuilt
+    more = build_object_dataset(tmp_path / "a", (8,), cutout_folder, progress=False, config=TINY)
+    assert more["built_now"] and more["resolutions"] == [8, 16]  # a new size beside the old, both listed
+    assert more["files"]["clips_16.npy"] == manifest["files"]["clips_16.npy"]  # the same clips again
     other = build_object_dataset(tmp_path / "b", (16,), cutout_folder, progress=False, config=TINY)
     assert other["files"] == manifest["files"]  # same bytes in another folder (sha256 of every file)
 

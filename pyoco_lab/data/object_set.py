@@ -200,8 +200,11 @@ def build_object_dataset(
     digest = config.digest(cutouts)
     directory = objects_dir(root)
     manifest = load_object_manifest(root) if not force else None
-    if manifest and manifest.get("params_hash") == digest and _is_complete(manifest, directory, resolutions):
+    same = bool(manifest) and manifest.get("params_hash") == digest
+    if same and _is_complete(manifest, directory, resolutions):
         return {**manifest, "built_now": False}
+    if same:  # a new size of the same clips: the sizes already built are rendered again beside it
+        resolutions = sorted(set(resolutions) | {int(r) for r in manifest["resolutions"]})
     started = time.perf_counter()
     plan = plan_object_clips(cutouts, config)
     directory.mkdir(parents=True, exist_ok=True)
