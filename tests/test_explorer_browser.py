@@ -323,11 +323,22 @@ def test_generate_button_plays_a_video_from_a_shipped_zoo_model(tmp_path):
             )
             page.locator(".pyoco-zoo").first.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "explorer-zoo.png"))
+            # Change the sampling alpha: one prior for all, the prior tab's, moved to 5 there.
             page.locator("button", has_text="one prior for all").first.click()
+            page.locator(".lm-TabBar-tabLabel", has_text="noise prior").first.click()
+            slider = page.locator(".widget-hslider", has=page.locator("label", has_text="alpha")).first
+            slider.locator(".widget-readout").click()
+            page.keyboard.press("Control+A")
+            page.keyboard.type("5")
+            page.keyboard.press("Enter")
+            _wait_for_state(page, lambda s: abs(s["alpha"] - 5) < 0.01, "alpha = 5")
+            page.locator(".lm-TabBar-tabLabel", has_text="zoo").first.click()
             page.locator("button", has_text="Show the zoo").first.click()
-            page.locator(".pyoco-zoo", has_text="sampled with progressive, α = 7").first.wait_for(
-                timeout=180_000
-            )
+            relabelled = "zoo-32-highsigma-iid: trained with i.i.d.; sampled with progressive, α = 5"
+            page.locator(".pyoco-zoo", has_text=relabelled).first.wait_for(timeout=180_000)
+            text = page.locator(".pyoco-zoo").first.inner_text()
+            mixed = "zoo-32-highsigma-mixed-1: trained with mixed, α = 1; sampled with progressive, α = 5"
+            assert mixed in text, text
         except BaseException:
             page.screenshot(path=str(ARTIFACTS / "explorer-generate-failure.png"), full_page=True)
             raise
