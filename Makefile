@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,text,diffusers]"
+	# git strips notebook outputs before it sees them (JupyterLab autosaves outputs into the explorer
+	# notebook while it is used in place): a filter in this clone's .git, nothing outside it
+	if git rev-parse --git-dir >/dev/null 2>&1; then $(BIN)/nbstripout --install; fi
 	touch $(STAMP)
 	@echo "PYoCo Lab is installed in $(VENV) (torch $$($(BIN)/python -c 'import torch; print(torch.__version__)')):" \
 		"$(BIN)/pyoco-lab --help lists the commands; make reproduce and make test are the two front doors"
@@ -30,7 +33,7 @@ objects:
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/nbstripout --verify notebooks/*.ipynb
+	bash .ci/verify-notebooks.sh $(BIN)/nbstripout
 
 # notebooks/NN_name.py (jupytext py:percent, what you edit and ruff checks) and NN_name.ipynb (what papermill
 # runs) are pairs: sync them (the more recently modified file of a pair wins), ruff-format the .py, strip the .ipynb.
