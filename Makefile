@@ -9,12 +9,12 @@ PRESET ?= quick
 
 .PHONY: install browser objects lint notebooks test test-fast reproduce clean-figures
 
+# The install also sets up nbstripout's git filter in this clone's .git (nothing outside it): git strips
+# notebook outputs before it sees them, as JupyterLab autosaves outputs into the explorer while it is used.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,text,diffusers]"
-	# git strips notebook outputs before it sees them (JupyterLab autosaves outputs into the explorer
-	# notebook while it is used in place): a filter in this clone's .git, nothing outside it
 	if git rev-parse --git-dir >/dev/null 2>&1; then $(BIN)/nbstripout --install; fi
 	touch $(STAMP)
 	@echo "PYoCo Lab is installed in $(VENV) (torch $$($(BIN)/python -c 'import torch; print(torch.__version__)')):" \
