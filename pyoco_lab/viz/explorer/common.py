@@ -142,6 +142,18 @@ def model_video_shape(config, num_frames: int | None = None) -> tuple[int, int, 
 # Base of the panels that need a trained model
 
 
+def load_once(cache: dict, loader: Callable | None, run) -> tuple:
+    """(denoiser in eval mode, config) of ``run``, loaded by ``loader`` (default ``load_denoiser``) the first
+    time and kept in ``cache``: every panel's one way to load a model."""
+    run = str(run)
+    if run not in cache:
+        denoiser, config = (loader if loader is not None else load_denoiser)(run)
+        if isinstance(denoiser, torch.nn.Module):
+            denoiser.eval()
+        cache[run] = (denoiser, config)
+    return cache[run]
+
+
 class ModelPanel:
     """Shared plumbing: pick a run, load its EMA denoiser once, report status, disable if none.
 
@@ -164,14 +176,7 @@ class ModelPanel:
 
     def load(self):
         """(denoiser, config) of the selected run, loaded once (``loader`` defaults to ``load_denoiser``)."""
-        run = self.run.value
-        if run not in self._cache:
-            loader = self.loader if self.loader is not None else load_denoiser
-            denoiser, config = loader(run)
-            if isinstance(denoiser, torch.nn.Module):
-                denoiser.eval()
-            self._cache[run] = (denoiser, config)
-        return self._cache[run]
+        return load_once(self._cache, self.loader, self.run.value)
 
     def _progress_callback(self, total: int, offset: int = 0):
         """A sampler ``callback(i, x)`` that moves ``self.progress`` to ``offset + i + 1`` of ``total``."""

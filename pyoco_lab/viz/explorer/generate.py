@@ -26,12 +26,13 @@ import torch
 from pyoco_lab import edm
 from pyoco_lab import noise as noise_lib
 from pyoco_lab.metrics import scene_consistency, yardsticks
-from pyoco_lab.training import load_config, load_denoiser, pretrained
+from pyoco_lab.training import load_config, pretrained
 from pyoco_lab.viz.explorer.common import (
     TRAIN_HINT,
     ModelPanel,
     VideoCache,
     format_alpha,
+    load_once,
     model_identity,
     model_video_shape,
     parse_alpha,
@@ -291,14 +292,7 @@ class GeneratePanel(ModelPanel):
 
     def _load_run(self, run):
         """(denoiser, config) of ``run``, loaded once (the same cache as :meth:`load`)."""
-        run = str(run)
-        if run not in self._cache:
-            loader = self.loader if self.loader is not None else load_denoiser
-            denoiser, config = loader(run)
-            if isinstance(denoiser, torch.nn.Module):
-                denoiser.eval()
-            self._cache[run] = (denoiser, config)
-        return self._cache[run]
+        return load_once(self._cache, self.loader, run)
 
     def _sample(self, kind: str, alpha: float, callback, run=None) -> torch.Tensor:
         """One video of ``run`` (the selected one) at the model's own clip shape, from the video cache when

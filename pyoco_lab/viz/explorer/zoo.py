@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 import ipywidgets as w
 import torch
 
-from pyoco_lab.training import load_config, load_denoiser, pretrained
-from pyoco_lab.viz.explorer.common import VideoCache
+from pyoco_lab.training import load_config, pretrained
+from pyoco_lab.viz.explorer.common import VideoCache, load_once
 from pyoco_lab.viz.explorer.generate import SAMPLER_CHOICES, cached_video, prior_text, training_prior
 from pyoco_lab.viz.explorer.prior import PriorExplorer
 from pyoco_lab.viz.video import video_table
@@ -95,13 +95,7 @@ class ZooPanel:
             return self._load(model)[1]
 
     def _load(self, model: str) -> tuple:
-        if model not in self._loaded:
-            loader = self.loader if self.loader is not None else load_denoiser
-            denoiser, config = loader(model)
-            if isinstance(denoiser, torch.nn.Module):
-                denoiser.eval()
-            self._loaded[model] = (denoiser, config)
-        return self._loaded[model]
+        return load_once(self._loaded, self.loader, model)
 
     def seed_list(self) -> list[int]:
         try:
