@@ -11,13 +11,14 @@ import torch
 
 from pyoco_lab import noise
 from pyoco_lab.analysis import inversion
+from pyoco_lab.data import embedded
 
 
 class FakeSources:
     """Clips of 16 frames from 4 sources (5 clips each); frame pixels encode (clip, frame), except
     that clip 1 of every source repeats clip 0 (overlapping windows of one shot)."""
 
-    def __init__(self, root=None, resolution=8, split="test", num_frames=16):
+    def __init__(self, root=None, resolution=8, split="test", num_frames=16, build_if_missing=False):
         self.video_ids = np.repeat(np.arange(4), 5)
 
     def __len__(self):
@@ -89,3 +90,22 @@ def test_gaussianity_gate_fails_maps_like_todays():
     floor = 1 / math.sqrt(3 * 16 * 16)
     assert not inversion.gaussianity(white, different_video_std=3 * floor)["looks_gaussian"]
     assert inversion.gaussianity(white, different_video_std=1.2 * floor)["floor_ratio"] == pytest.approx(1.2)
+
+
+def test_the_held_out_frames_and_clips_are_built_on_a_fresh_root(tmp_path, monkeypatch):
+    # Notebooks 02/03 on a fresh clone: the inversion helpers build the embedded data they need (CI once
+    # failed here when no earlier test had built it). A small build config keeps the test to seconds.
+    real_build = embedded.build_embedded_dataset
+    small = embedded.EmbeddedBuildConfig(
+        clips_per_motion=1, video_crops=1, video_window_step=32, video_frame_strides=(2,), render_size=64
+    )
+    monkeypatch.setattr(
+        embedded, "build_embedded_dataset", lambda root, resolutions, progress: real_build(
+            root, resolutions, progress, config=small
+        )
+    )  # fmt: skip
+    assert embedded.load_manifest(tmp_path) is None
+    videos, ids = inversion.load_heldout_clips(2, resolution=8, num_frames=4, root=tmp_path)
+    assert videos.shape == (2, 4, 3, 8, 8) and len(set(ids.tolist())) == 2
+    frames = inversion.sample_source_frames(2, resolution=8, root=tmp_path)
+    assert frames["frames"].shape[1:] == (3, 8, 8) and 8 in embedded.load_manifest(tmp_path)["resolutions"]

@@ -49,7 +49,9 @@ def load_heldout_clips(
     Clips are taken round-robin over the sources of the split (in a seeded random order), so the
     "different video" pairs cover as many sources as the split has.
     """
-    dataset = EmbeddedVideoDataset(root, resolution, split, num_frames)
+    # Built here if missing (offline, about a minute), as training and the yardsticks do: a notebook
+    # (02, 03) run on a fresh clone works without a separate `pyoco-lab data build`.
+    dataset = EmbeddedVideoDataset(root, resolution, split, num_frames, build_if_missing=True)
     if count < 2:
         raise ValueError(f"need at least 2 clips to compare noise maps, got {count}")
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed)).tolist()
@@ -161,7 +163,7 @@ def sample_source_frames(
     already chosen one (overlapping clip windows) is skipped, so no frame is ever paired with itself.
     Returns {"frames" (M, C, H, W) in [-1, 1], "ids" (M,), "clip" (M,), "frame" (M,)}.
     """
-    dataset = EmbeddedVideoDataset(root, resolution, split, 16)
+    dataset = EmbeddedVideoDataset(root, resolution, split, 16, build_if_missing=True)
     generator = torch.Generator().manual_seed(seed)
     by_source: dict[int, list[int]] = {}
     for index in range(len(dataset)):
