@@ -44,9 +44,9 @@ from pyoco_lab import devices, edm, provenance  # noqa: E402
 from pyoco_lab.analysis import experiments, presets  # noqa: E402
 from pyoco_lab.analysis.notebook import ensure_data  # noqa: E402
 from pyoco_lab.metrics import lab  # noqa: E402
-from pyoco_lab.metrics.evaluate import sample_videos  # noqa: E402
 from pyoco_lab.models import VideoUNet, count_parameters, get_config  # noqa: E402
 from pyoco_lab.noise import NoisePrior  # noqa: E402
+from pyoco_lab.sampling import sample_videos  # noqa: E402
 from pyoco_lab.training import TrainConfig, networks, precision, train  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_cpu  # noqa: E402
 
 from pyoco_lab.analysis import experiments, presets  # noqa: E402
-from pyoco_lab.metrics.evaluate import sample_videos  # noqa: E402
 from pyoco_lab.noise import NoisePrior  # noqa: E402
+from pyoco_lab.sampling import sample_videos  # noqa: E402
 from pyoco_lab.training import build_network  # noqa: E402
 
 

@@ -5,7 +5,7 @@
 For each N, the preset's metric controls (``experiments.metric_controls``: held-out real clips and five
 corruptions of them, one subset per seed of the preset, against the same reference as every generated
 evaluation) and, per clip measure, whether every control it must see ranks worse than real with intervals that
-exclude a tie (``summary.control_status``, the rule SUMMARY uses). A measure that fails at N is not used for
+exclude a tie (``verdict_rules.control_status``, SUMMARY's rule). A measure that fails at N is not used for
 verdicts at N, so a study's N is the smallest that passes. The controls are cached per N under
 ``runs/sizing/<preset>-n<N>/`` (delete to recompute); nothing is trained.
 """
@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import replace
 
-from pyoco_lab.analysis import experiments, presets, summary
+from pyoco_lab.analysis import experiments, presets, verdict_rules
 from pyoco_lab.analysis.notebook import ensure_data
 from pyoco_lab.training import default_runs_root
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         record = experiments.yardstick_record(controls)
         print(f"N = {n} clips x seeds {list(s.seeds)}: {time.perf_counter() - start:.0f} s", flush=True)
-        for measure, status in summary.control_status(record).items():
+        for measure, status in verdict_rules.control_status(record).items():
             failures = ", ".join(kind for kind, _ in status["failures"])
             print(f"  {measure}: {status['state']}" + (f" ({failures})" if failures else ""), flush=True)
     return 0

@@ -68,7 +68,7 @@ s, out = notebook.start(
 
 # %%
 from pyoco_lab.analysis import image_model, inversion
-from pyoco_lab.analysis.summary import PAPER, image_quality_lines, render_section
+from pyoco_lab.report import PAPER, image_quality_lines, render_section
 
 source = experiments.ensure_image_model(s, cache_dir)
 print("image model:", source)

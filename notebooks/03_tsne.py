@@ -55,7 +55,7 @@ s, out = notebook.start(
 
 # %%
 from pyoco_lab.analysis import inversion, tsne
-from pyoco_lab.analysis.summary import render_section
+from pyoco_lab.report import render_section
 
 source = experiments.ensure_image_model(s, cache_dir)  # the shipped image model, as notebook 02
 inv = inversion.cached_inversion(

@@ -59,8 +59,8 @@ s, out = notebook.start(
 )
 
 # %%
-from pyoco_lab.analysis.summary import render_section
 from pyoco_lab.analysis.verdict_rules import control_notes
+from pyoco_lab.report import render_section
 
 plan = experiments.alpha_sweep_runs(s)
 metric = experiments.SWEEP_METRIC

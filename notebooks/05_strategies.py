@@ -56,8 +56,8 @@ s, out = notebook.start(
 )
 
 # %%
-from pyoco_lab.analysis.summary import render_section
 from pyoco_lab.analysis.verdict_rules import control_notes
+from pyoco_lab.report import render_section
 
 runs = experiments.strategy_runs(s)
 scores = experiments.train_and_evaluate(runs, s, cache_dir)

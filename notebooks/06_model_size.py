@@ -55,8 +55,8 @@ s, out = notebook.start(
 )
 
 # %%
-from pyoco_lab.analysis.summary import render_section
 from pyoco_lab.models import count_parameters, get_config
+from pyoco_lab.report import render_section
 
 plan = experiments.model_size_runs(s)
 metric = experiments.SWEEP_METRIC

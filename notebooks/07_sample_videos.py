@@ -57,7 +57,7 @@ s, out = notebook.start(
 )
 
 # %%
-from pyoco_lab.analysis.summary import render_section
+from pyoco_lab.report import render_section
 
 plan = experiments.sample_runs(s)
 # A preset's committed records answer the evaluations and its shipped alpha zoo the weights (cpu-32), so

@@ -41,7 +41,7 @@ from IPython.display import Markdown, display
 
 from pyoco_lab import viz
 from pyoco_lab.analysis import experiments, notebook, plots, results
-from pyoco_lab.analysis.summary import render_section
+from pyoco_lab.report import render_section
 
 s, out = notebook.start(
     preset,

@@ -3,6 +3,7 @@
 Every path a run touches goes through here, so a GPU is used wherever one is asked for (or, with
 ``auto``, wherever there is one) and never silently left idle while the CPU samples:
 
+- :func:`validate_device` checks what a user typed (``--device``) before anything is loaded;
 - :func:`resolve_device` turns ``auto`` / ``cpu`` / ``cuda`` / ``cuda:N`` into a device (``auto`` and a
   bare ``cuda`` mean this ``torchrun`` rank's GPU, ``LOCAL_RANK``);
 - :func:`device_of` is where a model lives -- helpers that take a model compute there;
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 
 import torch
@@ -26,6 +28,33 @@ import torch
 # torch.backends.cpu.get_cpu_capability() does not tell: it says "AVX512" with or without them.
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
 CPUINFO = "/proc/cpuinfo"
+_DEVICE = re.compile(r"(cpu|cuda)(?::(\d+))?")
+
+
+def validate_device(requested: str | torch.device) -> torch.device:
+    """``auto`` (cuda if available, else cpu), ``cpu``, ``cuda`` or ``cuda:N`` → a usable device.
+
+    Anything else raises ``ValueError`` naming the option and the fix, before anything is loaded.
+    (:func:`resolve_device` picks a rank's device under torchrun and lets ``gpu0`` or
+    ``cuda:7`` on a one-GPU machine through to torch's own errors, hence this function.)
+    """
+    text = str(requested).strip().lower()
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    match = _DEVICE.fullmatch(text)
+    if match is None or (match[1] == "cpu" and match[2] not in (None, "0")):
+        raise ValueError(f"--device {requested!r} is not a device; pass auto, cpu, cuda or cuda:N")
+    if match[1] == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ValueError(f"--device {requested!r}: CUDA is not available here; pass --device cpu (or auto)")
+    count = torch.cuda.device_count()
+    if match[2] is not None and int(match[2]) >= count:
+        raise ValueError(
+            f"--device {requested!r}: this machine has {count} CUDA device(s); "
+            f"pass --device cuda:0 to cuda:{count - 1} (or auto)"
+        )
+    return torch.device(text)
 
 
 def resolve_device(requested: str | torch.device = "auto", local_rank: int | None = None) -> torch.device:

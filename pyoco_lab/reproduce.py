@@ -38,7 +38,6 @@ from pyoco_lab.analysis import experiments, presets
 from pyoco_lab.analysis.notebook import ensure_data
 from pyoco_lab.analysis.results import RESULTS_FILE
 from pyoco_lab.analysis.run_records import RECORDS_FOLDER, check_store
-from pyoco_lab.analysis.summary import write_summary
 from pyoco_lab.fileio import (
     atomic_write_text,
     check_folder_path,
@@ -47,6 +46,7 @@ from pyoco_lab.fileio import (
     staged_folder,
     umask,
 )
+from pyoco_lab.report import write_summary
 from pyoco_lab.training.checkpoints import default_runs_root
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -14,19 +14,11 @@ import pytest
 import torch
 
 from pyoco_lab import noise
-from pyoco_lab.analysis import (
-    experiments,
-    inversion,
-    plots,
-    presets,
-    priors,
-    results,
-    summary,
-    tsne,
-    verdict_rules,
-)
+from pyoco_lab.analysis import experiments, inversion, plots, presets, priors, results, tsne, verdict_rules
 from pyoco_lab.metrics.controls import CONTROLS
 from pyoco_lab.metrics.yardsticks import CLIP_CONTROL_TARGETS
+from pyoco_lab.report import common as report_common
+from pyoco_lab.report import premise, studies, summary, videos
 
 
 def test_cosine_table_of_prior_noise_matches_closed_form():
@@ -162,8 +154,8 @@ def test_run_plan_shares_identical_runs():
 
 def test_table1_verdict():
     same = {"mean": 0.2, "std": 0.15, "count": 500}
-    assert summary.table1_gap(same, {"mean": 0.0, "std": 0.01, "count": 5000})[0]
-    assert not summary.table1_gap(same, {"mean": 0.19, "std": 0.01, "count": 5000})[0]
+    assert premise.table1_gap(same, {"mean": 0.0, "std": 0.01, "count": 5000})[0]
+    assert not premise.table1_gap(same, {"mean": 0.19, "std": 0.01, "count": 5000})[0]
 
 
 def test_summary_reports_agreement_and_is_atomic(tmp_path):
@@ -499,8 +491,8 @@ def test_the_finetune_length_is_the_first_step_where_progressive_moves_like_real
         },
         "iid α=0": {"250": _rec([9, 9.5, 9.2]), "500": _rec([5, 5, 5.1]), "1000": _rec([3, 3.2, 3.1])},
     }
-    assert summary.flicker_free_length(motion["progressive α=2"]) == 1000  # at 500 the interval crosses 2
-    assert summary.flicker_free_length({"250": _rec([0.2, 0.25, 0.22])}) is None  # frozen is not flicker-free
+    assert videos.flicker_free_length(motion["progressive α=2"]) == 1000  # at 500 the interval crosses 2
+    assert videos.flicker_free_length({"250": _rec([0.2, 0.25, 0.22])}) is None  # frozen is not flicker-free
     r = {"curves": {"motion-ratio": motion}, "seeds": [0, 1, 2], "curve_samples": 128}
     text = summary.render_section(
         "08_finetune_length", {**r, "length_prior": "progressive α=2", "video_steps": 1000}
@@ -540,7 +532,7 @@ def test_summary_asks_whether_the_datas_own_correlation_predicts_the_best_prior(
         },
         "best_alpha": {"mixed": "2", "progressive": "2"},
     }
-    lines = summary._data_prior_lines({"02_inversion": inversion, "04_alpha_sweep": sweep})
+    lines = summary.data_prior_lines({"02_inversion": inversion, "04_alpha_sweep": sweep})
     text = "\n".join(lines)
     assert (
         "- mixed: α fitted to inverted real clips 1.64 (02; nearest on the sweep's grid: 2); best-scoring α 2"
@@ -549,12 +541,12 @@ def test_summary_asks_whether_the_datas_own_correlation_predicts_the_best_prior(
     assert text.count("**the data's correlation points at the best α**") == 2
     sweep["best_alpha"] = {"mixed": "5", "progressive": "inf"}
     assert (
-        "\n".join(summary._data_prior_lines({"02_inversion": inversion, "04_alpha_sweep": sweep})).count(
+        "\n".join(summary.data_prior_lines({"02_inversion": inversion, "04_alpha_sweep": sweep})).count(
             "**they differ**"
         )
         == 2
     )
-    assert summary._data_prior_lines({"04_alpha_sweep": sweep}) == []  # needs both notebooks
+    assert summary.data_prior_lines({"04_alpha_sweep": sweep}) == []  # needs both notebooks
 
     # with the selection metric's values per seed, the answer is only as sure as the choice: a best mean
     # that beats nothing conclusively is no evidence either way
@@ -570,14 +562,14 @@ def test_summary_asks_whether_the_datas_own_correlation_predicts_the_best_prior(
         "by_metric": {"KID-app": {"curves": {"mixed": clear, "progressive": tied}, "lower_is_better": True}},
         "best_alpha": {"mixed": "2", "progressive": "2"},
     }
-    text = "\n".join(summary._data_prior_lines({"02_inversion": inversion, "04_alpha_sweep": sweep}))
+    text = "\n".join(summary.data_prior_lines({"02_inversion": inversion, "04_alpha_sweep": sweep}))
     assert "best mean KID-app over seeds [0, 1, 2]): **the data's correlation points at the best α**" in text
     assert (
         "**inconclusive: the fitted α's grid point has the best mean but conclusively beats 3/4 other α**"
         in text
     )
     inversion["fitted_alpha"] = {"mixed": 1.1, "progressive": 4.6}
-    text = "\n".join(summary._data_prior_lines({"02_inversion": inversion, "04_alpha_sweep": sweep}))
+    text = "\n".join(summary.data_prior_lines({"02_inversion": inversion, "04_alpha_sweep": sweep}))
     assert "- mixed: α fitted to inverted real clips 1.10 (02; nearest on the sweep's grid: 1)" in text
     assert text.count("**they differ**") == 1  # mixed: alpha 2 beats 1 on every seed
     assert "**inconclusive: the best-scoring α does not conclusively beat α = 5 (paired difference" in text
@@ -594,15 +586,15 @@ def test_a_sweep_missing_a_seed_ranks_its_alphas_on_the_seeds_every_alpha_holds(
         "2": point([0.6, 0.5], [0, 1]),
         "inf": point([1, 1], [0, 1]),
     }
-    means, common = summary.means_on_common_seeds(curve)
+    means, common = report_common.means_on_common_seeds(curve)
     assert common == [0, 1] and means == {"0": 0.5, "2": 0.55, "inf": 1.0}
     r = {"alphas": ["0", "2", "inf"], "paper_alphas": {"mixed": 2}}
-    lines = summary._sweep_verdicts(r, "KID-app", {"mixed": curve}, None, True, "")
+    lines = studies.sweep_verdicts(r, "KID-app", {"mixed": curve}, None, True, "")
     assert "best mean at α=0 on seeds 0, 1, the ones every α holds" in lines[1]
     # every point on the same seeds: each its own mean, nothing said
-    assert summary.means_on_common_seeds({"0": curve["0"], "1": point([1, 2, 3], [0, 1, 2])})[1] is None
+    assert report_common.means_on_common_seeds({"0": curve["0"], "1": point([1, 2, 3], [0, 1, 2])})[1] is None
     # a grid end without any run: that claim is not run, not made against the next alpha
-    gone = summary._sweep_verdicts(
+    gone = studies.sweep_verdicts(
         {"alphas": ["0", "2", "5", "inf"]},
         "KID-app",
         {"mixed": {"0": curve["0"], "2": curve["2"], "5": curve["inf"]}},

@@ -18,12 +18,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from pyoco_lab import cli, edm
+from pyoco_lab import cli, devices, edm, sampling
+from pyoco_lab import evaluation as E
 from pyoco_lab import training as T
 from pyoco_lab.analysis import experiments, presets
+from pyoco_lab.evaluation import controls, pipeline, references
 from pyoco_lab.fileio import sha256_file
-from pyoco_lab.metrics import controls, lab, networks
-from pyoco_lab.metrics import evaluate as E
+from pyoco_lab.metrics import lab, networks
 from pyoco_lab.training import networks as training_networks
 from pyoco_lab.training.checkpoints import write_run_meta
 
@@ -72,7 +73,7 @@ def tiny_run(tmp_path, monkeypatch):
     monkeypatch.setattr(
         training_networks, "build_network", lambda config, num_classes=0: edm.Denoiser(_TinyNet())
     )
-    monkeypatch.setattr(E, "EmbeddedVideoDataset", lambda root, res, split, frames: _Clips(split))
+    monkeypatch.setattr(references, "EmbeddedVideoDataset", lambda root, res, split, frames: _Clips(split))
 
     def classifier(*args, **kwargs):
         torch.manual_seed(0)
@@ -90,13 +91,13 @@ def tiny_run(tmp_path, monkeypatch):
     _save(run, 100, 0.01)
     _save(run, 200, 0.02)
     calls = []
-    real_sample = E.sample_videos
+    real_sample = sampling.sample_videos
 
     def counting_sample(*args, **kwargs):
         calls.append(kwargs.get("seed"))
         return real_sample(*args, **kwargs)
 
-    monkeypatch.setattr(E, "sample_videos", counting_sample)
+    monkeypatch.setattr(pipeline, "sample_videos", counting_sample)
     return run, weights, calls
 
 
@@ -171,8 +172,8 @@ def test_batch_size_changes_the_samples_of_the_mixed_prior():
 
     kwargs = dict(sampler="euler", num_steps=2, seed=0, progress=False)
     prior = NoisePrior("mixed", 1.0)
-    a = E.sample_videos(gaussian, prior, (4, 3, 8, 8), 6, batch_size=2, **kwargs)
-    b = E.sample_videos(gaussian, prior, (4, 3, 8, 8), 6, batch_size=6, **kwargs)
+    a = sampling.sample_videos(gaussian, prior, (4, 3, 8, 8), 6, batch_size=2, **kwargs)
+    b = sampling.sample_videos(gaussian, prior, (4, 3, 8, 8), 6, batch_size=6, **kwargs)
     assert not torch.allclose(a, b)
 
 
@@ -287,7 +288,7 @@ def test_wrong_width_i3d_is_refused_before_any_sampling(tiny_run, monkeypatch):
     def no_sampling(*args, **kwargs):
         raise AssertionError("sampled before the metric weights were checked")
 
-    monkeypatch.setattr(E, "sample_videos", no_sampling)
+    monkeypatch.setattr(pipeline, "sample_videos", no_sampling)
     monkeypatch.setattr(T, "load_denoiser", no_sampling)
     _save_scripted(_I3D(512), weights / networks.I3D.filename)
     with pytest.raises(ValueError) as error:
@@ -356,11 +357,11 @@ def test_cuda_devices_are_checked_against_the_machine(tiny_run, capsys, monkeypa
     assert cli.main(["evaluate", str(run), "--device", "cuda:1"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "1 CUDA device" in err and "cuda:0" in err
-    assert E.validate_device("cuda:0") == torch.device("cuda:0")
-    assert E.validate_device("auto") == torch.device("cuda")
+    assert devices.validate_device("cuda:0") == torch.device("cuda:0")
+    assert devices.validate_device("auto") == torch.device("cuda")
     assert calls == []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert E.validate_device("auto") == torch.device("cpu") == E.validate_device("CPU")
+    assert devices.validate_device("auto") == torch.device("cpu") == devices.validate_device("CPU")
 
 
 def test_metric_network_cache_keys_follow_the_weights_not_the_file(tmp_path):

@@ -30,11 +30,13 @@ from test_evaluate_cache import (
 )
 from torch import nn
 
-from pyoco_lab import edm
+from pyoco_lab import edm, sampling
+from pyoco_lab import evaluation as E
 from pyoco_lab import training as T
-from pyoco_lab.analysis import experiments, presets, results, summary
-from pyoco_lab.metrics import evaluate as E
+from pyoco_lab.analysis import experiments, presets, results
+from pyoco_lab.evaluation import pipeline, references
 from pyoco_lab.metrics import lab, networks
+from pyoco_lab.report import summary
 from pyoco_lab.training import monitoring
 from pyoco_lab.training import networks as training_networks
 from pyoco_lab.training.checkpoints import write_run_meta
@@ -66,12 +68,12 @@ def test_ucf_preset_samples_with_stochastic_deis_3kutta_25_steps():
         assert (s.sampler.kind, s.sample_steps, s.sampler.options()) == ("deis", 6, {"order": 3})
     # sample_steps stays a knob: it sets the steps of the preset's sampler, other fields kept.
     more = presets.settings("ucf", sample_steps=60)
-    assert more.sampler == presets.SamplerSpec(**{**more.sampler.__dict__, "steps": 60})
+    assert more.sampler == sampling.SamplerSpec(**{**more.sampler.__dict__, "steps": 60})
     assert more.sampler.kind == "stochastic" and more.sample_steps == 60
     chosen = presets.settings("quick", sampler={"kind": "stochastic", "steps": 10, "step": "rk3"})
     assert chosen.sampler.options()["step"] == "rk3" and chosen.sample_steps == 10
     with pytest.raises(ValueError, match="unknown sampler"):
-        presets.SamplerSpec("ddim")
+        sampling.SamplerSpec("ddim")
     with pytest.raises(ValueError, match="sampler must be"):
         presets.settings("quick", sampler="stochastic")
 
@@ -88,9 +90,9 @@ def test_ucf_training_presets_draw_periodic_samples_with_the_evaluation_sampler(
     for preset in ("ucf-small", "ucf-medium", "ucf-large"):
         for phase in ("image", "video"):
             config = T.preset_config(preset, phase)
-            assert presets.SamplerSpec.from_train_config(config) == presets.UCF_SAMPLER
+            assert config.sampler_spec() == presets.UCF_SAMPLER
     quick = T.preset_config("quick", "video")
-    assert presets.SamplerSpec.from_train_config(quick).kind == "heun"
+    assert quick.sampler_spec().kind == "heun"
 
 
 def test_save_samples_passes_the_stochastic_options_and_prior_churn(tmp_path, monkeypatch):
@@ -129,15 +131,17 @@ def test_save_samples_passes_the_stochastic_options_and_prior_churn(tmp_path, mo
 
 def test_experiments_evaluate_passes_the_presets_sampler_and_reference(monkeypatch):
     seen = {}
-    monkeypatch.setattr(experiments, "evaluate_run", lambda run, **kwargs: seen.update(kwargs, run=run) or {})
+    monkeypatch.setattr(E, "evaluate", lambda request, **how: seen.update(how, request=request) or {})
     experiments.evaluate("some/run", presets.settings("ucf"), progress=False)
-    assert seen["run"] == "some/run" and seen["reuse"] is True and seen["num_samples"] == 2048
-    assert seen["sampler"] == "stochastic" and seen["num_steps"] == 25
-    assert seen["sampler_options"] == presets.UCF_SAMPLER.options()
-    assert seen["reference_split"] == "all" and seen["reference_seed"] == 0
+    request = seen["request"]
+    assert request.source == "some/run" and seen["reuse"] is True and request.num_samples == 2048
+    assert request.sampler == "stochastic" and request.num_steps == 25
+    assert request.sampler_options == presets.UCF_SAMPLER.options()
+    assert request.reference_split == "all" and request.reference_seed == 0
     experiments.evaluate("some/run", presets.settings("quick"), progress=False)
-    assert (seen["sampler"], seen["num_steps"], seen["sampler_options"]) == ("deis", 6, {"order": 3})
-    assert seen["reference_split"] == "train"
+    request = seen["request"]
+    assert (request.sampler, request.num_steps, request.sampler_options) == ("deis", 6, {"order": 3})
+    assert request.reference_split == "train"
 
 
 def _record(value: float) -> dict:
@@ -174,7 +178,7 @@ def test_summary_states_the_sampler_of_fig7_table5_and_fig8(tmp_path):
     }
     results.save_results(tmp_path / "04_alpha_sweep", "04_alpha_sweep", "ucf", _sweep_payload())
     results.save_results(tmp_path / "05_strategies", "05_strategies", "ucf", strategies)
-    recorded = {**sizes, "sampler": presets.SamplerSpec("euler", 3).record()}
+    recorded = {**sizes, "sampler": sampling.SamplerSpec("euler", 3).record()}
     results.save_results(tmp_path / "06_model_size", "06_model_size", "quick", recorded)
     text = summary.write_summary(tmp_path, preset="ucf").read_text()
     sections = text.split("## ")[1:]
@@ -375,7 +379,7 @@ def image_run(tmp_path, monkeypatch):
     monkeypatch.setattr(
         training_networks, "build_network", lambda config, num_classes=0: edm.Denoiser(_TinyNet())
     )
-    monkeypatch.setattr(E, "EmbeddedVideoDataset", lambda root, res, split, frames: _Clips(split))
+    monkeypatch.setattr(references, "EmbeddedVideoDataset", lambda root, res, split, frames: _Clips(split))
 
     def classifier(*args, **kwargs):
         torch.manual_seed(0)
@@ -390,8 +394,8 @@ def image_run(tmp_path, monkeypatch):
     write_run_meta(run, config, None, 0, 1)
     _save(run, 100, 0.01)
     calls = []
-    real_sample = E.sample_videos
-    monkeypatch.setattr(E, "sample_videos", lambda *a, **k: calls.append(k) or real_sample(*a, **k))
+    real_sample = sampling.sample_videos
+    monkeypatch.setattr(pipeline, "sample_videos", lambda *a, **k: calls.append(k) or real_sample(*a, **k))
     return run, weights, calls
 
 

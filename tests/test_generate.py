@@ -15,7 +15,7 @@ from pyoco_lab import noise
 from pyoco_lab.analysis import inversion
 from pyoco_lab.cli import main
 from pyoco_lab.commands import generate
-from pyoco_lab.metrics import evaluate
+from pyoco_lab.evaluation import keys
 from pyoco_lab.training import checkpoints
 
 
@@ -167,7 +167,7 @@ def test_run_files_and_caches_follow_the_umask(video_run, tmp_path):
     assert files and {oct(f.stat().st_mode & 0o777) for f in files} == {oct(0o644)}
     mask = os.umask(0o022)
     try:
-        evaluate._store(tmp_path / "eval.json", "key", {"fvd": 1.0})
+        keys.store_entry(tmp_path / "eval.json", "key", {"fvd": 1.0})
         inversion._save_atomic({"maps": torch.zeros(2)}, tmp_path / "inversion" / "maps.safetensors")
     finally:
         os.umask(mask)

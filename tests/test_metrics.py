@@ -9,6 +9,8 @@ import pytest
 import scipy.linalg
 import torch
 
+from pyoco_lab.evaluation import format_table
+from pyoco_lab.evaluation.keys import store_entry
 from pyoco_lab.metrics import lab
 from pyoco_lab.metrics.frechet import FeatureStats, frechet_distance, frechet_distance_from_features
 from pyoco_lab.metrics.scores import inception_score, splits_for
@@ -18,6 +20,7 @@ from pyoco_lab.metrics.temporal import (
     sample_diversity,
     temporal_statistics,
 )
+from pyoco_lab.sampling import sample_videos
 
 # ----------------------------------------------------------------------------------------------------
 # Fréchet distance
@@ -443,7 +446,6 @@ def test_lab_metrics_are_meaningful_on_real_embedded_clips(tmp_path):
 
 
 def test_sample_videos_is_seeded_follows_the_prior_and_passes_labels():
-    from pyoco_lab.metrics.evaluate import sample_videos
     from pyoco_lab.noise import NoisePrior
 
     sigma_data = 0.5
@@ -471,7 +473,6 @@ def test_sample_videos_is_seeded_follows_the_prior_and_passes_labels():
 
 
 def test_eval_json_accumulates_settings_and_table_lists_skips(tmp_path):
-    from pyoco_lab.metrics.evaluate import _store, format_table
 
     row = {"FVD-lab": 1.5, "frame-cosine": 0.9}
     first = {
@@ -479,8 +480,8 @@ def test_eval_json_accumulates_settings_and_table_lists_skips(tmp_path):
         "real-test": row,
         "skipped": {"FVD": "FVD skipped: i3d_torchscript.pt not found"},
     }
-    _store(tmp_path / "eval.json", "heun-18steps-n8-seed0", first)
-    _store(tmp_path / "eval.json", "euler-4steps-n8-seed0", first)
+    store_entry(tmp_path / "eval.json", "heun-18steps-n8-seed0", first)
+    store_entry(tmp_path / "eval.json", "euler-4steps-n8-seed0", first)
     import json
 
     stored = json.loads((tmp_path / "eval.json").read_text())
@@ -505,7 +506,6 @@ def test_reference_features_are_cached_beside_the_classifier(tmp_path):
 
 
 def test_sample_videos_passes_stochastic_options_with_prior_churn():
-    from pyoco_lab.metrics.evaluate import sample_videos
     from pyoco_lab.noise import NoisePrior
 
     def gaussian(x, sigma):  # the ideal denoiser of N(0, 0.5²) data

@@ -10,9 +10,10 @@ import nbformat
 import pytest
 
 from pyoco_lab import reproduce as rp
-from pyoco_lab.analysis import experiments, presets, summary
+from pyoco_lab.analysis import experiments, presets
 from pyoco_lab.metrics.controls import CONTROLS
 from pyoco_lab.metrics.yardsticks import CLIP_CONTROL_TARGETS
+from pyoco_lab.report import summary
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"

@@ -5,10 +5,9 @@ denoiser of Gaussian data, where sampling and inversion are linear maps known in
 import pytest
 import torch
 
-from pyoco_lab import cli, edm, reinit
-from pyoco_lab.metrics import evaluate
-from pyoco_lab.metrics.evaluate import sample_videos
+from pyoco_lab import cli, edm, reinit, sampling
 from pyoco_lab.noise import NoisePrior
+from pyoco_lab.sampling import sample_videos
 
 S = 0.5
 
@@ -154,7 +153,7 @@ def test_sample_videos_progress_moves_per_sampler_step(monkeypatch):
         def close(self):
             pass
 
-    monkeypatch.setattr(evaluate, "tqdm", Recorder)
+    monkeypatch.setattr(sampling, "tqdm", Recorder)
     prior = NoisePrior("progressive", 2.0)
     for sampler in ("heun", "deis", "stochastic"):
         sample_videos(gaussian_denoiser, prior, (4, 3, 8, 8), 5, batch_size=2, sampler=sampler, num_steps=6)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from pyoco_lab import devices
-from pyoco_lab.analysis import experiments, presets, run_records, summary
+from pyoco_lab.analysis import experiments, presets, run_records
 from pyoco_lab.cli import main
-from pyoco_lab.metrics.evaluate import ema_sha256
-from pyoco_lab.training import compute, pretrained
+from pyoco_lab.report import summary
+from pyoco_lab.training import compute, ema_sha256, pretrained
 
 
 def study_settings(records, **changes):

@@ -10,10 +10,12 @@ import torch
 from test_metrics import _MovingSquares
 
 from pyoco_lab import stats
-from pyoco_lab.analysis import experiments, presets, summary
+from pyoco_lab.analysis import experiments, presets
+from pyoco_lab.evaluation import controls as scored
 from pyoco_lab.metrics import controls as C
 from pyoco_lab.metrics import lab
 from pyoco_lab.metrics.temporal import temporal_statistics
+from pyoco_lab.report import summary
 from pyoco_lab.training import preset_config
 
 
@@ -123,10 +125,10 @@ def hash_frame(frame: torch.Tensor) -> int:
 def test_frozen_and_flickering_controls_score_worse_than_real_clips(tmp_path, monkeypatch):
     """Through evaluate_controls (lab classifier and all), cached per seed in its JSON file."""
     train, test = _MovingSquares(32), _MovingSquares(24)
-    monkeypatch.setattr(C, "real_datasets", lambda config, split, reference_seed=0: (train, test))
+    monkeypatch.setattr(scored, "real_datasets", lambda config, split, reference_seed=0: (train, test))
     real_classifier = lab.lab_classifier
     monkeypatch.setattr(
-        C.lab,
+        scored.lab,
         "lab_classifier",
         lambda *a, **k: real_classifier(
             16,
@@ -140,7 +142,7 @@ def test_frozen_and_flickering_controls_score_worse_than_real_clips(tmp_path, mo
     monkeypatch.setattr(lab, "EmbeddedVideoDataset", lambda **kw: train)
     config = preset_config("quick", "video", resolution=16, num_frames=4, data_root=str(tmp_path))
     store = tmp_path / "controls.json"
-    result = C.evaluate_controls(config, 16, seeds=(0, 1), store=store, progress=False)
+    result = scored.evaluate_controls(config, 16, seeds=(0, 1), store=store, progress=False)
     assert set(result) == set(C.CONTROLS) and all(len(rows) == 2 for rows in result.values())
     table = experiments.summarise_controls(result, ("FVD-lab", "motion-ratio", "frame-cosine"))
     assert table["real"]["motion-ratio"]["mean"] == pytest.approx(1.0)
@@ -151,14 +153,16 @@ def test_frozen_and_flickering_controls_score_worse_than_real_clips(tmp_path, mo
     for row in result["real"]:
         assert row["FVD-lab-ci"][0] < row["FVD-lab"] < row["FVD-lab-ci"][1]
     # the same statistics as a generated set gets from evaluate_run
-    clips = C.subset_clips(test, 16, 0)
+    clips = scored.subset_clips(test, 16, 0)
     assert (
         result["frozen"][0]["motion-energy"]
         == temporal_statistics(clips[:, :1].expand_as(clips))["motion-energy"]
     )
     # cached: a second call computes nothing
-    monkeypatch.setattr(C.lab, "lab_features", lambda *a, **k: pytest.fail("recomputed a cached control"))
-    again = C.evaluate_controls(config, 16, seeds=(0, 1), store=store, progress=False)
+    monkeypatch.setattr(
+        scored.lab, "lab_features", lambda *a, **k: pytest.fail("recomputed a cached control")
+    )
+    again = scored.evaluate_controls(config, 16, seeds=(0, 1), store=store, progress=False)
     assert again == result
 
 

@@ -16,8 +16,8 @@ import torch
 
 from pyoco_lab.analysis import image_model
 from pyoco_lab.data import build_embedded_dataset
+from pyoco_lab.evaluation import format_table
 from pyoco_lab.metrics import appearance, controls, corruptions, yardsticks
-from pyoco_lab.metrics.evaluate import format_table
 from pyoco_lab.metrics.kernel_distance import kernel_distance
 from pyoco_lab.metrics.memorisation import memorisation
 from pyoco_lab.metrics.precision_recall import density_coverage, precision_recall

@@ -23,15 +23,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pyoco_lab import devices, provenance, stats
+from pyoco_lab import devices, evaluation, provenance, stats
 from pyoco_lab.analysis import results, run_records
 from pyoco_lab.analysis.presets import INF, Settings
+from pyoco_lab.evaluation import EvaluationRequest, evaluate_controls, evaluate_image_run
 from pyoco_lab.fileio import json_digest, read_json
 from pyoco_lab.metrics import yardsticks
-from pyoco_lab.metrics.controls import evaluate_controls
-from pyoco_lab.metrics.evaluate import evaluate_image_run, evaluate_run, evaluation_parts, sample_videos
 from pyoco_lab.noise import NoisePrior, alpha_name
 from pyoco_lab.progress import tqdm
+from pyoco_lab.sampling import sample_videos
 from pyoco_lab.training import (
     TrainConfig,
     compute,
@@ -616,7 +616,7 @@ def all_runs(s: Settings) -> list[RunSpec]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Evaluation, cached in each run's eval.json (pyoco_lab.metrics.evaluate writes it).
+# Evaluation, cached in each run's eval.json (pyoco_lab.evaluation writes it).
 
 # The metric each figure ranks runs by, and the paper's metric it stands in for.
 SWEEP_METRIC = "FVD-lab"  # Fig. 7 / Fig. 8 use FVD; the lab's FVD when I3D weights are absent
@@ -660,26 +660,29 @@ def evaluate(
     Samples with the preset's sampler (``s.sampler``: kind, steps and options) and compares with the preset's
     real clips (``s.reference_split``, ``s.reference_seed``). ``evaluate_run`` stores every evaluation in
     ``RUN/eval.json`` under its key (checkpoint, sampler and its options, sample count, seed, weights and
-    protocol: ``metrics.evaluate.evaluation_key``); with ``reuse=True`` an evaluation stored under the very
+    protocol: ``evaluation.keys.evaluation_key``); with ``reuse=True`` an evaluation stored under the very
     same key is read back instead of sampling again. ``run_dir`` may be one checkpoint folder, and
     ``num_samples`` replaces ``s.eval_samples`` (the finetune-length curve's ``curve_samples``).
     """
-    return evaluate_run(
-        run_dir, **evaluation_options(s, seed=seed, num_samples=num_samples), progress=progress, reuse=True
+    request = evaluation_request(s, run_dir, seed=seed, num_samples=num_samples)
+    return evaluation.evaluate(request, progress=progress, reuse=True)
+
+
+def evaluation_request(
+    s: Settings, source: str | os.PathLike | None = None, *, seed: int = 0, num_samples: int | None = None
+) -> EvaluationRequest:
+    """This preset's evaluation of ``source`` (and of its committed records' keys, where there is none):
+    the preset's sampler, real split and seed, ``num_samples`` or ``s.eval_samples`` clips."""
+    return EvaluationRequest(
+        source,
+        num_samples or s.eval_samples,
+        s.sampler.kind,
+        s.sampler.steps,
+        sampler_options=s.sampler.options(),
+        reference_split=s.reference_split,
+        reference_seed=s.reference_seed,
+        seed=seed,
     )
-
-
-def evaluation_options(s: Settings, *, seed: int = 0, num_samples: int | None = None) -> dict[str, Any]:
-    """The ``evaluate_run`` arguments of this preset's evaluations (and of their committed records' keys)."""
-    return {
-        "num_samples": num_samples or s.eval_samples,
-        "sampler": s.sampler.kind,
-        "num_steps": s.sampler.steps,
-        "sampler_options": s.sampler.options(),
-        "reference_split": s.reference_split,
-        "reference_seed": s.reference_seed,
-        "seed": seed,
-    }
 
 
 class RunNotRecorded(LookupError):
@@ -775,10 +778,8 @@ def measured_quality(record: str | os.PathLike, step: int, ema_sha256: str) -> d
 
 
 def _record_parts(spec: RunSpec, s: Settings, num_samples: int | None) -> dict:
-    """``evaluation_parts`` of the run's evaluation, built from its config alone (no run folder needed)."""
-    options = evaluation_options(s, num_samples=num_samples)
-    fixed = [options.pop(name) for name in ("num_samples", "sampler", "num_steps")]
-    return evaluation_parts(spec.config, {}, *fixed, **options)
+    """The key's contents of the run's evaluation, built from its config alone (no run folder needed)."""
+    return evaluation_request(s, num_samples=num_samples).parts(spec.config, {})
 
 
 def clip_length(s: Settings) -> int:
@@ -956,7 +957,7 @@ def with_motion_ratio(row: Mapping, real: Mapping) -> dict:
 def metric_controls(
     s: Settings, cache_dir: str | os.PathLike, *, progress: bool = True
 ) -> dict[str, list[dict]]:
-    """``metrics.controls.evaluate_controls`` for this preset's clips: {control: [row per seed]}, cached.
+    """``evaluation.controls.evaluate_controls`` for this preset's clips: {control: [row per seed]}, cached.
 
     Same N (``eval_samples``) and reference as every generated evaluation of the preset, one subset of
     held-out clips per seed of ``s.seeds``; stored in ``cache_dir/controls.json`` (in ``s.records_dir`` when

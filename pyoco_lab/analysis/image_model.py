@@ -11,7 +11,6 @@ from noise, shuffled pixels, flat colour and blur (issue #22).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -28,7 +27,7 @@ from pyoco_lab.analysis.inversion import (
     model_identity,
     table1_rows,
 )
-from pyoco_lab.fileio import atomic_write_text, read_json
+from pyoco_lab.fileio import atomic_write_text, json_digest, read_json
 from pyoco_lab.metrics import appearance, yardsticks
 from pyoco_lab.progress import tqdm
 from pyoco_lab.training import load_config, load_denoiser, resolve_checkpoint
@@ -95,7 +94,7 @@ def image_model_quality(
     training-distribution reference at the same N; ``controls_pass``: which measures rank every corruption
     below real (:func:`yardsticks.control_verdicts`); 16 samples and 16 training frames for a picture.
     """
-    key = json.dumps(
+    digest = json_digest(
         [
             model_identity(image_model) + ("" if ema else " raw weights"),
             num_samples,
@@ -105,9 +104,9 @@ def image_model_quality(
             appearance.APPEARANCE_VERSION,
             yardsticks.YARDSTICKS_VERSION,
             controls,
-        ]
+        ],
+        12,
     )
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     path = Path(cache_dir) / "image_quality" / f"yardsticks-{digest}.json"
     if path.is_file():
         stored = read_json(path, "image-model quality cache")

@@ -17,8 +17,6 @@ source (Table 1 b), and different clips of the same source (reported separately,
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 from pathlib import Path
@@ -29,7 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from pyoco_lab import devices, edm, noise
 from pyoco_lab.data import EmbeddedVideoDataset
-from pyoco_lab.fileio import follow_umask
+from pyoco_lab.fileio import follow_umask, json_digest
 from pyoco_lab.progress import tqdm
 from pyoco_lab.training import load_denoiser, pretrained, resolve_checkpoint
 from pyoco_lab.viz.figures import cosine_similarity_matrix
@@ -110,8 +108,8 @@ def cached_inversion(
     Stored as safetensors in ``cache_dir/inversion/`` under a key of the image checkpoint and the
     settings, so notebooks 02 (Table 1) and 03 (t-SNE) share the same inverted maps.
     """
-    key = json.dumps([model_identity(image_run), count, num_frames, num_steps, seed])
-    path = Path(cache_dir) / "inversion" / f"{hashlib.sha256(key.encode()).hexdigest()[:12]}.safetensors"
+    key = json_digest([model_identity(image_run), count, num_frames, num_steps, seed], 12)
+    path = Path(cache_dir) / "inversion" / f"{key}.safetensors"
     if path.exists():
         return load_file(str(path))
     denoiser, config = load_denoiser(image_run)
@@ -205,8 +203,8 @@ def cached_frame_inversion(
     progress: bool = True,
 ) -> dict[str, torch.Tensor]:
     """:func:`sample_source_frames` of the held-out split plus their inverted maps ("maps"), cached."""
-    key = json.dumps(["frames", model_identity(image_model), per_source, num_steps, seed])
-    path = Path(cache_dir) / "inversion" / f"{hashlib.sha256(key.encode()).hexdigest()[:12]}.safetensors"
+    key = json_digest(["frames", model_identity(image_model), per_source, num_steps, seed], 12)
+    path = Path(cache_dir) / "inversion" / f"{key}.safetensors"
     if path.exists():
         return load_file(str(path))
     denoiser, config = load_denoiser(image_model)

@@ -4,132 +4,23 @@ A :class:`Settings` per preset (``smoke`` for CI, ``quick`` for 2 CPU cores in <
 ``standard`` for one GPU hour, ``ucf`` for the paper's UCF-101 setting, ``cpu-32`` for the lab's
 reference study) holds every knob of the figure notebooks. A notebook calls ``settings(preset,
 knob=value_or_None, ...)``: ``None`` keeps the preset's value, anything else overrides it, unknown names
-are rejected. :class:`SamplerSpec` says how a preset draws samples (an ``edm.SAMPLERS`` kind, its steps
-and options). What the presets *run* is planned from these by :mod:`pyoco_lab.analysis.experiments`.
+are rejected. Its ``sampler`` (a :class:`pyoco_lab.sampling.SamplerSpec`: an ``edm.SAMPLERS`` kind, its
+steps and options) says how a preset draws samples. What the presets *run* is planned from these by
+:mod:`pyoco_lab.analysis.experiments`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pyoco_lab import edm
-from pyoco_lab.training import TrainConfig
+from pyoco_lab.sampling import SamplerSpec
 
-__all__ = ["INF", "SETTINGS", "UCF_SAMPLER", "SamplerSpec", "Settings", "settings"]
+__all__ = ["INF", "SETTINGS", "UCF_SAMPLER", "Settings", "settings"]
 
 INF = math.inf
-
-_STEP_NAMES = {"euler": "Euler", "heun": "Heun", "rk3": "DEIS 3kutta", "3kutta": "DEIS 3kutta"}
-
-
-@dataclass(frozen=True)
-class SamplerSpec:
-    """How a preset draws samples: an ``edm.SAMPLERS`` kind, its steps and options (``Settings.sampler``).
-
-    ``step`` and the churn values (EDM Alg. 2: S_churn, S_tmin, S_tmax, S_noise) apply to "stochastic",
-    ``order``/``variant`` to "deis". :meth:`options` is what ``evaluate_run``/``edm.sample`` take, and only
-    the options of the kind enter it (so the ``eval.json`` key of a Heun evaluation has none).
-    """
-
-    kind: str = "heun"
-    steps: int = 18
-    step: str = "heun"  # ODE step of "stochastic" ("rk3": DEIS 3kutta, the paper's A.3)
-    order: int = 3  # DEIS multistep order ("deis")
-    variant: str = "tab"  # DEIS "tab" / "rhoab" ("deis")
-    s_churn: float = 0.0
-    s_tmin: float = 0.0
-    s_tmax: float = INF
-    s_noise: float = 1.0
-
-    def __post_init__(self):
-        if self.kind not in edm.SAMPLERS:
-            raise ValueError(f"unknown sampler {self.kind!r}; choose one of {', '.join(edm.SAMPLERS)}")
-        if int(self.steps) < 1:
-            raise ValueError(f"sampler steps must be >= 1, got {self.steps}")
-        if self.step not in edm.STEPS:
-            raise ValueError(f"unknown ODE step {self.step!r}; choose one of {', '.join(edm.STEPS)}")
-        if self.order not in (1, 2, 3) or self.variant not in ("tab", "rhoab"):
-            raise ValueError(
-                f"DEIS needs order 1-3 and variant tab/rhoab, got {self.order}, {self.variant!r}"
-            )
-        if self.s_churn < 0 or self.s_noise <= 0 or self.s_tmin > self.s_tmax:
-            raise ValueError(
-                f"churn needs S_churn >= 0, S_noise > 0 and S_tmin <= S_tmax, got {self.s_churn}, "
-                f"{self.s_noise}, {self.s_tmin}, {self.s_tmax}"
-            )
-
-    @classmethod
-    def coerce(cls, value) -> SamplerSpec:
-        """A SamplerSpec, or one from a mapping of its fields (e.g. a papermill YAML parameter)."""
-        if isinstance(value, SamplerSpec):
-            return value
-        if isinstance(value, Mapping):
-            unknown = sorted(set(value) - {f.name for f in dataclasses.fields(cls)})
-            if unknown:
-                raise ValueError(f"unknown sampler field(s) {', '.join(unknown)}")
-            return cls(**{k: float(v) if k.startswith("s_") else v for k, v in value.items()})
-        raise ValueError(
-            f"sampler must be a SamplerSpec or a mapping of its fields (kind, steps, step, s_churn, ...), "
-            f"got {value!r}"
-        )
-
-    @classmethod
-    def from_train_config(cls, config: TrainConfig) -> SamplerSpec:
-        """The sampler of a TrainConfig's periodic samples (``sampler``, ``sample_steps``, ``sample_*``)."""
-        return cls(
-            config.sampler,
-            config.sample_steps,
-            step=config.sample_step,
-            s_churn=config.sample_churn,
-            s_tmin=config.sample_churn_tmin,
-            s_tmax=config.sample_churn_tmax,
-            s_noise=config.sample_churn_noise,
-        )
-
-    def options(self) -> dict[str, Any]:
-        """``sampler_options`` for ``evaluate_run`` / ``edm.sample`` (the options of this kind only)."""
-        if self.kind == "stochastic":
-            return {
-                "step": self.step,
-                "s_churn": float(self.s_churn),
-                "s_tmin": float(self.s_tmin),
-                "s_tmax": float(self.s_tmax),
-                "s_noise": float(self.s_noise),
-            }
-        if self.kind == "deis":  # the same options as `pyoco-lab evaluate --sampler deis`: one key per choice
-            return (
-                {"order": self.order}
-                if self.variant == "tab"
-                else {"order": self.order, "variant": self.variant}
-            )
-        return {}
-
-    def describe(self) -> str:
-        """One line for tables and figures, e.g. "stochastic DEIS 3kutta, 25 steps (S_churn 40, ...)"."""
-        if self.kind == "stochastic":
-            churn = (
-                f"S_churn {self.s_churn:g}, S_tmin {self.s_tmin:g}, S_tmax {self.s_tmax:g}, "
-                f"S_noise {self.s_noise:g}"
-            )
-            return f"stochastic {_STEP_NAMES[self.step]} (EDM Alg. 2), {self.steps} steps ({churn})"
-        if self.kind == "deis":
-            return f"DEIS {self.variant} order {self.order} (deterministic), {self.steps} steps"
-        name = {"heun": "Heun (EDM Alg. 1)", "rk3": "DEIS 3kutta (deterministic)"}.get(self.kind, "Euler")
-        return f"{name}, {self.steps} steps"
-
-    def record(self) -> dict[str, Any]:
-        """JSON-ready: kind, steps, options and the one-line description (what results.json stores)."""
-        return {
-            "kind": self.kind,
-            "steps": int(self.steps),
-            "options": self.options(),
-            "description": self.describe(),
-        }
-
 
 # Appendix A.3: "stochastic DEIS sampler with 3kutta, order 6 and 25 steps". 3kutta is Kutta's third-order
 # single-step Runge-Kutta method, so its order is 3 whatever "order" says (docs/metrics.md "Samplers"); the

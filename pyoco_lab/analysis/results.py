@@ -1,6 +1,6 @@
 """Reading and writing what the figure notebooks produce: ``figures/<notebook>/results.json`` + files.
 
-Every notebook ends with :func:`save_results`; :mod:`pyoco_lab.analysis.summary` reads them back.
+Every notebook ends with :func:`save_results`; :mod:`pyoco_lab.report` reads them back.
 Writes are atomic (temporary file + ``os.replace``) so a crash never leaves a half-written file
 in place of a good one.
 """

@@ -8,7 +8,7 @@ config, what it started from, its training history (command, steps, wall time, c
 weights it sampled. Checkpoints stay out of git.
 
 An evaluation is found again by the hash of everything that decides its numbers
-(``metrics.evaluate.evaluation_parts``) with the checkpoint named by *run key and step* instead of by its
+(``evaluation.keys.evaluation_parts``) with the checkpoint named by *run key and step* instead of by its
 weights' hash: the run key hashes the config and the init chain, and training is bitwise reproducible on
 one CPU type (tests/test_train.py), so the same key and step are the same weights. A record therefore
 answers before its run exists on this machine, and ``pyoco-lab reproduce`` trains only what no record holds.
@@ -23,9 +23,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pyoco_lab.evaluation.keys import key_name
 from pyoco_lab.fileio import atomic_write_text, read_json
-from pyoco_lab.metrics.evaluate import ema_sha256, key_name
-from pyoco_lab.training import config_cli_args, load_config, resolve_checkpoint
+from pyoco_lab.training import config_cli_args, ema_sha256, load_config, resolve_checkpoint
 from pyoco_lab.training.checkpoints import read_history
 from pyoco_lab.training.config import config_to_dict
 

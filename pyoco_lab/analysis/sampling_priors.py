@@ -35,10 +35,10 @@ from pyoco_lab import media, noise, viz
 from pyoco_lab.analysis.results import to_jsonable
 from pyoco_lab.fileio import atomic_write_text, json_digest, read_json
 from pyoco_lab.metrics import appearance, controls, networks, scene_consistency, yardsticks
-from pyoco_lab.metrics.evaluate import sample_videos
 from pyoco_lab.metrics.temporal import motion_energy
 from pyoco_lab.progress import tqdm
 from pyoco_lab.reinit import Reinit
+from pyoco_lab.sampling import sample_videos
 from pyoco_lab.stats import bootstrap_interval, condition_interval
 from pyoco_lab.training import load_denoiser, pretrained
 

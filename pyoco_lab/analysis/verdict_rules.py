@@ -4,7 +4,7 @@ Each section's results.json carries the metric controls table ("controls": {cont
 and "yardsticks" (experiments.yardstick_record: which measure is content / motion / combined, which way is
 better, which controls each must rank below real). A measure is used for verdicts only when every one of
 its controls ranks clearly worse than real (``control_status``); a verdict line on any other measure says
-so (``unbacked_note``). Used by every section of ``figures/SUMMARY.md`` (:mod:`pyoco_lab.analysis.summary`)
+so (``unbacked_note``). Used by every section of ``figures/SUMMARY.md`` (:mod:`pyoco_lab.report`)
 and by the notebooks' figure titles (``control_notes``).
 """
 

@@ -6,6 +6,7 @@ import argparse
 
 from pyoco_lab.edm import SAMPLERS
 from pyoco_lab.reinit import Reinit
+from pyoco_lab.sampling import SamplerSpec
 
 
 def add_sampler_arguments(parser: argparse.ArgumentParser, *, sampler: str = "heun", steps: int = 18) -> None:
@@ -32,22 +33,26 @@ def add_sampler_arguments(parser: argparse.ArgumentParser, *, sampler: str = "he
 
 
 def sampler_options(args: argparse.Namespace) -> dict:
-    """``sampler_options`` of ``edm.sample`` from the parsed flags (only the chosen sampler's)."""
+    """``sampler_options`` of ``edm.sample`` from the parsed flags (only the chosen sampler's).
+
+    The flags are checked here, naming the flag; the options are then :class:`SamplerSpec`'s, the one
+    sampler value the presets and training configs use too.
+    """
     if args.steps < 1:
         raise ValueError(f"--steps must be at least 1, got {args.steps}")
-    if args.sampler == "stochastic":
-        if args.s_churn < 0 or args.s_noise <= 0:
-            raise ValueError("--s-churn must be >= 0 and --s-noise > 0")
-        return {
-            "s_churn": args.s_churn,
-            "s_tmin": args.s_tmin,
-            "s_tmax": args.s_tmax,
-            "s_noise": args.s_noise,
-            "step": args.churn_step,
-        }
-    if args.sampler == "deis":
-        return {"order": args.deis_order}
-    return {}
+    if args.sampler == "stochastic" and (args.s_churn < 0 or args.s_noise <= 0):
+        raise ValueError("--s-churn must be >= 0 and --s-noise > 0")
+    spec = SamplerSpec(
+        args.sampler,
+        args.steps,
+        step=args.churn_step,
+        order=args.deis_order,
+        s_churn=args.s_churn,
+        s_tmin=args.s_tmin,
+        s_tmax=args.s_tmax,
+        s_noise=args.s_noise,
+    )
+    return spec.options()
 
 
 def add_reinit_arguments(parser: argparse.ArgumentParser) -> None:

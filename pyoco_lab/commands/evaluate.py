@@ -6,7 +6,8 @@ import argparse
 
 from pyoco_lab import training
 from pyoco_lab.commands._sampling import add_sampler_arguments, sampler_options
-from pyoco_lab.metrics.evaluate import EVAL_FILE, evaluate_run, format_table, validate_device
+from pyoco_lab.devices import validate_device
+from pyoco_lab.evaluation import EVAL_FILE, evaluate_run, format_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -18,8 +18,9 @@ from pyoco_lab.commands._sampling import (
     reinit_options,
     sampler_options,
 )
+from pyoco_lab.devices import validate_device
 from pyoco_lab.fileio import staged_folder
-from pyoco_lab.metrics.evaluate import sample_videos, validate_device
+from pyoco_lab.sampling import sample_videos
 from pyoco_lab.training import default_runs_root, load_denoiser, pretrained, resolve_checkpoint
 
 RECORD = "generate.json"  # what marks a folder as generate's own output (it may be replaced)

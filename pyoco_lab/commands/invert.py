@@ -16,8 +16,8 @@ from pyoco_lab.analysis import inversion, plots
 from pyoco_lab.analysis.results import to_jsonable
 from pyoco_lab.data import resize_center_crop, video_cuts
 from pyoco_lab.data.video_io import read_frames
+from pyoco_lab.devices import validate_device
 from pyoco_lab.fileio import follow_umask, staged_folder
-from pyoco_lab.metrics.evaluate import validate_device
 from pyoco_lab.training import load_denoiser
 
 # The shipped model whose inversion of held-out frames meets the Gaussianity targets (docs/pretrained.md):

@@ -22,7 +22,6 @@ from pyoco_lab.analysis import experiments, image_model, run_records
 from pyoco_lab.analysis.sampling_priors import prior_name
 from pyoco_lab.commands._sampling import add_sampler_arguments, sampler_options
 from pyoco_lab.fileio import atomic_write_text, check_output_folder, read_json
-from pyoco_lab.metrics.evaluate import ema_sha256
 from pyoco_lab.training import checkpoints, pretrained
 
 
@@ -431,7 +430,7 @@ def run_export(args: argparse.Namespace) -> int:
     quality = None
     if args.record:  # read strictly (names the file and the field), then it must have measured these weights
         run_records.read_record(args.record)
-        quality = experiments.measured_quality(args.record, step, ema_sha256(checkpoint))
+        quality = experiments.measured_quality(args.record, step, checkpoints.ema_sha256(checkpoint))
     recipe = {
         "command": args.command,
         "steps": step,

@@ -9,12 +9,10 @@ from pyoco_lab.data.embedded import (
     build_embedded_dataset,
     check_embedded_dataset,
     default_data_root,
-    detect_shots,
     embedded_dir,
     load_manifest,
     plan_clips,
     to_unit_range,
-    video_cuts,
 )
 from pyoco_lab.data.prompts import (
     UCF101_CLASSES,
@@ -24,6 +22,7 @@ from pyoco_lab.data.prompts import (
     ucf101_prompt,
     ucf101_prompts,
 )
+from pyoco_lab.data.shots import detect_shots, video_cuts
 from pyoco_lab.data.ucf101 import (
     UCF101_URL,
     UCF101Clips,

@@ -34,9 +34,23 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from pyoco_lab.data.camera import PHOTO_MOTIONS, render_photo_clip, render_video_clip
+from pyoco_lab.data.embedded_format import (
+    FORMAT_VERSION,
+    NUM_FRAMES,
+    check_build,
+    check_embedded_dataset,
+    default_data_root,
+    embedded_dir,
+    file_record,
+    load_manifest,
+    open_clips,
+    read_index,
+    read_manifest,
+)
+from pyoco_lab.data.shots import detect_shots
 from pyoco_lab.data.sources import PHOTOS, VIDEOS, Source, load_photo, package_file
 from pyoco_lab.data.video_io import VideoFile
-from pyoco_lab.fileio import atomic_write_text, json_digest, read_json, sha256_file
+from pyoco_lab.fileio import atomic_write_text, json_digest
 from pyoco_lab.progress import tqdm
 
 __all__ = [
@@ -48,10 +62,6 @@ __all__ = [
     "build_embedded_dataset",
     "check_embedded_dataset",
     "default_data_root",
-    "cut_positions",
-    "detect_shots",
-    "frame_differences",
-    "video_cuts",
     "embedded_dir",
     "file_record",
     "held_out_photos",
@@ -61,24 +71,7 @@ __all__ = [
     "to_unit_range",
 ]
 
-FORMAT_VERSION = 1
-NUM_FRAMES = 16
 CLASS_NAMES: tuple[str, ...] = (*PHOTO_MOTIONS, "real-video")
-
-
-def default_data_root() -> Path:
-    """``$PYOCO_DATA`` if set, else the repository's ``data/`` folder, else ``~/.cache/pyoco-lab/data``."""
-    env = os.environ.get("PYOCO_DATA")
-    if env:
-        return Path(env).expanduser()
-    repo = Path(__file__).resolve().parents[2]
-    if (repo / "pyproject.toml").is_file():
-        return repo / "data"
-    return Path.home() / ".cache" / "pyoco-lab" / "data"
-
-
-def embedded_dir(root: str | os.PathLike | None = None) -> Path:
-    return Path(root if root is not None else default_data_root()) / "embedded" / f"v{FORMAT_VERSION}"
 
 
 @dataclass(frozen=True)
@@ -102,7 +95,7 @@ class EmbeddedBuildConfig:
 
 
 # ----------------------------------------------------------------------------------------------
-# Real videos: decode, cut into shots, window.
+# Real videos: decode (shots: data/shots.py), window.
 
 
 def _decode_video(source: Source, short_side: int) -> np.ndarray:
@@ -114,41 +107,6 @@ def _decode_video(source: Source, short_side: int) -> np.ndarray:
     w, h = (2 * round(width * scale / 2), 2 * round(height * scale / 2)) if scale < 1 else (width, height)
     reader = VideoFile(path, width=w, height=h)
     return reader.frames(range(len(reader)))
-
-
-def frame_differences(frames: np.ndarray) -> np.ndarray:
-    """Mean absolute difference (grey, [0, 1]) of each pair of consecutive (T, H, W, 3) uint8 frames."""
-    grey = frames.astype(np.float32).mean(axis=-1) / 255.0
-    return np.abs(np.diff(grey, axis=0)).mean(axis=(1, 2))
-
-
-def cut_positions(differences: np.ndarray, threshold: float = 0.1) -> list[int]:
-    """Frames (counted from the first) that start a new shot: a consecutive-frame difference above
-    ``threshold`` and above 5x the median difference (within-shot motion stays well below both)."""
-    limit = max(threshold, 5 * float(np.median(differences))) if len(differences) else threshold
-    return [int(i) + 1 for i in np.flatnonzero(differences > limit)]
-
-
-def detect_shots(frames: np.ndarray, threshold: float = 0.1, min_length: int = NUM_FRAMES) -> list[range]:
-    """Split (T, H, W, 3) uint8 frames at scene cuts (:func:`cut_positions` of consecutive frames); keep
-    shots of at least ``min_length`` frames."""
-    cuts = [0, *cut_positions(frame_differences(frames), threshold), len(frames)]
-    return [range(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b - a >= min_length]
-
-
-def video_cuts(path, first: int, last: int, threshold: float = 0.1, chunk: int = 32) -> list[int]:
-    """The frame indices of ``path`` in (first, last] that start a new shot, judged on every frame from
-    ``first`` to ``last``: the cut rule compares neighbouring frames, and frames a stride apart in a
-    moving scene differ as much as a cut does. Frames are decoded ``chunk`` at a time."""
-    video = VideoFile(path)
-    differences, previous = [], None
-    for begin in range(first, last + 1, chunk):
-        frames = video.frames(range(begin, min(begin + chunk, last + 1)))
-        if previous is not None:
-            frames = np.concatenate([previous, frames])
-        differences.append(frame_differences(frames))
-        previous = frames[-1:]
-    return [first + i for i in cut_positions(np.concatenate(differences), threshold)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -198,7 +156,7 @@ def plan_clips(config: EmbeddedBuildConfig) -> tuple[list[_Identity], list[tuple
     for source in VIDEOS:
         frames = _decode_video(source, config.video_short_side)
         decoded[source.name] = frames
-        for shot_number, shot in enumerate(detect_shots(frames, config.cut_threshold)):
+        for shot_number, shot in enumerate(detect_shots(frames, config.cut_threshold, min_length=NUM_FRAMES)):
             ident = len(identities)
             identities.append(
                 _Identity(
@@ -225,119 +183,6 @@ def plan_clips(config: EmbeddedBuildConfig) -> tuple[list[_Identity], list[tuple
         specs += own[: config.max_clips] if config.max_clips is not None else own
     _split_identities(identities, config)
     return identities, specs, decoded
-
-
-def _read_manifest(path: Path) -> dict:
-    """The manifest at ``path``; ValueError saying what is wrong with it (naming the file)."""
-    manifest = read_json(path, "embedded dataset manifest")  # names the file when it is not JSON
-    if (
-        not isinstance(manifest, dict)
-        or not {"params_hash", "resolutions", "num_clips"} <= set(manifest)
-        or not all(isinstance(r, int) for r in manifest["resolutions"])
-    ):
-        raise ValueError(f"embedded dataset manifest {path} is not a manifest of this lab")
-    return manifest
-
-
-def load_manifest(root: str | os.PathLike | None = None) -> dict | None:
-    """The finished build's manifest, or None if there is no finished build under ``root``.
-
-    A manifest that is not valid JSON, or not a manifest, raises ValueError naming the file and
-    the fix (``pyoco-lab data build`` rebuilds it).
-    """
-    path = embedded_dir(root) / "manifest.json"
-    if not path.is_file():
-        return None
-    try:
-        return _read_manifest(path)
-    except ValueError as error:
-        raise ValueError(f"{error}; `pyoco-lab data build` rebuilds the dataset") from None
-
-
-def file_record(path: Path) -> dict:
-    """What the manifest records of a finished file: its size and sha256 (computed once, at build)."""
-    return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
-
-
-def _open_clips(directory: Path, resolution: int, manifest: dict, *, verify: bool = False) -> np.ndarray:
-    """Memory-map ``clips_<resolution>.npy``, or raise ValueError saying what is wrong with it.
-
-    Always (cheap): the file exists, its size is the one the manifest recorded (when it did; older
-    manifests did not), the .npy header maps and holds (num_clips, 16, 3, r, r) uint8, and the file
-    is exactly as long as that header says. ``verify`` also compares the recorded sha256.
-    """
-    path = directory / f"clips_{resolution}.npy"
-    if not path.is_file():
-        raise ValueError(f"{path} is missing")
-    size = path.stat().st_size
-    record = manifest.get("files", {}).get(path.name) if isinstance(manifest.get("files"), dict) else None
-    if record and size != record.get("bytes"):
-        raise ValueError(
-            f"{path} has {size:,} bytes but the manifest recorded {record.get('bytes'):,} (truncated?)"
-        )
-    try:
-        clips = np.load(path, mmap_mode="r")
-    except (ValueError, OSError, EOFError) as error:
-        raise ValueError(f"{path} is truncated or not a .npy array ({error})") from None
-    expected = (int(manifest["num_clips"]), NUM_FRAMES, 3, resolution, resolution)
-    if clips.shape != expected or clips.dtype != np.uint8:
-        raise ValueError(f"{path} holds {clips.dtype} {clips.shape}, expected uint8 {expected}")
-    if size != clips.offset + clips.nbytes:
-        raise ValueError(f"{path} has {size:,} bytes, its header says {clips.offset + clips.nbytes:,}")
-    if verify:
-        if not record or "sha256" not in record:
-            raise ValueError(f"{path} has no recorded sha256 (the build is older than the check)")
-        if sha256_file(path) != record["sha256"]:
-            raise ValueError(f"{path} does not match the sha256 the manifest recorded (corrupted)")
-    return clips
-
-
-def _check_build(manifest: dict, directory: Path, resolutions, *, verify: bool) -> dict[int, str]:
-    """{resolution: what is wrong} for the arrays of ``resolutions``; index.json's problem under key 0."""
-    problems = {}
-    for r in resolutions:
-        try:
-            _open_clips(directory, r, manifest, verify=verify)
-        except ValueError as error:
-            problems[r] = str(error)
-    try:
-        _read_index(directory, manifest, verify=verify)
-    except ValueError as error:
-        problems[0] = str(error)
-    return problems
-
-
-def _read_index(directory: Path, manifest: dict, *, verify: bool = False) -> dict:
-    """``index.json``, checked against the manifest (size, clip count; sha256 with ``verify``)."""
-    index = directory / "index.json"
-    record = manifest.get("files", {}).get("index.json") if isinstance(manifest.get("files"), dict) else None
-    if not index.is_file():
-        raise ValueError(f"{index} is missing")
-    if record and index.stat().st_size != record.get("bytes"):
-        raise ValueError(
-            f"{index} has {index.stat().st_size:,} bytes but the manifest recorded {record.get('bytes'):,}"
-        )
-    if verify and record and sha256_file(index) != record.get("sha256"):
-        raise ValueError(f"{index} does not match the sha256 the manifest recorded (corrupted)")
-    doc = read_json(index, "embedded dataset index")
-    keys = ("video_id", "label", "split", "videos")
-    if not isinstance(doc, dict) or not all(isinstance(doc.get(k), list) for k in keys):
-        raise ValueError(f"{index} is not an index of this lab (needs lists {', '.join(keys)})")
-    if not len(doc["video_id"]) == len(doc["label"]) == len(doc["split"]) == int(manifest["num_clips"]):
-        raise ValueError(f"{index} does not list the manifest's {manifest['num_clips']} clips")
-    return doc
-
-
-def check_embedded_dataset(root: str | os.PathLike | None = None, *, verify: bool = False) -> list[str]:
-    """What is wrong with the finished build under ``root`` ([] when nothing; raises if none).
-
-    Cheap by default (sizes and .npy headers); ``verify`` also compares every file's sha256.
-    """
-    manifest = load_manifest(root)
-    if manifest is None:
-        raise FileNotFoundError(f"no embedded dataset under {embedded_dir(root)}; run `pyoco-lab data build`")
-    problems = _check_build(manifest, embedded_dir(root), manifest["resolutions"], verify=verify)
-    return [problems[key] for key in sorted(problems)]
 
 
 def build_embedded_dataset(
@@ -371,12 +216,12 @@ def build_embedded_dataset(
     manifest = None
     if (directory / "manifest.json").is_file():
         try:
-            manifest = _read_manifest(directory / "manifest.json")
+            manifest = read_manifest(directory / "manifest.json")
         except ValueError as error:  # garbage manifest: nothing it lists can be trusted
             repaired.append(str(error))
     same = manifest is not None and manifest.get("params_hash") == config.digest() and not force
     existing = sorted({int(r) for r in manifest["resolutions"]}) if same else []
-    problems = _check_build(manifest, directory, existing, verify=verify) if same else {}
+    problems = check_build(manifest, directory, existing, verify=verify) if same else {}
     if same and not problems and set(resolutions) <= set(existing):
         return {**manifest, "built_now": False, "repaired": []}
     repaired += [problems[r] for r in sorted(problems)]
@@ -557,8 +402,8 @@ class _EmbeddedBase(torch.utils.data.Dataset):
             "(or `pyoco-lab data build --force` rebuilds everything)"
         )
         try:
-            self._clips = _open_clips(self.root, self.resolution, manifest)
-            index = _read_index(self.root, manifest)
+            self._clips = open_clips(self.root, self.resolution, manifest)
+            index = read_index(self.root, manifest)
         except ValueError as error:
             raise ValueError(f"embedded dataset: {error}; {repair}") from None
         split_of = np.array(index["split"])
@@ -580,7 +425,7 @@ class _EmbeddedBase(torch.utils.data.Dataset):
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._clips = _open_clips(self.root, self.resolution, self.manifest)
+        self._clips = open_clips(self.root, self.resolution, self.manifest)
 
     def _frames(self, frames: np.ndarray) -> torch.Tensor:
         # np.array copies out of the read-only memory map.

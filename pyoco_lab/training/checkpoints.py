@@ -135,6 +135,23 @@ def checkpoint_step(folder: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def recorded_step(folder: Path) -> int | None:
+    """The training step of a checkpoint folder: from its name (``step-0000300``), else its state file."""
+    step = checkpoint_step(folder)
+    if step is not None:
+        return step
+    try:
+        state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
+        return int(state["step"])
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError):
+        return None
+
+
+def ema_sha256(folder: str | os.PathLike) -> str:
+    """sha256 of a checkpoint folder's EMA weights file (the weights evaluations and samples use)."""
+    return sha256_file(Path(folder) / EMA_FILE)
+
+
 def checkpoint_folders(run_dir: str | os.PathLike) -> list[Path]:
     """Every ``step-XXXXXXX`` folder of a run, newest first (whether readable or not)."""
     root = Path(run_dir) / "checkpoints"

@@ -13,6 +13,7 @@ from typing import Any
 from pyoco_lab import edm, noise
 from pyoco_lab.models.cascade import SR_FACTOR, interpolation_frameskip
 from pyoco_lab.models.text import DEFAULT_TEXT_DROPOUT, encoder_kind
+from pyoco_lab.sampling import SamplerSpec
 
 
 def _opt(default, help: str, choices: tuple | None = None):
@@ -124,6 +125,18 @@ class TrainConfig:
     sample_churn_tmin: float = _opt(0.0, "S_tmin of --sampler stochastic: churn for sigma >= S_tmin")
     sample_churn_tmax: float = _opt(math.inf, "S_tmax of --sampler stochastic: churn for sigma <= S_tmax")
     sample_churn_noise: float = _opt(1.0, "S_noise of --sampler stochastic (churn noise scale)")
+
+    def sampler_spec(self) -> SamplerSpec:
+        """The sampler of the run's periodic samples (``sampler``, ``sample_steps``, ``sample_*``)."""
+        return SamplerSpec(
+            self.sampler,
+            self.sample_steps,
+            step=self.sample_step,
+            s_churn=self.sample_churn,
+            s_tmin=self.sample_churn_tmin,
+            s_tmax=self.sample_churn_tmax,
+            s_noise=self.sample_churn_noise,
+        )
 
     @property
     def prior(self) -> noise.NoisePrior:

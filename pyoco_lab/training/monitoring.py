@@ -153,19 +153,12 @@ def save_samples(
         out = ema(x_in, sigma, **network_conditioning(labels, None, x_in), **extra)
         return out[:, None] if config.phase == "image" else out
 
-    options = {}
+    options = config.sampler_spec().options()
     if config.sampler == "stochastic":
         # Churn noise follows the run's prior, from its own seeded stream on the device (as x): the same
         # noise at every sampling round, so rounds stay comparable.
         churn = step_generator(config.seed, STREAM_SAMPLES, 1, device=torch.device(device))
-        options = {
-            "step": config.sample_step,
-            "s_churn": config.sample_churn,
-            "s_tmin": config.sample_churn_tmin,
-            "s_tmax": config.sample_churn_tmax,
-            "s_noise": config.sample_churn_noise,
-            "noise_sampler": edm.prior_noise_sampler(config.prior, generator=churn),
-        }
+        options["noise_sampler"] = edm.prior_noise_sampler(config.prior, generator=churn)
     with devices.sampling_mode(device):  # TF32 / cuDNN autotuning on CUDA: samples have no bitwise contract
         x0 = edm.sample(denoise, x_t, sampler=config.sampler, num_steps=config.sample_steps, **options)
     x0 = x0.float().cpu()
