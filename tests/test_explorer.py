@@ -599,3 +599,50 @@ def test_the_explorer_has_a_zoo_tab_and_keeps_videos_under_the_runs_root(tmp_pat
     assert [title for title, _ in e.tabs] == ["noise prior", "generate", "zoo", "inversion playground"]
     assert e.zoo.cache.directory == tmp_path / "explorer" / "videos" == e.generate.cache.directory
     assert ex.Explorer(runs_root=tmp_path, video_cache=None).zoo.cache.directory is None
+
+
+# ----------------------------------------------------------------------------------------------
+# The zoo videos shipped beside the weights: a fresh clone's zoo tab shows them before any sampling
+
+
+def _refuse_to_load(run):
+    raise AssertionError(f"{run} was loaded: the shipped zoo videos should have answered")
+
+
+def test_a_fresh_clones_zoo_tab_shows_the_shipped_videos_without_loading_a_model(tmp_path):
+    # The committed pyoco_lab/weights/zoo-videos cover the explorer's default zoo view (every current
+    # shipped video model at its recorded prior, DEIS 6, seeds 0-2): `pyoco-lab pretrained zoo-videos`.
+    e = ex.Explorer(runs_root=tmp_path, loader=_refuse_to_load)
+    videos = e.zoo.show()
+    assert videos is not None, e.zoo.status.value
+    count = len(e.zoo.models) * 3
+    assert count >= 15 and f"{count} of {count} clips from the cache" in e.zoo.status.value
+    clip = next(iter(videos.values()))[0]
+    assert clip.dtype == torch.float32 and clip.shape == (8, 3, 32, 32) and torch.isfinite(clip).all()
+    assert clip.std() > 0.05  # a sampled picture, not a constant
+    assert not (tmp_path / "explorer" / "videos").exists()  # nothing written: nothing was sampled
+
+
+def test_shipping_zoo_videos_samples_each_model_once_and_the_users_cache_wins(tmp_path):
+    shipped = tmp_path / "shipped"
+    written, kept = ex.ship_zoo_videos(shipped, seeds=(5,))
+    models = [pretrained.PREFIX + m.name for m in pretrained.current_models(phase="video")]
+    assert (written, kept) == (len(models), 0) and len(list(shipped.glob("*.pt"))) == len(models)
+    stored = torch.load(next(shipped.glob("*.pt")), weights_only=True)
+    assert stored.dtype == torch.float16  # half the bytes in the repository
+    assert ex.ship_zoo_videos(shipped, seeds=(5,)) == (0, len(models))  # kept, never sampled again
+    panel = ex.ZooPanel(
+        ex.PriorExplorer(),
+        models,
+        loader=_refuse_to_load,
+        cache=ex.VideoCache(None, shipped=shipped),
+        seeds=(5,),
+    )
+    shown = panel.show()
+    assert shown is not None and f"{len(models)} of {len(models)} clips from the cache" in panel.status.value
+    # the user's own cache is read first; a missing shipped folder is no error
+    key = next(shipped.glob("*.pt")).stem
+    mine = ex.VideoCache(tmp_path / "mine", shipped=shipped)
+    mine.put(key, torch.zeros(8, 3, 32, 32))
+    assert torch.equal(mine.get(key), torch.zeros(8, 3, 32, 32))
+    assert ex.VideoCache(tmp_path / "mine", shipped=tmp_path / "absent").get("no-such-key") is None

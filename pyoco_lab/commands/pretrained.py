@@ -23,6 +23,7 @@ from pyoco_lab.analysis.sampling_priors import prior_name
 from pyoco_lab.commands._sampling import add_sampler_arguments, sampler_options
 from pyoco_lab.fileio import atomic_write_text, check_output_folder, read_json
 from pyoco_lab.training import checkpoints, pretrained
+from pyoco_lab.viz.explorer import SHIPPED_VIDEOS_DIR, ship_zoo_videos
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -141,6 +142,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     curve.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     curve.set_defaults(func=run_curve)
+    videos = sub.add_parser(
+        "zoo-videos",
+        help="sample the explorer zoo tab's default view (every shipped video model, seeds 0-2, DEIS 6) "
+        "into the folder shipped beside the weights, so a fresh clone's zoo tab shows videos at once",
+    )
+    videos.add_argument(
+        "--out", default=str(SHIPPED_VIDEOS_DIR), help="folder of the videos (default: %(default)s)"
+    )
+    videos.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
+    videos.set_defaults(func=run_zoo_videos)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
@@ -280,6 +291,16 @@ def curve_line(point: dict) -> str:
     if "variance" in point:
         text += f", inversion variance {point['variance']:.2f}, lag-1 {point['autocorrelation']:.2f}"
     return text
+
+
+def run_zoo_videos(args: argparse.Namespace) -> int:
+    """Adds keyed clips to ``--out`` (a clip already there is kept, never replaced)."""
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder; pass a folder for the zoo videos")
+    written, kept = ship_zoo_videos(out, seeds=args.seeds)
+    print(f"{written} clips sampled into {out}, {kept} already there")
+    return 0
 
 
 def run_list(args: argparse.Namespace) -> int:

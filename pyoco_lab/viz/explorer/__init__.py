@@ -52,6 +52,7 @@ from pyoco_lab.viz.explorer.common import (
     ALPHA_LOG_RANGE,
     ALPHA_MODES,
     NOISE_RANGE,
+    SHIPPED_VIDEOS_DIR,
     TRAIN_HINT,
     AlphaControl,
     ModelPanel,
@@ -64,9 +65,11 @@ from pyoco_lab.viz.explorer.common import (
 from pyoco_lab.viz.explorer.generate import SAMPLER_CHOICES, GeneratePanel, generate_video
 from pyoco_lab.viz.explorer.inversion import InversionPanel, inversion_summary, invert_clip, load_clips
 from pyoco_lab.viz.explorer.prior import PriorExplorer, alpha_sweep_figure, prior_figure, prior_matrices
-from pyoco_lab.viz.explorer.zoo import ZooPanel
+from pyoco_lab.viz.explorer.zoo import ZooPanel, ship_zoo_videos
 
 __all__ = [
+    "SHIPPED_VIDEOS_DIR",
+    "ship_zoo_videos",
     "ALPHA_LOG_RANGE",
     "ALPHA_MODES",
     "NOISE_RANGE",

@@ -206,13 +206,33 @@ def model_identity(model: str | os.PathLike) -> str:
     return f"{checkpoint.resolve()}@{written}"
 
 
+# The zoo tab's default view (every shipped video model, its recorded sampling prior, DEIS 6, seeds 0-2),
+# sampled once by `pyoco-lab pretrained zoo-videos` and shipped beside the weights, so a fresh clone's zoo
+# tab shows videos before anything is sampled. Keyed like every cached video: a model's sha256 is in the key,
+# so a re-trained model never shows an old model's clips.
+SHIPPED_VIDEOS_DIR = pretrained.WEIGHTS_DIR / "zoo-videos"
+
+
 class VideoCache:
     """Sampled videos (F, C, H, W) on disk under ``directory``, one ``<key>.pt`` each; ``directory`` None:
     nothing is kept. Files are written to a temporary name and moved into place (a killed kernel leaves
-    no half file), and only files this cache wrote are ever read back."""
+    no half file), and only files this cache wrote are ever read back.
 
-    def __init__(self, directory: str | os.PathLike | None):
+    ``shipped`` is a read-only folder read after ``directory`` (default: the videos shipped with the lab,
+    :data:`SHIPPED_VIDEOS_DIR`); ``dtype`` is what :meth:`put` stores (the shipped videos: float16, half
+    the bytes; :meth:`get` always returns float32).
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike | None,
+        *,
+        shipped: str | os.PathLike | None = SHIPPED_VIDEOS_DIR,
+        dtype: torch.dtype | None = None,
+    ):
         self.directory = Path(directory) if directory is not None else None
+        self.shipped = Path(shipped) if shipped is not None else None
+        self.dtype = dtype
 
     @staticmethod
     def key(model: str, kind: str, alpha: float, sampler: str, steps: int, seed: int, shape) -> str:
@@ -221,12 +241,14 @@ class VideoCache:
         return json_digest(parts, 24)
 
     def get(self, key: str) -> torch.Tensor | None:
-        if self.directory is None or not (self.directory / f"{key}.pt").is_file():
-            return None
-        try:
-            return torch.load(self.directory / f"{key}.pt", map_location="cpu", weights_only=True)
-        except Exception:  # a damaged file is sampled again (and replaced)
-            return None
+        for folder in (self.directory, self.shipped):
+            if folder is None or not (folder / f"{key}.pt").is_file():
+                continue
+            try:
+                return torch.load(folder / f"{key}.pt", map_location="cpu", weights_only=True).float()
+            except Exception:  # a damaged file is sampled again (and replaced)
+                continue
+        return None
 
     def put(self, key: str, video: torch.Tensor) -> None:
         if self.directory is None:
@@ -234,7 +256,8 @@ class VideoCache:
         partial = self.directory / f".{key}.{os.getpid()}.partial"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            torch.save(video.detach().cpu().contiguous(), partial)
+            stored = video.detach().cpu().contiguous()
+            torch.save(stored if self.dtype is None else stored.to(self.dtype), partial)
             os.replace(partial, self.directory / f"{key}.pt")
         except OSError:  # a read-only or full disk: the video is shown, only not kept
             partial.unlink(missing_ok=True)

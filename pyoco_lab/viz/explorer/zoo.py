@@ -17,12 +17,13 @@ import html
 import os
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import ipywidgets as w
 import torch
 
 from pyoco_lab.training import load_config, pretrained
-from pyoco_lab.viz.explorer.common import VideoCache, load_once
+from pyoco_lab.viz.explorer.common import SHIPPED_VIDEOS_DIR, VideoCache, load_once
 from pyoco_lab.viz.explorer.generate import SAMPLER_CHOICES, cached_video, prior_text, training_prior
 from pyoco_lab.viz.explorer.prior import PriorExplorer
 from pyoco_lab.viz.video import video_table
@@ -179,3 +180,19 @@ class ZooPanel:
             return None
         finally:
             self.button.disabled = not self.models
+
+
+def ship_zoo_videos(
+    directory: str | os.PathLike = SHIPPED_VIDEOS_DIR, *, seeds: Sequence[int] = (0, 1, 2)
+) -> tuple[int, int]:
+    """Sample the zoo tab's default view into ``directory`` (float16 ``.pt`` files keyed as every cached
+    video): each current shipped video model at its recorded sampling prior, the zoo's sampler (DEIS 6),
+    ``seeds``. Returns (clips written, clips already there). What ``pyoco-lab pretrained zoo-videos`` runs."""
+    models = [pretrained.PREFIX + model.name for model in pretrained.current_models(phase="video")]
+    cache = VideoCache(directory, shipped=None, dtype=torch.float16)
+    before = set(Path(directory).glob("*.pt")) if Path(directory).is_dir() else set()
+    panel = ZooPanel(PriorExplorer(), models, cache=cache, seeds=seeds)
+    if panel.show() is None:
+        raise RuntimeError(f"the zoo view failed: {html.unescape(panel.status.value)}")
+    written = set(Path(directory).glob("*.pt")) - before
+    return len(written), len(models) * len(seeds) - len(written)
