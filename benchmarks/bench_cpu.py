@@ -41,7 +41,7 @@ sys.path.insert(0, str(HERE))
 import bench_unet  # noqa: E402  (its torchvision stub must precede video_diffusion_pytorch)
 
 from pyoco_lab import devices, edm, provenance  # noqa: E402
-from pyoco_lab.analysis import experiments, presets  # noqa: E402
+from pyoco_lab.analysis import presets, study_runs  # noqa: E402
 from pyoco_lab.analysis.notebook import ensure_data  # noqa: E402
 from pyoco_lab.metrics import lab  # noqa: E402
 from pyoco_lab.models import VideoUNet, count_parameters, get_config  # noqa: E402
@@ -58,11 +58,11 @@ def loop_worker(spec: dict) -> dict:
     s = presets.settings(spec["preset"], resolution=spec.get("resolution"))
     ensure_data(s)
     if spec["phase"] == "image":
-        base = experiments.image_run(s, model=spec["model"]).config
+        base = study_runs.image_run(s, model=spec["model"]).config
         config = replace(base, **spec.get("image", {}))
         init = None
     else:
-        config = experiments.video_run(s, "progressive", 2.0, model=spec["model"]).config
+        config = study_runs.video_run(s, "progressive", 2.0, model=spec["model"]).config
         init = "image"
     config = replace(
         config,
@@ -78,7 +78,7 @@ def loop_worker(spec: dict) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         if init:  # a few image steps to inflate from (the weights do not change the cost of a step)
             image = replace(
-                experiments.image_run(s, model=spec["model"]).config,
+                study_runs.image_run(s, model=spec["model"]).config,
                 steps=2,
                 log_every=1,
                 num_samples=1,

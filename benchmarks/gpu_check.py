@@ -6,7 +6,7 @@
 
 The step times come from ``pyoco_lab.training.train`` itself (``bench_cpu.loop_worker``: the real loop with
 data, prior noise, EMA and logging). The estimate sums, over every run of the preset's plan
-(``experiments.all_runs``), its steps times the measured step time of its phase, and adds the sampling of
+(``study_plans.all_runs``), its steps times the measured step time of its phase, and adds the sampling of
 ``eval_samples`` clips per video run at the measured per-clip cost; models smaller than the measured
 one are counted at its speed, so the estimate is an upper bound for them.
 """
@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_cpu  # noqa: E402
 
-from pyoco_lab.analysis import experiments, presets  # noqa: E402
+from pyoco_lab.analysis import presets, study_plans, study_runs  # noqa: E402
 from pyoco_lab.noise import NoisePrior  # noqa: E402
 from pyoco_lab.sampling import sample_videos  # noqa: E402
 from pyoco_lab.training import build_network  # noqa: E402
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     every = 1 if args.tiny else 10
     measured = {}
     for phase in ("image", "video"):
-        model = experiments.image_run(s).config.model
+        model = study_runs.image_run(s).config.model
         spec = dict(
             preset=preset,
             resolution=None,
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
             flush=True,
         )
 
-    video = experiments.video_run(s, "iid", 0.0).config
+    video = study_runs.video_run(s, "iid", 0.0).config
     denoiser = build_network(video).to(args.device).eval()
     clips = 2 if args.tiny else 16
     started = time.perf_counter()
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     per_clip = (time.perf_counter() - started) / clips
     print(f"sampling ({s.sampler.describe()}): {per_clip:.3f} s per clip", flush=True)
 
-    runs = experiments.all_runs(s)
+    runs = study_plans.all_runs(s)
     training = sum(spec.config.steps * measured[spec.config.phase] for spec in runs)
     videos = [spec for spec in runs if spec.config.phase == "video"]
     sampling = len(videos) * s.eval_samples * per_clip

@@ -45,7 +45,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from pyoco_lab import noise, viz
-from pyoco_lab.analysis import experiments, notebook, plots, results
+from pyoco_lab.analysis import notebook, plots, results, study_runs
 
 s, out = notebook.start(
     preset,
@@ -70,7 +70,7 @@ s, out = notebook.start(
 from pyoco_lab.analysis import image_model, inversion
 from pyoco_lab.report import PAPER, image_quality_lines, render_section
 
-source = experiments.ensure_image_model(s, cache_dir)
+source = study_runs.ensure_image_model(s, cache_dir)
 print("image model:", source)
 quality = image_model.image_model_quality(
     source,

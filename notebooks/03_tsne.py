@@ -39,7 +39,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from pyoco_lab import viz
-from pyoco_lab.analysis import experiments, notebook, results
+from pyoco_lab.analysis import notebook, results, study_runs
 
 s, out = notebook.start(
     preset,
@@ -57,7 +57,7 @@ s, out = notebook.start(
 from pyoco_lab.analysis import inversion, tsne
 from pyoco_lab.report import render_section
 
-source = experiments.ensure_image_model(s, cache_dir)  # the shipped image model, as notebook 02
+source = study_runs.ensure_image_model(s, cache_dir)  # the shipped image model, as notebook 02
 inv = inversion.cached_inversion(
     source, cache_dir, count=s.inversion_videos, num_frames=s.inversion_frames, num_steps=s.inversion_steps
 )

@@ -44,7 +44,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from pyoco_lab import viz
-from pyoco_lab.analysis import experiments, notebook, plots, results
+from pyoco_lab.analysis import experiments, notebook, plots, results, study_plans, study_runs
 
 s, out = notebook.start(
     preset,
@@ -62,7 +62,7 @@ s, out = notebook.start(
 from pyoco_lab.analysis.verdict_rules import control_notes
 from pyoco_lab.report import render_section
 
-plan = experiments.alpha_sweep_runs(s)
+plan = study_plans.alpha_sweep_runs(s)
 metric = experiments.SWEEP_METRIC
 groups = {(kind, alpha): runs for kind, per_alpha in plan.items() for alpha, runs in per_alpha.items()}
 scores = experiments.train_and_evaluate(groups, s, cache_dir, allow_missing=True)
@@ -94,7 +94,7 @@ scratch = {
 }
 yardsticks = experiments.yardstick_record(controls)
 control_table = yardsticks["controls"]
-best = {kind: results.alpha_key(a) for kind, a in experiments.best_alphas(scores, s).items()}
+best = {kind: results.alpha_key(a) for kind, a in study_plans.best_alphas(scores, s).items()}
 fig = plots.metric_vs_alpha_figure(
     curves[metric], metric=metric, scratch=scratch[metric], floor=control_table["real"][metric]
 )
@@ -128,7 +128,7 @@ payload = {
     "alphas": [results.alpha_key(a) for a in s.alphas],
     "not_run": not_run,
     "eval_samples": s.eval_samples,
-    "video_steps": experiments.video_run(s, "iid", 0.0).config.steps,
+    "video_steps": study_runs.video_run(s, "iid", 0.0).config.steps,
     "paper_alphas": {"mixed": s.strategy_alphas[0], "progressive": s.strategy_alphas[1]},
     "curves": curves[metric],
     "temporal": {name: curves[name] for name in temporal},
@@ -145,7 +145,7 @@ payload = {
     **yardsticks,
     "best_alpha": best,
     "selection_metric": experiments.SELECTION_METRIC,
-    "chosen_on_seeds": experiments.choice_seeds(scores, s),
+    "chosen_on_seeds": study_plans.choice_seeds(scores, s),
     "all_metrics": {f"{kind} {results.alpha_key(a)}": runs for (kind, a), runs in scores.items()},
 }
 # %% [markdown]
@@ -155,12 +155,12 @@ payload = {
 
 # %%
 if s.confirm_seeds:
-    chosen = experiments.best_alphas(scores, s)
-    confirm_runs = experiments.confirmation_runs(s, chosen)
+    chosen = study_plans.best_alphas(scores, s)
+    confirm_runs = study_plans.confirmation_runs(s, chosen)
     confirm_scores = experiments.train_and_evaluate(confirm_runs, s, cache_dir, allow_missing=True)
     payload["confirmation"] = {
-        **experiments.confirmation_record(
-            confirm_scores, chosen, s, chosen_on=experiments.choice_seeds(scores, s)
+        **study_plans.confirmation_record(
+            confirm_scores, chosen, s, chosen_on=study_plans.choice_seeds(scores, s)
         ),
         "not_run": experiments.unrecorded_runs(confirm_runs, s),
     }

@@ -41,7 +41,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from pyoco_lab import viz
-from pyoco_lab.analysis import experiments, notebook, plots, results
+from pyoco_lab.analysis import experiments, notebook, plots, results, study_plans
 
 s, out = notebook.start(
     preset,
@@ -59,7 +59,7 @@ s, out = notebook.start(
 from pyoco_lab.analysis.verdict_rules import control_notes
 from pyoco_lab.report import render_section
 
-runs = experiments.strategy_runs(s)
+runs = study_plans.strategy_runs(s)
 scores = experiments.train_and_evaluate(runs, s, cache_dir)
 # Table 5's "Image Diffusion" row: frame metrics of the image model every finetune starts from
 image_row = experiments.image_model_scores(s, cache_dir)

@@ -40,7 +40,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from pyoco_lab import viz
-from pyoco_lab.analysis import experiments, notebook, plots, results
+from pyoco_lab.analysis import experiments, notebook, plots, results, study_plans
 
 s, out = notebook.start(
     preset,
@@ -58,7 +58,7 @@ s, out = notebook.start(
 from pyoco_lab.models import count_parameters, get_config
 from pyoco_lab.report import render_section
 
-plan = experiments.model_size_runs(s)
+plan = study_plans.model_size_runs(s)
 metric = experiments.SWEEP_METRIC
 groups = {(model, name): runs for model, per_model in plan.items() for name, runs in per_model.items()}
 scores = experiments.train_and_evaluate(groups, s, cache_dir)

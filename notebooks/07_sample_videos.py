@@ -42,7 +42,7 @@ import torch
 from IPython.display import HTML, Markdown, display
 
 from pyoco_lab import viz
-from pyoco_lab.analysis import experiments, notebook, plots, results
+from pyoco_lab.analysis import experiments, notebook, plots, results, study_plans, study_runs
 
 s, out = notebook.start(
     preset,
@@ -59,11 +59,11 @@ s, out = notebook.start(
 # %%
 from pyoco_lab.report import render_section
 
-plan = experiments.sample_runs(s)
+plan = study_plans.sample_runs(s)
 # A preset's committed records answer the evaluations and its shipped alpha zoo the weights (cpu-32), so
 # nothing is trained that the lab already ships; otherwise each run is trained (or found) in the cache.
 evaluations = {alpha: experiments.run_evaluation(spec, s, cache_dir) for alpha, spec in plan.items()}
-sources = {alpha: experiments.run_weights(spec, cache_dir) for alpha, spec in plan.items()}
+sources = {alpha: study_runs.run_weights(spec, cache_dir) for alpha, spec in plan.items()}
 
 # %%
 # Each model with the preset's sampler and, for a shipped model, the prior it records as keeping scenes best

@@ -40,7 +40,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from pyoco_lab import viz
-from pyoco_lab.analysis import experiments, notebook, plots, results
+from pyoco_lab.analysis import experiments, notebook, plots, results, study_plans, study_runs
 from pyoco_lab.report import render_section
 
 s, out = notebook.start(
@@ -55,7 +55,7 @@ s, out = notebook.start(
 
 # %%
 metric = experiments.SWEEP_METRIC
-curve = experiments.finetune_curve(s, cache_dir)
+curve = study_plans.finetune_curve(s, cache_dir)
 yardsticks = experiments.yardstick_record(experiments.metric_controls(s, cache_dir))
 names = {condition: f"{condition[0]} α={results.alpha_key(condition[1])}" for condition in curve}
 # scene-held (issue #38: does a clip keep one scene?) where every evaluation has it (committed records may not)
@@ -83,9 +83,9 @@ payload = {
     "curves": curves,
     # the rule that sets a study's finetune length (issue #24), and the length the preset's sweep uses
     "length_prior": f"progressive α={results.alpha_key(s.strategy_alphas[1])}",
-    "video_steps": experiments.video_run(s, "iid", 0.0).config.steps,
+    "video_steps": study_runs.video_run(s, "iid", 0.0).config.steps,
     # where the curve's runs stop (its cap): the length when no step is flicker-free
-    "curve_end": max(runs[0].config.steps for runs in experiments.curve_runs(s).values()),
+    "curve_end": max(runs[0].config.steps for runs in study_plans.curve_runs(s).values()),
     "all_metrics": {
         names[condition]: {str(step): rows for step, rows in points.items()}
         for condition, points in curve.items()

@@ -34,7 +34,7 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 from tqdm.auto import tqdm
 
-from pyoco_lab.analysis import experiments, presets
+from pyoco_lab.analysis import presets, study_plans
 from pyoco_lab.analysis.notebook import ensure_data
 from pyoco_lab.analysis.results import RESULTS_FILE
 from pyoco_lab.analysis.run_records import RECORDS_FOLDER, check_store
@@ -339,7 +339,7 @@ def records_line(preset: str, store: Path, cache_dir: Path) -> str:
     bad records and an empty or missing ``store`` are refused in one line), in one line."""
     # with the records: the confirmation runs are those of the alphas the recorded sweep chose
     s = replace(presets.settings(preset), records_dir=str(store))
-    plan = [spec for spec, _ in experiments.evaluation_plan(s)]
+    plan = [spec for spec, _ in study_plans.evaluation_plan(s)]
     folders: dict[tuple[str, str], list[Path]] = {}
     for spec in plan:  # the runs of one trajectory (a curve run and its prefixes) share one record
         folders.setdefault((spec.label, spec.trajectory_key()), []).append(spec.folder(cache_dir))
@@ -363,7 +363,7 @@ def run_study_part(
     hours: float | None = None,
     progress: bool = True,
 ) -> dict:
-    """One part of a long study: ``experiments.run_study`` of the preset, its records in ``FIGURES/runs``.
+    """One part of a long study: ``study_plans.run_study`` of the preset, its records in ``FIGURES/runs``.
 
     Refused for a preset that does not keep records (its results would live only in the cache).
     """
@@ -383,7 +383,7 @@ def run_study_part(
     check_folder_path(records, "--figures")
     s = replace(s, records_dir=str(records.resolve()))
     ensure_data(s)
-    report = experiments.run_study(s, cache_dir or default_cache_dir(), hours=hours, progress=progress)
+    report = study_plans.run_study(s, cache_dir or default_cache_dir(), hours=hours, progress=progress)
     return {**report, "records_dir": str(records)}
 
 
@@ -455,7 +455,7 @@ def write_plan(
     check_output_folder(out, marker=PLAN_RECORD, files=PLAN_FILES, overwrite=overwrite, option="--plan")
     cache_dir = Path(cache_dir or default_cache_dir()).resolve()
     check_folder_path(cache_dir, "--cache")
-    plan = experiments.study_plan(presets.settings(preset), cache_dir)
+    plan = study_plans.study_plan(presets.settings(preset), cache_dir)
     launch = (
         f"${{PYOCO_PYTHON:-{shlex.quote(str(python))}}} -m torch.distributed.run --standalone "
         "--nproc_per_node ${GPUS:-1} -m pyoco_lab.cli train "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from pyoco_lab.analysis import experiments, presets
+from pyoco_lab.analysis import presets, study_plans, study_runs
 from pyoco_lab.training import load_denoiser, pretrained
 from pyoco_lab.viz.explorer.generate import generate_video
 
@@ -27,10 +27,10 @@ def test_the_alpha_zoo_loads_by_name_and_stands_in_for_the_cpu32_runs(tmp_path):
     for name, (kind, alpha, finetuned) in ZOO.items():
         model = pretrained.get(name)
         pretrained.verify(model)
-        spec = experiments.video_run(s, kind, alpha, finetune=finetuned, seed=0)
+        spec = study_runs.video_run(s, kind, alpha, finetune=finetuned, seed=0)
         assert spec.config.steps == s.video_steps
         # the run a notebook would otherwise train: answered by the shipped file, nothing trained
-        assert experiments.run_weights(spec, tmp_path / "cache") == f"pretrained:{name}"
+        assert study_runs.run_weights(spec, tmp_path / "cache") == f"pretrained:{name}"
         assert not (tmp_path / "cache").exists()
         assert model.quality["measured_by"].startswith(f"figures/cpu-32/runs/{spec.label}-")
         assert "motion-ratio (1 = real motion)" in model.quality and "KID-app" in model.quality
@@ -55,7 +55,7 @@ HIGHSIGMA = {
 
 def test_the_zoo_that_keeps_scenes_ships_supersedes_the_first_and_records_how_it_samples(tmp_path):
     s = presets.settings("cpu-32")
-    fig6 = {spec.config.alpha: spec for spec in experiments.sample_runs(s).values()}
+    fig6 = {spec.config.alpha: spec for spec in study_plans.sample_runs(s).values()}
     for name, (kind, alpha, finetuned, sampling) in HIGHSIGMA.items():
         model = pretrained.get(name)
         pretrained.verify(model)
@@ -71,7 +71,7 @@ def test_the_zoo_that_keeps_scenes_ships_supersedes_the_first_and_records_how_it
         assert any(key.startswith("scene-held (") for key in model.quality)  # the sweep's rows
         # Fig. 6 of cpu-32 shows these models: its runs are exactly theirs, so nothing is trained
         if finetuned and alpha in fig6:
-            assert experiments.run_weights(fig6[alpha], tmp_path / "cache") == f"pretrained:{name}"
+            assert study_runs.run_weights(fig6[alpha], tmp_path / "cache") == f"pretrained:{name}"
     assert not (tmp_path / "cache").exists()
     video_models = [m.name for m in pretrained.current_models(phase="video")]
     assert set(video_models[: len(HIGHSIGMA)]) == set(HIGHSIGMA)  # listed before the first zoo

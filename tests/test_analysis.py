@@ -14,7 +14,18 @@ import pytest
 import torch
 
 from pyoco_lab import noise
-from pyoco_lab.analysis import experiments, inversion, plots, presets, priors, results, tsne, verdict_rules
+from pyoco_lab.analysis import (
+    experiments,
+    inversion,
+    plots,
+    presets,
+    priors,
+    results,
+    study_plans,
+    study_runs,
+    tsne,
+    verdict_rules,
+)
 from pyoco_lab.metrics.controls import CONTROLS
 from pyoco_lab.metrics.yardsticks import CLIP_CONTROL_TARGETS
 from pyoco_lab.report import common as report_common
@@ -105,8 +116,8 @@ def test_settings_overrides_and_unknown_knobs():
 
 def test_a_config_field_added_later_leaves_run_keys_alone_at_its_neutral_value():
     """Runs cached (or committed) before --decay-steps existed keep their keys; a decay makes a new run."""
-    spec = experiments.video_run(presets.settings("quick"), "iid", 0)
-    assert "decay_steps" not in experiments._config_dict(spec.config)  # what the key hashes
+    spec = study_runs.video_run(presets.settings("quick"), "iid", 0)
+    assert "decay_steps" not in study_runs._config_dict(spec.config)  # what the key hashes
     decayed = dataclasses.replace(spec, config=dataclasses.replace(spec.config, decay_steps=10))
     assert decayed.key() != spec.key()
 
@@ -114,42 +125,42 @@ def test_a_config_field_added_later_leaves_run_keys_alone_at_its_neutral_value()
 def test_run_plan_shares_identical_runs():
     s = presets.settings("quick")
     # alpha = 0 is i.i.d. for both priors and alpha = inf is identical frames for both: one run each
-    assert experiments.video_run(s, "mixed", 0).key() == experiments.video_run(s, "progressive", 0).key()
+    assert study_runs.video_run(s, "mixed", 0).key() == study_runs.video_run(s, "progressive", 0).key()
     assert (
-        experiments.video_run(s, "mixed", math.inf).key()
-        == experiments.video_run(s, "progressive", math.inf).key()
+        study_runs.video_run(s, "mixed", math.inf).key()
+        == study_runs.video_run(s, "progressive", math.inf).key()
     )
-    assert experiments.video_run(s, "mixed", 1).key() != experiments.video_run(s, "progressive", 1).key()
-    scratch, finetune = experiments.video_run(s, "iid", 0, finetune=False), experiments.video_run(s, "iid", 0)
+    assert study_runs.video_run(s, "mixed", 1).key() != study_runs.video_run(s, "progressive", 1).key()
+    scratch, finetune = study_runs.video_run(s, "iid", 0, finetune=False), study_runs.video_run(s, "iid", 0)
     assert scratch.init is None and finetune.init is not None and scratch.key() != finetune.key()
     # Table 5 and Fig. 6 reuse the alpha sweep's runs
     sweep = {
-        r.key() for per in experiments.alpha_sweep_runs(s).values() for runs in per.values() for r in runs
+        r.key() for per in study_plans.alpha_sweep_runs(s).values() for runs in per.values() for r in runs
     }
-    assert {r.key() for runs in experiments.strategy_runs(s).values() for r in runs} <= sweep
+    assert {r.key() for runs in study_plans.strategy_runs(s).values() for r in runs} <= sweep
     # the finetune-length curve evaluates checkpoints of the sweep's own runs
-    assert {r.key() for runs in experiments.curve_runs(s).values() for r in runs} <= sweep
+    assert {r.key() for runs in study_plans.curve_runs(s).values() for r in runs} <= sweep
     # Fig. 6's runs are the sweep's runs (alphas of the grid); an alpha off the grid gets its own run
-    fig6 = experiments.sample_runs(s)
+    fig6 = study_plans.sample_runs(s)
     assert {r.key() for r in fig6.values()} <= sweep
-    off_grid = experiments.sample_runs(presets.settings("quick", sample_alphas=[0, 10]))
+    off_grid = study_plans.sample_runs(presets.settings("quick", sample_alphas=[0, 10]))
     assert off_grid[10.0].key() not in sweep and off_grid[0.0].key() in sweep
     # the quick preset's whole plan: the 7 sweep runs, nothing else; the tiny image model is the shipped
     # one (finetunes start from it, nothing pre-trains it)
     assert finetune.init == "pretrained:lab-tiny-16-256k"
-    assert sum(r.config.phase == "image" for r in experiments.all_runs(s)) == 0
-    assert len(experiments.all_runs(s)) == 7
+    assert sum(r.config.phase == "image" for r in study_plans.all_runs(s)) == 0
+    assert len(study_plans.all_runs(s)) == 7
     # the documented switch re-trains the whole chain: the image model is in the plan again
     whole = presets.settings("quick", pretrain_image=True)
-    assert sum(r.config.phase == "image" for r in experiments.all_runs(whole)) == 1
-    assert len(experiments.all_runs(whole)) == 8
-    assert experiments.video_run(whole, "iid", 0).key() != finetune.key()
+    assert sum(r.config.phase == "image" for r in study_plans.all_runs(whole)) == 1
+    assert len(study_plans.all_runs(whole)) == 8
+    assert study_runs.video_run(whole, "iid", 0).key() != finetune.key()
     # cpu-long: 11 Fig. 7 conditions x 3 seeds + 2 more sizes x 3 strategies x 3 seeds + their image models
     long = presets.settings("cpu-long")
-    assert len(experiments.all_runs(long)) == 33 + 18 + 2
-    keys = [r.key() for r in experiments.all_runs(s)]
+    assert len(study_plans.all_runs(long)) == 33 + 18 + 2
+    keys = [r.key() for r in study_plans.all_runs(s)]
     assert len(keys) == len(set(keys))
-    assert list(experiments.model_size_runs(s)) == list(s.size_models)
+    assert list(study_plans.model_size_runs(s)) == list(s.size_models)
 
 
 def test_table1_verdict():
@@ -423,9 +434,9 @@ def test_the_sweep_choice_is_confirmed_on_fresh_seeds_and_summary_says_which_ver
         ]
 
     scores = {(kind, float(a)): sweep_rows(kind, a) for kind in s.kinds for a in s.alphas}
-    best = experiments.best_alphas(scores, s)
+    best = study_plans.best_alphas(scores, s)
     assert best == {"mixed": 2.0, "progressive": 5.0}
-    plan = experiments.confirmation_runs(s, best)
+    plan = study_plans.confirmation_runs(s, best)
     # the choice, the paper's alphas and both ends, each on the fresh seeds 3-5 only
     assert set(plan) == {
         ("mixed", 2.0),
@@ -438,24 +449,24 @@ def test_the_sweep_choice_is_confirmed_on_fresh_seeds_and_summary_says_which_ver
     assert all([r.config.seed for r in runs] == [3, 4, 5] for runs in plan.values())
     # one arithmetic for every confirmation run (confirm_extra), whatever the sweep's runs were made in
     assert {r.config.precision for runs in plan.values() for r in runs} == {"fp32"}
-    assert {spec.config.precision for spec in experiments.alpha_sweep_runs(s)["mixed"][2.0]} == {"bf16"}
+    assert {spec.config.precision for spec in study_plans.alpha_sweep_runs(s)["mixed"][2.0]} == {"bf16"}
     # the runs no choice decides come first, i.i.d. and the paper's progressive alpha at their head (the
     # first claim a study short of compute completes is Table 5's), the chosen alphas last
     assert list(plan)[:3] == [("iid", 0.0), ("progressive", 2.0), ("mixed", 1.0)]
     assert list(plan)[-2:] == [("mixed", 2.0), ("progressive", 5.0)]
     # ... and the study plans those before the sweep on seeds 0-2 is recorded, the chosen ones only after
     with_records = dataclasses.replace(s, records_dir="unused")
-    monkeypatch.setattr(experiments, "recorded_best_alphas", lambda s: None)
-    planned = [spec.key() for spec, _ in experiments.evaluation_plan(with_records)]
-    unchosen = experiments.confirmation_runs(s, None)
+    monkeypatch.setattr(study_plans, "recorded_best_alphas", lambda s: None)
+    planned = [spec.key() for spec, _ in study_plans.evaluation_plan(with_records)]
+    unchosen = study_plans.confirmation_runs(s, None)
     assert list(unchosen) == [("iid", 0.0), ("progressive", 2.0), ("mixed", 1.0), ("mixed", math.inf)]
     # Table 5's pair seed by seed (a study cut short holds seed-paired runs), then each condition's seeds
     iid, progressive, mixed, frozen = unchosen.values()
     paired = [r.key() for pair in zip(iid, progressive, strict=True) for r in pair]
     assert planned[-12:] == paired + [r.key() for runs in (mixed, frozen) for r in runs]
     assert not set(planned) & {r.key() for key in [("mixed", 2.0), ("progressive", 5.0)] for r in plan[key]}
-    monkeypatch.setattr(experiments, "recorded_best_alphas", lambda s: best)
-    planned = [spec.key() for spec, _ in experiments.evaluation_plan(with_records)]
+    monkeypatch.setattr(study_plans, "recorded_best_alphas", lambda s: best)
+    planned = [spec.key() for spec, _ in study_plans.evaluation_plan(with_records)]
     iid, progressive, *rest = plan.values()
     paired = [r.key() for pair in zip(iid, progressive, strict=True) for r in pair]
     assert planned[-18:] == paired + [r.key() for runs in rest for r in runs]
@@ -471,7 +482,7 @@ def test_the_sweep_choice_is_confirmed_on_fresh_seeds_and_summary_says_which_ver
         ("iid", 0.0): rows([0.45, 0.47, 0.46]),
         ("mixed", math.inf): rows([0.9, 0.95, 0.92]),
     }
-    record = experiments.confirmation_record(confirm, best, s)
+    record = study_plans.confirmation_record(confirm, best, s)
     assert record["seeds"] == [3, 4, 5] and record["chosen_on_seeds"] == [0, 1, 2]
     r = {**_sweep_with_scratch_smooth_but_empty(fvd_on_noise=[40, 41, 42]), "confirmation": record}
     text = summary.render_section("04_alpha_sweep", r)

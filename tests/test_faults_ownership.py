@@ -20,7 +20,7 @@ from tiny_training import install_test_pieces, small_config
 
 from pyoco_lab import reproduce as rp
 from pyoco_lab import training as T
-from pyoco_lab.analysis import experiments, image_model, presets, run_records
+from pyoco_lab.analysis import image_model, presets, run_records, study_plans
 from pyoco_lab.cli import main
 from pyoco_lab.fileio import check_output_folder
 from pyoco_lab.training import preset_config, pretrained
@@ -288,7 +288,7 @@ def test_a_records_sha256_is_compared_with_weights_in_the_cache_else_said_not_co
     record.write_text(json.dumps(data))
     # the weights are in the cache: the edit is caught, naming the field
     s = presets.settings("cpu-32")
-    spec = next(spec for spec, _ in experiments.evaluation_plan(s) if spec.label == data["label"])
+    spec = next(spec for spec, _ in study_plans.evaluation_plan(s) if spec.label == data["label"])
     checkpoint = T.checkpoint_dir(spec.folder(tmp_path / "cache"), entry["step"])
     checkpoint.mkdir(parents=True)
     (checkpoint / T.EMA_FILE).write_bytes(b"some weights")

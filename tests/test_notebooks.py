@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from pyoco_lab import reproduce as rp
-from pyoco_lab.analysis import experiments, presets
+from pyoco_lab.analysis import experiments, presets, study_plans, study_runs
 from pyoco_lab.metrics.controls import CONTROLS
 from pyoco_lab.metrics.yardsticks import CLIP_CONTROL_TARGETS
 from pyoco_lab.report import summary
@@ -442,7 +442,6 @@ def test_reproduce_says_resuming_is_the_default(capsys, monkeypatch, tmp_path):
 
 def test_cached_training_runs_are_resumed_not_refused(monkeypatch, tmp_path):
     """reproduce's run folders are keyed by a hash of their config: an unfinished one is the same run."""
-    from pyoco_lab.analysis import experiments
 
     calls = []
 
@@ -450,9 +449,9 @@ def test_cached_training_runs_are_resumed_not_refused(monkeypatch, tmp_path):
         calls.append(kwargs)
         return out
 
-    monkeypatch.setattr(experiments, "train", fake_train)
+    monkeypatch.setattr(study_runs, "train", fake_train)
     s = presets.settings("smoke")
-    experiments.ensure_run(experiments.video_run(s, "progressive", 2.0), tmp_path, progress=False)
+    study_runs.ensure_run(study_runs.video_run(s, "progressive", 2.0), tmp_path, progress=False)
     assert len(calls) == 2  # the image model, then the finetune
     assert all(call.get("resume") is True for call in calls), calls
 
@@ -516,7 +515,6 @@ def test_plan_lines_run_with_torchrun_and_reproduce_then_reuses_the_runs(tmp_pat
     import subprocess
     import sys
 
-    from pyoco_lab.analysis import experiments
     from pyoco_lab.cli import main
     from pyoco_lab.training import checkpoints
 
@@ -525,7 +523,7 @@ def test_plan_lines_run_with_torchrun_and_reproduce_then_reuses_the_runs(tmp_pat
     image_lines = (plan_dir / "image_runs.txt").read_text().splitlines()
     video_lines = (plan_dir / "video_runs.txt").read_text().splitlines()
     s = presets.settings("smoke")
-    assert len(image_lines) + len(video_lines) == len(experiments.all_runs(s))
+    assert len(image_lines) + len(video_lines) == len(study_plans.all_runs(s))
     launch = f"${{PYOCO_PYTHON:-{sys.executable}}} -m torch.distributed.run --standalone --nproc_per_node"
     assert all(
         line.startswith(f"{launch} ${{GPUS:-1}} -m pyoco_lab.cli train")
@@ -541,12 +539,12 @@ def test_plan_lines_run_with_torchrun_and_reproduce_then_reuses_the_runs(tmp_pat
     }
     for line in image_lines + video_lines:
         subprocess.run(["bash", "-c", line], check=True, env=env, capture_output=True, timeout=300)
-    for spec in experiments.all_runs(s):  # every run of the study is finished in its own folder
+    for spec in study_plans.all_runs(s):  # every run of the study is finished in its own folder
         folder = spec.folder(cache)
         assert checkpoints.latest_checkpoint(folder) is not None, spec.label
         assert checkpoints.load_config(folder) == spec.config, spec.label
     before = {p: p.stat().st_mtime_ns for p in cache.rglob("*.safetensors")}
-    for spec in experiments.all_runs(s):
-        experiments.ensure_run(spec, cache, progress=False)  # found finished: nothing is trained again
+    for spec in study_plans.all_runs(s):
+        study_runs.ensure_run(spec, cache, progress=False)  # found finished: nothing is trained again
     assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.safetensors")} == before
     assert shlex.split(image_lines[0])[-1] == "--no-progress"

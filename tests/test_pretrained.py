@@ -15,7 +15,7 @@ from tiny_training import install_test_pieces, small_config
 
 from pyoco_lab import cli
 from pyoco_lab import training as T
-from pyoco_lab.analysis import experiments
+from pyoco_lab.analysis import study_runs
 from pyoco_lab.commands import pretrained as command
 from pyoco_lab.fileio import sha256_file
 from pyoco_lab.training import pretrained
@@ -195,8 +195,8 @@ def test_a_video_finetune_ships_into_the_alpha_zoo_and_stands_in_for_its_run(shi
     assert pretrained.shipped_run(kept_all, "pretrained:tiny-test") == "pretrained:zoo-test"
     assert pretrained.shipped_run(replace(short, lr=short.lr / 2), "pretrained:tiny-test") is None
     assert pretrained.shipped_run(short, None) is None  # from scratch is another run
-    spec = experiments.RunSpec("video-test", short, "pretrained:tiny-test")
-    assert experiments.run_weights(spec, tmp_path / "cache") == "pretrained:zoo-test"
+    spec = study_runs.RunSpec("video-test", short, "pretrained:tiny-test")
+    assert study_runs.run_weights(spec, tmp_path / "cache") == "pretrained:zoo-test"
     # A video model is never an image model to finetune from or to invert with.
     assert pretrained.default_for(small_config("video")) == "pretrained:tiny-test"
     assert [m.name for m in pretrained.inversion_models()] == ["tiny-test"]

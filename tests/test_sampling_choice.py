@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pyoco_lab import cli
-from pyoco_lab.analysis import experiments, presets, sampling_priors
+from pyoco_lab.analysis import experiments, presets, sampling_priors, study_plans, study_runs
 from pyoco_lab.noise import NoisePrior
 from pyoco_lab.training import pretrained
 
@@ -169,9 +169,9 @@ def test_fig6_samples_a_shipped_model_with_its_recorded_prior_and_says_so(zoo_re
     with pytest.raises(ValueError, match="pass 'recorded' or 'training'"):
         experiments.shown_prior(source, replace(s, sample_with="own"))
     # cpu-32's Fig. 6 runs are the shipped zoo's recipe (sample_extra), the study's other runs are not
-    runs = experiments.sample_runs(s)
+    runs = study_plans.sample_runs(s)
     assert {(spec.config.p_mean, spec.config.p_std) for spec in runs.values()} == {(0.5, 1.4)}
-    sweep = experiments.video_run(s, "mixed", 1.0)
+    sweep = study_runs.video_run(s, "mixed", 1.0)
     assert (sweep.config.p_mean, sweep.config.p_std) == (-1.2, 1.2)
 
 

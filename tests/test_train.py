@@ -32,7 +32,7 @@ from tiny_training import (
 
 from pyoco_lab import cli, devices, edm
 from pyoco_lab import training as T
-from pyoco_lab.analysis import experiments, presets
+from pyoco_lab.analysis import presets, study_runs
 from pyoco_lab.training import networks, precision
 
 
@@ -706,7 +706,7 @@ def test_iid_override_resets_the_presets_alpha():
     assert T.preset_config("quick", "video", noise="mixed").alpha == 2.0  # only iid resets it
     assert T.preset_config("ucf-small", "video", noise="iid").alpha == 0.0
     for kind, alpha in (("iid", 2.0), ("mixed", 0.0), ("progressive", 0.0)):  # the notebooks' path
-        spec = experiments.video_run(presets.SETTINGS["smoke"], kind, alpha)
+        spec = study_runs.video_run(presets.SETTINGS["smoke"], kind, alpha)
         assert (spec.config.noise, spec.config.alpha) == ("iid", 0.0)
 
 

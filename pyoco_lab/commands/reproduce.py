@@ -207,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_runs(args: argparse.Namespace) -> int:
-    """``reproduce --runs``: one part of a long study (``experiments.run_study``), records as they land."""
+    """``reproduce --runs``: one part of a long study (``study_plans.run_study``), records as they land."""
     try:
         report = run_study_part(
             args.preset,

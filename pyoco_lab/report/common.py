@@ -123,7 +123,7 @@ def means_on_common_seeds(curve: Mapping[str, Mapping]) -> tuple[dict[str, float
     """Each point's mean over the seeds every point of ``curve`` holds, and those seeds (None: the records
     do not name their seeds, or all hold the same ones; then each point's own mean). A point missing a seed
     (a run not made) is ranked on the others' seeds too: a mean over different seeds would favour the point
-    that lacks a hard seed (as ``experiments.choice_seeds`` for the choice itself)."""
+    that lacks a hard seed (as ``study_plans.choice_seeds`` for the choice itself)."""
     own = {a: float(p["mean"]) for a, p in curve.items()}
     held = [p.get("seeds") for p in curve.values()]
     if not held or any(h is None for h in held):
