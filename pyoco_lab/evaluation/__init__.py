@@ -11,13 +11,13 @@ from pyoco_lab.evaluation.keys import (
     EVAL_FILE,
     KEY_FORMAT,
     EvaluationKey,
+    EvaluationRequest,
     cached_evaluation,
     evaluation_key,
     evaluation_parts,
     key_name,
 )
 from pyoco_lab.evaluation.pipeline import (
-    EvaluationRequest,
     ImageScorer,
     VideoScorer,
     evaluate,

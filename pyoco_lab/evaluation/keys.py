@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from pyoco_lab import devices, training
+from pyoco_lab import devices, edm, training
 from pyoco_lab.fileio import atomic_write_text, json_digest, read_json, sha256_file
 from pyoco_lab.metrics import appearance, lab, networks, yardsticks
 
@@ -75,114 +75,119 @@ def used_weights(weights: Path, config: training.TrainConfig, num_frames: int) -
     return used
 
 
-def evaluation_parts(
-    config: training.TrainConfig,
-    checkpoint: dict,
-    num_samples: int,
-    sampler: str,
-    num_steps: int,
-    *,
-    batch_size: int = 16,
-    seed: int = 0,
-    device: str | torch.device = "auto",
-    weights_dir: str | os.PathLike | None = None,
-    max_real: int = 2048,
-    sampler_options: dict | None = None,
-    reference_split: str = "train",
-    reference_seed: int = 0,
-    num_frames: int | None = None,
-) -> dict:
-    """Everything that decides an evaluation's numbers (what :func:`evaluation_key` hashes), from the run's
-    config and a ``checkpoint`` record; needs no run folder, so a committed result can be matched before
-    its run exists on this machine (``analysis.run_records``)."""
-    if reference_split not in REFERENCE_SPLITS:
-        raise ValueError(
-            f"reference_split must be 'train' (trainlist01 / the embedded train split) or 'all' "
-            f"(train + test: UCF-101's 13,320 videos), got {reference_split!r}"
-        )
-    device = devices.validate_device(device)
-    frames = int(num_frames or config.num_frames)
-    weights = Path(weights_dir) if weights_dir is not None else networks.weights_dir()
-    used = {path.name: sha256_file(path) for _, path in used_weights(weights, config, frames)}
-    return {
-        "format": KEY_FORMAT,
-        "checkpoint": checkpoint,
-        "sampler": sampler,
-        "num_steps": int(num_steps),
-        "sampler_options": canonical(sampler_options or {}),
-        "num_samples": int(num_samples),
-        "seed": int(seed),
-        "batch_size": int(batch_size),
-        "device_type": device.type,
-        "metric_weights": used,
-        "protocol": {
-            "dataset": config.dataset,
-            "phase": config.phase,
-            "reference_split": reference_split,
-            "reference_seed": int(reference_seed),
-            "test_split": "test",
-            "resolution": config.resolution,
-            "num_frames": frames,
-            "noise": config.noise,
-            "alpha": canonical(config.alpha),
-            "class_conditional": config.class_conditional,
-            "lab_classifier_version": lab.LAB_CLASSIFIER_VERSION if config.dataset == "embedded" else None,
-            "yardsticks": [appearance.APPEARANCE_VERSION, yardsticks.YARDSTICKS_VERSION]
-            if config.dataset == "embedded"
-            else None,
-            "max_real": int(max_real),
-        },
-    }
+@dataclasses.dataclass(frozen=True)
+class EvaluationRequest:
+    """One evaluation: which weights, how they are sampled, and against which real data.
 
-
-def evaluation_key(
-    run_or_checkpoint: str | os.PathLike,
-    num_samples: int = 64,
-    sampler: str = "heun",
-    num_steps: int = 18,
-    *,
-    batch_size: int = 16,
-    seed: int = 0,
-    device: str | torch.device = "auto",
-    weights_dir: str | os.PathLike | None = None,
-    max_real: int = 2048,
-    sampler_options: dict | None = None,
-    reference_split: str = "train",
-    reference_seed: int = 0,
-    num_frames: int | None = None,
-    store_dir: str | os.PathLike | None = None,
-) -> EvaluationKey:
-    """The ``eval.json`` key of this evaluation, e.g. ``heun-18steps-n64-seed0-step0000300-3f2a9c0b71de``.
-
-    The readable part names the sampler, steps, sample count, seed and checkpoint step (``image-`` first for
-    an image model); the 12 hex digits hash everything that decides the numbers (:attr:`EvaluationKey.parts`):
-    the checkpoint (step, sha256 of its ``ema.safetensors``; name and sha256 of a ``pretrained:NAME`` model),
-    the sampler options, the batch size (the mixed prior's noise is drawn batch by batch, so other batches
-    give other samples), the device type (the stochastic sampler draws its churn noise there; CUDA rounds
-    differently), the sha256 of each literature weight file that will be used, and the protocol (dataset,
-    phase, reference split and the seed of its clips, resolution, frames, noise prior, lab classifier
-    version, max_real). ``num_frames`` (image models only) is the clip length of the real reference and lab
-    classifier (default: the config's). Nothing is loaded but ``config.json`` and the hashed files.
+    ``source`` is a run folder (its newest checkpoint), one checkpoint folder, or ``pretrained:NAME``
+    (then ``store_dir`` holds its ``eval.json``). The sampler is an ``edm.SAMPLERS`` kind with its steps
+    and options (``s_churn``/``step`` for "stochastic", ``order`` for "deis"). ``num_frames`` (image models
+    only) is the clip length of the real reference and lab classifier (default: the config's). Every field
+    enters the key (:meth:`key`); how a call runs (progress bars,
+    writing, reuse) does not, so it is passed to :func:`evaluate` instead.
     """
-    record, checkpoint, run_dir, config = resolve_source(run_or_checkpoint, store_dir)
-    device = devices.validate_device(device)
-    parts = evaluation_parts(
-        config,
-        record,
-        num_samples,
-        sampler,
-        num_steps,
-        batch_size=batch_size,
-        seed=seed,
-        device=device,
-        weights_dir=weights_dir,
-        max_real=max_real,
-        sampler_options=sampler_options,
-        reference_split=reference_split,
-        reference_seed=reference_seed,
-        num_frames=num_frames,
-    )
-    return EvaluationKey(key_name(parts), parts, checkpoint, run_dir, config, device)
+
+    source: str | os.PathLike
+    num_samples: int = 64
+    sampler: str = "heun"
+    num_steps: int = 18
+    sampler_options: dict | None = None
+    batch_size: int = 16
+    seed: int = 0
+    device: str | torch.device = "auto"
+    weights_dir: str | os.PathLike | None = None
+    max_real: int = 2048
+    reference_split: str = "train"
+    reference_seed: int = 0
+    num_frames: int | None = None
+    store_dir: str | os.PathLike | None = None
+
+    def check(self) -> None:
+        """Refuse a request that cannot run, before anything is loaded (one line naming the fix)."""
+        if self.num_samples < 2:
+            raise ValueError(
+                "--num-samples must be at least 2 (Fréchet distances need a covariance), "
+                f"got {self.num_samples}"
+            )
+        if self.sampler not in edm.SAMPLERS:
+            raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(edm.SAMPLERS)}")
+
+    def parts(self, config: training.TrainConfig, checkpoint: dict) -> dict:
+        """Everything that decides this evaluation's numbers (what :meth:`key` hashes), for a run of
+        ``config`` and a ``checkpoint`` record; needs no run folder, so a committed result can be matched
+        before its run exists on this machine (``analysis.run_records``)."""
+        if self.reference_split not in REFERENCE_SPLITS:
+            raise ValueError(
+                f"reference_split must be 'train' (trainlist01 / the embedded train split) or 'all' "
+                f"(train + test: UCF-101's 13,320 videos), got {self.reference_split!r}"
+            )
+        device = devices.validate_device(self.device)
+        frames = int(self.num_frames or config.num_frames)
+        weights = Path(self.weights_dir) if self.weights_dir is not None else networks.weights_dir()
+        used = {path.name: sha256_file(path) for _, path in used_weights(weights, config, frames)}
+        return {
+            "format": KEY_FORMAT,
+            "checkpoint": checkpoint,
+            "sampler": self.sampler,
+            "num_steps": int(self.num_steps),
+            "sampler_options": canonical(self.sampler_options or {}),
+            "num_samples": int(self.num_samples),
+            "seed": int(self.seed),
+            "batch_size": int(self.batch_size),
+            "device_type": device.type,
+            "metric_weights": used,
+            "protocol": {
+                "dataset": config.dataset,
+                "phase": config.phase,
+                "reference_split": self.reference_split,
+                "reference_seed": int(self.reference_seed),
+                "test_split": "test",
+                "resolution": config.resolution,
+                "num_frames": frames,
+                "noise": config.noise,
+                "alpha": canonical(config.alpha),
+                "class_conditional": config.class_conditional,
+                "lab_classifier_version": lab.LAB_CLASSIFIER_VERSION
+                if config.dataset == "embedded"
+                else None,
+                "yardsticks": [appearance.APPEARANCE_VERSION, yardsticks.YARDSTICKS_VERSION]
+                if config.dataset == "embedded"
+                else None,
+                "max_real": int(self.max_real),
+            },
+        }
+
+    def key(self) -> EvaluationKey:
+        """The ``eval.json`` key of this evaluation, e.g. ``heun-18steps-n64-seed0-step0000300-3f2a9c0b71de``.
+
+        The readable part names the sampler, steps, sample count, seed and checkpoint step (``image-`` first
+        for an image model); the 12 hex digits hash everything that decides the numbers
+        (:attr:`EvaluationKey.parts`): the checkpoint (step, sha256 of its ``ema.safetensors``; name and
+        sha256 of a ``pretrained:NAME`` model), the sampler options, the batch size (the mixed prior's noise
+        is drawn batch by batch, so other batches give other samples), the device type (the stochastic
+        sampler draws its churn noise there; CUDA rounds differently), the sha256 of each literature weight
+        file that will be used, and the protocol (dataset, phase, reference split and the seed of its clips,
+        resolution, frames, noise prior, lab classifier version, max_real). Nothing is loaded but
+        ``config.json`` and the hashed files.
+        """
+        record, checkpoint, run_dir, config = resolve_source(self.source, self.store_dir)
+        parts = self.parts(config, record)
+        device = devices.validate_device(self.device)
+        return EvaluationKey(key_name(parts), parts, checkpoint, run_dir, config, device)
+
+
+def evaluation_parts(config: training.TrainConfig, checkpoint: dict, *args, **options) -> dict:
+    """:meth:`EvaluationRequest.parts` of ``EvaluationRequest(None, *args, **options)`` (num_samples,
+    sampler, num_steps and the request's keywords): the key's contents from a config and a checkpoint
+    record."""
+    return EvaluationRequest(None, *args, **options).parts(config, checkpoint)
+
+
+def evaluation_key(run_or_checkpoint: str | os.PathLike, *args, **options) -> EvaluationKey:
+    """:meth:`EvaluationRequest.key` of ``EvaluationRequest(run_or_checkpoint, *args, **options)``, e.g.
+    ``heun-18steps-n64-seed0-step0000300-3f2a9c0b71de``; nothing is loaded but ``config.json`` and the
+    hashed files."""
+    return EvaluationRequest(run_or_checkpoint, *args, **options).key()
 
 
 def key_name(parts: dict) -> str:

@@ -1,9 +1,9 @@
 """Evaluate a trained run: sample with its noise prior, score against real data, keep it in ``eval.json``.
 
-One pipeline (:func:`evaluate`) for one value (:class:`EvaluationRequest`): check the device and every
-metric network before any sampling, load the EMA weights, sample, score, record the settings, store under
-the request's key (``evaluation.keys``). What differs between a video model and an image model (Table 5's
-"Image Diffusion" row) is the scorer:
+One pipeline (:func:`evaluate`) for one value (:class:`~pyoco_lab.evaluation.keys.EvaluationRequest`):
+check the device and every metric network before any sampling, load the EMA weights, sample, score,
+record the settings, store under the request's key (``evaluation.keys``). What differs between a video
+model and an image model (Table 5's "Image Diffusion" row) is the scorer:
 
 * :class:`VideoScorer` -- clips: temporal statistics (frame-cosine, motion-energy, diversity); on the
   embedded data the lab metrics (FVD-lab, IS-lab, FD-frame-lab, FD-motion-lab) and the yardsticks
@@ -31,15 +31,8 @@ from pathlib import Path
 
 import torch
 
-from pyoco_lab import devices, edm, training
-from pyoco_lab.evaluation.keys import (
-    EVAL_FILE,
-    EvaluationKey,
-    evaluation_key,
-    evaluation_parts,
-    read_store,
-    store_entry,
-)
+from pyoco_lab import devices, training
+from pyoco_lab.evaluation.keys import EVAL_FILE, EvaluationKey, EvaluationRequest, read_store, store_entry
 from pyoco_lab.evaluation.references import (
     embedded_clip_scores,
     real_datasets,
@@ -51,83 +44,6 @@ from pyoco_lab.metrics import appearance, lab, networks, yardsticks
 from pyoco_lab.metrics.frechet import frechet_distance_from_features
 from pyoco_lab.metrics.temporal import temporal_statistics
 from pyoco_lab.sampling import sample_videos
-
-
-@dataclasses.dataclass(frozen=True)
-class EvaluationRequest:
-    """One evaluation: which weights, how they are sampled, and against which real data.
-
-    ``source`` is a run folder (its newest checkpoint), one checkpoint folder, or ``pretrained:NAME``
-    (then ``store_dir`` holds its ``eval.json``). The sampler is an ``edm.SAMPLERS`` kind with its steps
-    and options (``s_churn``/``step`` for "stochastic", ``order`` for "deis"). ``num_frames`` (image models
-    only) is the clip length of the real reference and lab classifier (default: the config's). Every field
-    enters the key (:func:`pyoco_lab.evaluation.keys.evaluation_key`); how a call runs (progress bars,
-    writing, reuse) does not, so it is passed to :func:`evaluate` instead.
-    """
-
-    source: str | os.PathLike
-    num_samples: int = 64
-    sampler: str = "heun"
-    num_steps: int = 18
-    sampler_options: dict | None = None
-    batch_size: int = 16
-    seed: int = 0
-    device: str | torch.device = "auto"
-    weights_dir: str | os.PathLike | None = None
-    max_real: int = 2048
-    reference_split: str = "train"
-    reference_seed: int = 0
-    num_frames: int | None = None
-    store_dir: str | os.PathLike | None = None
-
-    def check(self) -> None:
-        """Refuse a request that cannot run, before anything is loaded (one line naming the fix)."""
-        if self.num_samples < 2:
-            raise ValueError(
-                "--num-samples must be at least 2 (Fréchet distances need a covariance), "
-                f"got {self.num_samples}"
-            )
-        if self.sampler not in edm.SAMPLERS:
-            raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(edm.SAMPLERS)}")
-
-    def parts(self, config: training.TrainConfig, checkpoint: dict) -> dict:
-        """:func:`pyoco_lab.evaluation.keys.evaluation_parts` of this request for a run of ``config`` and a
-        ``checkpoint`` record: the key's contents without a run folder (committed run records)."""
-        return evaluation_parts(
-            config,
-            checkpoint,
-            self.num_samples,
-            self.sampler,
-            self.num_steps,
-            sampler_options=self.sampler_options,
-            batch_size=self.batch_size,
-            seed=self.seed,
-            device=self.device,
-            weights_dir=self.weights_dir,
-            max_real=self.max_real,
-            reference_split=self.reference_split,
-            reference_seed=self.reference_seed,
-            num_frames=self.num_frames,
-        )
-
-    def key(self) -> EvaluationKey:
-        """Where this evaluation lives in ``eval.json`` (hashes the weights; samples nothing)."""
-        return evaluation_key(
-            self.source,
-            self.num_samples,
-            self.sampler,
-            self.num_steps,
-            sampler_options=self.sampler_options,
-            batch_size=self.batch_size,
-            seed=self.seed,
-            device=self.device,
-            weights_dir=self.weights_dir,
-            max_real=self.max_real,
-            reference_split=self.reference_split,
-            reference_seed=self.reference_seed,
-            num_frames=self.num_frames,
-            store_dir=self.store_dir,
-        )
 
 
 @dataclasses.dataclass
