@@ -91,6 +91,13 @@ explorer = ex.Explorer(
 display(explorer.widget)
 
 # %% [markdown]
+# ## The zoo (static copy)
+# Every video model side by side, shown at once from the clips shipped with the lab (or cached before).
+
+# %%
+display(HTML(explorer.zoo.status.value), HTML(explorer.zoo.grid.value))
+
+# %% [markdown]
 # ## Generated videos (static copy)
 # Samples the first model of the generate tab (a shipped α-zoo model, else a video run under `runs/`).
 

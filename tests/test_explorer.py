@@ -528,6 +528,12 @@ def test_the_zoo_shows_every_model_in_rows_labelled_with_what_each_was_trained_a
     zoo = _zoo_with_a_recorded_prior(tmp_path, monkeypatch)
     monkeypatch.setattr(ex.zoo, "cached_video", _small_cached_video(ex.zoo.cached_video))
     loader = _CountingLoader()
+    empty = ex.ZooPanel(
+        ex.PriorExplorer(), zoo, loader=loader, cache=ex.VideoCache(tmp_path / "new", shipped=None)
+    )
+    assert (
+        empty.grid.value == "" and "Show the zoo" in empty.status.value and loader.loads == 0
+    )  # nothing sampled
     prior = ex.PriorExplorer("mixed", 3.0, num_frames=4, seed=0)
     panel = ex.ZooPanel(prior, zoo, loader=loader, cache=ex.VideoCache(tmp_path / "videos"), sampler="euler",
                         num_steps=2, seeds=(0, 1))  # fmt: skip
@@ -613,6 +619,8 @@ def test_a_fresh_clones_zoo_tab_shows_the_shipped_videos_without_loading_a_model
     # The committed pyoco_lab/weights/zoo-videos cover the explorer's default zoo view (every current
     # shipped video model at its recorded prior, DEIS 6, seeds 0-2): `pyoco-lab pretrained zoo-videos`.
     e = ex.Explorer(runs_root=tmp_path, loader=_refuse_to_load)
+    # shown as soon as the explorer is made (a fresh Run All), before any button is pressed
+    assert e.zoo.grid.value.count("data:image/gif;base64") == 1, e.zoo.status.value
     videos = e.zoo.show()
     assert videos is not None, e.zoo.status.value
     count = len(e.zoo.models) * 3

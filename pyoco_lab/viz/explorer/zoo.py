@@ -37,6 +37,14 @@ SAMPLE_WITH = (
 )
 
 
+class _NotCached(Exception):
+    """A clip of the view is not on disk (``show(cached_only=True)`` then shows nothing)."""
+
+
+def _not_cached():
+    raise _NotCached
+
+
 class ZooPanel:
     """Every video model in one view: ``show()`` samples (or reads from the cache) a clip per model and seed
     and tiles them, a row per model; returns {model: [video per seed]} (None after showing an error)."""
@@ -77,6 +85,10 @@ class ZooPanel:
             )
         self.grid = w.HTML()
         self.grid.add_class("pyoco-zoo")
+        # A fresh Run All shows the zoo at once where every clip of the default view is on disk (the
+        # shipped zoo videos, or the user's cache); nothing is loaded or sampled here.
+        if self.models:
+            self.show(cached_only=True)
         self.widget = w.VBox(
             [
                 self.sample_with,
@@ -132,7 +144,8 @@ class ZooPanel:
             return f"{name}: trained and sampled with {trained_text}"
         return f"{name}: trained with {trained_text}; sampled with {prior_text(*sampled)}"
 
-    def show(self) -> dict[str, list[torch.Tensor]] | None:
+    def show(self, *, cached_only: bool = False) -> dict[str, list[torch.Tensor]] | None:
+        """Every model's row; ``cached_only``: only if every clip is cached (None, nothing shown, if not)."""
         self.button.disabled = True
         try:
             start = time.perf_counter()
@@ -151,7 +164,7 @@ class ZooPanel:
                     video, hit = cached_video(
                         self.cache,
                         model,
-                        lambda model=model: self._load(model),
+                        _not_cached if cached_only else lambda model=model: self._load(model),
                         config,
                         *sampled,
                         seed=seed,
@@ -174,6 +187,10 @@ class ZooPanel:
             took = time.perf_counter() - start
             self.status.value = f"done in {took:.1f} s ({cached} of {self.progress.max} clips from the cache)"
             return videos
+        except _NotCached:
+            self.progress.value = 0
+            self.status.value = "press <b>Show the zoo</b> to sample the clips not yet cached"
+            return None
         except Exception as error:  # shown in the panel, as every panel does
             why = f"{html.escape(type(error).__name__)}: {html.escape(str(error))}"
             self.status.value = f'<span style="color:#a33">{why}</span>'
